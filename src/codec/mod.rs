@@ -1,0 +1,130 @@
+//! Codecs: how bytes on a stream become messages, and messages become bytes.
+//!
+//! A [`Codec`] has two halves that run on different threads:
+//!
+//! * [`Codec::read`] runs on the connection's reader thread. It takes a buffered reader and
+//!   returns one decoded message. It has `&mut self`, so a codec may keep per-connection decoding
+//!   state; the server clones the codec once per connection.
+//! * [`Codec::write`] runs on whatever thread calls [`Connection::send`](crate::Connection::send).
+//!   It encodes one message into a byte buffer, which is what the send queue holds. It has
+//!   `&self` and the codec is `Sync`, so any number of threads can encode at once.
+//!
+//! # The `read` contract
+//!
+//! | result          | meaning                                                      | what the connection does |
+//! |-----------------|--------------------------------------------------------------|--------------------------|
+//! | `Ok(Some(msg))` | one complete message                                         | calls `on_message`       |
+//! | `Ok(None)`      | clean end of stream: EOF on a frame boundary                 | graceful close (`PeerClosed`) |
+//! | `Err(e)`        | the stream is broken (EOF inside a frame, a frame over the limit, bad bytes) | closes with `Error` |
+//!
+//! After an `Err` the stream is never read again: a framing error leaves no way to find the
+//! next frame boundary. Codecs must never panic on any input, and must check every size limit
+//! *before* allocating for it (tokio #590: a length prefix of 4 GiB must cost nothing).
+//!
+//! # Shipped codecs
+//!
+//! | codec                | wire format                                   | `In` / `Out`       |
+//! |----------------------|-----------------------------------------------|--------------------|
+//! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+`           | `Vec<u8>`          |
+//! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           |
+//! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
+
+use std::io::{self, BufRead, Write};
+
+mod length;
+mod lines;
+mod raw;
+
+pub use length::{Endian, LengthDelimited};
+pub use lines::Lines;
+pub use raw::Raw;
+
+/// Turns a byte stream into messages ([`read`](Codec::read)) and messages into bytes
+/// ([`write`](Codec::write)).
+///
+/// The same codec type serves servers and clients. A server clones its codec once per
+/// connection for the reader thread (decoding state lives there) and shares one more clone
+/// between all senders of that connection for encoding.
+///
+/// # Example: a codec of your own
+///
+/// A codec for fixed 8-byte big-endian integers:
+///
+/// ```
+/// use std::io::{self, BufRead, Read, Write};
+/// use threadnet::Codec;
+///
+/// #[derive(Clone)]
+/// struct U64s;
+///
+/// impl Codec for U64s {
+///     type In = u64;
+///     type Out = u64;
+///
+///     fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<u64>> {
+///         if r.fill_buf()?.is_empty() {
+///             return Ok(None); // clean EOF between frames
+///         }
+///         let mut b = [0u8; 8];
+///         r.read_exact(&mut b)?; // EOF inside a frame is an error
+///         Ok(Some(u64::from_be_bytes(b)))
+///     }
+///
+///     fn write<W: Write>(&self, msg: &u64, w: &mut W) -> io::Result<()> {
+///         w.write_all(&msg.to_be_bytes())
+///     }
+/// }
+///
+/// let mut out = Vec::new();
+/// U64s.write(&7, &mut out).unwrap();
+/// let mut input: &[u8] = &out;
+/// assert_eq!(U64s.read(&mut input).unwrap(), Some(7));
+/// assert_eq!(U64s.read(&mut input).unwrap(), None);
+/// ```
+pub trait Codec: Clone + Send + Sync + 'static {
+    /// What [`read`](Codec::read) produces: the messages the peer sends us.
+    type In: Send + 'static;
+    /// What [`write`](Codec::write) takes: the messages we send the peer.
+    type Out: Send + 'static;
+
+    /// Reads one message from `r`.
+    ///
+    /// Returns `Ok(None)` at a clean end of stream (EOF exactly between two frames).
+    ///
+    /// # Errors
+    ///
+    /// Any error ends the connection with [`CloseReason::Error`](crate::CloseReason::Error):
+    /// an I/O error from `r`, [`io::ErrorKind::UnexpectedEof`] for EOF inside a frame, and
+    /// [`io::ErrorKind::InvalidData`] for a frame that breaks the codec's rules or limits.
+    fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Self::In>>;
+
+    /// Encodes one message into `w` (in threadnet, `w` is the byte buffer that goes into the
+    /// send queue, so this never touches the socket).
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] when the message cannot be encoded (for example a
+    /// payload longer than the frame limit); the send that called it fails and hands the
+    /// message back.
+    fn write<W: Write>(&self, msg: &Self::Out, w: &mut W) -> io::Result<()>;
+
+    /// Sets the largest frame, in bytes, that [`read`](Codec::read) accepts and
+    /// [`write`](Codec::write) produces. Server and client builders call it for their
+    /// `max_frame_length` option.
+    ///
+    /// The default does nothing: for codecs without frames (such as [`Raw`], whose reads are
+    /// bounded by the read buffer) there is nothing to limit.
+    fn set_max_frame_length(&mut self, bytes: usize) {
+        let _ = bytes;
+    }
+}
+
+/// Reads from `r` until `buf` is full, distinguishing a clean EOF before the first byte
+/// (`Ok(false)`) from EOF after some bytes (`UnexpectedEof`). `Ok(true)` means `buf` is full.
+pub(crate) fn read_frame_start<R: BufRead>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {
+    if r.fill_buf()?.is_empty() {
+        return Ok(false);
+    }
+    r.read_exact(buf)?;
+    Ok(true)
+}
