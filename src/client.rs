@@ -1,0 +1,342 @@
+//! `TcpClient`: dial with a timeout and retries, then serve the connection like a server does;
+//! optionally reconnect when it drops.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::backoff::Backoff;
+use crate::codec::Codec;
+use crate::conn::{lock, Connection, Core};
+use crate::handler::Handler;
+use crate::io::serve;
+use crate::options::ConnOptions;
+
+/// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
+/// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread
+/// for the send queue.
+///
+/// ```
+/// use std::time::Duration;
+/// use threadnet::{Connection, Lines, TcpClient, TcpServer};
+///
+/// let server = TcpServer::builder()
+///     .start(Lines::new(), |_: &Connection<Lines>| {
+///         |conn: &Connection<Lines>, line: String| {
+///             let _ = conn.send(format!("echo: {line}"));
+///         }
+///     })
+///     .unwrap();
+///
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let client = TcpClient::builder()
+///     .connect(server.local_addr(), Lines::new(), move |_: &Connection<Lines>| {
+///         let tx = tx.clone();
+///         move |_: &Connection<Lines>, line: String| tx.send(line).unwrap()
+///     })
+///     .unwrap();
+///
+/// client.connection().unwrap().send("hi".to_string()).unwrap();
+/// assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "echo: hi");
+/// client.stop(Duration::from_secs(1));
+/// server.stop(Duration::from_secs(1));
+/// ```
+pub struct TcpClient;
+
+impl TcpClient {
+    /// A builder with every option at its default.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+}
+
+/// Options of a [`TcpClient`]; [`connect`](ClientBuilder::connect) it with an address, a codec
+/// and a handler factory.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    connect_timeout: Duration,
+    retry: Option<Backoff>,
+    reconnect: Option<Backoff>,
+    options: ConnOptions,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            connect_timeout: Duration::from_secs(5),
+            retry: None,
+            reconnect: None,
+            options: ConnOptions::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// How long one connection attempt may take.
+    ///
+    /// Defaults to 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Retries a failed first connect with this backoff (knet's `EnableRetry`), up to its
+    /// [`max_attempts`](Backoff::max_attempts).
+    ///
+    /// Defaults to none: one attempt.
+    pub fn retry(mut self, backoff: Backoff) -> Self {
+        self.retry = Some(backoff);
+        self
+    }
+
+    /// Reconnects with this backoff whenever the connection ends (for any reason but
+    /// [`ClientHandle::stop`]); each new connection gets a new handler from the factory. After
+    /// `max_attempts` failed dials in a row the client gives up.
+    ///
+    /// Defaults to none: the client ends with its first connection.
+    pub fn reconnect(mut self, backoff: Backoff) -> Self {
+        self.reconnect = Some(backoff);
+        self
+    }
+
+    /// Options of the connection. See [`ConnOptions`].
+    ///
+    /// Defaults to [`ConnOptions::default`].
+    pub fn options(mut self, options: ConnOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Dials `addr` (retrying if [`retry`](Self::retry) is set), then serves the connection on
+    /// a background thread. Returns once connected; the handler's `on_connect` may still be
+    /// running.
+    ///
+    /// # Errors
+    ///
+    /// The address does not resolve, or the last attempt's error (refused, timed out) once the
+    /// attempts are used up, or the thread cannot be spawned.
+    pub fn connect<A, C, H, F>(
+        self,
+        addr: A,
+        mut codec: C,
+        factory: F,
+    ) -> io::Result<ClientHandle<C>>
+    where
+        A: ToSocketAddrs,
+        C: Codec,
+        H: Handler<C>,
+        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+    {
+        if let Some(max) = self.options.max_frame_length {
+            codec.set_max_frame_length(max);
+        }
+        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
+        let inner = Arc::new(ClientInner {
+            current: Mutex::new(None),
+            stopping: Mutex::new(false),
+            wake: Condvar::new(),
+            connections: AtomicU64::new(0),
+            thread: Mutex::new(None),
+        });
+        let once = Backoff::new().max_attempts(1);
+        let stream = inner.dial(
+            &addrs,
+            self.connect_timeout,
+            self.retry.as_ref().unwrap_or(&once),
+        )?;
+        let runner = Runner {
+            inner: Arc::clone(&inner),
+            addrs,
+            codec_shared: Arc::new(codec.clone()),
+            codec,
+            factory,
+            options: Arc::new(self.options),
+            connect_timeout: self.connect_timeout,
+            reconnect: self.reconnect,
+        };
+        let first = runner.connection(stream)?;
+        let shutdown_timeout = runner.options.shutdown_timeout;
+        let thread = thread::Builder::new()
+            .name("threadnet-client".into())
+            .stack_size(runner.options.stack_size)
+            .spawn(move || runner.run(first))?;
+        *lock(&inner.thread) = Some(thread);
+        Ok(ClientHandle {
+            stop_on_drop: Arc::new(StopOnDrop {
+                inner: Arc::clone(&inner),
+                timeout: shutdown_timeout,
+            }),
+            inner,
+        })
+    }
+}
+
+struct ClientInner<C: Codec> {
+    current: Mutex<Option<Connection<C>>>,
+    stopping: Mutex<bool>,
+    wake: Condvar,
+    connections: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl<C: Codec> ClientInner<C> {
+    /// Tries every address, retrying with `backoff` until it allows no more attempts.
+    fn dial(
+        &self,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+        backoff: &Backoff,
+    ) -> io::Result<TcpStream> {
+        let mut attempt = 1u32;
+        loop {
+            let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+            for a in addrs {
+                match TcpStream::connect_timeout(a, timeout) {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = e,
+                }
+            }
+            if !backoff.allows(attempt + 1) || self.pause(backoff.delay(attempt - 1)) {
+                return Err(last);
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Sleeps for `d` unless stopped first; returns true if stopped.
+    fn pause(&self, d: Duration) -> bool {
+        let stopping = lock(&self.stopping);
+        let (stopping, _) = self
+            .wake
+            .wait_timeout_while(stopping, d, |s| !*s)
+            .unwrap_or_else(|e| e.into_inner());
+        *stopping
+    }
+
+    fn stop(&self, deadline: Duration) {
+        *lock(&self.stopping) = true;
+        self.wake.notify_all();
+        if let Some(conn) = lock(&self.current).clone() {
+            conn.stop(deadline);
+        }
+        let thread = lock(&self.thread).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Everything the client thread owns.
+struct Runner<C: Codec, F> {
+    inner: Arc<ClientInner<C>>,
+    addrs: Vec<SocketAddr>,
+    codec: C,
+    codec_shared: Arc<C>,
+    factory: F,
+    options: Arc<ConnOptions>,
+    connect_timeout: Duration,
+    reconnect: Option<Backoff>,
+}
+
+impl<C, H, F> Runner<C, F>
+where
+    C: Codec,
+    H: Handler<C>,
+    F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+{
+    fn connection(&self, stream: TcpStream) -> io::Result<Connection<C>> {
+        stream.set_nodelay(self.options.nodelay)?;
+        stream.set_write_timeout(Some(self.options.send_timeout))?;
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        let id = self.inner.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        let core = Core::new(id, stream, peer, local, Arc::clone(&self.options));
+        let conn = Connection::new(core, Arc::clone(&self.codec_shared));
+        *lock(&self.inner.current) = Some(conn.clone());
+        Ok(conn)
+    }
+
+    fn run(self, first: Connection<C>) {
+        let mut conn = first;
+        loop {
+            serve(&conn, self.codec.clone(), |c| (self.factory)(c));
+            *lock(&self.inner.current) = None;
+            let Some(backoff) = &self.reconnect else {
+                return;
+            };
+            if *lock(&self.inner.stopping) || self.inner.pause(backoff.delay(0)) {
+                return;
+            }
+            let next = self
+                .inner
+                .dial(&self.addrs, self.connect_timeout, backoff)
+                .and_then(|s| self.connection(s));
+            match next {
+                Ok(c) if !*lock(&self.inner.stopping) => conn = c,
+                Ok(c) => {
+                    c.close();
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+struct StopOnDrop<C: Codec> {
+    inner: Arc<ClientInner<C>>,
+    timeout: Duration,
+}
+
+impl<C: Codec> Drop for StopOnDrop<C> {
+    fn drop(&mut self) {
+        self.inner.stop(self.timeout);
+    }
+}
+
+/// A running client. Cheap to clone; dropping the last clone stops it as
+/// [`stop`](ClientHandle::stop) does, with the shutdown timeout as the deadline.
+pub struct ClientHandle<C: Codec> {
+    inner: Arc<ClientInner<C>>,
+    stop_on_drop: Arc<StopOnDrop<C>>,
+}
+
+impl<C: Codec> Clone for ClientHandle<C> {
+    fn clone(&self) -> Self {
+        ClientHandle {
+            inner: Arc::clone(&self.inner),
+            stop_on_drop: Arc::clone(&self.stop_on_drop),
+        }
+    }
+}
+
+impl<C: Codec> ClientHandle<C> {
+    /// The current connection, if connected (between a drop and a reconnect there is none).
+    pub fn connection(&self) -> Option<Connection<C>> {
+        lock(&self.inner.current).clone()
+    }
+
+    /// How many connections the client has made, the first included.
+    pub fn connections_made(&self) -> u64 {
+        self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// Stops the client: no more reconnects, the current connection is shut down gracefully
+    /// with `deadline` (reason [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)),
+    /// and the client's threads are joined.
+    pub fn stop(&self, deadline: Duration) {
+        self.inner.stop(deadline);
+    }
+
+    /// Blocks until the client has ended: its connection closed and, with reconnect, it gave up
+    /// or was stopped.
+    pub fn wait(&self) {
+        let thread = lock(&self.inner.thread).take();
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}

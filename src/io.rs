@@ -1,0 +1,106 @@
+//! The reader thread body, shared by servers and clients: read frames through the codec, call
+//! the handler, and end the connection in the one safe order.
+
+use std::any::Any;
+use std::io::{self, BufReader};
+use std::net::TcpStream;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::codec::Codec;
+use crate::conn::{Cause, CloseReason, Connection};
+use crate::handler::Handler;
+use crate::queue::ReaderMark;
+
+/// How the read loop ended.
+enum End {
+    Eof,
+    Error(io::Error),
+    Panic(String),
+}
+
+/// Runs one connection on the current thread until it ends: `make` builds the handler, then
+/// on_connect, the read loop with on_message, the close sequence, on_close, and the socket is
+/// released. Returns the close reason (after `on_close` has seen it).
+pub(crate) fn serve<C, H, M>(conn: &Connection<C>, mut codec: C, make: M) -> CloseReason
+where
+    C: Codec,
+    H: Handler<C>,
+    M: FnOnce(&Connection<C>) -> H,
+{
+    let core = &conn.core;
+    let _mark = ReaderMark::set(core);
+    let mut handler = None;
+    if let Some(stream) = core.stream() {
+        let end = match catch(|| make(conn)) {
+            Ok(h) => read_loop(conn, &stream, &mut codec, handler.insert(h)),
+            Err(message) => End::Panic(message),
+        };
+        drop(stream);
+        match end {
+            End::Eof => core.peer_closed(),
+            End::Error(e) => core.io_failed(e),
+            End::Panic(message) => core.close_now(Cause::Panic(message)),
+        }
+    }
+    let reason = core.finish();
+    if let Some(h) = handler.as_mut() {
+        let _ = catch(|| h.on_close(conn, &reason));
+    }
+    core.release_socket();
+    reason
+}
+
+fn read_loop<C: Codec, H: Handler<C>>(
+    conn: &Connection<C>,
+    stream: &Arc<TcpStream>,
+    codec: &mut C,
+    handler: &mut H,
+) -> End {
+    if let Err(message) = catch(|| handler.on_connect(conn)) {
+        return End::Panic(message);
+    }
+    // Allocate the read buffer only once the first byte arrives: an idle connection costs its
+    // thread and nothing more.
+    loop {
+        match stream.peek(&mut [0u8; 1]) {
+            Ok(0) => return End::Eof,
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return End::Error(e),
+        }
+    }
+    let mut reader = BufReader::with_capacity(conn.core.cfg.read_buffer, &**stream);
+    loop {
+        match codec.read(&mut reader) {
+            Ok(Some(msg)) => {
+                if let Err(message) = catch(|| handler.on_message(conn, msg)) {
+                    return End::Panic(message);
+                }
+                // close() from a handler stops delivery, even of frames already buffered.
+                if conn.core.closed.load(Ordering::SeqCst) {
+                    return End::Eof;
+                }
+            }
+            Ok(None) => return End::Eof,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return End::Error(e),
+        }
+    }
+}
+
+/// Runs a user callback, turning a panic into its message.
+fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(panic_message)
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(s) => (*s).to_string(),
+            Err(_) => "non-string panic payload".to_string(),
+        },
+    }
+}

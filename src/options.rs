@@ -1,0 +1,288 @@
+//! Per-connection options, shared by [`ServerBuilder`](crate::ServerBuilder) and
+//! [`ClientBuilder`](crate::ClientBuilder).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::timer::TimingWheel;
+
+/// A send queue crossed a watermark: goes' `OnBufferFull` / `OnBufferDrain`, Netty's
+/// `channelWritabilityChanged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatermarkEvent {
+    /// The connection's [`id`](crate::Connection::id).
+    pub id: u64,
+    /// Bytes waiting in the send queue when the mark was crossed.
+    pub queued_bytes: usize,
+    /// `true` when the queue rose above the high watermark (stop producing), `false` when it
+    /// fell back to the low watermark (produce again).
+    pub full: bool,
+}
+
+/// A watermark observer; see [`ConnOptions::on_watermark`].
+pub type WatermarkObserver = Arc<dyn Fn(WatermarkEvent) + Send + Sync>;
+
+/// Options of every connection of a server or client: send queue bounds, watermarks, timeouts,
+/// buffers and thread stacks.
+///
+/// ```
+/// use std::time::Duration;
+/// use threadnet::ConnOptions;
+///
+/// let opts = ConnOptions::new()
+///     .send_queue_capacity(256)
+///     .send_queue_bytes(256 * 1024)
+///     .send_timeout(Duration::from_millis(500));
+/// assert_eq!(opts.get_send_queue_bytes(), 256 * 1024);
+/// ```
+#[derive(Clone)]
+pub struct ConnOptions {
+    pub(crate) queue_capacity: usize,
+    pub(crate) queue_bytes: usize,
+    pub(crate) high_watermark: Option<usize>,
+    pub(crate) low_watermark: Option<usize>,
+    pub(crate) on_watermark: Option<WatermarkObserver>,
+    pub(crate) send_timeout: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) read_buffer: usize,
+    pub(crate) stack_size: usize,
+    pub(crate) nodelay: bool,
+    pub(crate) write_through: bool,
+    pub(crate) max_frame_length: Option<usize>,
+    pub(crate) wheel: Option<TimingWheel>,
+}
+
+impl Default for ConnOptions {
+    fn default() -> Self {
+        ConnOptions {
+            queue_capacity: 1024,
+            queue_bytes: 1024 * 1024,
+            high_watermark: None,
+            low_watermark: None,
+            on_watermark: None,
+            send_timeout: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(3),
+            read_buffer: 32 * 1024,
+            stack_size: 128 * 1024,
+            nodelay: true,
+            write_through: true,
+            max_frame_length: None,
+            wheel: None,
+        }
+    }
+}
+
+impl fmt::Debug for ConnOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnOptions")
+            .field("send_queue_capacity", &self.queue_capacity)
+            .field("send_queue_bytes", &self.queue_bytes)
+            .field("high_watermark", &self.high())
+            .field("low_watermark", &self.low())
+            .field("on_watermark", &self.on_watermark.is_some())
+            .field("send_timeout", &self.send_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("read_buffer_size", &self.read_buffer)
+            .field("stack_size", &self.stack_size)
+            .field("nodelay", &self.nodelay)
+            .field("write_through", &self.write_through)
+            .field("max_frame_length", &self.max_frame_length)
+            .finish()
+    }
+}
+
+impl ConnOptions {
+    /// The defaults, as each option documents.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Most messages a connection's send queue holds. A send that finds it full blocks
+    /// ([`send`](crate::Connection::send)) or fails with `Full`
+    /// ([`try_send`](crate::Connection::try_send)).
+    ///
+    /// Defaults to 1024 messages.
+    ///
+    /// # Panics
+    ///
+    /// If `messages` is zero.
+    pub fn send_queue_capacity(mut self, messages: usize) -> Self {
+        assert!(messages > 0, "send queue capacity must be at least 1");
+        self.queue_capacity = messages;
+        self
+    }
+
+    /// Most bytes (encoded) a connection's send queue holds: what a peer that never reads can
+    /// cost (goes' `MaxSendBufferSize`). One message larger than this is still taken when the
+    /// queue is empty, so every message that fits a frame can be sent.
+    ///
+    /// Defaults to 1 MiB (1 048 576 bytes).
+    ///
+    /// # Panics
+    ///
+    /// If `bytes` is zero.
+    pub fn send_queue_bytes(mut self, bytes: usize) -> Self {
+        assert!(bytes > 0, "send queue bytes must be at least 1");
+        self.queue_bytes = bytes;
+        self
+    }
+
+    /// Queued bytes above which the queue counts as full for [`on_watermark`](Self::on_watermark)
+    /// and [`Connection::is_writable`](crate::Connection::is_writable). A send that finds
+    /// `queued + its length` above this mark crosses it.
+    ///
+    /// Defaults to [`send_queue_bytes`](Self::send_queue_bytes).
+    pub fn high_watermark(mut self, bytes: usize) -> Self {
+        self.high_watermark = Some(bytes);
+        self
+    }
+
+    /// Queued bytes at or below which a full queue counts as drained again.
+    ///
+    /// Defaults to half the high watermark.
+    pub fn low_watermark(mut self, bytes: usize) -> Self {
+        self.low_watermark = Some(bytes);
+        self
+    }
+
+    /// Called when a send queue rises above the high watermark and when it falls back to the
+    /// low one; the two alternate, starting with a rise. The call runs on the thread that
+    /// crosses the mark: a sending thread for a rise, the connection's writer thread for a
+    /// drain, so it must be quick and must not block (hand work to another thread).
+    ///
+    /// Defaults to none.
+    pub fn on_watermark<F>(mut self, observer: F) -> Self
+    where
+        F: Fn(WatermarkEvent) + Send + Sync + 'static,
+    {
+        self.on_watermark = Some(Arc::new(observer));
+        self
+    }
+
+    /// How long [`send`](crate::Connection::send) waits for room in a full queue before it fails
+    /// with `Timeout`. Also the socket's write timeout (`SO_SNDTIMEO`), which bounds how long a
+    /// write-through send waits for the first byte to be taken (see
+    /// [`write_through`](Self::write_through)).
+    ///
+    /// Defaults to 5 seconds.
+    ///
+    /// # Panics
+    ///
+    /// If `timeout` is zero (a zero socket timeout is an error in std).
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        assert!(!timeout.is_zero(), "send timeout must be non-zero");
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// The deadline of the graceful close that follows the peer's EOF: what is queued is flushed,
+    /// then the socket closes; a peer that stops reading is cut off after this long. Also the
+    /// deadline used when a server or client handle is dropped without `stop`.
+    ///
+    /// Defaults to 3 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Capacity in bytes of the connection's read buffer (a `BufReader`), allocated when the
+    /// first byte arrives, so an idle connection costs no buffer. Also the largest chunk the
+    /// [`Raw`](crate::Raw) codec returns.
+    ///
+    /// Defaults to 32 KiB (32 768 bytes).
+    ///
+    /// # Panics
+    ///
+    /// If `bytes` is zero.
+    pub fn read_buffer_size(mut self, bytes: usize) -> Self {
+        assert!(bytes > 0, "read buffer size must be at least 1");
+        self.read_buffer = bytes;
+        self
+    }
+
+    /// Stack size in bytes of each connection thread (reader and writer).
+    ///
+    /// Defaults to 128 KiB. Handlers run on the reader thread, so its stack must hold them:
+    /// 128 KiB is twice what a plain echo loop needs (the `std-echo` peer runs in 64 KiB) and
+    /// leaves room for ordinary handler code, while std's own default of 2 MiB would reserve
+    /// 40 GiB of address space for 10 000 connections. Only touched pages cost memory, so the
+    /// choice changes virtual size, not RSS. Raise it for handlers that recurse deeply or keep
+    /// large arrays on the stack.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Sets `TCP_NODELAY`: small messages leave at once instead of waiting for Nagle's
+    /// algorithm. The writer already batches whatever is queued into one write.
+    ///
+    /// Defaults to `true`.
+    pub fn nodelay(mut self, on: bool) -> Self {
+        self.nodelay = on;
+        self
+    }
+
+    /// Lets a send made on the connection's own reader thread (from a handler callback) write
+    /// straight to the socket when nothing is queued, instead of handing the message to the
+    /// writer thread: one syscall and no thread wake-up per reply, as muduo's `sendInLoop` and
+    /// Netty's in-event-loop writes do. Order is kept: a message takes this path only when no
+    /// earlier one is waiting. If the socket takes no byte for the send timeout the message
+    /// goes to the queue instead; once some bytes are written, the send keeps writing until
+    /// the message is out or the connection is closed.
+    ///
+    /// Defaults to `true`.
+    pub fn write_through(mut self, on: bool) -> Self {
+        self.write_through = on;
+        self
+    }
+
+    /// Sets the codec's largest frame in bytes (through
+    /// [`Codec::set_max_frame_length`](crate::Codec::set_max_frame_length)).
+    ///
+    /// Defaults to the codec's own limit (8 MiB for [`LengthDelimited`](crate::LengthDelimited),
+    /// 64 KiB for [`Lines`](crate::Lines)).
+    pub fn max_frame_length(mut self, bytes: usize) -> Self {
+        self.max_frame_length = Some(bytes);
+        self
+    }
+
+    /// The timing wheel that keeps this server's or client's deadlines.
+    ///
+    /// Defaults to the process-wide [`TimingWheel::global`].
+    pub fn timing_wheel(mut self, wheel: TimingWheel) -> Self {
+        self.wheel = Some(wheel);
+        self
+    }
+
+    /// The configured queue bound in bytes.
+    pub fn get_send_queue_bytes(&self) -> usize {
+        self.queue_bytes
+    }
+
+    /// The configured send timeout.
+    pub fn get_send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
+    /// The configured shutdown timeout.
+    pub fn get_shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+
+    pub(crate) fn high(&self) -> usize {
+        self.high_watermark.unwrap_or(self.queue_bytes)
+    }
+
+    pub(crate) fn low(&self) -> usize {
+        self.low_watermark
+            .unwrap_or(self.high() / 2)
+            .min(self.high())
+    }
+
+    pub(crate) fn wheel(&self) -> TimingWheel {
+        self.wheel
+            .clone()
+            .unwrap_or_else(|| TimingWheel::global().clone())
+    }
+}

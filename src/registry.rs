@@ -1,0 +1,155 @@
+//! The live connections of a server, by id.
+
+use std::collections::HashMap;
+use std::io;
+use std::mem;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crate::codec::Codec;
+use crate::conn::{lock, Connection};
+use crate::error::TrySendError;
+use crate::queue::Payload;
+
+/// What [`Registry::broadcast`] did for each connection, by connection id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastReport {
+    /// Connections whose queue took the message.
+    pub queued: Vec<u64>,
+    /// Connections whose queue was full: they did not get the message.
+    pub full: Vec<u64>,
+    /// Connections that were closing: they did not get the message.
+    pub closed: Vec<u64>,
+}
+
+struct Entry<C: Codec> {
+    conn: Connection<C>,
+    /// The connection's reader thread, once the accept loop has stored it.
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The live connections of a server: look one up, count them, visit them, or send to all.
+///
+/// A connection is in the registry from accept until its `on_close` has returned.
+pub struct Registry<C: Codec> {
+    codec: Arc<C>,
+    map: Mutex<HashMap<u64, Entry<C>>>,
+    /// Reader threads that have ended (or are ending) and wait to be joined.
+    finished: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl<C: Codec> Registry<C> {
+    pub(crate) fn new(codec: Arc<C>) -> Self {
+        Registry {
+            codec,
+            map: Mutex::new(HashMap::new()),
+            finished: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The live connection with this id.
+    pub fn get(&self, id: u64) -> Option<Connection<C>> {
+        lock(&self.map).get(&id).map(|e| e.conn.clone())
+    }
+
+    /// How many connections are live.
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    /// True if no connection is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `f` for each live connection, in no particular order. `f` runs on a snapshot,
+    /// without the registry's lock, so it may send, close, or look up other connections.
+    pub fn for_each(&self, mut f: impl FnMut(&Connection<C>)) {
+        for conn in self.snapshot() {
+            f(&conn);
+        }
+    }
+
+    /// Sends `msg` to every live connection without blocking: it is encoded once, and each
+    /// queue that has room takes the same bytes. The report says, per connection id, which
+    /// queues took it and which were full or closing; nothing is retried.
+    ///
+    /// # Errors
+    ///
+    /// The codec's error if `msg` cannot be encoded; then nothing was sent.
+    pub fn broadcast(&self, msg: &C::Out) -> io::Result<BroadcastReport> {
+        let mut buf = Vec::new();
+        self.codec.write(msg, &mut buf)?;
+        let bytes: Arc<[u8]> = buf.into();
+        let mut report = BroadcastReport::default();
+        for conn in self.snapshot() {
+            match conn.try_send_payload(Payload::Shared(Arc::clone(&bytes))) {
+                Ok(()) => report.queued.push(conn.id()),
+                Err(TrySendError::Full(_)) => report.full.push(conn.id()),
+                Err(_) => report.closed.push(conn.id()),
+            }
+        }
+        Ok(report)
+    }
+
+    fn snapshot(&self) -> Vec<Connection<C>> {
+        lock(&self.map).values().map(|e| e.conn.clone()).collect()
+    }
+
+    pub(crate) fn insert(&self, conn: Connection<C>) {
+        let id = conn.id();
+        lock(&self.map).insert(id, Entry { conn, thread: None });
+    }
+
+    /// Stores a connection's reader thread; if the connection has already ended, the thread
+    /// goes straight to the list of finished ones.
+    pub(crate) fn set_thread(&self, id: u64, thread: JoinHandle<()>) {
+        let mut map = lock(&self.map);
+        match map.get_mut(&id) {
+            Some(e) => e.thread = Some(thread),
+            None => {
+                drop(map);
+                lock(&self.finished).push(thread);
+            }
+        }
+    }
+
+    /// Removes an ended connection; its reader thread (the caller) is left to be joined.
+    pub(crate) fn remove(&self, id: u64) {
+        let entry = lock(&self.map).remove(&id);
+        if let Some(thread) = entry.and_then(|e| e.thread) {
+            lock(&self.finished).push(thread);
+        }
+    }
+
+    /// Joins the reader threads that have ended.
+    pub(crate) fn reap(&self) {
+        let done = mem::take(&mut *lock(&self.finished));
+        for t in done {
+            let _ = t.join();
+        }
+    }
+
+    /// Joins every reader thread, live or ended, until none is left.
+    pub(crate) fn join_all(&self) {
+        loop {
+            let live: Vec<JoinHandle<()>> = lock(&self.map)
+                .values_mut()
+                .filter_map(|e| e.thread.take())
+                .collect();
+            let ended = mem::take(&mut *lock(&self.finished));
+            if live.is_empty() && ended.is_empty() {
+                if lock(&self.map).is_empty() {
+                    return;
+                }
+                // A connection registered but whose thread handle is not stored yet cannot
+                // exist here: the accept loop has been joined before this is called.
+                std::thread::yield_now();
+                continue;
+            }
+            for t in live.into_iter().chain(ended) {
+                let _ = t.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! `TcpServer`: the builder, the accept loop, and the handle that stops it.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::codec::Codec;
+use crate::conn::{lock, Connection, Core};
+use crate::handler::Handler;
+use crate::io::serve;
+use crate::options::ConnOptions;
+use crate::registry::Registry;
+
+/// A TCP server: one accept thread, and per connection one reader thread (which runs the
+/// handler) and, once something is queued, one writer thread.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::net::TcpStream;
+/// use std::time::Duration;
+/// use threadnet::{Connection, Lines, TcpServer};
+///
+/// // An upper-casing line server on a free port.
+/// let server = TcpServer::builder()
+///     .addr("127.0.0.1:0")
+///     .start(Lines::new(), |_conn: &Connection<Lines>| {
+///         |conn: &Connection<Lines>, line: String| {
+///             let _ = conn.send(line.to_uppercase());
+///         }
+///     })
+///     .unwrap();
+///
+/// let mut s = TcpStream::connect(server.local_addr()).unwrap();
+/// s.write_all(b"hello\n").unwrap();
+/// let mut reply = String::new();
+/// BufReader::new(&s).read_line(&mut reply).unwrap();
+/// assert_eq!(reply, "HELLO\n");
+///
+/// server.stop(Duration::from_secs(1));
+/// ```
+pub struct TcpServer;
+
+impl TcpServer {
+    /// A builder with every option at its default.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+/// Options of a [`TcpServer`]; [`start`](ServerBuilder::start) or [`run`](ServerBuilder::run)
+/// it with a codec and a handler factory.
+#[derive(Debug, Clone)]
+pub struct ServerBuilder {
+    addr: String,
+    max_connections: usize,
+    backoff_min: Duration,
+    backoff_max: Duration,
+    options: ConnOptions,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            addr: "127.0.0.1:0".to_string(),
+            max_connections: 1024,
+            backoff_min: Duration::from_millis(5),
+            backoff_max: Duration::from_secs(1),
+            options: ConnOptions::default(),
+        }
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on, `HOST:PORT`. Port 0 picks a free port:
+    /// [`ServerHandle::local_addr`] tells which.
+    ///
+    /// Defaults to `127.0.0.1:0`.
+    pub fn addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// Most connections open at once. A connection past the limit is accepted and closed at
+    /// once (a peer sees EOF or a reset, not a hanging connect), and counted in
+    /// [`ServerHandle::refused_count`].
+    ///
+    /// Defaults to 1024.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// How long the accept loop waits after `accept` fails (for example `EMFILE`, out of file
+    /// descriptors): `min` after the first failure, doubling up to `max`, back to `min` after a
+    /// success. As Tao does, so a full fd table does not spin a core.
+    ///
+    /// Defaults to 5 ms doubling to 1 s.
+    pub fn accept_backoff(mut self, min: Duration, max: Duration) -> Self {
+        self.backoff_min = min;
+        self.backoff_max = max.max(min);
+        self
+    }
+
+    /// Options of every connection: send queue bounds, watermarks, send and shutdown timeouts,
+    /// read buffer, stack size, `TCP_NODELAY`, max frame length. See [`ConnOptions`].
+    ///
+    /// Defaults to [`ConnOptions::default`].
+    pub fn options(mut self, options: ConnOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Binds and starts the server on background threads.
+    ///
+    /// `factory` makes one handler per connection; it runs on the new connection's reader
+    /// thread, just before `on_connect`. The codec is cloned for each connection.
+    ///
+    /// # Errors
+    ///
+    /// Binding the address fails (in use, not an address of this host, no permission), or the
+    /// accept thread cannot be spawned.
+    pub fn start<C, H, F>(self, mut codec: C, factory: F) -> io::Result<ServerHandle<C>>
+    where
+        C: Codec,
+        H: Handler<C>,
+        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+    {
+        if let Some(max) = self.options.max_frame_length {
+            codec.set_max_frame_length(max);
+        }
+        let listener = TcpListener::bind(&self.addr)?;
+        let local_addr = listener.local_addr()?;
+        let shutdown_timeout = self.options.shutdown_timeout;
+        let inner = Arc::new(Inner {
+            local_addr,
+            registry: Registry::new(Arc::new(codec.clone())),
+            stopping: AtomicBool::new(false),
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            accept_thread: Mutex::new(None),
+            stopped: Mutex::new(false),
+            stopped_cv: Condvar::new(),
+        });
+        let acceptor = Acceptor {
+            inner: Arc::clone(&inner),
+            codec,
+            factory: Arc::new(factory),
+            options: Arc::new(self.options),
+            max_connections: self.max_connections,
+            backoff: (self.backoff_min, self.backoff_max),
+        };
+        let thread = thread::Builder::new()
+            .name("threadnet-accept".into())
+            .spawn(move || acceptor.run(listener))?;
+        *lock(&inner.accept_thread) = Some(thread);
+        Ok(ServerHandle {
+            stop_on_drop: Arc::new(StopOnDrop {
+                inner: Arc::clone(&inner),
+                timeout: shutdown_timeout,
+            }),
+            inner,
+        })
+    }
+
+    /// Binds and serves on background threads, blocking the calling thread until the server is
+    /// stopped (by a [`ServerHandle::stop`] from a clone of the handle, which a handler factory
+    /// cannot get, so in practice: until the process ends).
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn run<C, H, F>(self, codec: C, factory: F) -> io::Result<()>
+    where
+        C: Codec,
+        H: Handler<C>,
+        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+    {
+        let handle = self.start(codec, factory)?;
+        handle.wait();
+        Ok(())
+    }
+}
+
+struct Inner<C: Codec> {
+    local_addr: SocketAddr,
+    registry: Registry<C>,
+    stopping: AtomicBool,
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    accept_thread: Mutex<Option<JoinHandle<()>>>,
+    stopped: Mutex<bool>,
+    stopped_cv: Condvar,
+}
+
+impl<C: Codec> Inner<C> {
+    fn stop(&self, deadline: Duration) {
+        if !self.stopping.swap(true, Ordering::SeqCst) {
+            // A blocked accept() cannot be interrupted (rust-lang/rust #67978): connect to
+            // ourselves so it returns, and unpark it in case it sleeps in its backoff.
+            let mut wake = self.local_addr;
+            if wake.ip().is_unspecified() {
+                wake.set_ip(match wake {
+                    SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            if let Some(t) = lock(&self.accept_thread).as_ref() {
+                t.thread().unpark();
+            }
+            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        }
+        let accept = lock(&self.accept_thread).take();
+        let Some(accept) = accept else {
+            // Another stop() is doing the work: wait for it.
+            self.wait();
+            return;
+        };
+        let _ = accept.join();
+        self.registry.for_each(|conn| conn.stop(deadline));
+        self.registry.join_all();
+        *lock(&self.stopped) = true;
+        self.stopped_cv.notify_all();
+    }
+
+    fn wait(&self) {
+        let mut stopped = lock(&self.stopped);
+        while !*stopped {
+            stopped = self
+                .stopped_cv
+                .wait(stopped)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// Everything the accept thread owns.
+struct Acceptor<C: Codec, F> {
+    inner: Arc<Inner<C>>,
+    codec: C,
+    factory: Arc<F>,
+    options: Arc<ConnOptions>,
+    max_connections: usize,
+    backoff: (Duration, Duration),
+}
+
+impl<C, H, F> Acceptor<C, F>
+where
+    C: Codec,
+    H: Handler<C>,
+    F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+{
+    fn run(self, listener: TcpListener) {
+        let shared_codec = Arc::new(self.codec.clone());
+        let mut next_id = 1u64;
+        let mut backoff = self.backoff.0;
+        loop {
+            let accepted = listener.accept();
+            if self.inner.stopping.load(Ordering::SeqCst) {
+                return; // drops the listener: the port is released
+            }
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    thread::park_timeout(backoff);
+                    backoff = (backoff * 2).min(self.backoff.1);
+                    continue;
+                }
+            };
+            backoff = self.backoff.0;
+            self.inner.registry.reap();
+            if self.inner.registry.len() >= self.max_connections {
+                self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                drop(stream);
+                continue;
+            }
+            self.inner.accepted.fetch_add(1, Ordering::Relaxed);
+            let id = next_id;
+            next_id += 1;
+            self.spawn_connection(id, stream, peer, &shared_codec);
+        }
+    }
+
+    fn spawn_connection(&self, id: u64, stream: TcpStream, peer: SocketAddr, codec: &Arc<C>) {
+        let _ = stream.set_nodelay(self.options.nodelay);
+        let _ = stream.set_write_timeout(Some(self.options.send_timeout));
+        let local = stream.local_addr().unwrap_or(self.inner.local_addr);
+        let core = Core::new(id, stream, peer, local, Arc::clone(&self.options));
+        let conn = Connection::new(core, Arc::clone(codec));
+        self.inner.registry.insert(conn.clone());
+        let reader_codec = self.codec.clone();
+        let factory = Arc::clone(&self.factory);
+        let inner = Arc::clone(&self.inner);
+        let spawned = thread::Builder::new()
+            .name("threadnet-conn".into())
+            .stack_size(self.options.stack_size)
+            .spawn(move || {
+                serve(&conn, reader_codec, |c| factory(c));
+                inner.registry.remove(conn.id());
+            });
+        match spawned {
+            Ok(thread) => self.inner.registry.set_thread(id, thread),
+            // Out of threads: the connection closes (its stream drops with the registry entry).
+            Err(_) => self.inner.registry.remove(id),
+        }
+    }
+}
+
+/// Stops the server when the last [`ServerHandle`] clone is dropped.
+struct StopOnDrop<C: Codec> {
+    inner: Arc<Inner<C>>,
+    timeout: Duration,
+}
+
+impl<C: Codec> Drop for StopOnDrop<C> {
+    fn drop(&mut self) {
+        self.inner.stop(self.timeout);
+    }
+}
+
+/// A running server: its address, its connections, and the way to stop it.
+///
+/// Cheap to clone. Dropping the last clone stops the server as
+/// [`stop`](ServerHandle::stop) does, with the connections' shutdown timeout as the deadline.
+pub struct ServerHandle<C: Codec> {
+    inner: Arc<Inner<C>>,
+    stop_on_drop: Arc<StopOnDrop<C>>,
+}
+
+impl<C: Codec> Clone for ServerHandle<C> {
+    fn clone(&self) -> Self {
+        ServerHandle {
+            inner: Arc::clone(&self.inner),
+            stop_on_drop: Arc::clone(&self.stop_on_drop),
+        }
+    }
+}
+
+impl<C: Codec> ServerHandle<C> {
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Connections open now.
+    pub fn connection_count(&self) -> usize {
+        self.inner.registry.len()
+    }
+
+    /// Connections accepted and served since the start (refused ones not counted).
+    pub fn accepted_count(&self) -> u64 {
+        self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed at once because [`ServerBuilder::max_connections`] were open.
+    pub fn refused_count(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
+    }
+
+    /// The live connections: look up, count, visit, broadcast.
+    pub fn connections(&self) -> &Registry<C> {
+        &self.inner.registry
+    }
+
+    /// Stops the server and returns when it is fully stopped: no more accepts (the port is
+    /// released first), every connection shut down gracefully with `deadline` (queues drain,
+    /// FIN, wait for the peer's EOF, forced close at the deadline, reason
+    /// [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)), and every thread the
+    /// server started joined. A second call waits for the first to finish.
+    pub fn stop(&self, deadline: Duration) {
+        self.inner.stop(deadline);
+    }
+
+    /// True once [`stop`](Self::stop) has finished.
+    pub fn is_stopped(&self) -> bool {
+        *lock(&self.inner.stopped)
+    }
+
+    /// Blocks until the server has been stopped (from another thread).
+    pub fn wait(&self) {
+        self.inner.wait();
+    }
+}
