@@ -6,7 +6,7 @@
 //! thread is in `io.rs`.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::mem;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +18,7 @@ use crate::codec::Codec;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::options::ConnOptions;
 use crate::queue::{Mode, Payload, QState, Tx};
+use crate::through::Through;
 use crate::timer::{TimerId, TimingWheel};
 
 /// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
@@ -155,8 +156,9 @@ pub(crate) struct Core {
     /// Admission state of the send queue; `space` wakes senders waiting for room.
     pub(crate) q: Mutex<QState>,
     pub(crate) space: Condvar,
-    /// Held for every write to the socket, so write-through and the writer never interleave.
-    pub(crate) out: Mutex<()>,
+    /// Held for every write to the socket, so write-through and the writer never interleave;
+    /// inside, the buffer in which write-through gathers small writes.
+    pub(crate) out: Mutex<Vec<u8>>,
     /// The writer thread (or the thread finishing a shutdown), joined before `on_close`.
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     /// An abortive close was requested: the queue is dropped, not written.
@@ -191,7 +193,7 @@ impl Core {
             cfg,
             q: Mutex::new(QState::default()),
             space: Condvar::new(),
-            out: Mutex::new(()),
+            out: Mutex::new(Vec::new()),
             writer: Mutex::new(None),
             closed: AtomicBool::new(false),
             above_high: AtomicBool::new(false),
@@ -436,11 +438,18 @@ impl<C: Codec> Connection<C> {
     ///
     /// As [`send`](Self::send).
     pub fn send_timeout(&self, msg: C::Out, timeout: Duration) -> Result<(), SendError<C::Out>> {
+        let mode = Mode::Until(deadline(timeout));
+        match self.core.write_through(mode, |w| self.codec.write(&msg, w)) {
+            Through::Written => return Ok(()),
+            Through::Closed => return Err(SendError::Closed(msg)),
+            Through::Encode(e) => return Err(SendError::Encode(msg, e)),
+            Through::Queue => {}
+        }
         let bytes = match self.encode(&msg) {
             Ok(b) => b,
             Err(e) => return Err(SendError::Encode(msg, e)),
         };
-        match self.core.push(bytes, Mode::Until(deadline(timeout))) {
+        match self.core.push(bytes, mode) {
             Ok(()) => Ok(()),
             Err((_, Refused::Closed)) => Err(SendError::Closed(msg)),
             Err((_, _)) => Err(SendError::Timeout(msg)),
@@ -473,11 +482,13 @@ impl<C: Codec> Connection<C> {
     ///
     /// As [`send`](Self::send) (never `Encode`); the bytes come back in the error.
     pub fn send_bytes(&self, bytes: Vec<u8>) -> Result<(), SendError<Vec<u8>>> {
-        let timeout = self.core.cfg.send_timeout;
-        match self
-            .core
-            .push(Payload::Owned(bytes), Mode::Until(deadline(timeout)))
-        {
+        let mode = Mode::Until(deadline(self.core.cfg.send_timeout));
+        match self.core.write_through(mode, |w| w.write_all(&bytes)) {
+            Through::Written => return Ok(()),
+            Through::Closed | Through::Encode(_) => return Err(SendError::Closed(bytes)),
+            Through::Queue => {}
+        }
+        match self.core.push(Payload::Owned(bytes), mode) {
             Ok(()) => Ok(()),
             Err((p, Refused::Closed)) => Err(SendError::Closed(p.into_vec())),
             Err((p, _)) => Err(SendError::Timeout(p.into_vec())),

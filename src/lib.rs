@@ -1,4 +1,109 @@
-//! threadnet (crate docs being written).
+//! threadnet: a socket toolkit on the standard library alone. Blocking sockets, OS threads and
+//! bounded channels; no async runtime, no dependencies.
+//!
+//! It is for synchronous programs that need a real server or client, for tests that must run
+//! anywhere without a runtime, and for reading: every part of a network framework (framing,
+//! backpressure, graceful shutdown, timers) is here in plain std code.
+//!
+//! # Hello, echo
+//!
+//! A server that upper-cases lines, and a plain std client talking to it:
+//!
+//! ```
+//! use std::io::{BufRead, BufReader, Write};
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//! use threadnet::{Connection, Lines, TcpServer};
+//!
+//! let server = TcpServer::builder()
+//!     .addr("127.0.0.1:0") // port 0: any free port
+//!     .start(Lines::new(), |_new: &Connection<Lines>| {
+//!         // One handler per connection; this one is a closure for on_message.
+//!         |conn: &Connection<Lines>, line: String| {
+//!             let _ = conn.send(line.to_uppercase());
+//!         }
+//!     })?;
+//!
+//! let mut peer = TcpStream::connect(server.local_addr())?;
+//! peer.write_all(b"hello\n")?;
+//! let mut reply = String::new();
+//! BufReader::new(&peer).read_line(&mut reply)?;
+//! assert_eq!(reply, "HELLO\n");
+//!
+//! server.stop(Duration::from_secs(1)); // graceful: drains, FINs, joins every thread
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # The threads
+//!
+//! ```text
+//!            accept thread (1 per server)
+//!                  │ spawns, per connection
+//!      ┌───────────┴────────────┐
+//!  reader thread            writer thread (made on the first queued send)
+//!  codec.read(BufReader)    rx.recv(), then try_recv() the rest of the batch
+//!  → handler.on_message     → one write_vectored per batch
+//!      ▲                        ▲
+//!      │ wakes on close:        │ std::sync::mpsc::sync_channel(capacity)
+//!      │ shutdown(Both)         │ of encoded messages
+//!      └──── Connection ────────┘   cloneable handle: id, addrs, send / try_send /
+//!                                    send_timeout, close, shutdown(timeout)
+//!
+//!  timing wheel thread (1 per process): every deadline
+//! ```
+//!
+//! * Each connection has a **reader thread**. It reads frames through the [`Codec`] and calls
+//!   your [`Handler`]: `on_connect`, then `on_message` per frame, then `on_close` once.
+//!   A handler that blocks holds up its own connection and nothing else.
+//! * Each connection has a bounded **send queue**, a std `sync_channel` of encoded messages,
+//!   bounded in messages (1024) and in bytes (1 MiB). Its **writer thread** takes one message,
+//!   then everything else already queued, and writes the batch with one vectored write.
+//! * A send from the connection's own reader thread, with nothing queued, skips the queue:
+//!   the codec writes straight to the socket (*write-through*). Replying from `on_message` then
+//!   costs what a hand-written blocking loop costs. See [`ConnOptions::write_through`].
+//! * The channel and the writer thread are created on the first send that needs them, and the
+//!   read buffer on the first byte read, so an idle connection costs one parked thread.
+//! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]).
+//!
+//! # Backpressure
+//!
+//! Blocking code expects synchronous backpressure, so that is what threadnet gives:
+//! [`Connection::send`] blocks while the queue is full, up to the send timeout.
+//! [`Connection::try_send`] never blocks; when the queue is full it returns the message in
+//! [`TrySendError::Full`]. Every send error hands the message back, so nothing is dropped
+//! behind the caller's back. A watermark observer ([`ConnOptions::on_watermark`]) and
+//! [`Connection::is_writable`] tell producers when to pause and when to go on.
+//! goes calls these OnBufferFull and OnBufferDrain; Netty calls it writability.
+//!
+//! # The lifecycle of a connection
+//!
+//! | how it ends | what happens | [`CloseReason`] |
+//! |---|---|---|
+//! | the peer closes (EOF) | what is queued is still written, then the socket closes | `PeerClosed` |
+//! | [`Connection::shutdown`]`(t)` | sends are refused; the queue drains; `shutdown(Write)` sends our FIN; the reader reads on to the peer's EOF; force-closed at `t` | `Shutdown` / `ShutdownTimeout { dropped }` |
+//! | [`Connection::close`] | `shutdown(Both)` now; the queue is dropped and counted | `Closed { dropped }` |
+//! | [`ServerHandle::stop`]`(t)` | every connection shuts down as above, every thread is joined | `ServerStopped { dropped }` |
+//! | read, decode or write fails | closed at once | `Error { error, dropped }` |
+//! | a callback panics | only that connection closes | `Panic { message, dropped }` |
+//!
+//! `on_close` runs exactly once. It runs after the last `on_message` and after the writer
+//! has finished, so `dropped` is final. It runs before the socket's fd is released, so a new
+//! connection can never reuse the fd and receive the old connection's writes.
+//!
+//! A message accepted by a send is either written before the FIN or counted in `dropped`.
+//!
+//! # Limits of the model
+//!
+//! Two threads per busy connection (one per idle one) put a practical ceiling of about ten
+//! thousand connections on a process: thread memory and the kernel's thread limit. Past that,
+//! shard across processes behind a TCP load balancer (HAProxy, nginx `stream`), or move to an
+//! event loop (mio, tokio). Codecs and handlers are plain traits with no threading in them, so
+//! such a move changes the transport, not the protocol code.
+//!
+//! # Where the ideas come from
+//!
+//! knet (Go; this design mirrors it in plain std), Tao and goes (Go), muduo (C++) and Netty
+//! (Java). crossbeam-channel shaped the send errors; tokio-util shaped the codecs.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -13,6 +118,7 @@ mod options;
 mod queue;
 mod registry;
 mod server;
+mod through;
 mod timer;
 
 pub use backoff::Backoff;

@@ -106,30 +106,20 @@ impl Drop for ReaderMark {
     }
 }
 
-enum Direct {
-    Written,
-    Queue,
-    Closed,
+/// True on `core`'s reader thread.
+pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
+    READER_OF.with(|r| r.get()) == Arc::as_ptr(core) as usize
 }
 
-/// Why a sequence of writes stopped short.
-enum WriteFail {
-    /// The socket took no byte within its write timeout (write-through falls back to the queue).
-    Stalled,
-    /// An I/O error after `written` bytes.
-    Io { written: usize, error: io::Error },
+/// An I/O error after `written` bytes of a batch.
+struct WriteFail {
+    written: usize,
+    error: io::Error,
 }
 
 impl Core {
     /// Accepts `p` into the queue (or writes it through), or hands it back with the reason.
     pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
-        if mode != Mode::Try && self.cfg.write_through && self.is_reader_thread() {
-            match self.write_through(&p) {
-                Direct::Written => return Ok(()),
-                Direct::Closed => return Err((p, Refused::Closed)),
-                Direct::Queue => {}
-            }
-        }
         let len = p.as_slice().len();
         let mut rose = None;
         let mut q = lock(&self.q);
@@ -201,53 +191,15 @@ impl Core {
         (p, Refused::Closed)
     }
 
-    fn is_reader_thread(self: &Arc<Self>) -> bool {
-        READER_OF.with(|r| r.get()) == Arc::as_ptr(self) as usize
-    }
-
-    /// Writes `p` on the calling (reader) thread if nothing is queued before it.
-    fn write_through(&self, p: &Payload) -> Direct {
-        let Ok(_out) = self.out.try_lock() else {
-            return Direct::Queue;
-        };
-        {
-            let q = lock(&self.q);
-            if matches!(q.tx, Tx::Done) {
-                return Direct::Closed;
-            }
-            if q.pending != 0 {
-                return Direct::Queue;
-            }
-        }
-        let Some(stream) = self.stream() else {
-            return Direct::Closed;
-        };
-        let mut bufs = [IoSlice::new(p.as_slice())];
-        match self.write_all(&stream, &mut bufs, true) {
-            Ok(()) => Direct::Written,
-            Err(WriteFail::Stalled) => Direct::Queue,
-            Err(WriteFail::Io { error, .. }) => {
-                drop(_out);
-                self.io_failed(error);
-                Direct::Closed
-            }
-        }
-    }
-
-    /// Writes all of `bufs`. A write timeout before the first byte is `Stalled` when
-    /// `may_stall`; after it, the write goes on until done, closed or failed.
-    fn write_all(
-        &self,
-        stream: &TcpStream,
-        mut bufs: &mut [IoSlice<'_>],
-        may_stall: bool,
-    ) -> Result<(), WriteFail> {
+    /// Writes all of `bufs`, waiting out write timeouts (a slow peer) until the connection is
+    /// closed.
+    fn write_all(&self, stream: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> Result<(), WriteFail> {
         let mut written = 0;
         while !bufs.is_empty() {
             match (&*stream).write_vectored(bufs) {
                 Ok(0) => {
                     let error = io::Error::from(io::ErrorKind::WriteZero);
-                    return Err(WriteFail::Io { written, error });
+                    return Err(WriteFail { written, error });
                 }
                 Ok(n) => {
                     written += n;
@@ -258,13 +210,8 @@ impl Core {
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) && !self.closed.load(Ordering::SeqCst) =>
-                {
-                    if may_stall && written == 0 {
-                        return Err(WriteFail::Stalled);
-                    }
-                }
-                Err(error) => return Err(WriteFail::Io { written, error }),
+                    ) && !self.closed.load(Ordering::SeqCst) => {}
+                Err(error) => return Err(WriteFail { written, error }),
             }
         }
         Ok(())
@@ -310,18 +257,14 @@ impl Core {
                 let _out = lock(&self.out);
                 let mut iov: Vec<IoSlice<'_>> =
                     batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
-                self.write_all(&stream, &mut iov, false)
+                self.write_all(&stream, &mut iov)
             };
             match result {
                 Ok(()) => {
                     self.release(batch.len(), bytes);
                     batch.clear();
                 }
-                Err(fail) => {
-                    let (written, error) = match fail {
-                        WriteFail::Io { written, error } => (written, error),
-                        WriteFail::Stalled => (0, io::Error::from(io::ErrorKind::TimedOut)),
-                    };
+                Err(WriteFail { written, error }) => {
                     // Messages wholly written count as written; the rest are dropped.
                     let mut done = 0;
                     let mut sum = 0;

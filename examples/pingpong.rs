@@ -1,0 +1,592 @@
+//! The main demo: threadnet against plain std sockets, in one process, on loopback.
+//!
+//! ```sh
+//! cargo run --release --example pingpong                       # both scenarios, ~45 s
+//! cargo run --release --example pingpong -- --scenario knet --secs 3 --json
+//! ```
+//!
+//! Two scenarios, each run twice: with threadnet (a `TcpServer` and `TcpClient`s, handlers that
+//! reply from `on_message`) and with a raw-std baseline written the obvious way (a thread per
+//! connection on each side, `BufReader` reads, one `write_all` per reply).
+//!
+//! * `framed`: 4-byte big-endian length-delimited frames of `--size` bytes (4096), one in
+//!   flight per connection, for 1 and 16 connections. Reports MiB/s and frames/s (one
+//!   direction) and the round-trip time p50/p99 in microseconds.
+//! * `knet`: knet's own pingpong test. 10 connections; each client sends one 16 KiB block on
+//!   connect; server and client echo every chunk they read (the `Raw` codec), `TCP_NODELAY`,
+//!   10 s. Throughput = bytes read by the clients / time.
+//!
+//! Flags: `--secs N` (every run; default 5 for framed, 10 for knet), `--conns A,B,..`,
+//! `--size BYTES`, `--scenario framed|knet|all`, `--json` (adds one JSON object per result row
+//! on its own line). A progress line is drawn on stderr; the table goes to stdout.
+
+use std::io::{self, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use threadnet::{Connection, Handler, LengthDelimited, Raw, TcpClient, TcpServer};
+
+/// Runs before the measured window starts.
+const WARMUP: Duration = Duration::from_millis(500);
+/// Read buffer of the raw-std baseline, equal to threadnet's default read buffer.
+const READ_BUF: usize = 32 * 1024;
+/// knet's reference figures on this 2-core machine, same scenario (MiB/s).
+const KNET_GO: &str = "386, 456, 440";
+
+struct Args {
+    secs: Option<u64>,
+    conns: Option<Vec<usize>>,
+    size: Option<usize>,
+    scenario: String,
+    json: bool,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        secs: None,
+        conns: None,
+        size: None,
+        scenario: "all".into(),
+        json: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut val = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
+        match flag.as_str() {
+            "--secs" => a.secs = Some(val().parse().unwrap_or_else(|_| usage("bad --secs"))),
+            "--size" => a.size = Some(val().parse().unwrap_or_else(|_| usage("bad --size"))),
+            "--conns" => {
+                let list = val()
+                    .split(',')
+                    .map(|c| c.trim().parse().unwrap_or_else(|_| usage("bad --conns")))
+                    .collect();
+                a.conns = Some(list);
+            }
+            "--scenario" => {
+                a.scenario = val();
+                if !matches!(a.scenario.as_str(), "framed" | "knet" | "all") {
+                    usage("--scenario is framed, knet or all");
+                }
+            }
+            "--json" => a.json = true,
+            "-h" | "--help" => usage(""),
+            other => usage(&format!("unknown flag {other}")),
+        }
+    }
+    a
+}
+
+fn usage(why: &str) -> ! {
+    if !why.is_empty() {
+        eprintln!("pingpong: {why}");
+    }
+    eprintln!(
+        "usage: pingpong [--secs N] [--conns A,B,..] [--size BYTES] \
+         [--scenario framed|knet|all] [--json]"
+    );
+    std::process::exit(2)
+}
+
+/// One row of the result table.
+struct Row {
+    scenario: &'static str,
+    imp: &'static str,
+    conns: usize,
+    size: usize,
+    mib_s: f64,
+    msgs_s: f64,
+    p50_us: Option<f64>,
+    p99_us: Option<f64>,
+}
+
+fn main() {
+    let args = parse_args();
+    let mut rows = Vec::new();
+    if args.scenario != "knet" {
+        let size = args.size.unwrap_or(4096);
+        let secs = Duration::from_secs(args.secs.unwrap_or(5));
+        for &conns in args.conns.as_deref().unwrap_or(&[1, 16]) {
+            rows.push(framed_threadnet(conns, size, secs));
+            rows.push(framed_std(conns, size, secs));
+        }
+    }
+    if args.scenario != "framed" {
+        let size = args.size.unwrap_or(16 * 1024);
+        let secs = Duration::from_secs(args.secs.unwrap_or(10));
+        for &conns in args.conns.as_deref().unwrap_or(&[10]) {
+            rows.push(knet_threadnet(conns, size, secs));
+            rows.push(knet_std(conns, size, secs));
+        }
+    }
+    eprint!("\r{:70}\r", "");
+    print_table(&rows);
+    if args.json {
+        for r in &rows {
+            println!("{}", json(r));
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<9}{:<11}{:>6}{:>8}{:>10}{:>11}{:>9}{:>9}{:>9}",
+        "scenario", "impl", "conns", "size", "MiB/s", "msgs/s", "p50 us", "p99 us", "vs std"
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let base = rows[i..]
+            .iter()
+            .chain(rows[..i].iter())
+            .find(|b| b.imp == "std" && b.scenario == r.scenario && b.conns == r.conns);
+        let ratio = match base {
+            Some(b) if r.imp != "std" && b.mib_s > 0.0 => format!("{:.2}x", r.mib_s / b.mib_s),
+            _ => String::new(),
+        };
+        let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+        println!(
+            "{:<9}{:<11}{:>6}{:>8}{:>10.1}{:>11.0}{:>9}{:>9}{:>9}",
+            r.scenario,
+            r.imp,
+            r.conns,
+            r.size,
+            r.mib_s,
+            r.msgs_s,
+            us(r.p50_us),
+            us(r.p99_us),
+            ratio
+        );
+    }
+    if rows.iter().any(|r| r.scenario == "knet") {
+        println!(
+            "knet (Go) on this 2-core machine, same scenario: {KNET_GO} MiB/s over three runs"
+        );
+    }
+}
+
+fn json(r: &Row) -> String {
+    let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.1}"));
+    format!(
+        "{{\"scenario\":\"{}\",\"impl\":\"{}\",\"conns\":{},\"size\":{},\"mib_s\":{:.1},\
+         \"msgs_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
+        r.scenario,
+        r.imp,
+        r.conns,
+        r.size,
+        r.mib_s,
+        r.msgs_s,
+        opt(r.p50_us),
+        opt(r.p99_us)
+    )
+}
+
+/// Draws a progress line on stderr until `done`, from the byte counter `bytes`.
+fn progress(label: String, secs: Duration, bytes: Arc<AtomicU64>, done: Arc<AtomicBool>) {
+    thread::spawn(move || {
+        let start = Instant::now();
+        let mut last = (start, bytes.load(Ordering::Relaxed));
+        while !done.load(Ordering::Relaxed) {
+            thread::sleep(Duration::from_millis(250));
+            let now = Instant::now();
+            let b = bytes.load(Ordering::Relaxed);
+            let rate = (b - last.1) as f64 / now.duration_since(last.0).as_secs_f64() / MIB;
+            last = (now, b);
+            let t = now
+                .duration_since(start)
+                .as_secs_f64()
+                .min(secs.as_secs_f64() + 0.5);
+            eprint!(
+                "\r{label:<28} {t:5.1}/{:.1} s {rate:9.1} MiB/s   ",
+                secs.as_secs_f64() + 0.5
+            );
+        }
+    });
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn percentile(sorted: &[u32], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    Some(sorted[i] as f64 / 1000.0)
+}
+
+/// Per-client results of a framed run: round trips in ns inside the window.
+struct Stats {
+    rtts_ns: Vec<u32>,
+}
+
+fn framed_row(
+    imp: &'static str,
+    conns: usize,
+    size: usize,
+    secs: Duration,
+    all: Vec<Stats>,
+) -> Row {
+    let mut rtts: Vec<u32> = all.into_iter().flat_map(|s| s.rtts_ns).collect();
+    rtts.sort_unstable();
+    let frames = rtts.len() as f64 / secs.as_secs_f64();
+    Row {
+        scenario: "framed",
+        imp,
+        conns,
+        size,
+        mib_s: frames * size as f64 / MIB,
+        msgs_s: frames,
+        p50_us: percentile(&rtts, 0.50),
+        p99_us: percentile(&rtts, 0.99),
+    }
+}
+
+/// The measured window of one run.
+#[derive(Clone, Copy)]
+struct Window {
+    start: Instant,
+    end: Instant,
+}
+
+impl Window {
+    fn new(secs: Duration) -> Window {
+        let start = Instant::now() + WARMUP;
+        Window {
+            start,
+            end: start + secs,
+        }
+    }
+}
+
+// ---------------------------------------------------------------- framed, threadnet
+
+/// A framed client: sends a frame, waits for its echo, records the round trip, repeats until
+/// the window ends, then reports and closes.
+struct FramedClient {
+    size: usize,
+    window: Window,
+    sent: Instant,
+    rtts_ns: Vec<u32>,
+    bytes: Arc<AtomicU64>,
+    done: mpsc::Sender<Stats>,
+}
+
+impl Handler<LengthDelimited> for FramedClient {
+    fn on_connect(&mut self, conn: &Connection<LengthDelimited>) {
+        self.sent = Instant::now();
+        let _ = conn.send(vec![7u8; self.size]);
+    }
+
+    fn on_message(&mut self, conn: &Connection<LengthDelimited>, frame: Vec<u8>) {
+        let now = Instant::now();
+        assert_eq!(frame.len(), self.size, "echo changed the frame length");
+        if now >= self.window.end {
+            let rtts_ns = std::mem::take(&mut self.rtts_ns);
+            let _ = self.done.send(Stats { rtts_ns });
+            conn.close();
+            return;
+        }
+        if now >= self.window.start {
+            self.rtts_ns
+                .push(now.duration_since(self.sent).as_nanos() as u32);
+            self.bytes.fetch_add(frame.len() as u64, Ordering::Relaxed);
+        }
+        self.sent = now;
+        let _ = conn.send(frame);
+    }
+}
+
+fn echo<C: threadnet::Codec<In = Vec<u8>, Out = Vec<u8>>>(conn: &Connection<C>, msg: Vec<u8>) {
+    let _ = conn.send(msg);
+}
+
+fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
+    let server = TcpServer::builder()
+        .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
+            echo
+        })
+        .expect("start server");
+    let (tx, rx) = mpsc::channel();
+    let bytes = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    progress(
+        format!("framed threadnet c={conns}"),
+        secs,
+        bytes.clone(),
+        done.clone(),
+    );
+    let window = Window::new(secs);
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            let (tx, bytes) = (tx.clone(), bytes.clone());
+            TcpClient::builder()
+                .connect(
+                    server.local_addr(),
+                    LengthDelimited::new(),
+                    move |_: &Connection<_>| FramedClient {
+                        size,
+                        window,
+                        sent: Instant::now(),
+                        rtts_ns: Vec::new(),
+                        bytes: bytes.clone(),
+                        done: tx.clone(),
+                    },
+                )
+                .expect("connect")
+        })
+        .collect();
+    let all: Vec<Stats> = (0..conns)
+        .map(|_| rx.recv().expect("client stats"))
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    for c in &clients {
+        c.stop(Duration::from_secs(1));
+    }
+    server.stop(Duration::from_secs(1));
+    framed_row("threadnet", conns, size, secs, all)
+}
+
+// ---------------------------------------------------------------- framed, raw std
+
+/// Accepts `conns` connections and serves each on its own thread with `serve`.
+fn std_server(conns: usize, serve: fn(TcpStream)) -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let t = thread::spawn(move || {
+        let handles: Vec<_> = (0..conns)
+            .map(|_| {
+                let (s, _) = listener.accept().expect("accept");
+                s.set_nodelay(true).expect("nodelay");
+                thread::spawn(move || serve(s))
+            })
+            .collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    });
+    (addr, t)
+}
+
+fn std_framed_echo(s: TcpStream) {
+    let mut rd = BufReader::with_capacity(READ_BUF, &s);
+    let mut frame = Vec::new();
+    loop {
+        let mut hdr = [0u8; 4];
+        if rd.read_exact(&mut hdr).is_err() {
+            return;
+        }
+        let len = u32::from_be_bytes(hdr) as usize;
+        frame.clear();
+        frame.extend_from_slice(&hdr);
+        frame.resize(4 + len, 0);
+        if rd.read_exact(&mut frame[4..]).is_err() || (&s).write_all(&frame).is_err() {
+            return;
+        }
+    }
+}
+
+fn framed_std(conns: usize, size: usize, secs: Duration) -> Row {
+    let (addr, server) = std_server(conns, std_framed_echo);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    progress(
+        format!("framed std c={conns}"),
+        secs,
+        bytes.clone(),
+        done.clone(),
+    );
+    let window = Window::new(secs);
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            let bytes = bytes.clone();
+            thread::spawn(move || std_framed_client(addr, size, window, &bytes))
+        })
+        .collect();
+    let all: Vec<Stats> = clients
+        .into_iter()
+        .map(|h| h.join().expect("client"))
+        .collect();
+    done.store(true, Ordering::Relaxed);
+    let _ = server.join();
+    framed_row("std", conns, size, secs, all)
+}
+
+fn std_framed_client(addr: SocketAddr, size: usize, w: Window, bytes: &AtomicU64) -> Stats {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).expect("nodelay");
+    let mut rd = BufReader::with_capacity(READ_BUF, &s);
+    let mut frame = (size as u32).to_be_bytes().to_vec();
+    frame.resize(4 + size, 7);
+    let mut back = vec![0u8; 4 + size];
+    let mut rtts_ns = Vec::new();
+    loop {
+        let sent = Instant::now();
+        (&s).write_all(&frame).expect("write");
+        rd.read_exact(&mut back).expect("read");
+        let now = Instant::now();
+        assert_eq!(back[..4], frame[..4], "echo changed the frame length");
+        if now >= w.end {
+            return Stats { rtts_ns };
+        }
+        if now >= w.start {
+            rtts_ns.push(now.duration_since(sent).as_nanos() as u32);
+            bytes.fetch_add(size as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- knet
+
+/// Counts what the clients read inside the window.
+#[derive(Clone)]
+struct Counter {
+    window: Window,
+    bytes: Arc<AtomicU64>,
+    chunks: Arc<AtomicU64>,
+}
+
+impl Counter {
+    fn new(secs: Duration) -> Counter {
+        Counter {
+            window: Window::new(secs),
+            bytes: Arc::new(AtomicU64::new(0)),
+            chunks: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn add(&self, n: usize) {
+        let now = Instant::now();
+        if now >= self.window.start && now < self.window.end {
+            self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            self.chunks.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn wait_end(&self) {
+        thread::sleep(self.window.end.saturating_duration_since(Instant::now()));
+    }
+
+    fn row(&self, imp: &'static str, conns: usize, size: usize, secs: Duration) -> Row {
+        let s = secs.as_secs_f64();
+        Row {
+            scenario: "knet",
+            imp,
+            conns,
+            size,
+            mib_s: self.bytes.load(Ordering::Relaxed) as f64 / s / MIB,
+            msgs_s: self.chunks.load(Ordering::Relaxed) as f64 / s,
+            p50_us: None,
+            p99_us: None,
+        }
+    }
+}
+
+/// knet's client: send one block on connect, then echo every chunk read.
+struct KnetClient {
+    block: usize,
+    counter: Counter,
+}
+
+impl Handler<Raw> for KnetClient {
+    fn on_connect(&mut self, conn: &Connection<Raw>) {
+        let _ = conn.send(vec![1u8; self.block]);
+    }
+
+    fn on_message(&mut self, conn: &Connection<Raw>, chunk: Vec<u8>) {
+        self.counter.add(chunk.len());
+        let _ = conn.send(chunk);
+    }
+}
+
+fn knet_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
+    let server = TcpServer::builder()
+        .start(Raw, |_: &Connection<Raw>| echo)
+        .expect("start server");
+    let counter = Counter::new(secs);
+    let done = Arc::new(AtomicBool::new(false));
+    progress(
+        format!("knet threadnet c={conns}"),
+        secs,
+        counter.bytes.clone(),
+        done.clone(),
+    );
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            let counter = counter.clone();
+            TcpClient::builder()
+                .connect(server.local_addr(), Raw, move |_: &Connection<Raw>| {
+                    KnetClient {
+                        block: size,
+                        counter: counter.clone(),
+                    }
+                })
+                .expect("connect")
+        })
+        .collect();
+    counter.wait_end();
+    done.store(true, Ordering::Relaxed);
+    for c in &clients {
+        if let Some(conn) = c.connection() {
+            conn.close();
+        }
+    }
+    drop(clients);
+    server.stop(Duration::from_secs(1));
+    counter.row("threadnet", conns, size, secs)
+}
+
+fn std_raw_echo(s: TcpStream) {
+    let mut buf = vec![0u8; READ_BUF];
+    loop {
+        match (&s).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if (&s).write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn knet_std(conns: usize, size: usize, secs: Duration) -> Row {
+    let (addr, server) = std_server(conns, std_raw_echo);
+    let counter = Counter::new(secs);
+    let done = Arc::new(AtomicBool::new(false));
+    progress(
+        format!("knet std c={conns}"),
+        secs,
+        counter.bytes.clone(),
+        done.clone(),
+    );
+    let clients: Vec<_> = (0..conns)
+        .map(|_| {
+            let counter = counter.clone();
+            thread::spawn(move || -> io::Result<()> {
+                let s = TcpStream::connect(addr)?;
+                s.set_nodelay(true)?;
+                (&s).write_all(&vec![1u8; size])?;
+                let mut buf = vec![0u8; READ_BUF];
+                while Instant::now() < counter.window.end {
+                    let n = (&s).read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    counter.add(n);
+                    (&s).write_all(&buf[..n])?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for c in clients {
+        let _ = c.join();
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = server.join();
+    counter.row("std", conns, size, secs)
+}
