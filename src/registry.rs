@@ -126,12 +126,15 @@ impl<C: Codec> Registry<C> {
     pub(crate) fn reap(&self) {
         let done = mem::take(&mut *lock(&self.finished));
         for t in done {
-            let _ = t.join();
+            join(t);
         }
     }
 
-    /// Joins every reader thread, live or ended, until none is left.
+    /// Joins every reader thread, live or ended, until none is left (but the calling thread, if
+    /// it is one of them: it cannot wait for itself).
     pub(crate) fn join_all(&self) {
+        let me = std::thread::current().id();
+        let mut own_entry = false;
         loop {
             let live: Vec<JoinHandle<()>> = lock(&self.map)
                 .values_mut()
@@ -139,17 +142,27 @@ impl<C: Codec> Registry<C> {
                 .collect();
             let ended = mem::take(&mut *lock(&self.finished));
             if live.is_empty() && ended.is_empty() {
-                if lock(&self.map).is_empty() {
+                if lock(&self.map).len() <= usize::from(own_entry) {
                     return;
                 }
-                // A connection registered but whose thread handle is not stored yet cannot
-                // exist here: the accept loop has been joined before this is called.
+                // Only reachable in the instant between a thread's spawn and the accept loop
+                // storing its handle, which `stop` rules out by joining the accept loop first.
                 std::thread::yield_now();
                 continue;
             }
             for t in live.into_iter().chain(ended) {
-                let _ = t.join();
+                own_entry |= t.thread().id() == me;
+                join(t);
             }
         }
+    }
+}
+
+/// Joins `t`, unless it is the calling thread: a server stopped from inside one of its own
+/// handlers (say, by dropping its last handle there) must not wait for itself. That thread
+/// ends as soon as its handler returns.
+fn join(t: JoinHandle<()>) {
+    if t.thread().id() != std::thread::current().id() {
+        let _ = t.join();
     }
 }
