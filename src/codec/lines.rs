@@ -3,7 +3,7 @@
 //! The codec and its wire format are documented on [`Lines`] (this module is private, so its
 //! own docs are not rendered).
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 
 /// The default [`Lines::max_line_length`]: 64 KiB.
 const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
@@ -164,45 +164,23 @@ impl super::Codec for Lines {
     ///   rest of the line is not read) or is not valid UTF-8.
     /// * Any I/O error from `r`.
     fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<String>> {
-        // Bytes of this line seen in earlier buffers; stays empty when the whole line is in
-        // one buffer. Never longer than `max + 1`.
-        let mut line: Vec<u8> = Vec::new();
-        loop {
-            let buf = match r.fill_buf() {
-                Ok(buf) => buf,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if buf.is_empty() {
-                if line.is_empty() {
-                    return Ok(None);
-                }
-                return self.finish(line).map(Some);
-            }
-            // The most bytes this line may still take: `max` of text, `\r` and `\n`.
-            let window = self.max.saturating_add(2) - line.len();
-            let scan = &buf[..buf.len().min(window)];
-            match scan.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    let text = if line.is_empty() {
-                        strip_cr(&scan[..i]).to_vec()
-                    } else {
-                        line.extend_from_slice(&scan[..i]);
-                        let n = strip_cr(&line).len();
-                        line.truncate(n);
-                        line
-                    };
-                    r.consume(i + 1);
-                    return self.finish(text).map(Some);
-                }
-                None if scan.len() == window => return Err(self.too_long()),
-                None => {
-                    let n = scan.len();
-                    line.extend_from_slice(scan);
-                    r.consume(n);
-                }
-            }
+        // At most `max` bytes of text, `\r` and `\n`: `take` bounds what one line can cost,
+        // and `read_until` finds the `\n` with std's word-at-a-time search.
+        let limit = self.max.saturating_add(2);
+        let mut line = Vec::new();
+        Read::take(&mut *r, limit as u64).read_until(b'\n', &mut line)?;
+        if line.is_empty() {
+            return Ok(None);
         }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            let n = strip_cr(&line).len();
+            line.truncate(n);
+        } else if line.len() == limit {
+            return Err(self.too_long());
+        }
+        // Otherwise the stream ended inside a line: that text is the last line, as received.
+        self.finish(line).map(Some)
     }
 
     /// Writes `msg` followed by `\n`.
