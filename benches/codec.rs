@@ -1,1 +1,236 @@
-fn main() {}
+//! Encode and decode throughput of the codecs, each beside a hand-written baseline in the
+//! same group, so the codec's overhead reads as a ratio.
+//!
+//! Decoding reads many concatenated frames from an in-memory `BufReader` with the same
+//! capacity as a connection's read buffer (32 KiB); encoding writes one message into a reused
+//! `Vec`. Throughput counts wire bytes (prefix or terminator included).
+//!
+//! ```sh
+//! cargo bench --bench codec
+//! cargo bench --bench codec -- decode/length    # a subset, by name
+//! ```
+
+use std::hint::black_box;
+use std::io::{BufRead, BufReader, Read};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use threadnet::{Codec, LengthDelimited, Lines, Raw};
+
+type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// A connection's default read buffer.
+const READ_BUFFER: usize = 32 * 1024;
+
+/// About this many wire bytes per decode iteration, whatever the frame size.
+const DECODE_BYTES: usize = 1024 * 1024;
+
+fn group<'a>(c: &'a mut Criterion, name: &str) -> Group<'a> {
+    let mut g = c.benchmark_group(name);
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(30);
+    g
+}
+
+/// Payload bytes that are not all alike, and contain no `\n`.
+fn payload(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 26) as u8).collect()
+}
+
+/// Enough copies of `frame` to make about `DECODE_BYTES`, as one buffer, and their count.
+fn repeat(frame: &[u8]) -> (Vec<u8>, usize) {
+    let n = (DECODE_BYTES / frame.len()).max(16);
+    (frame.repeat(n), n)
+}
+
+/// Decodes every frame of `wire` with `codec`; returns how many there were.
+fn decode_all<C: Codec>(codec: &mut C, wire: &[u8]) -> usize {
+    let mut r = BufReader::with_capacity(READ_BUFFER, wire);
+    let mut n = 0;
+    while let Some(msg) = codec.read(&mut r).unwrap() {
+        black_box(msg);
+        n += 1;
+    }
+    n
+}
+
+fn length_delimited(c: &mut Criterion) {
+    for (name, len) in [("64B", 64), ("4KiB", 4 * 1024), ("64KiB", 64 * 1024)] {
+        let body = payload(len);
+        let msg = body.clone();
+        let codec = LengthDelimited::new();
+        let mut frame = Vec::new();
+        codec.write(&msg, &mut frame).unwrap();
+        assert_eq!(frame.len(), 4 + len);
+
+        let mut g = group(c, &format!("encode/length_delimited/{name}"));
+        g.throughput(Throughput::Bytes(frame.len() as u64));
+        let mut out = Vec::with_capacity(frame.len());
+        g.bench_function("threadnet", |b| {
+            b.iter(|| {
+                out.clear();
+                codec.write(black_box(&msg), &mut out).unwrap();
+                black_box(&out);
+            })
+        });
+        g.bench_function("baseline", |b| {
+            b.iter(|| {
+                out.clear();
+                let m = black_box(&msg);
+                out.extend_from_slice(&(m.len() as u32).to_be_bytes());
+                out.extend_from_slice(m);
+                black_box(&out);
+            })
+        });
+        g.finish();
+
+        let (wire, frames) = repeat(&frame);
+        let mut g = group(c, &format!("decode/length_delimited/{name}"));
+        g.throughput(Throughput::Bytes(wire.len() as u64));
+        let mut codec = LengthDelimited::new();
+        assert_eq!(decode_all(&mut codec, &wire), frames);
+        g.bench_function("threadnet", |b| {
+            b.iter(|| decode_all(&mut codec, black_box(&wire)))
+        });
+        // What a hand-written reader does: read_exact the header, then the payload into a
+        // buffer of that size.
+        assert_eq!(read_exact_frames(&wire), frames);
+        g.bench_function("baseline_read_exact", |b| {
+            b.iter(|| read_exact_frames(black_box(&wire)))
+        });
+        g.finish();
+    }
+}
+
+fn read_exact_frames(wire: &[u8]) -> usize {
+    let mut r = BufReader::with_capacity(READ_BUFFER, wire);
+    let mut n = 0;
+    let mut header = [0u8; 4];
+    loop {
+        match r.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return n,
+            Err(e) => panic!("{e}"),
+        }
+        let len = u32::from_be_bytes(header) as usize;
+        let mut payload = vec![0u8; len];
+        r.read_exact(&mut payload).unwrap();
+        black_box(payload);
+        n += 1;
+    }
+}
+
+fn lines(c: &mut Criterion) {
+    for (name, len) in [("short", 24), ("1KiB", 1024)] {
+        let msg = String::from_utf8(payload(len)).unwrap();
+        let codec = Lines::new();
+        let mut frame = Vec::new();
+        codec.write(&msg, &mut frame).unwrap();
+        assert_eq!(frame.len(), len + 1);
+
+        let mut g = group(c, &format!("encode/lines/{name}"));
+        g.throughput(Throughput::Bytes(frame.len() as u64));
+        let mut out = Vec::with_capacity(frame.len());
+        g.bench_function("threadnet", |b| {
+            b.iter(|| {
+                out.clear();
+                codec.write(black_box(&msg), &mut out).unwrap();
+                black_box(&out);
+            })
+        });
+        // The codec also checks the line for `\n`, a trailing `\r` and the length limit.
+        g.bench_function("baseline", |b| {
+            b.iter(|| {
+                out.clear();
+                out.extend_from_slice(black_box(&msg).as_bytes());
+                out.push(b'\n');
+                black_box(&out);
+            })
+        });
+        g.finish();
+
+        let (wire, frames) = repeat(&frame);
+        let mut g = group(c, &format!("decode/lines/{name}"));
+        g.throughput(Throughput::Bytes(wire.len() as u64));
+        let mut codec = Lines::new();
+        assert_eq!(decode_all(&mut codec, &wire), frames);
+        g.bench_function("threadnet", |b| {
+            b.iter(|| decode_all(&mut codec, black_box(&wire)))
+        });
+        // std's line reader, unbounded: read_until `\n`, strip it, check UTF-8.
+        assert_eq!(read_until_lines(&wire), frames);
+        g.bench_function("baseline_read_until", |b| {
+            b.iter(|| read_until_lines(black_box(&wire)))
+        });
+        g.finish();
+    }
+}
+
+fn read_until_lines(wire: &[u8]) -> usize {
+    let mut r = BufReader::with_capacity(READ_BUFFER, wire);
+    let mut n = 0;
+    loop {
+        let mut line = Vec::new();
+        if r.read_until(b'\n', &mut line).unwrap() == 0 {
+            return n;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        black_box(String::from_utf8(line).unwrap());
+        n += 1;
+    }
+}
+
+fn raw(c: &mut Criterion) {
+    let msg = payload(4 * 1024);
+
+    let mut g = group(c, "encode/raw/4KiB");
+    g.throughput(Throughput::Bytes(msg.len() as u64));
+    let mut out = Vec::with_capacity(msg.len());
+    g.bench_function("threadnet", |b| {
+        b.iter(|| {
+            out.clear();
+            Raw.write(black_box(&msg), &mut out).unwrap();
+            black_box(&out);
+        })
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| {
+            out.clear();
+            out.extend_from_slice(black_box(&msg));
+            black_box(&out);
+        })
+    });
+    g.finish();
+
+    // Raw hands over one read buffer's worth per message.
+    let (wire, _) = repeat(&msg);
+    let mut g = group(c, "decode/raw/1MiB");
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("threadnet", |b| {
+        b.iter(|| decode_all(&mut Raw, black_box(&wire)))
+    });
+    // Plain reads of up to a read buffer's worth into a fresh buffer each.
+    g.bench_function("baseline_read", |b| {
+        b.iter(|| {
+            let mut r = BufReader::with_capacity(READ_BUFFER, black_box(&wire[..]));
+            let mut n = 0;
+            loop {
+                let mut chunk = vec![0u8; READ_BUFFER];
+                let got = r.read(&mut chunk).unwrap();
+                if got == 0 {
+                    break n;
+                }
+                chunk.truncate(got);
+                black_box(chunk);
+                n += 1;
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, length_delimited, lines, raw);
+criterion_main!(benches);

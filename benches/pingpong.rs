@@ -1,1 +1,161 @@
-fn main() {}
+//! Round trip of one 4096-byte length-delimited frame over loopback, one frame in flight,
+//! on a connection set up before the timed loop:
+//!
+//! * `threadnet_server+threadnet_client`: a threadnet [`TcpServer`] echo and a threadnet
+//!   [`TcpClient`], whose handler hands each reply to the benchmark thread over a channel.
+//! * `threadnet_server+std_client`: the same server, driven by a blocking std client.
+//! * `std_server+std_client`: the baseline: a std thread that echoes with `read_exact` and
+//!   `write_all`, driven by the same std client.
+//!
+//! Every socket has `TCP_NODELAY` set, as threadnet's are by default.
+//!
+//! ```sh
+//! cargo bench --bench pingpong
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use threadnet::{Connection, LengthDelimited, ServerHandle, TcpClient, TcpServer};
+
+const PAYLOAD: usize = 4096;
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The echo server of `examples/echo.rs`: reply from `on_message`, written through.
+fn threadnet_server() -> ServerHandle<LengthDelimited> {
+    TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
+            |conn: &Connection<LengthDelimited>, frame: Vec<u8>| {
+                let _ = conn.send(frame);
+            }
+        })
+        .expect("start the threadnet server")
+}
+
+/// A std echo server for one connection, on its own thread; it ends when the client closes.
+fn std_server() -> (SocketAddr, JoinHandle<io::Result<()>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the std server");
+    let addr = listener.local_addr().unwrap();
+    let thread = thread::spawn(move || {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        let mut frame = vec![0u8; 4];
+        loop {
+            frame.resize(4, 0);
+            match s.read_exact(&mut frame) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+            frame.resize(4 + len, 0);
+            s.read_exact(&mut frame[4..])?;
+            s.write_all(&frame)?;
+        }
+    });
+    (addr, thread)
+}
+
+/// A blocking std client: one write of the whole frame, then `read_exact` of the reply.
+struct StdClient {
+    stream: TcpStream,
+    frame: Vec<u8>,
+    reply: Vec<u8>,
+}
+
+impl StdClient {
+    fn connect(addr: SocketAddr) -> StdClient {
+        let stream = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut frame = (PAYLOAD as u32).to_be_bytes().to_vec();
+        frame.extend((0..PAYLOAD).map(|i| i as u8));
+        let reply = vec![0u8; frame.len()];
+        StdClient {
+            stream,
+            frame,
+            reply,
+        }
+    }
+
+    fn round_trip(&mut self) {
+        self.stream.write_all(&self.frame).unwrap();
+        self.stream.read_exact(&mut self.reply).unwrap();
+    }
+
+    fn check(&mut self) {
+        self.round_trip();
+        assert_eq!(
+            self.reply, self.frame,
+            "the echo differs from the frame sent"
+        );
+    }
+}
+
+fn pingpong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pingpong_4KiB");
+    g.warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+
+    // (a) threadnet server, threadnet client.
+    let server = threadnet_server();
+    let (tx, replies) = mpsc::channel::<Vec<u8>>();
+    let client = TcpClient::builder()
+        .connect(
+            server.local_addr(),
+            LengthDelimited::new(),
+            move |_: &Connection<LengthDelimited>| {
+                let tx = tx.clone();
+                move |_: &Connection<LengthDelimited>, frame: Vec<u8>| {
+                    let _ = tx.send(frame);
+                }
+            },
+        )
+        .expect("connect the threadnet client");
+    let conn = client.connection().expect("connected");
+    let payload: Vec<u8> = (0..PAYLOAD).map(|i| i as u8).collect();
+    let round_trip = || {
+        conn.send(payload.clone()).unwrap();
+        replies.recv_timeout(TIMEOUT).unwrap()
+    };
+    assert_eq!(
+        round_trip(),
+        payload,
+        "the echo differs from the frame sent"
+    );
+    g.bench_function("threadnet_server+threadnet_client", |b| b.iter(&round_trip));
+    client.stop(TIMEOUT);
+
+    // (b) threadnet server, std client.
+    let mut std_client = StdClient::connect(server.local_addr());
+    std_client.check();
+    g.bench_function("threadnet_server+std_client", |b| {
+        b.iter(|| std_client.round_trip())
+    });
+    drop(std_client);
+    server.stop(TIMEOUT);
+
+    // (c) std server, std client: the baseline.
+    let (addr, std_thread) = std_server();
+    let mut std_client = StdClient::connect(addr);
+    std_client.check();
+    g.bench_function("std_server+std_client", |b| {
+        b.iter(|| std_client.round_trip())
+    });
+    drop(std_client); // EOF: the server thread returns
+    std_thread
+        .join()
+        .expect("std server thread")
+        .expect("std server I/O");
+
+    g.finish();
+}
+
+criterion_group!(benches, pingpong);
+criterion_main!(benches);

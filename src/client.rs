@@ -14,6 +14,7 @@ use crate::conn::{lock, Connection, Core};
 use crate::handler::Handler;
 use crate::io::serve;
 use crate::options::ConnOptions;
+use crate::through::WRITE_SLICE;
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
 /// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread
@@ -249,7 +250,7 @@ where
 {
     fn connection(&self, stream: TcpStream) -> io::Result<Connection<C>> {
         stream.set_nodelay(self.options.nodelay)?;
-        stream.set_write_timeout(Some(self.options.send_timeout))?;
+        stream.set_write_timeout(Some(WRITE_SLICE))?;
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         let id = self.inner.connections.fetch_add(1, Ordering::SeqCst) + 1;

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crate::codec::Codec;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::options::ConnOptions;
-use crate::queue::{Mode, Payload, QState, Tx};
-use crate::through::Through;
+use crate::queue::{is_reader_thread, Mode, Payload, QState, Tx};
+use crate::through::{Gather, Through};
 use crate::timer::{TimerId, TimingWheel};
 
 /// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
@@ -136,9 +136,8 @@ pub(crate) struct Life {
     cause: Option<Cause>,
     /// The deadline timer fired and closed the connection by force.
     forced: bool,
-    /// An I/O error after a graceful cause was recorded; it is what the close reports.
-    io_error: Option<io::Error>,
-    deadline: Option<TimerId>,
+    /// The graceful close's deadline timer, and when it fires.
+    deadline: Option<(TimerId, Instant)>,
 }
 
 /// Everything a connection's threads and handles share.
@@ -157,13 +156,19 @@ pub(crate) struct Core {
     pub(crate) q: Mutex<QState>,
     pub(crate) space: Condvar,
     /// Held for every write to the socket, so write-through and the writer never interleave;
-    /// inside, the buffer in which write-through gathers small writes.
-    pub(crate) out: Mutex<Vec<u8>>,
+    /// inside, the bytes write-through has gathered but not written yet.
+    pub(crate) out: Mutex<Gather>,
+    /// Set by the reader before each `on_message`: more input is already buffered, so
+    /// write-through gathers replies instead of writing them.
+    pub(crate) corked: AtomicBool,
     /// The writer thread (or the thread finishing a shutdown), joined before `on_close`.
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
     /// An abortive close was requested: the queue is dropped, not written.
     pub(crate) closed: AtomicBool,
+    /// Above the high watermark; changed only under `events`.
     pub(crate) above_high: AtomicBool,
+    /// Orders watermark flips and their observer calls.
+    pub(crate) events: Mutex<()>,
     pub(crate) dropped: AtomicU64,
     life: Mutex<Life>,
 }
@@ -193,10 +198,12 @@ impl Core {
             cfg,
             q: Mutex::new(QState::default()),
             space: Condvar::new(),
-            out: Mutex::new(Vec::new()),
+            out: Mutex::new(Gather::default()),
+            corked: AtomicBool::new(false),
             writer: Mutex::new(None),
             closed: AtomicBool::new(false),
             above_high: AtomicBool::new(false),
+            events: Mutex::new(()),
             dropped: AtomicU64::new(0),
             life: Mutex::new(Life::default()),
         }
@@ -207,17 +214,28 @@ impl Core {
         lock(&self.stream).clone()
     }
 
+    /// Records why the connection ends. The first cause wins, except that an abortive one (a
+    /// close, an error, a panic) replaces a graceful one: it is what actually ended it.
     fn set_cause(&self, cause: Cause) {
         let mut life = lock(&self.life);
-        if life.cause.is_none() {
+        let replace = match &life.cause {
+            None => true,
+            Some(old) => old.is_graceful() && !cause.is_graceful(),
+        };
+        if replace {
             life.cause = Some(cause);
         }
     }
 
-    /// Closes now: no more sends, the queue is dropped (the writer counts it), and
-    /// `shutdown(Both)` wakes the reader and any blocked write.
+    /// Closes now for `cause`; see [`abort`](Self::abort).
     pub(crate) fn close_now(&self, cause: Cause) {
         self.set_cause(cause);
+        self.abort();
+    }
+
+    /// No more sends, the queue is dropped (the writer counts it), and `shutdown(Both)` wakes
+    /// the reader and any blocked write.
+    fn abort(&self) {
         self.closed.store(true, Ordering::SeqCst);
         {
             let mut q = lock(&self.q);
@@ -231,7 +249,8 @@ impl Core {
 
     /// Starts a graceful close: no more sends, the queue drains, then `shutdown(Write)`; a
     /// deadline timer forces the close if the whole thing is not over by `timeout`.
-    /// Returns without blocking. Does nothing if a close is already under way.
+    /// Returns without blocking. If a graceful close is already under way, only its deadline
+    /// can move, and only earlier.
     pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: Cause, timeout: Duration) {
         self.set_cause(cause);
         let had_writer = {
@@ -239,24 +258,18 @@ impl Core {
             let prev = mem::replace(&mut q.tx, Tx::Done); // drops our sender: the writer drains
             self.space.notify_all();
             match prev {
-                Tx::Done => return,
-                Tx::Idle => false,
-                Tx::Open(_) => true,
+                Tx::Done => None,
+                Tx::Idle => Some(false),
+                Tx::Open(_) => Some(true),
             }
         };
-        let weak = Arc::downgrade(self);
-        let id = self.wheel.schedule(timeout, move || {
-            if let Some(core) = weak.upgrade() {
-                core.force_close();
-            }
-        });
-        lock(&self.life).deadline = Some(id);
-        if !had_writer {
+        self.arm_deadline(timeout);
+        if had_writer == Some(false) {
             // No writer thread: send the FIN here, unless a write-through is in progress on
             // the reader thread, in which case a small thread waits for it and then sends it.
             let done = match self.out.try_lock() {
-                Ok(_out) => {
-                    self.send_fin();
+                Ok(mut out) => {
+                    self.send_fin(&mut out);
                     true
                 }
                 Err(_) => false,
@@ -267,8 +280,8 @@ impl Core {
                     .name("threadnet-fin".into())
                     .stack_size(self.cfg.stack_size)
                     .spawn(move || {
-                        let _out = lock(&core.out);
-                        core.send_fin();
+                        let mut out = lock(&core.out);
+                        core.send_fin(&mut out);
                     });
                 match spawned {
                     Ok(h) => *lock(&self.writer) = Some(h),
@@ -278,34 +291,57 @@ impl Core {
         }
     }
 
-    /// `shutdown(Write)`: the peer reads everything written so far, then EOF. Call with `out`
-    /// held, after the last write.
-    pub(crate) fn send_fin(&self) {
-        if !self.closed.load(Ordering::SeqCst) {
-            if let Some(s) = self.stream() {
-                let _ = s.shutdown(Shutdown::Write);
+    /// Schedules the forced close `timeout` from now, unless one is due sooner or the
+    /// connection is already closed.
+    fn arm_deadline(self: &Arc<Self>, timeout: Duration) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let at = Instant::now() + timeout;
+        let mut life = lock(&self.life);
+        if life.deadline.is_some_and(|(_, due)| due <= at) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let id = self.wheel.schedule(timeout, move || {
+            if let Some(core) = weak.upgrade() {
+                core.force_close();
+            }
+        });
+        if let Some((old, _)) = life.deadline.replace((id, at)) {
+            self.wheel.cancel(old);
+        }
+    }
+
+    /// Writes what is gathered, then `shutdown(Write)`: the peer reads everything written so
+    /// far, then EOF. Call with `out` held (its contents passed in), after the last write.
+    pub(crate) fn send_fin(&self, out: &mut Gather) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(s) = self.stream() {
+            match self.write_gathered(out, &s) {
+                Ok(()) => {
+                    let _ = s.shutdown(Shutdown::Write);
+                }
+                Err(e) => self.io_failed(e),
             }
         }
     }
 
+    /// The deadline passed: close, keeping the graceful cause (it becomes `ShutdownTimeout`).
     fn force_close(&self) {
         lock(&self.life).forced = true;
-        self.close_now(Cause::Closed);
+        self.abort();
     }
 
-    /// Records a failed read or write and closes the connection.
+    /// Records a failed read or write and closes the connection. Errors that our own close
+    /// caused (the socket shut down under a blocked read or write) are not recorded.
     pub(crate) fn io_failed(&self, error: io::Error) {
         if !self.closed.load(Ordering::SeqCst) {
-            let mut life = lock(&self.life);
-            match &life.cause {
-                None => life.cause = Some(Cause::Error(error)),
-                Some(c) if c.is_graceful() && life.io_error.is_none() => {
-                    life.io_error = Some(error)
-                }
-                Some(_) => {}
-            }
+            self.set_cause(Cause::Error(error));
         }
-        self.close_now(Cause::Closed);
+        self.abort();
     }
 
     /// The peer's EOF: flush what is queued, then close (DESIGN invariant 4).
@@ -320,24 +356,24 @@ impl Core {
         if let Some(h) = writer {
             let _ = h.join();
         }
+        let unwritten = self.take_unwritten() as u64;
+        self.dropped.fetch_add(unwritten, Ordering::SeqCst);
         let mut life = lock(&self.life);
-        if let Some(id) = life.deadline.take() {
+        if let Some((id, _)) = life.deadline.take() {
             self.wheel.cancel(id);
         }
         let dropped = self.dropped.load(Ordering::SeqCst);
-        let forced = life.forced;
-        let io_error = life.io_error.take();
+        let cut_short = life.forced || dropped > 0;
         match life.cause.take().unwrap_or(Cause::PeerClosed) {
             Cause::Closed => CloseReason::Closed { dropped },
             Cause::Error(error) => CloseReason::Error { error, dropped },
             Cause::Panic(message) => CloseReason::Panic { message, dropped },
-            graceful => match (io_error, graceful) {
-                (Some(error), _) => CloseReason::Error { error, dropped },
-                (None, Cause::ServerStopped) => CloseReason::ServerStopped { dropped },
-                (None, _) if forced || dropped > 0 => CloseReason::ShutdownTimeout { dropped },
-                (None, Cause::Shutdown) => CloseReason::Shutdown,
-                (None, _) => CloseReason::PeerClosed,
-            },
+            Cause::ServerStopped => CloseReason::ServerStopped { dropped },
+            Cause::Shutdown | Cause::PeerClosed if cut_short => {
+                CloseReason::ShutdownTimeout { dropped }
+            }
+            Cause::Shutdown => CloseReason::Shutdown,
+            Cause::PeerClosed => CloseReason::PeerClosed,
         }
     }
 
@@ -517,6 +553,10 @@ impl<C: Codec> Connection<C> {
     /// wakes, and whatever is still queued is dropped and counted in
     /// [`CloseReason::Closed`]. Returns at once; `on_close` follows on the reader thread.
     pub fn close(&self) {
+        if is_reader_thread(&self.core) {
+            // Replies this thread gathered would have been written without gathering.
+            self.core.flush_before_close();
+        }
         self.core.close_now(Cause::Closed);
     }
 

@@ -2,14 +2,14 @@
 //! the handler, and end the connection in the one safe order.
 
 use std::any::Any;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read};
 use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
-use crate::conn::{Cause, CloseReason, Connection};
+use crate::conn::{Cause, CloseReason, Connection, Core};
 use crate::handler::Handler;
 use crate::queue::ReaderMark;
 
@@ -71,10 +71,17 @@ fn read_loop<C: Codec, H: Handler<C>>(
             Err(e) => return End::Error(e),
         }
     }
-    let mut reader = BufReader::with_capacity(conn.core.cfg.read_buffer, &**stream);
+    let socket = SocketReader {
+        stream,
+        core: &conn.core,
+    };
+    let mut reader = BufReader::with_capacity(conn.core.cfg.read_buffer, socket);
     loop {
         match codec.read(&mut reader) {
             Ok(Some(msg)) => {
+                // More input already buffered: replies to it can be gathered into one write.
+                let more = !reader.buffer().is_empty();
+                conn.core.corked.store(more, Ordering::Relaxed);
                 if let Err(message) = catch(|| handler.on_message(conn, msg)) {
                     return End::Panic(message);
                 }
@@ -87,6 +94,20 @@ fn read_loop<C: Codec, H: Handler<C>>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return End::Error(e),
         }
+    }
+}
+
+/// The reader's socket: before each read from the kernel, which may block, it writes the
+/// replies that write-through gathered while more input was buffered.
+struct SocketReader<'a> {
+    stream: &'a TcpStream,
+    core: &'a Core,
+}
+
+impl Read for SocketReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.core.flush_gathered(self.stream)?;
+        (&*self.stream).read(buf)
     }
 }
 

@@ -161,9 +161,7 @@ impl ConnOptions {
     }
 
     /// How long [`send`](crate::Connection::send) waits for room in a full queue before it fails
-    /// with `Timeout`. Also the socket's write timeout (`SO_SNDTIMEO`), which bounds how long a
-    /// write-through send waits for the first byte to be taken (see
-    /// [`write_through`](Self::write_through)).
+    /// with `Timeout`.
     ///
     /// Defaults to 5 seconds.
     ///
@@ -227,9 +225,11 @@ impl ConnOptions {
     /// straight to the socket when nothing is queued, instead of handing the message to the
     /// writer thread: one syscall and no thread wake-up per reply, as muduo's `sendInLoop` and
     /// Netty's in-event-loop writes do. Order is kept: a message takes this path only when no
-    /// earlier one is waiting. If the socket takes no byte for the send timeout the message
-    /// goes to the queue instead; once some bytes are written, the send keeps writing until
-    /// the message is out or the connection is closed.
+    /// earlier one is waiting. If the socket takes no byte for 50 ms (a slow peer), the message
+    /// goes to the queue instead; if it has started but is not all out by the send's deadline,
+    /// the writer thread finishes it. While more input is already buffered (pipelined
+    /// requests), replies are gathered and written together just before the reader waits for
+    /// input again.
     ///
     /// Defaults to `true`.
     pub fn write_through(mut self, on: bool) -> Self {

@@ -121,16 +121,18 @@ impl Core {
     /// Accepts `p` into the queue (or writes it through), or hands it back with the reason.
     pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
         let len = p.as_slice().len();
-        let mut rose = None;
         let mut q = lock(&self.q);
         loop {
             if matches!(q.tx, Tx::Done) {
-                drop(q);
-                self.notify(rose);
                 return Err((p, Refused::Closed));
             }
-            if q.bytes + len > self.high && !self.above_high.swap(true, Ordering::SeqCst) {
-                rose = Some(q.bytes);
+            if q.bytes + len > self.high && !self.above_high.load(Ordering::SeqCst) {
+                // Tell the observer before waiting for room: the rise comes before the drain
+                // that ends the wait.
+                drop(q);
+                self.watermark(true);
+                q = lock(&self.q);
+                continue;
             }
             let fits = q.pending < self.cfg.queue_capacity
                 && (q.bytes == 0 || q.bytes + len <= self.cfg.queue_bytes);
@@ -142,8 +144,6 @@ impl Core {
                 Mode::Until(deadline) => deadline.checked_duration_since(Instant::now()),
             };
             let Some(wait) = wait.filter(|w| !w.is_zero()) else {
-                drop(q);
-                self.notify(rose);
                 let why = if mode == Mode::Try {
                     Refused::Full
                 } else {
@@ -176,7 +176,6 @@ impl Core {
         q.pending += 1;
         q.bytes += len;
         drop(q);
-        self.notify(rose);
         // Admission left room: `pending` (now counting this message) never exceeds the
         // channel's capacity, and every message in the channel is counted in `pending`.
         match tx.try_send(p) {
@@ -195,7 +194,13 @@ impl Core {
     /// closed.
     fn write_all(&self, stream: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> Result<(), WriteFail> {
         let mut written = 0;
-        while !bufs.is_empty() {
+        loop {
+            // Drop leading empty slices (an empty message wakes the writer and carries no
+            // bytes): a writev of nothing returns 0, which is not an error here.
+            IoSlice::advance_slices(&mut bufs, 0);
+            if bufs.is_empty() {
+                return Ok(());
+            }
             match (&*stream).write_vectored(bufs) {
                 Ok(0) => {
                     let error = io::Error::from(io::ErrorKind::WriteZero);
@@ -214,7 +219,6 @@ impl Core {
                 Err(error) => return Err(WriteFail { written, error }),
             }
         }
-        Ok(())
     }
 
     fn spawn_writer(self: &Arc<Self>) -> io::Result<SyncSender<Payload>> {
@@ -254,7 +258,14 @@ impl Core {
                 return;
             }
             let result = {
-                let _out = lock(&self.out);
+                let mut out = lock(&self.out);
+                if let Err(error) = self.write_gathered(&mut out, &stream) {
+                    drop(out);
+                    drop(stream);
+                    self.io_failed(error);
+                    self.discard(batch, &rx);
+                    return;
+                }
                 let mut iov: Vec<IoSlice<'_>> =
                     batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
                 self.write_all(&stream, &mut iov)
@@ -286,8 +297,8 @@ impl Core {
         }
         // Every sender is gone and the queue is empty: the graceful end.
         drop(stream);
-        let _out = lock(&self.out);
-        self.send_fin();
+        let mut out = lock(&self.out);
+        self.send_fin(&mut out);
     }
 
     /// Counts what is left as dropped: `batch`, then everything the channel still yields until
@@ -309,20 +320,30 @@ impl Core {
         let mut q = lock(&self.q);
         q.pending -= n;
         q.bytes -= bytes;
-        let drained = q.bytes <= self.low && self.above_high.swap(false, Ordering::SeqCst);
-        let left = q.bytes;
         if q.waiters > 0 {
             self.space.notify_all();
         }
+        let drained = q.bytes <= self.low;
         drop(q);
-        if drained {
-            self.emit(left, false);
+        if drained && self.above_high.load(Ordering::SeqCst) {
+            self.watermark(false);
         }
     }
 
-    fn notify(&self, rose: Option<usize>) {
-        if let Some(queued) = rose {
-            self.emit(queued, true);
+    /// Flips the watermark state to `full` if the queue still calls for it, and tells the
+    /// observer. Flips and calls happen under one lock, so the observer sees rises and drains
+    /// alternate, in the order they happened.
+    fn watermark(&self, full: bool) {
+        let _order = lock(&self.events);
+        let queued = lock(&self.q).bytes;
+        let due = if full {
+            !self.above_high.load(Ordering::SeqCst)
+        } else {
+            self.above_high.load(Ordering::SeqCst) && queued <= self.low
+        };
+        if due {
+            self.above_high.store(full, Ordering::SeqCst);
+            self.emit(queued, full);
         }
     }
 

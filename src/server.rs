@@ -13,6 +13,7 @@ use crate::handler::Handler;
 use crate::io::serve;
 use crate::options::ConnOptions;
 use crate::registry::Registry;
+use crate::through::WRITE_SLICE;
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -286,7 +287,7 @@ where
 
     fn spawn_connection(&self, id: u64, stream: TcpStream, peer: SocketAddr, codec: &Arc<C>) {
         let _ = stream.set_nodelay(self.options.nodelay);
-        let _ = stream.set_write_timeout(Some(self.options.send_timeout));
+        let _ = stream.set_write_timeout(Some(WRITE_SLICE));
         let local = stream.local_addr().unwrap_or(self.inner.local_addr);
         let core = Core::new(id, stream, peer, local, Arc::clone(&self.options));
         let conn = Connection::new(core, Arc::clone(codec));

@@ -6,24 +6,59 @@
 //!
 //! The codec writes into a [`SocketWriter`], which gathers small writes (a length prefix, a
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
-//! writes a header and then a payload still costs one syscall. A message that the socket does
-//! not start to take within the send timeout (the socket's `SO_SNDTIMEO`) is reported as
-//! stalled with no byte written, and goes to the queue like any other send.
+//! writes a header and then a payload still costs one syscall.
+//!
+//! A slow peer: socket writes block for at most [`WRITE_SLICE`] (the socket's `SO_SNDTIMEO`).
+//! A message the socket takes no byte of within one slice goes to the queue like any other
+//! send. A message that has started but is not all out by the send's deadline is finished by
+//! the writer thread: its remaining bytes stay gathered, the writer writes them before its
+//! next batch, and the send returns `Ok` (the message was accepted, DESIGN invariant 2), so a
+//! send never blocks much past its timeout (invariant 8).
+//!
+//! Pipelined requests: while the reader's buffer still holds unread input, the handler is
+//! about to get more messages without waiting, so replies are gathered ("corked") instead of
+//! written, up to [`CORK_MAX`] bytes. They go out in one `writev` when the reader is about to
+//! read from the socket again ([`Core::flush_gathered`], called by the reader's `Read`
+//! wrapper), or before the writer's next batch, or before the FIN. A reply is never held while
+//! the reader waits for input. This is the std-echo peer's "flush when no complete request is
+//! buffered" rule, and Netty's `FlushConsolidationHandler`. Handlers here may block, so a
+//! batch is also bounded in time: when it starts, a timer ([`CORK_HOLD`], rounded up to the
+//! wheel's tick) is armed, and if it fires before the batch is written, it wakes the writer
+//! thread to write it. A slow next request never holds an earlier reply for longer than that.
 
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::conn::{lock, Core};
-use crate::queue::{is_reader_thread, Mode, Tx};
+use crate::queue::{is_reader_thread, Mode, Payload, Tx};
+use crate::timer::TimerId;
 
+/// The longest one socket write blocks before threadnet looks again (closed? deadline passed?):
+/// the socket's write timeout, `SO_SNDTIMEO`.
+pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(50);
 /// Writes up to this many bytes are gathered and sent with the next larger one.
 const GATHER: usize = 2048;
+/// While corked, replies are gathered up to this many bytes.
+const CORK_MAX: usize = 64 * 1024;
+/// The longest a gathered reply waits for the rest of its batch (plus up to one wheel tick).
+const CORK_HOLD: Duration = Duration::from_millis(1);
+
+/// Bytes gathered for the socket but not yet written, and how many messages they hold.
+/// Guarded by `Core::out`, the lock held for every write to the socket.
+#[derive(Default)]
+pub(crate) struct Gather {
+    buf: Vec<u8>,
+    msgs: usize,
+    /// Wakes the writer if a corked batch is still here after [`CORK_HOLD`].
+    timer: Option<TimerId>,
+}
 
 /// What became of a write-through attempt.
 pub(crate) enum Through {
-    /// The message is on the socket.
+    /// The message is accepted: on the socket, or gathered to be written next.
     Written,
     /// Not written (not the reader thread, something queued, or the socket stalled before the
     /// first byte): queue it.
@@ -42,7 +77,10 @@ impl Core {
         mode: Mode,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
     ) -> Through {
-        if mode == Mode::Try || !self.cfg.write_through || !is_reader_thread(self) {
+        let Mode::Until(deadline) = mode else {
+            return Through::Queue;
+        };
+        if !self.cfg.write_through || !is_reader_thread(self) {
             return Through::Queue;
         }
         let Ok(mut gather) = self.out.try_lock() else {
@@ -60,36 +98,130 @@ impl Core {
         let Some(stream) = self.stream() else {
             return Through::Closed;
         };
-        gather.clear();
+        let cork = self.corked.load(Ordering::Relaxed);
+        let start = gather.buf.len();
         let mut w = SocketWriter {
-            sock: Sock {
-                stream: &stream,
-                closed: &self.closed,
-                written: 0,
-                stalled: false,
-                failed: false,
-            },
-            gather: &mut gather,
+            sock: Sock::new(&stream, &self.closed, Some(deadline)),
+            gather: &mut gather.buf,
+            cork,
+            deferred: false,
         };
-        let result = encode(&mut w).and_then(|()| w.flush());
+        let result = encode(&mut w).and_then(|()| if cork { Ok(()) } else { w.flush() });
+        let deferred = w.deferred;
         let Sock {
             written,
             stalled,
             failed,
             ..
         } = w.sock;
-        drop(gather);
         match result {
-            Ok(()) => Through::Written,
-            Err(_) if stalled => Through::Queue,
-            Err(e) if !failed && written == 0 => Through::Encode(e),
+            Ok(()) => {
+                if gather.buf.is_empty() {
+                    gather.msgs = 0;
+                    self.written_out(&mut gather);
+                } else {
+                    gather.msgs += 1;
+                    if start == 0 && gather.timer.is_none() && !deferred {
+                        gather.timer = Some(self.arm_cork_timer());
+                    }
+                }
+                drop(gather);
+                if deferred {
+                    self.kick_writer(); // the writer thread finishes the message
+                }
+                Through::Written
+            }
+            Err(_) if stalled => {
+                gather.buf.truncate(start);
+                Through::Queue
+            }
+            Err(e) if !failed && written == 0 => {
+                gather.buf.truncate(start);
+                Through::Encode(e)
+            }
             Err(e) => {
+                drop(gather);
                 // The socket failed, or the codec failed after part of the message went out:
                 // either way the stream can no longer be trusted.
                 self.io_failed(e);
                 Through::Closed
             }
         }
+    }
+
+    /// Writes what write-through gathered, waiting out write timeouts until the connection
+    /// closes. Call with `out` held (pass its guard's contents).
+    pub(crate) fn write_gathered(&self, g: &mut Gather, stream: &TcpStream) -> io::Result<()> {
+        let mut sock = Sock::new(stream, &self.closed, None);
+        sock.written = 1; // started long ago: never report a stall, wait until written
+        while !g.buf.is_empty() {
+            let n = sock.raw(&[IoSlice::new(&g.buf)])?;
+            g.buf.drain(..n);
+        }
+        g.msgs = 0;
+        self.written_out(g);
+        Ok(())
+    }
+
+    /// Everything gathered is written: the batch's timer has nothing left to do.
+    fn written_out(&self, g: &mut Gather) {
+        if let Some(t) = g.timer.take() {
+            self.wheel.cancel(t);
+        }
+    }
+
+    /// After [`CORK_HOLD`], wakes the writer thread to write a batch the reader still holds.
+    fn arm_cork_timer(self: &Arc<Self>) -> TimerId {
+        let weak = Arc::downgrade(self);
+        self.wheel.schedule(CORK_HOLD, move || {
+            if let Some(core) = weak.upgrade() {
+                core.kick_writer();
+            }
+        })
+    }
+
+    /// Wakes (or starts) the writer thread with an empty message; it writes what is gathered
+    /// before its batch. If the queue is full the writer is busy and does so anyway.
+    fn kick_writer(self: &Arc<Self>) {
+        let _ = self.push(Payload::Owned(Vec::new()), Mode::Try);
+    }
+
+    /// The reader is about to block on the socket: write the replies it gathered first.
+    ///
+    /// If the writer thread holds `out`, it is writing a batch, and every batch starts with
+    /// what is gathered (nothing can be gathered while it holds the lock): nothing to do, and
+    /// the reader must not wait for a writer that may itself wait on a peer that stopped
+    /// reading.
+    pub(crate) fn flush_gathered(&self, stream: &TcpStream) -> io::Result<()> {
+        match self.out.try_lock() {
+            Ok(mut g) if !g.buf.is_empty() => self.write_gathered(&mut g, stream),
+            _ => Ok(()),
+        }
+    }
+
+    /// Before `close()` on the reader thread: replies gathered there would have been written
+    /// without gathering, so write them now, if the socket takes them within one write slice.
+    pub(crate) fn flush_before_close(&self) {
+        let (Ok(mut g), Some(stream)) = (self.out.try_lock(), self.stream()) else {
+            return;
+        };
+        let mut sock = Sock::new(&stream, &self.closed, Some(Instant::now()));
+        while !g.buf.is_empty() {
+            match sock.raw(&[IoSlice::new(&g.buf)]) {
+                Ok(n) => drop(g.buf.drain(..n)),
+                Err(_) => return, // what is left is counted as dropped
+            }
+        }
+        g.msgs = 0;
+        self.written_out(&mut g);
+    }
+
+    /// Messages gathered and never written; they count as dropped when the connection ends.
+    pub(crate) fn take_unwritten(&self) -> usize {
+        let mut g = lock(&self.out);
+        g.buf.clear();
+        self.written_out(&mut g);
+        std::mem::take(&mut g.msgs)
     }
 }
 
@@ -98,23 +230,44 @@ impl Core {
 pub(crate) struct SocketWriter<'a> {
     sock: Sock<'a>,
     gather: &'a mut Vec<u8>,
+    /// More input is buffered: gather the whole message, write nothing yet.
+    cork: bool,
+    /// The deadline passed mid-message: the rest of it is gathered for the writer thread.
+    deferred: bool,
 }
 
 /// The socket side of a [`SocketWriter`]: what was written, and how it stopped.
 struct Sock<'a> {
     stream: &'a TcpStream,
     closed: &'a AtomicBool,
+    /// After this, a message that has started is left to the writer thread.
+    deadline: Option<Instant>,
     /// Bytes of this message the socket has taken.
     written: usize,
-    /// The socket took no byte within its write timeout.
+    /// The socket took no byte within a write slice.
     stalled: bool,
+    /// The deadline passed after the message had started.
+    late: bool,
     /// The socket returned an error.
     failed: bool,
 }
 
-impl Sock<'_> {
-    /// One `writev` to the socket, retried on interruption and, once the message has started,
-    /// on the write timeout (a stall before the first byte is reported instead).
+impl<'a> Sock<'a> {
+    fn new(stream: &'a TcpStream, closed: &'a AtomicBool, deadline: Option<Instant>) -> Self {
+        Sock {
+            stream,
+            closed,
+            deadline,
+            written: 0,
+            stalled: false,
+            late: false,
+            failed: false,
+        }
+    }
+
+    /// One `writev` to the socket, retried on interruption and on the write slice, until the
+    /// connection closes; a slice with no byte taken ends it as `stalled` (nothing of the
+    /// message written yet) or `late` (the deadline passed).
     fn raw(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         loop {
             match (&*self.stream).write_vectored(bufs) {
@@ -137,6 +290,10 @@ impl Sock<'_> {
                         self.stalled = true;
                         return Err(e);
                     }
+                    if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                        self.late = true;
+                        return Err(e);
+                    }
                 }
                 Err(e) => {
                     self.failed = true;
@@ -147,6 +304,24 @@ impl Sock<'_> {
     }
 }
 
+impl SocketWriter<'_> {
+    /// Adds `bufs` to the gathered bytes; returns their length.
+    fn append(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+        let mut n = 0;
+        for b in bufs {
+            self.gather.extend_from_slice(b);
+            n += b.len();
+        }
+        n
+    }
+
+    /// The deadline passed mid-message: keep the rest of it, gathered, for the writer thread.
+    fn defer(&mut self, bufs: &[IoSlice<'_>]) -> usize {
+        self.deferred = true;
+        self.append(bufs)
+    }
+}
+
 impl Write for SocketWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_vectored(&[IoSlice::new(buf)])
@@ -154,14 +329,12 @@ impl Write for SocketWriter<'_> {
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
+        let keep = if self.cork { CORK_MAX } else { GATHER };
         if total == 0 {
             return Ok(0);
         }
-        if self.gather.len() + total <= GATHER {
-            for b in bufs {
-                self.gather.extend_from_slice(b);
-            }
-            return Ok(total);
+        if self.deferred || self.gather.len() + total <= keep {
+            return Ok(self.append(bufs));
         }
         // Send what is gathered together with this write; keep at most 15 of its slices.
         while !self.gather.is_empty() {
@@ -170,7 +343,11 @@ impl Write for SocketWriter<'_> {
             let n_bufs = bufs.len().min(15);
             iov[1..=n_bufs].copy_from_slice(&bufs[..n_bufs]);
             let gathered = self.gather.len();
-            let n = self.sock.raw(&iov[..=n_bufs])?;
+            let n = match self.sock.raw(&iov[..=n_bufs]) {
+                Ok(n) => n,
+                Err(_) if self.sock.late => return Ok(self.defer(bufs)),
+                Err(e) => return Err(e),
+            };
             if n < gathered {
                 self.gather.drain(..n);
                 continue;
@@ -180,13 +357,19 @@ impl Write for SocketWriter<'_> {
                 return Ok(n - gathered);
             }
         }
-        self.sock.raw(bufs)
+        match self.sock.raw(bufs) {
+            Err(_) if self.sock.late => Ok(self.defer(bufs)),
+            other => other,
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        while !self.gather.is_empty() {
-            let n = self.sock.raw(&[IoSlice::new(self.gather)])?;
-            self.gather.drain(..n);
+        while !self.gather.is_empty() && !self.deferred {
+            match self.sock.raw(&[IoSlice::new(self.gather)]) {
+                Ok(n) => drop(self.gather.drain(..n)),
+                Err(_) if self.sock.late => self.deferred = true,
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }

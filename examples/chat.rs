@@ -1,0 +1,206 @@
+//! A chat room on the [`Lines`] codec, after Tao's chat example: every line a client sends
+//! goes to every other client, prefixed with the sender's address, and joins and leaves are
+//! announced to everyone as `* 127.0.0.1:5555 joined`.
+//!
+//! It shows shared state between connections without locks in the handlers: each handler
+//! only reports what happened (joined, said, left) to one hub thread over a bounded channel,
+//! and the hub, which owns the [`ServerHandle`], fans out through the server's registry
+//! ([`ServerHandle::connections`]). Every client therefore sees the room's events in the
+//! same order. Fan-out never blocks: it uses `try_send` and [`Registry::broadcast`], and a
+//! client whose send queue is full is disconnected, so one slow reader cannot hold up the
+//! room.
+//!
+//! ```sh
+//! cargo run --example chat                      # listens on 127.0.0.1:7002
+//! nc 127.0.0.1 7002                             # in two or more other terminals
+//! ```
+//!
+//! Flags: `--addr HOST:PORT` (default `127.0.0.1:7002`; port 0 picks a free one). The first
+//! line on stdout is `listening on ADDR`, with the real bound address; the room's events
+//! are logged on stderr. The server runs until the process is killed.
+//!
+//! [`Registry::broadcast`]: threadnet::Registry::broadcast
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use threadnet::{CloseReason, Connection, Handler, Lines, ServerHandle, TcpServer};
+
+const USAGE: &str = "usage: chat [--addr HOST:PORT]
+  --addr HOST:PORT   listen address (default 127.0.0.1:7002; port 0 picks a free port)";
+
+/// Longest text relayed from one line, in bytes; longer lines are cut (on a character
+/// boundary). It keeps every relayed line, prefix included, far below the codec's 64 KiB limit.
+const MAX_TEXT: usize = 4096;
+
+/// Room events waiting for the hub. When the hub falls this far behind, readers wait for it,
+/// which in turn slows down the clients that talk the most (TCP backpressure), not the others.
+const HUB_BACKLOG: usize = 1024;
+
+/// What a connection tells the hub.
+enum Event {
+    Joined {
+        id: u64,
+        peer: SocketAddr,
+    },
+    Said {
+        id: u64,
+        peer: SocketAddr,
+        text: String,
+    },
+    Left {
+        id: u64,
+        peer: SocketAddr,
+        reason: String,
+    },
+}
+
+/// One per connection: reports its connection's events to the hub.
+struct Member {
+    hub: SyncSender<Event>,
+}
+
+impl Handler<Lines> for Member {
+    fn on_connect(&mut self, conn: &Connection<Lines>) {
+        let _ = self.hub.send(Event::Joined {
+            id: conn.id(),
+            peer: conn.peer_addr(),
+        });
+    }
+
+    fn on_message(&mut self, conn: &Connection<Lines>, line: String) {
+        let _ = self.hub.send(Event::Said {
+            id: conn.id(),
+            peer: conn.peer_addr(),
+            text: line,
+        });
+    }
+
+    fn on_close(&mut self, conn: &Connection<Lines>, reason: &CloseReason) {
+        let _ = self.hub.send(Event::Left {
+            id: conn.id(),
+            peer: conn.peer_addr(),
+            reason: reason.to_string(),
+        });
+    }
+}
+
+/// The hub: the only place that sends to clients. Runs until every sender is gone, which
+/// for a server that is never stopped means forever.
+fn run_hub(server: &ServerHandle<Lines>, events: Receiver<Event>) {
+    for event in events {
+        match event {
+            Event::Joined { id, peer } => {
+                eprintln!("chat: #{id} {peer} joined");
+                announce(server, format!("* {peer} joined"));
+            }
+            Event::Left { id, peer, reason } => {
+                eprintln!("chat: #{id} {peer} left: {reason}");
+                announce(server, format!("* {peer} left"));
+            }
+            Event::Said { id, peer, text } => {
+                let line = format!("{peer}: {}", clean(&text));
+                server.connections().for_each(|conn| {
+                    if conn.id() == id {
+                        return; // not back to the sender
+                    }
+                    // Slow clients must not block the others: `try_send` never waits, and a
+                    // client whose queue is full (1024 lines or 1 MiB behind, the defaults)
+                    // is disconnected instead of being waited for or silently skipped. Its
+                    // `on_close` then announces that it left.
+                    if let Err(e) = conn.try_send(line.clone()) {
+                        if e.is_full() {
+                            eprintln!(
+                                "chat: #{} {} too slow, disconnecting",
+                                conn.id(),
+                                conn.peer_addr()
+                            );
+                            conn.close();
+                        }
+                        // Closed: it is leaving, and its `Left` event is on its way.
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Sends a notice to every client, the newcomer included. `broadcast` encodes the line once
+/// and offers the same bytes to each queue without waiting; the ones that were full are
+/// disconnected, as in `run_hub`.
+fn announce(server: &ServerHandle<Lines>, notice: String) {
+    let registry = server.connections();
+    match registry.broadcast(&notice) {
+        Ok(report) => {
+            for id in report.full {
+                if let Some(conn) = registry.get(id) {
+                    eprintln!("chat: #{id} {} too slow, disconnecting", conn.peer_addr());
+                    conn.close();
+                }
+            }
+        }
+        Err(e) => eprintln!("chat: cannot encode {notice:?}: {e}"),
+    }
+}
+
+/// The text of a line as it is relayed: at most `MAX_TEXT` bytes, and no trailing `\r` (the
+/// codec would refuse to write it, since a reader would take it for part of a `\r\n`).
+fn clean(text: &str) -> &str {
+    let mut end = text.len().min(MAX_TEXT);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].trim_end_matches('\r')
+}
+
+fn main() -> ExitCode {
+    let mut addr = "127.0.0.1:7002".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--addr", Some(value)) => addr = value,
+            ("-h" | "--help", _) => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            ("--addr", None) => {
+                eprintln!("chat: --addr needs a value\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            _ => {
+                eprintln!("chat: unknown flag {flag:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    let (hub, events) = mpsc::sync_channel(HUB_BACKLOG);
+    let started = TcpServer::builder()
+        .addr(addr.as_str())
+        .start(Lines::new(), move |_: &Connection<Lines>| Member {
+            hub: hub.clone(),
+        });
+    let server = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chat: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Scripts wait for this line to learn the port, so it goes out at once.
+    let mut stdout = std::io::stdout().lock();
+    let announced =
+        writeln!(stdout, "listening on {}", server.local_addr()).and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = announced {
+        eprintln!("chat: cannot write to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    // The hub runs here, on the thread that owns the server handle.
+    run_hub(&server, events);
+    ExitCode::SUCCESS
+}

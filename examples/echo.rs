@@ -1,0 +1,135 @@
+//! A length-delimited echo server: every frame (a 4-byte big-endian length, then that many
+//! payload bytes) is sent back unchanged.
+//!
+//! This is the server the peers' benchmark (`shared/peers/run-baselines.sh`) drives beside
+//! `std-echo` and `tokio-echo`. It shows the smallest useful server: a [`LengthDelimited`]
+//! codec and a handler that replies from `on_message`, so each reply is written straight to
+//! the socket on the reader thread (write-through) instead of waking the writer thread.
+//!
+//! ```sh
+//! cargo run --release --example echo -- --addr 127.0.0.1:0
+//! ```
+//!
+//! Flags:
+//!
+//! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:7001`; port 0 picks a free one).
+//! * `--max-connections N`: connections open at once (default 16384, enough for the peers'
+//!   idle phase with 10 000 connections).
+//! * `--stack-kib N`: stack of each connection thread in KiB (default: the crate's, 128 KiB;
+//!   0 means std's default, 2 MiB).
+//!
+//! The first line on stdout is `listening on ADDR`, with the real bound address; then the
+//! server runs until the process is killed.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
+
+const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--stack-kib N]
+  --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
+  --max-connections N    most connections open at once (default 16384)
+  --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
+                         0 = std's default, 2 MiB)";
+
+/// std's default thread stack, used for `--stack-kib 0` as `std-echo` does.
+const STD_STACK: usize = 2 * 1024 * 1024;
+
+struct Args {
+    addr: String,
+    max_connections: usize,
+    stack_bytes: Option<usize>,
+}
+
+/// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        addr: "127.0.0.1:7001".to_string(),
+        max_connections: 16_384,
+        stack_bytes: None,
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--addr" => parsed.addr = value()?,
+            "--max-connections" => parsed.max_connections = number(&flag, &value()?)?,
+            "--stack-kib" => {
+                let kib = number(&flag, &value()?)?;
+                let bytes = match kib {
+                    0 => STD_STACK,
+                    _ => kib
+                        .checked_mul(1024)
+                        .ok_or_else(|| format!("{flag}: too large: {kib}"))?,
+                };
+                parsed.stack_bytes = Some(bytes);
+            }
+            _ => return Err(format!("unknown flag {flag:?}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+fn number(flag: &str, value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{flag}: not a number: {value:?}"))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(why) => {
+            eprintln!("echo: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let mut options = ConnOptions::new();
+    if let Some(bytes) = args.stack_bytes {
+        options = options.stack_size(bytes);
+    }
+
+    let started = TcpServer::builder()
+        .addr(args.addr.as_str())
+        .max_connections(args.max_connections)
+        .options(options)
+        .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
+            // One handler per connection; this one has no state, so a closure does.
+            |conn: &Connection<LengthDelimited>, frame: Vec<u8>| {
+                // `send` from the reader thread writes through when nothing is queued. If the
+                // peer stops reading for the whole send timeout the frame cannot be queued
+                // either: give up on that peer rather than on its frames one by one.
+                if let Err(e) = conn.send(frame) {
+                    if e.is_timeout() {
+                        conn.close();
+                    }
+                }
+            }
+        });
+    let server = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("echo: cannot listen on {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Scripts wait for this line to learn the port, so it goes out at once.
+    let mut stdout = std::io::stdout().lock();
+    let announced =
+        writeln!(stdout, "listening on {}", server.local_addr()).and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = announced {
+        eprintln!("echo: cannot write to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    // Nothing stops the server from inside, so this returns only if the process is killed.
+    server.wait();
+    ExitCode::SUCCESS
+}
