@@ -223,8 +223,21 @@ impl<C: Codec> ClientInner<C> {
         if let Some(conn) = lock(&self.current).clone() {
             conn.stop(deadline);
         }
-        let thread = lock(&self.thread).take();
-        if let Some(t) = thread {
+        self.join();
+    }
+
+    /// Joins the client thread, unless that is the calling thread (a handler stopping its own
+    /// client): it ends by itself once the handler returns.
+    fn join(&self) {
+        let mut thread = lock(&self.thread);
+        if thread
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == thread::current().id())
+        {
+            return;
+        }
+        if let Some(t) = thread.take() {
+            drop(thread);
             let _ = t.join();
         }
     }
@@ -271,18 +284,24 @@ where
             if *lock(&self.inner.stopping) || self.inner.pause(backoff.delay(0)) {
                 return;
             }
-            let next = self
+            let Ok(stream) = self.inner.dial(&self.addrs, self.connect_timeout, backoff) else {
+                return;
+            };
+            // Decide under the lock that stop() takes first, so a stop either sees the new
+            // connection (and shuts it down) or this thread sees the stop.
+            let stopping = self
                 .inner
-                .dial(&self.addrs, self.connect_timeout, backoff)
-                .and_then(|s| self.connection(s));
-            match next {
-                Ok(c) if !*lock(&self.inner.stopping) => conn = c,
-                Ok(c) => {
-                    c.close();
-                    return;
-                }
+                .stopping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if *stopping {
+                return; // the new stream drops here: closed before anyone used it
+            }
+            match self.connection(stream) {
+                Ok(c) => conn = c,
                 Err(_) => return,
             }
+            drop(stopping);
         }
     }
 }
@@ -335,9 +354,6 @@ impl<C: Codec> ClientHandle<C> {
     /// Blocks until the client has ended: its connection closed and, with reconnect, it gave up
     /// or was stopped.
     pub fn wait(&self) {
-        let thread = lock(&self.inner.thread).take();
-        if let Some(t) = thread {
-            let _ = t.join();
-        }
+        self.inner.join();
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use crate::codec::Codec;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::options::ConnOptions;
-use crate::queue::{is_reader_thread, Mode, Payload, QState, Tx};
+use crate::queue::{is_reader_thread, Events, Mode, Payload, QState, Tx};
 use crate::through::{Gather, Through};
 use crate::timer::{TimerId, TimingWheel};
 
@@ -140,6 +140,16 @@ pub(crate) struct Life {
     deadline: Option<(TimerId, Instant)>,
 }
 
+/// Who sends the FIN of a graceful close.
+enum Fin<'a> {
+    /// This thread, now: nothing is being written or waits to be.
+    Here(MutexGuard<'a, Gather>),
+    /// The writer thread, a FIN thread, or an earlier close.
+    Elsewhere,
+    /// Nobody: no thread could be started to wait for the write in progress.
+    Impossible,
+}
+
 /// Everything a connection's threads and handles share.
 pub(crate) struct Core {
     pub(crate) id: u64,
@@ -168,7 +178,11 @@ pub(crate) struct Core {
     /// Above the high watermark; changed only under `events`.
     pub(crate) above_high: AtomicBool,
     /// Orders watermark flips and their observer calls.
-    pub(crate) events: Mutex<()>,
+    pub(crate) events: Mutex<Events>,
+    /// A `Kick` is in the channel (at most one is).
+    pub(crate) kicked: AtomicBool,
+    /// The reader has started to finish the connection: no more deadlines.
+    ended: AtomicBool,
     pub(crate) dropped: AtomicU64,
     life: Mutex<Life>,
 }
@@ -203,7 +217,9 @@ impl Core {
             writer: Mutex::new(None),
             closed: AtomicBool::new(false),
             above_high: AtomicBool::new(false),
-            events: Mutex::new(()),
+            events: Mutex::new(Events::default()),
+            kicked: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             life: Mutex::new(Life::default()),
         }
@@ -253,57 +269,60 @@ impl Core {
     /// can move, and only earlier.
     pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: Cause, timeout: Duration) {
         self.set_cause(cause);
-        let had_writer = {
+        // Who sends the FIN is decided under `q`, where the writer is started: the writer
+        // thread if there is one; else this thread, if nothing is being written or waits to
+        // be; else a small thread that waits for the write in progress. Never this thread
+        // when that could block: shutdown() returns at once.
+        let fin = {
             let mut q = lock(&self.q);
             let prev = mem::replace(&mut q.tx, Tx::Done); // drops our sender: the writer drains
             self.space.notify_all();
             match prev {
-                Tx::Done => None,
-                Tx::Idle => Some(false),
-                Tx::Open(_) => Some(true),
+                Tx::Done | Tx::Open(_) => Fin::Elsewhere,
+                Tx::Idle => match self.out.try_lock() {
+                    Ok(out) if out.is_empty() => Fin::Here(out),
+                    _ => {
+                        let core = Arc::clone(self);
+                        let spawned = std::thread::Builder::new()
+                            .name("threadnet-fin".into())
+                            .stack_size(self.cfg.stack_size)
+                            .spawn(move || {
+                                let mut out = lock(&core.out);
+                                core.send_fin(&mut out);
+                            });
+                        match spawned {
+                            Ok(h) => {
+                                *lock(&self.writer) = Some(h);
+                                Fin::Elsewhere
+                            }
+                            Err(_) => Fin::Impossible,
+                        }
+                    }
+                },
             }
         };
-        self.arm_deadline(timeout);
-        if had_writer == Some(false) {
-            // No writer thread: send the FIN here, unless a write-through is in progress on
-            // the reader thread, in which case a small thread waits for it and then sends it.
-            let done = match self.out.try_lock() {
-                Ok(mut out) => {
-                    self.send_fin(&mut out);
-                    true
-                }
-                Err(_) => false,
-            };
-            if !done {
-                let core = Arc::clone(self);
-                let spawned = std::thread::Builder::new()
-                    .name("threadnet-fin".into())
-                    .stack_size(self.cfg.stack_size)
-                    .spawn(move || {
-                        let mut out = lock(&core.out);
-                        core.send_fin(&mut out);
-                    });
-                match spawned {
-                    Ok(h) => *lock(&self.writer) = Some(h),
-                    Err(e) => self.close_now(Cause::Error(e)),
-                }
-            }
+        match fin {
+            Fin::Here(mut out) => self.send_fin(&mut out), // nothing to write: shutdown(Write)
+            Fin::Elsewhere => {}
+            Fin::Impossible => self.abort(), // out of threads: close rather than hang
         }
+        self.arm_deadline(timeout);
     }
 
     /// Schedules the forced close `timeout` from now, unless one is due sooner or the
-    /// connection is already closed.
+    /// connection is closed or ending.
     fn arm_deadline(self: &Arc<Self>, timeout: Duration) {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.closed.load(Ordering::SeqCst) || self.ended.load(Ordering::SeqCst) {
             return;
         }
-        let at = Instant::now() + timeout;
+        let now = Instant::now();
+        let at = now.checked_add(timeout).unwrap_or(now + FAR_FUTURE);
         let mut life = lock(&self.life);
         if life.deadline.is_some_and(|(_, due)| due <= at) {
             return;
         }
         let weak = Arc::downgrade(self);
-        let id = self.wheel.schedule(timeout, move || {
+        let id = self.wheel.schedule(at - now, move || {
             if let Some(core) = weak.upgrade() {
                 core.force_close();
             }
@@ -330,7 +349,7 @@ impl Core {
     }
 
     /// The deadline passed: close, keeping the graceful cause (it becomes `ShutdownTimeout`).
-    fn force_close(&self) {
+    pub(crate) fn force_close(&self) {
         lock(&self.life).forced = true;
         self.abort();
     }
@@ -352,6 +371,7 @@ impl Core {
 
     /// Waits for the writer thread, cancels the deadline, and says why the connection closed.
     pub(crate) fn finish(&self) -> CloseReason {
+        self.ended.store(true, Ordering::SeqCst);
         let writer = lock(&self.writer).take();
         if let Some(h) = writer {
             let _ = h.join();
@@ -552,6 +572,11 @@ impl<C: Codec> Connection<C> {
     /// Closes the connection now: the socket is shut down in both directions, the reader thread
     /// wakes, and whatever is still queued is dropped and counted in
     /// [`CloseReason::Closed`]. Returns at once; `on_close` follows on the reader thread.
+    ///
+    /// Called from a handler, it first writes the replies that handler's connection gathered
+    /// (see [`ConnOptions::write_through`](crate::ConnOptions::write_through)), if the socket
+    /// takes them within one 50 ms write slice: those replies count as written, as they would
+    /// without gathering.
     pub fn close(&self) {
         if is_reader_thread(&self.core) {
             // Replies this thread gathered would have been written without gathering.
@@ -598,10 +623,12 @@ impl<C: Codec> Connection<C> {
     }
 }
 
+/// Stands in for deadlines too far away for `Instant` (`Duration::MAX`): a year.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
+
 fn deadline(timeout: Duration) -> Instant {
     let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or(now + Duration::from_secs(86_400 * 365))
+    now.checked_add(timeout).unwrap_or(now + FAR_FUTURE)
 }
 
 pub(crate) fn map_try<A, B>(e: TrySendError<A>, f: impl FnOnce(A) -> B) -> TrySendError<B> {

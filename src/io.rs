@@ -77,7 +77,12 @@ fn read_loop<C: Codec, H: Handler<C>>(
     };
     let mut reader = BufReader::with_capacity(conn.core.cfg.read_buffer, socket);
     loop {
-        match codec.read(&mut reader) {
+        // A user codec may panic too: that is the connection's panic, not the server's.
+        let read = match catch(|| codec.read(&mut reader)) {
+            Ok(read) => read,
+            Err(message) => return End::Panic(message),
+        };
+        match read {
             Ok(Some(msg)) => {
                 // More input already buffered: replies to it can be gathered into one write.
                 let more = !reader.buffer().is_empty();

@@ -102,13 +102,19 @@ impl ConnOptions {
     /// ([`send`](crate::Connection::send)) or fails with `Full`
     /// ([`try_send`](crate::Connection::try_send)).
     ///
+    /// The queue's channel allocates its slots (about 32 bytes each) when the first message is
+    /// queued, so an idle connection pays nothing for them.
+    ///
     /// Defaults to 1024 messages.
     ///
     /// # Panics
     ///
-    /// If `messages` is zero.
+    /// If `messages` is zero or above 1 048 576 (`1 << 20`).
     pub fn send_queue_capacity(mut self, messages: usize) -> Self {
-        assert!(messages > 0, "send queue capacity must be at least 1");
+        assert!(
+            (1..=1 << 20).contains(&messages),
+            "send queue capacity must be 1 to 1048576 messages"
+        );
         self.queue_capacity = messages;
         self
     }

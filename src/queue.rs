@@ -15,6 +15,7 @@
 //! `recv` then returns every queued message before it reports the disconnection, so "drain,
 //! then FIN" needs no extra signalling and no send can slip in between.
 
+use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -32,10 +33,14 @@ const BATCH_MESSAGES: usize = 64;
 /// The writer stops adding messages to a batch once it holds this many bytes.
 const BATCH_BYTES: usize = 256 * 1024;
 
-/// Encoded bytes of one message: owned, or shared by every connection of a broadcast.
+/// What goes through the channel: the encoded bytes of one message (owned, or shared by every
+/// connection of a broadcast), or a wake-up for the writer that is no message at all.
 pub(crate) enum Payload {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
+    /// Write what write-through gathered (see `Core::kick_writer`). Never counted: not in
+    /// `pending`, not in `dropped`, and it has a channel slot of its own.
+    Kick,
 }
 
 impl Payload {
@@ -43,6 +48,7 @@ impl Payload {
         match self {
             Payload::Owned(v) => v,
             Payload::Shared(a) => a,
+            Payload::Kick => &[],
         }
     }
 
@@ -50,8 +56,29 @@ impl Payload {
         match self {
             Payload::Owned(v) => v,
             Payload::Shared(a) => a.to_vec(),
+            Payload::Kick => Vec::new(),
         }
     }
+
+    fn is_message(&self) -> bool {
+        !matches!(self, Payload::Kick)
+    }
+}
+
+/// How many of `payloads` are messages, and their bytes.
+fn count<'a>(payloads: impl IntoIterator<Item = &'a Payload>) -> (usize, usize) {
+    payloads
+        .into_iter()
+        .filter(|p| p.is_message())
+        .fold((0, 0), |(n, b), p| (n + 1, b + p.as_slice().len()))
+}
+
+/// Watermark events waiting to reach the observer, in the order they happened.
+#[derive(Default)]
+pub(crate) struct Events {
+    queue: VecDeque<WatermarkEvent>,
+    /// A thread is calling the observer; it delivers what is queued behind it too.
+    delivering: bool,
 }
 
 /// Where the queue's sending half is.
@@ -118,7 +145,8 @@ struct WriteFail {
 }
 
 impl Core {
-    /// Accepts `p` into the queue (or writes it through), or hands it back with the reason.
+    /// Accepts `p` into the queue, waiting for room as `mode` allows, or hands it back with
+    /// the reason.
     pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
         let len = p.as_slice().len();
         let mut q = lock(&self.q);
@@ -222,7 +250,8 @@ impl Core {
     }
 
     fn spawn_writer(self: &Arc<Self>) -> io::Result<SyncSender<Payload>> {
-        let (tx, rx) = mpsc::sync_channel(self.cfg.queue_capacity);
+        // One slot more than the message bound: room for the one `Kick` that may be in flight.
+        let (tx, rx) = mpsc::sync_channel(self.cfg.queue_capacity + 1);
         let core = Arc::clone(self);
         let handle = thread::Builder::new()
             .name("threadnet-writer".into())
@@ -252,6 +281,9 @@ impl Core {
                     Err(_) => break,
                 }
             }
+            if batch.iter().any(|p| !p.is_message()) {
+                self.kicked.store(false, Ordering::SeqCst);
+            }
             if self.closed.load(Ordering::SeqCst) {
                 drop(stream);
                 self.discard(batch, &rx);
@@ -259,34 +291,34 @@ impl Core {
             }
             let result = {
                 let mut out = lock(&self.out);
-                if let Err(error) = self.write_gathered(&mut out, &stream) {
-                    drop(out);
-                    drop(stream);
-                    self.io_failed(error);
-                    self.discard(batch, &rx);
-                    return;
+                // What write-through gathered was accepted before anything in this batch.
+                match self.write_gathered(&mut out, &stream) {
+                    Ok(()) => {
+                        let mut iov: Vec<IoSlice<'_>> =
+                            batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
+                        self.write_all(&stream, &mut iov)
+                    }
+                    Err(error) => Err(WriteFail { written: 0, error }),
                 }
-                let mut iov: Vec<IoSlice<'_>> =
-                    batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
-                self.write_all(&stream, &mut iov)
             };
             match result {
                 Ok(()) => {
-                    self.release(batch.len(), bytes);
+                    let (n, bytes) = count(&batch);
+                    self.release(n, bytes);
                     batch.clear();
                 }
                 Err(WriteFail { written, error }) => {
                     // Messages wholly written count as written; the rest are dropped.
-                    let mut done = 0;
                     let mut sum = 0;
-                    for p in &batch {
-                        sum += p.as_slice().len();
-                        if sum > written {
-                            break;
-                        }
-                        done += 1;
-                    }
-                    self.release(done, batch[..done].iter().map(|p| p.as_slice().len()).sum());
+                    let done = batch
+                        .iter()
+                        .take_while(|p| {
+                            sum += p.as_slice().len();
+                            sum <= written
+                        })
+                        .count();
+                    let (n, bytes) = count(&batch[..done]);
+                    self.release(n, bytes);
                     batch.drain(..done);
                     drop(stream);
                     self.io_failed(error);
@@ -301,15 +333,44 @@ impl Core {
         self.send_fin(&mut out);
     }
 
+    /// Wakes (or starts) the writer thread to write what write-through gathered; it does so
+    /// before its next batch. At most one wake-up is in flight.
+    pub(crate) fn kick_writer(self: &Arc<Self>) {
+        if self.kicked.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let mut q = lock(&self.q);
+        let tx = match &q.tx {
+            Tx::Open(tx) => tx.clone(),
+            Tx::Idle => match self.spawn_writer() {
+                Ok(tx) => {
+                    q.tx = Tx::Open(tx.clone());
+                    tx
+                }
+                Err(e) => {
+                    drop(q);
+                    self.kicked.store(false, Ordering::SeqCst);
+                    self.io_failed(e);
+                    return;
+                }
+            },
+            // Closing: the FIN path writes what is gathered, or the close counts it.
+            Tx::Done => {
+                self.kicked.store(false, Ordering::SeqCst);
+                return;
+            }
+        };
+        drop(q);
+        if tx.try_send(Payload::Kick).is_err() {
+            self.kicked.store(false, Ordering::SeqCst);
+        }
+    }
+
     /// Counts what is left as dropped: `batch`, then everything the channel still yields until
     /// the last in-flight sender has let go of its `SyncSender`.
     fn discard(&self, batch: Vec<Payload>, rx: &Receiver<Payload>) {
-        let mut n = 0;
-        let mut bytes = 0;
-        for p in batch.into_iter().chain(rx.iter()) {
-            n += 1;
-            bytes += p.as_slice().len();
-        }
+        let rest: Vec<Payload> = batch.into_iter().chain(rx.iter()).collect();
+        let (n, bytes) = count(&rest);
         self.dropped.fetch_add(n as u64, Ordering::SeqCst);
         self.release(n, bytes);
     }
@@ -331,29 +392,44 @@ impl Core {
     }
 
     /// Flips the watermark state to `full` if the queue still calls for it, and tells the
-    /// observer. Flips and calls happen under one lock, so the observer sees rises and drains
-    /// alternate, in the order they happened.
+    /// observer. Flips happen under one lock and their events are delivered in that order, so
+    /// the observer sees rises and drains alternate. The observer runs with no lock held (it
+    /// may send, and so cross a mark itself): the thread that finds no delivery under way
+    /// delivers every event queued until it is done.
     fn watermark(&self, full: bool) {
-        let _order = lock(&self.events);
+        let mut ev = lock(&self.events);
         let queued = lock(&self.q).bytes;
         let due = if full {
             !self.above_high.load(Ordering::SeqCst)
         } else {
             self.above_high.load(Ordering::SeqCst) && queued <= self.low
         };
-        if due {
-            self.above_high.store(full, Ordering::SeqCst);
-            self.emit(queued, full);
+        if !due {
+            return;
         }
+        self.above_high.store(full, Ordering::SeqCst);
+        if self.cfg.on_watermark.is_none() {
+            return;
+        }
+        ev.queue.push_back(WatermarkEvent {
+            id: self.id,
+            queued_bytes: queued,
+            full,
+        });
+        if ev.delivering {
+            return;
+        }
+        ev.delivering = true;
+        while let Some(event) = ev.queue.pop_front() {
+            drop(ev);
+            self.emit(event);
+            ev = lock(&self.events);
+        }
+        ev.delivering = false;
     }
 
-    fn emit(&self, queued_bytes: usize, full: bool) {
+    fn emit(&self, event: WatermarkEvent) {
         if let Some(observer) = &self.cfg.on_watermark {
-            let event = WatermarkEvent {
-                id: self.id,
-                queued_bytes,
-                full,
-            };
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(event)));
         }
     }

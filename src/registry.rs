@@ -3,13 +3,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::mem;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::codec::Codec;
 use crate::conn::{lock, Connection};
 use crate::error::TrySendError;
-use crate::queue::Payload;
+use crate::queue::{is_reader_thread, Payload};
 
 /// What [`Registry::broadcast`] did for each connection, by connection id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +35,8 @@ struct Entry<C: Codec> {
 pub struct Registry<C: Codec> {
     codec: Arc<C>,
     map: Mutex<HashMap<u64, Entry<C>>>,
+    /// Signalled whenever a connection leaves.
+    left: Condvar,
     /// Reader threads that have ended (or are ending) and wait to be joined.
     finished: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -43,6 +46,7 @@ impl<C: Codec> Registry<C> {
         Registry {
             codec,
             map: Mutex::new(HashMap::new()),
+            left: Condvar::new(),
             finished: Mutex::new(Vec::new()),
         }
     }
@@ -117,9 +121,29 @@ impl<C: Codec> Registry<C> {
     /// Removes an ended connection; its reader thread (the caller) is left to be joined.
     pub(crate) fn remove(&self, id: u64) {
         let entry = lock(&self.map).remove(&id);
+        self.left.notify_all();
         if let Some(thread) = entry.and_then(|e| e.thread) {
             lock(&self.finished).push(thread);
         }
+    }
+
+    /// Waits until every connection has left, or `until`; true if they all left. The calling
+    /// thread's own connection, if it is one of them, is not waited for.
+    pub(crate) fn wait_empty(&self, until: Instant) -> bool {
+        let mut map = lock(&self.map);
+        let own = usize::from(map.values().any(|e| is_reader_thread(&e.conn.core)));
+        while map.len() > own {
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            map = self
+                .left
+                .wait_timeout(map, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
     }
 
     /// Joins the reader threads that have ended.

@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
 use crate::conn::{lock, Connection, Core};
@@ -21,7 +21,7 @@ use crate::through::WRITE_SLICE;
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::net::TcpStream;
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use threadnet::{Connection, Lines, TcpServer};
 ///
 /// // An upper-casing line server on a free port.
@@ -220,7 +220,15 @@ impl<C: Codec> Inner<C> {
             return;
         };
         let _ = accept.join();
+        let until = Instant::now()
+            .checked_add(deadline)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
         self.registry.for_each(|conn| conn.stop(deadline));
+        // The connections' own deadline timers close stragglers; this does too, in case the
+        // timing wheel cannot (stop() called from one of its callbacks blocks its thread).
+        if !self.registry.wait_empty(until) {
+            self.registry.for_each(|conn| conn.core.force_close());
+        }
         self.registry.join_all();
         *lock(&self.stopped) = true;
         self.stopped_cv.notify_all();
@@ -299,14 +307,31 @@ where
             .name("threadnet-conn".into())
             .stack_size(self.options.stack_size)
             .spawn(move || {
+                // Leave the registry even if something below panics, or stop() would wait for
+                // this connection forever.
+                let _leave = Leave {
+                    registry: &inner.registry,
+                    id,
+                };
                 serve(&conn, reader_codec, |c| factory(c));
-                inner.registry.remove(conn.id());
             });
         match spawned {
             Ok(thread) => self.inner.registry.set_thread(id, thread),
             // Out of threads: the connection closes (its stream drops with the registry entry).
             Err(_) => self.inner.registry.remove(id),
         }
+    }
+}
+
+/// Removes a connection from the registry when its reader thread ends, however it ends.
+struct Leave<'a, C: Codec> {
+    registry: &'a Registry<C>,
+    id: u64,
+}
+
+impl<C: Codec> Drop for Leave<'_, C> {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
     }
 }
 

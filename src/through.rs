@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::conn::{lock, Core};
-use crate::queue::{is_reader_thread, Mode, Payload, Tx};
+use crate::queue::{is_reader_thread, Mode, Tx};
 use crate::timer::TimerId;
 
 /// The longest one socket write blocks before threadnet looks again (closed? deadline passed?):
@@ -54,6 +54,13 @@ pub(crate) struct Gather {
     msgs: usize,
     /// Wakes the writer if a corked batch is still here after [`CORK_HOLD`].
     timer: Option<TimerId>,
+}
+
+impl Gather {
+    /// True if nothing waits to be written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
 }
 
 /// What became of a write-through attempt.
@@ -180,12 +187,6 @@ impl Core {
         })
     }
 
-    /// Wakes (or starts) the writer thread with an empty message; it writes what is gathered
-    /// before its batch. If the queue is full the writer is busy and does so anyway.
-    fn kick_writer(self: &Arc<Self>) {
-        let _ = self.push(Payload::Owned(Vec::new()), Mode::Try);
-    }
-
     /// The reader is about to block on the socket: write the replies it gathered first.
     ///
     /// If the writer thread holds `out`, it is writing a batch, and every batch starts with
@@ -266,9 +267,14 @@ impl<'a> Sock<'a> {
     }
 
     /// One `writev` to the socket, retried on interruption and on the write slice, until the
-    /// connection closes; a slice with no byte taken ends it as `stalled` (nothing of the
-    /// message written yet) or `late` (the deadline passed).
+    /// connection closes. It ends as `stalled` when a slice passes with nothing of the message
+    /// written yet, and as `late` when the deadline has passed after the message started.
     fn raw(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // A peer that takes a few bytes per slice must not stretch a send past its deadline.
+        if self.written > 0 && self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.late = true;
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
         loop {
             match (&*self.stream).write_vectored(bufs) {
                 Ok(0) => {
