@@ -16,9 +16,14 @@
 //!   connect; server and client echo every chunk they read (the `Raw` codec), `TCP_NODELAY`,
 //!   10 s. Throughput = bytes read by the clients / time.
 //!
+//! Besides throughput, each row gives the process's CPU time per message (`cpu us/msg`, from
+//! `/proc/self/stat` on Linux): server and clients share the machine's cores, so when they are
+//! saturated, CPU per message is what throughput is made of, and unlike throughput it does not
+//! move when other programs take CPU time. `vs std` and `cpu vs std` compare the two.
+//!
 //! Flags: `--secs N` (every run; default 5 for framed, 10 for knet), `--conns A,B,..`,
-//! `--size BYTES`, `--scenario framed|knet|all`, `--json` (adds one JSON object per result row
-//! on its own line). A progress line is drawn on stderr; the table goes to stdout.
+//! `--size BYTES`, `--scenario framed|knet|all`, `--impl threadnet|std|both` (one side alone,
+//! for profiling), `--json` (adds one JSON object per result row on its own line). A progress line is drawn on stderr; the table goes to stdout.
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -42,6 +47,7 @@ struct Args {
     conns: Option<Vec<usize>>,
     size: Option<usize>,
     scenario: String,
+    imp: String,
     json: bool,
 }
 
@@ -51,6 +57,7 @@ fn parse_args() -> Args {
         conns: None,
         size: None,
         scenario: "all".into(),
+        imp: "both".into(),
         json: false,
     };
     let mut it = std::env::args().skip(1);
@@ -75,6 +82,12 @@ fn parse_args() -> Args {
                     usage("--scenario is framed, knet or all");
                 }
             }
+            "--impl" => {
+                a.imp = val();
+                if !matches!(a.imp.as_str(), "threadnet" | "std" | "both") {
+                    usage("--impl is threadnet, std or both");
+                }
+            }
             "--json" => a.json = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown flag {other}")),
@@ -89,7 +102,7 @@ fn usage(why: &str) -> ! {
     }
     eprintln!(
         "usage: pingpong [--secs N] [--conns A,B,..] [--size BYTES] \
-         [--scenario framed|knet|all] [--json]"
+         [--scenario framed|knet|all] [--impl threadnet|std|both] [--json]"
     );
     std::process::exit(2)
 }
@@ -104,6 +117,9 @@ struct Row {
     msgs_s: f64,
     p50_us: Option<f64>,
     p99_us: Option<f64>,
+    /// CPU time of the whole process (server and clients) per message, in microseconds: robust
+    /// to other load on the machine, unlike throughput.
+    cpu_us: Option<f64>,
 }
 
 fn main() {
@@ -113,16 +129,24 @@ fn main() {
         let size = args.size.unwrap_or(4096);
         let secs = Duration::from_secs(args.secs.unwrap_or(5));
         for &conns in args.conns.as_deref().unwrap_or(&[1, 16]) {
-            rows.push(framed_threadnet(conns, size, secs));
-            rows.push(framed_std(conns, size, secs));
+            if args.imp != "std" {
+                rows.push(framed_threadnet(conns, size, secs));
+            }
+            if args.imp != "threadnet" {
+                rows.push(framed_std(conns, size, secs));
+            }
         }
     }
     if args.scenario != "framed" {
         let size = args.size.unwrap_or(16 * 1024);
         let secs = Duration::from_secs(args.secs.unwrap_or(10));
         for &conns in args.conns.as_deref().unwrap_or(&[10]) {
-            rows.push(knet_threadnet(conns, size, secs));
-            rows.push(knet_std(conns, size, secs));
+            if args.imp != "std" {
+                rows.push(knet_threadnet(conns, size, secs));
+            }
+            if args.imp != "threadnet" {
+                rows.push(knet_std(conns, size, secs));
+            }
         }
     }
     eprint!("\r{:70}\r", "");
@@ -136,8 +160,18 @@ fn main() {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<9}{:<11}{:>6}{:>8}{:>10}{:>11}{:>9}{:>9}{:>9}",
-        "scenario", "impl", "conns", "size", "MiB/s", "msgs/s", "p50 us", "p99 us", "vs std"
+        "{:<9}{:<11}{:>6}{:>8}{:>10}{:>11}{:>9}{:>9}{:>12}{:>9}{:>12}",
+        "scenario",
+        "impl",
+        "conns",
+        "size",
+        "MiB/s",
+        "msgs/s",
+        "p50 us",
+        "p99 us",
+        "cpu us/msg",
+        "vs std",
+        "cpu vs std"
     );
     for (i, r) in rows.iter().enumerate() {
         let base = rows[i..]
@@ -148,9 +182,14 @@ fn print_table(rows: &[Row]) {
             Some(b) if r.imp != "std" && b.mib_s > 0.0 => format!("{:.2}x", r.mib_s / b.mib_s),
             _ => String::new(),
         };
+        // Messages per CPU second, as a ratio: how throughput compares when CPU is the limit.
+        let cpu_ratio = match (base.and_then(|b| b.cpu_us), r.cpu_us) {
+            (Some(b), Some(t)) if r.imp != "std" && t > 0.0 => format!("{:.2}x", b / t),
+            _ => String::new(),
+        };
         let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         println!(
-            "{:<9}{:<11}{:>6}{:>8}{:>10.1}{:>11.0}{:>9}{:>9}{:>9}",
+            "{:<9}{:<11}{:>6}{:>8}{:>10.1}{:>11.0}{:>9}{:>9}{:>12}{:>9}{:>12}",
             r.scenario,
             r.imp,
             r.conns,
@@ -159,7 +198,9 @@ fn print_table(rows: &[Row]) {
             r.msgs_s,
             us(r.p50_us),
             us(r.p99_us),
-            ratio
+            us(r.cpu_us),
+            ratio,
+            cpu_ratio
         );
     }
     if rows.iter().any(|r| r.scenario == "knet") {
@@ -173,7 +214,7 @@ fn json(r: &Row) -> String {
     let opt = |v: Option<f64>| v.map_or("null".to_string(), |v| format!("{v:.1}"));
     format!(
         "{{\"scenario\":\"{}\",\"impl\":\"{}\",\"conns\":{},\"size\":{},\"mib_s\":{:.1},\
-         \"msgs_s\":{:.0},\"p50_us\":{},\"p99_us\":{}}}",
+         \"msgs_s\":{:.0},\"p50_us\":{},\"p99_us\":{},\"cpu_us_per_msg\":{}}}",
         r.scenario,
         r.imp,
         r.conns,
@@ -181,8 +222,37 @@ fn json(r: &Row) -> String {
         r.mib_s,
         r.msgs_s,
         opt(r.p50_us),
-        opt(r.p99_us)
+        opt(r.p99_us),
+        opt(r.cpu_us)
     )
+}
+
+/// CPU time (user + system) this process has used, from `/proc/self/stat` (Linux; `None`
+/// elsewhere). Fields 14 and 15 count clock ticks of 1/100 s (`USER_HZ`).
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after it start past its ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Measures the process's CPU time over `window` on a thread of its own.
+fn cpu_over(window: Window) -> thread::JoinHandle<Option<Duration>> {
+    thread::spawn(move || {
+        thread::sleep(window.start.saturating_duration_since(Instant::now()));
+        let before = process_cpu()?;
+        thread::sleep(window.end.saturating_duration_since(Instant::now()));
+        Some(process_cpu()? - before)
+    })
+}
+
+/// CPU microseconds per message, from a `cpu_over` measurement.
+fn cpu_per_msg(cpu: thread::JoinHandle<Option<Duration>>, msgs: f64) -> Option<f64> {
+    let cpu = cpu.join().ok()??;
+    (msgs > 0.0).then(|| cpu.as_secs_f64() * 1e6 / msgs)
 }
 
 /// Draws a progress line on stderr until `done`, from the byte counter `bytes`.
@@ -225,15 +295,15 @@ struct Stats {
 
 fn framed_row(
     imp: &'static str,
-    conns: usize,
-    size: usize,
-    secs: Duration,
+    (conns, size, secs): (usize, usize, Duration),
     all: Vec<Stats>,
+    cpu: thread::JoinHandle<Option<Duration>>,
 ) -> Row {
     let mut rtts: Vec<u32> = all.into_iter().flat_map(|s| s.rtts_ns).collect();
     rtts.sort_unstable();
     let frames = rtts.len() as f64 / secs.as_secs_f64();
     Row {
+        cpu_us: cpu_per_msg(cpu, rtts.len() as f64),
         scenario: "framed",
         imp,
         conns,
@@ -320,6 +390,7 @@ fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
         done.clone(),
     );
     let window = Window::new(secs);
+    let cpu = cpu_over(window);
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             let (tx, bytes) = (tx.clone(), bytes.clone());
@@ -347,7 +418,7 @@ fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
         c.stop(Duration::from_secs(1));
     }
     server.stop(Duration::from_secs(1));
-    framed_row("threadnet", conns, size, secs, all)
+    framed_row("threadnet", (conns, size, secs), all, cpu)
 }
 
 // ---------------------------------------------------------------- framed, raw std
@@ -400,6 +471,7 @@ fn framed_std(conns: usize, size: usize, secs: Duration) -> Row {
         done.clone(),
     );
     let window = Window::new(secs);
+    let cpu = cpu_over(window);
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             let bytes = bytes.clone();
@@ -412,7 +484,7 @@ fn framed_std(conns: usize, size: usize, secs: Duration) -> Row {
         .collect();
     done.store(true, Ordering::Relaxed);
     let _ = server.join();
-    framed_row("std", conns, size, secs, all)
+    framed_row("std", (conns, size, secs), all, cpu)
 }
 
 fn std_framed_client(addr: SocketAddr, size: usize, w: Window, bytes: &AtomicU64) -> Stats {
@@ -447,14 +519,17 @@ struct Counter {
     window: Window,
     bytes: Arc<AtomicU64>,
     chunks: Arc<AtomicU64>,
+    cpu: Arc<std::sync::Mutex<Option<thread::JoinHandle<Option<Duration>>>>>,
 }
 
 impl Counter {
     fn new(secs: Duration) -> Counter {
+        let window = Window::new(secs);
         Counter {
-            window: Window::new(secs),
+            window,
             bytes: Arc::new(AtomicU64::new(0)),
             chunks: Arc::new(AtomicU64::new(0)),
+            cpu: Arc::new(std::sync::Mutex::new(Some(cpu_over(window)))),
         }
     }
 
@@ -472,7 +547,15 @@ impl Counter {
 
     fn row(&self, imp: &'static str, conns: usize, size: usize, secs: Duration) -> Row {
         let s = secs.as_secs_f64();
+        let chunks = self.chunks.load(Ordering::Relaxed) as f64;
+        let cpu = self
+            .cpu
+            .lock()
+            .unwrap()
+            .take()
+            .and_then(|c| cpu_per_msg(c, chunks));
         Row {
+            cpu_us: cpu,
             scenario: "knet",
             imp,
             conns,

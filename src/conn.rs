@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use crate::codec::Codec;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::options::ConnOptions;
-use crate::queue::{is_reader_thread, Events, Mode, Payload, QState, Tx};
-use crate::through::{Gather, Through};
+use crate::queue::{deadline_after, Events, Mode, Payload, QState, Tx};
+use crate::through::{is_reader_thread, Gather, Through};
 use crate::timer::{TimerId, TimingWheel};
 
 /// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
@@ -316,7 +316,7 @@ impl Core {
             return;
         }
         let now = Instant::now();
-        let at = now.checked_add(timeout).unwrap_or(now + FAR_FUTURE);
+        let at = deadline_after(timeout);
         let mut life = lock(&self.life);
         if life.deadline.is_some_and(|(_, due)| due <= at) {
             return;
@@ -494,7 +494,7 @@ impl<C: Codec> Connection<C> {
     ///
     /// As [`send`](Self::send).
     pub fn send_timeout(&self, msg: C::Out, timeout: Duration) -> Result<(), SendError<C::Out>> {
-        let mode = Mode::Until(deadline(timeout));
+        let mode = Mode::Wait(timeout);
         match self.core.write_through(mode, |w| self.codec.write(&msg, w)) {
             Through::Written => return Ok(()),
             Through::Closed => return Err(SendError::Closed(msg)),
@@ -538,7 +538,7 @@ impl<C: Codec> Connection<C> {
     ///
     /// As [`send`](Self::send) (never `Encode`); the bytes come back in the error.
     pub fn send_bytes(&self, bytes: Vec<u8>) -> Result<(), SendError<Vec<u8>>> {
-        let mode = Mode::Until(deadline(self.core.cfg.send_timeout));
+        let mode = Mode::Wait(self.core.cfg.send_timeout);
         match self.core.write_through(mode, |w| w.write_all(&bytes)) {
             Through::Written => return Ok(()),
             Through::Closed | Through::Encode(_) => return Err(SendError::Closed(bytes)),
@@ -621,14 +621,6 @@ impl<C: Codec> Connection<C> {
     pub fn is_writable(&self) -> bool {
         !self.core.above_high.load(Ordering::SeqCst)
     }
-}
-
-/// Stands in for deadlines too far away for `Instant` (`Duration::MAX`): a year.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365);
-
-fn deadline(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout).unwrap_or(now + FAR_FUTURE)
 }
 
 pub(crate) fn map_try<A, B>(e: TrySendError<A>, f: impl FnOnce(A) -> B) -> TrySendError<B> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::codec::Codec;
 use crate::conn::{Cause, CloseReason, Connection, Core};
 use crate::handler::Handler;
-use crate::queue::ReaderMark;
+use crate::through::ReaderMark;
 
 /// How the read loop ended.
 enum End {
@@ -30,9 +30,10 @@ where
     M: FnOnce(&Connection<C>) -> H,
 {
     let core = &conn.core;
-    let _mark = ReaderMark::set(core);
     let mut handler = None;
+    let mut mark = None;
     if let Some(stream) = core.stream() {
+        mark = Some(ReaderMark::set(core, Arc::clone(&stream)));
         let end = match catch(|| make(conn)) {
             Ok(h) => read_loop(conn, &stream, &mut codec, handler.insert(h)),
             Err(message) => End::Panic(message),
@@ -48,6 +49,7 @@ where
     if let Some(h) = handler.as_mut() {
         let _ = catch(|| h.on_close(conn, &reason));
     }
+    drop(mark); // the thread's own reference to the socket
     core.release_socket();
     reason
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::conn::{lock, Core};
 use crate::error::Refused;
@@ -105,37 +105,19 @@ pub(crate) struct QState {
     waiters: usize,
 }
 
-/// How long a push may wait for room.
+/// How long a send may wait for room (or, written through, for the socket).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Try,
-    Until(Instant),
+    /// Up to this long from the moment it first has to wait: the clock is read only then.
+    Wait(Duration),
 }
 
-thread_local! {
-    /// The `Core` whose reader runs on this thread (as an address), for write-through.
-    static READER_OF: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
-}
-
-/// Marks the current thread as `core`'s reader until the guard drops.
-pub(crate) struct ReaderMark;
-
-impl ReaderMark {
-    pub(crate) fn set(core: &Arc<Core>) -> ReaderMark {
-        READER_OF.with(|r| r.set(Arc::as_ptr(core) as usize));
-        ReaderMark
-    }
-}
-
-impl Drop for ReaderMark {
-    fn drop(&mut self) {
-        READER_OF.with(|r| r.set(0));
-    }
-}
-
-/// True on `core`'s reader thread.
-pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
-    READER_OF.with(|r| r.get()) == Arc::as_ptr(core) as usize
+/// `timeout` from now, or a year from now if that is past what `Instant` holds.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 /// An I/O error after `written` bytes of a batch.
@@ -149,6 +131,7 @@ impl Core {
     /// the reason.
     pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
         let len = p.as_slice().len();
+        let mut deadline = None;
         let mut q = lock(&self.q);
         loop {
             if matches!(q.tx, Tx::Done) {
@@ -169,7 +152,9 @@ impl Core {
             }
             let wait = match mode {
                 Mode::Try => None,
-                Mode::Until(deadline) => deadline.checked_duration_since(Instant::now()),
+                Mode::Wait(t) => deadline
+                    .get_or_insert_with(|| deadline_after(t))
+                    .checked_duration_since(Instant::now()),
             };
             let Some(wait) = wait.filter(|w| !w.is_zero()) else {
                 let why = if mode == Mode::Try {

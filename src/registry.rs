@@ -10,7 +10,8 @@ use std::time::Instant;
 use crate::codec::Codec;
 use crate::conn::{lock, Connection};
 use crate::error::TrySendError;
-use crate::queue::{is_reader_thread, Payload};
+use crate::queue::Payload;
+use crate::through::is_reader_thread;
 
 /// What [`Registry::broadcast`] did for each connection, by connection id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -32,8 +32,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::cell::RefCell;
+
 use crate::conn::{lock, Core};
-use crate::queue::{is_reader_thread, Mode, Tx};
+use crate::queue::{deadline_after, Mode, Tx};
 use crate::timer::TimerId;
 
 /// The longest one socket write blocks before threadnet looks again (closed? deadline passed?):
@@ -45,6 +47,35 @@ const GATHER: usize = 2048;
 const CORK_MAX: usize = 64 * 1024;
 /// The longest a gathered reply waits for the rest of its batch (plus up to one wheel tick).
 const CORK_HOLD: Duration = Duration::from_millis(1);
+
+thread_local! {
+    /// The connection whose reader runs on this thread: its `Core` (as an address) and its
+    /// socket, so write-through needs no lock to reach it.
+    static READER: RefCell<Option<(usize, Arc<TcpStream>)>> = const { RefCell::new(None) };
+}
+
+/// Marks the current thread as `core`'s reader until the guard drops.
+pub(crate) struct ReaderMark;
+
+impl ReaderMark {
+    pub(crate) fn set(core: &Arc<Core>, stream: Arc<TcpStream>) -> ReaderMark {
+        READER.with(|r| *r.borrow_mut() = Some((Arc::as_ptr(core) as usize, stream)));
+        ReaderMark
+    }
+}
+
+impl Drop for ReaderMark {
+    fn drop(&mut self) {
+        // Take it out first: dropping the socket must not happen inside the borrow.
+        let old = READER.with(|r| r.borrow_mut().take());
+        drop(old);
+    }
+}
+
+/// True on `core`'s reader thread.
+pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
+    READER.with(|r| matches!(&*r.borrow(), Some((p, _)) if *p == Arc::as_ptr(core) as usize))
+}
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
 /// Guarded by `Core::out`, the lock held for every write to the socket.
@@ -84,12 +115,26 @@ impl Core {
         mode: Mode,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
     ) -> Through {
-        let Mode::Until(deadline) = mode else {
+        let Mode::Wait(timeout) = mode else {
             return Through::Queue;
         };
-        if !self.cfg.write_through || !is_reader_thread(self) {
+        if !self.cfg.write_through {
             return Through::Queue;
         }
+        let me = Arc::as_ptr(self) as usize;
+        READER.with(|r| match &*r.borrow() {
+            Some((p, stream)) if *p == me => self.write_through_on(stream, timeout, encode),
+            _ => Through::Queue,
+        })
+    }
+
+    /// [`write_through`](Self::write_through), on the reader thread, with its socket.
+    fn write_through_on(
+        self: &Arc<Self>,
+        stream: &TcpStream,
+        timeout: Duration,
+        encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
+    ) -> Through {
         let Ok(mut gather) = self.out.try_lock() else {
             return Through::Queue;
         };
@@ -102,13 +147,10 @@ impl Core {
                 return Through::Queue; // keep order: earlier messages are waiting
             }
         }
-        let Some(stream) = self.stream() else {
-            return Through::Closed;
-        };
         let cork = self.corked.load(Ordering::Relaxed);
         let start = gather.buf.len();
         let mut w = SocketWriter {
-            sock: Sock::new(&stream, &self.closed, Some(deadline)),
+            sock: Sock::new(stream, &self.closed, Some(timeout)),
             gather: &mut gather.buf,
             cork,
             deferred: false,
@@ -206,7 +248,7 @@ impl Core {
         let (Ok(mut g), Some(stream)) = (self.out.try_lock(), self.stream()) else {
             return;
         };
-        let mut sock = Sock::new(&stream, &self.closed, Some(Instant::now()));
+        let mut sock = Sock::new(&stream, &self.closed, Some(Duration::ZERO));
         while !g.buf.is_empty() {
             match sock.raw(&[IoSlice::new(&g.buf)]) {
                 Ok(n) => drop(g.buf.drain(..n)),
@@ -241,7 +283,10 @@ pub(crate) struct SocketWriter<'a> {
 struct Sock<'a> {
     stream: &'a TcpStream,
     closed: &'a AtomicBool,
-    /// After this, a message that has started is left to the writer thread.
+    /// How long a message may take once it has started; then the writer thread finishes it.
+    timeout: Option<Duration>,
+    /// When that is, fixed the first time it is needed (a send that is written at once never
+    /// reads the clock).
     deadline: Option<Instant>,
     /// Bytes of this message the socket has taken.
     written: usize,
@@ -254,11 +299,12 @@ struct Sock<'a> {
 }
 
 impl<'a> Sock<'a> {
-    fn new(stream: &'a TcpStream, closed: &'a AtomicBool, deadline: Option<Instant>) -> Self {
+    fn new(stream: &'a TcpStream, closed: &'a AtomicBool, timeout: Option<Duration>) -> Self {
         Sock {
             stream,
             closed,
-            deadline,
+            timeout,
+            deadline: None,
             written: 0,
             stalled: false,
             late: false,
@@ -266,12 +312,21 @@ impl<'a> Sock<'a> {
         }
     }
 
+    /// True once the message has had its time; the clock starts at the first call.
+    fn past_deadline(&mut self) -> bool {
+        let Some(timeout) = self.timeout else {
+            return false;
+        };
+        let deadline = *self.deadline.get_or_insert_with(|| deadline_after(timeout));
+        Instant::now() >= deadline
+    }
+
     /// One `writev` to the socket, retried on interruption and on the write slice, until the
     /// connection closes. It ends as `stalled` when a slice passes with nothing of the message
     /// written yet, and as `late` when the deadline has passed after the message started.
     fn raw(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         // A peer that takes a few bytes per slice must not stretch a send past its deadline.
-        if self.written > 0 && self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if self.written > 0 && self.past_deadline() {
             self.late = true;
             return Err(io::Error::from(io::ErrorKind::TimedOut));
         }
@@ -296,7 +351,7 @@ impl<'a> Sock<'a> {
                         self.stalled = true;
                         return Err(e);
                     }
-                    if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                    if self.past_deadline() {
                         self.late = true;
                         return Err(e);
                     }

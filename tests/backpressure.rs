@@ -199,7 +199,8 @@ fn watermark_events(options: ConnOptions) -> (Vec<WatermarkEvent>, u64) {
     let p = peer(server.local_addr());
     let conn = recv(&conns);
     let reader = thread::spawn(move || {
-        gate.recv_timeout(WAIT).expect("the queue never rose above the high watermark");
+        gate.recv_timeout(WAIT)
+            .expect("the queue never rose above the high watermark");
         let mut r = std::io::BufReader::new(&p);
         let mut n = 0;
         while let Some(f) = read_frame(&mut r).unwrap() {
