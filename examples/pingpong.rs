@@ -21,7 +21,9 @@
 //! saturated, CPU per message is what throughput is made of, and unlike throughput it does not
 //! move when other programs take CPU time. `vs std` and `cpu vs std` compare the two.
 //!
-//! Flags: `--secs N` (every run; default 5 for framed, 10 for knet), `--conns A,B,..`,
+//! Flags: `--rounds N` (run every case N times, threadnet and std alternating, and report
+//! medians: single runs on a shared machine vary by 10-20%), `--secs N` (every run; default 5
+//! for framed, 10 for knet), `--conns A,B,..`,
 //! `--size BYTES`, `--scenario framed|knet|all`, `--impl threadnet|std|both` (one side alone,
 //! for profiling), `--json` (adds one JSON object per result row on its own line). A progress line is drawn on stderr; the table goes to stdout.
 
@@ -43,6 +45,7 @@ const READ_BUF: usize = 32 * 1024;
 const KNET_GO: &str = "386, 456, 440";
 
 struct Args {
+    rounds: usize,
     secs: Option<u64>,
     conns: Option<Vec<usize>>,
     size: Option<usize>,
@@ -53,6 +56,7 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut a = Args {
+        rounds: 1,
         secs: None,
         conns: None,
         size: None,
@@ -68,6 +72,12 @@ fn parse_args() -> Args {
         };
         match flag.as_str() {
             "--secs" => a.secs = Some(val().parse().unwrap_or_else(|_| usage("bad --secs"))),
+            "--rounds" => {
+                a.rounds = val().parse().unwrap_or_else(|_| usage("bad --rounds"));
+                if a.rounds == 0 {
+                    usage("--rounds is at least 1");
+                }
+            }
             "--size" => a.size = Some(val().parse().unwrap_or_else(|_| usage("bad --size"))),
             "--conns" => {
                 let list = val()
@@ -101,13 +111,14 @@ fn usage(why: &str) -> ! {
         eprintln!("pingpong: {why}");
     }
     eprintln!(
-        "usage: pingpong [--secs N] [--conns A,B,..] [--size BYTES] \
+        "usage: pingpong [--rounds N] [--secs N] [--conns A,B,..] [--size BYTES] \
          [--scenario framed|knet|all] [--impl threadnet|std|both] [--json]"
     );
     std::process::exit(2)
 }
 
 /// One row of the result table.
+#[derive(Clone, Copy)]
 struct Row {
     scenario: &'static str,
     imp: &'static str,
@@ -124,38 +135,81 @@ struct Row {
 
 fn main() {
     let args = parse_args();
-    let mut rows = Vec::new();
-    if args.scenario != "knet" {
-        let size = args.size.unwrap_or(4096);
-        let secs = Duration::from_secs(args.secs.unwrap_or(5));
-        for &conns in args.conns.as_deref().unwrap_or(&[1, 16]) {
-            if args.imp != "std" {
-                rows.push(framed_threadnet(conns, size, secs));
+    let mut runs = Vec::new();
+    for _ in 0..args.rounds {
+        if args.scenario != "knet" {
+            let size = args.size.unwrap_or(4096);
+            let secs = Duration::from_secs(args.secs.unwrap_or(5));
+            for &conns in args.conns.as_deref().unwrap_or(&[1, 16]) {
+                if args.imp != "std" {
+                    runs.push(framed_threadnet(conns, size, secs));
+                }
+                if args.imp != "threadnet" {
+                    runs.push(framed_std(conns, size, secs));
+                }
             }
-            if args.imp != "threadnet" {
-                rows.push(framed_std(conns, size, secs));
+        }
+        if args.scenario != "framed" {
+            let size = args.size.unwrap_or(16 * 1024);
+            let secs = Duration::from_secs(args.secs.unwrap_or(10));
+            for &conns in args.conns.as_deref().unwrap_or(&[10]) {
+                if args.imp != "std" {
+                    runs.push(knet_threadnet(conns, size, secs));
+                }
+                if args.imp != "threadnet" {
+                    runs.push(knet_std(conns, size, secs));
+                }
             }
         }
     }
-    if args.scenario != "framed" {
-        let size = args.size.unwrap_or(16 * 1024);
-        let secs = Duration::from_secs(args.secs.unwrap_or(10));
-        for &conns in args.conns.as_deref().unwrap_or(&[10]) {
-            if args.imp != "std" {
-                rows.push(knet_threadnet(conns, size, secs));
-            }
-            if args.imp != "threadnet" {
-                rows.push(knet_std(conns, size, secs));
-            }
-        }
-    }
+    let rows = medians(runs);
     eprint!("\r{:70}\r", "");
+    if args.rounds > 1 {
+        println!(
+            "median of {} rounds, threadnet and std alternating",
+            args.rounds
+        );
+    }
     print_table(&rows);
     if args.json {
         for r in &rows {
             println!("{}", json(r));
         }
     }
+}
+
+/// One row per (scenario, impl, conns, size), each figure the median of its runs, in the
+/// order the rows first appear.
+fn medians(runs: Vec<Row>) -> Vec<Row> {
+    let mut groups: Vec<Vec<Row>> = Vec::new();
+    for r in runs {
+        let same = |g: &&mut Vec<Row>| {
+            let f = &g[0];
+            (f.scenario, f.imp, f.conns, f.size) == (r.scenario, r.imp, r.conns, r.size)
+        };
+        match groups.iter_mut().find(same) {
+            Some(g) => g.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|g| {
+            let med = |f: fn(&Row) -> Option<f64>| {
+                let mut v: Vec<f64> = g.iter().filter_map(f).collect();
+                v.sort_by(f64::total_cmp);
+                (!v.is_empty()).then(|| v[v.len() / 2])
+            };
+            Row {
+                mib_s: med(|r| Some(r.mib_s)).unwrap_or(0.0),
+                msgs_s: med(|r| Some(r.msgs_s)).unwrap_or(0.0),
+                p50_us: med(|r| r.p50_us),
+                p99_us: med(|r| r.p99_us),
+                cpu_us: med(|r| r.cpu_us),
+                ..g[0]
+            }
+        })
+        .collect()
 }
 
 fn print_table(rows: &[Row]) {
@@ -249,10 +303,36 @@ fn cpu_over(window: Window) -> thread::JoinHandle<Option<Duration>> {
     })
 }
 
-/// CPU microseconds per message, from a `cpu_over` measurement.
-fn cpu_per_msg(cpu: thread::JoinHandle<Option<Duration>>, msgs: f64) -> Option<f64> {
-    let cpu = cpu.join().ok()??;
-    (msgs > 0.0).then(|| cpu.as_secs_f64() * 1e6 / msgs)
+/// One measured run: its window, the bytes counted in it (drawn by the progress line), and
+/// the process's CPU time over it.
+struct Run {
+    window: Window,
+    bytes: Arc<AtomicU64>,
+    done: Arc<AtomicBool>,
+    cpu: thread::JoinHandle<Option<Duration>>,
+}
+
+impl Run {
+    /// Starts the progress line and the CPU measurement; the window opens after the warm-up.
+    fn start(label: String, secs: Duration) -> Run {
+        let window = Window::new(secs);
+        let bytes = Arc::new(AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        progress(label, secs, bytes.clone(), done.clone());
+        Run {
+            window,
+            bytes,
+            done,
+            cpu: cpu_over(window),
+        }
+    }
+
+    /// Stops the progress line; returns CPU microseconds per message for `msgs` messages.
+    fn end(self, msgs: f64) -> Option<f64> {
+        self.done.store(true, Ordering::Relaxed);
+        let cpu = self.cpu.join().ok()??;
+        (msgs > 0.0).then(|| cpu.as_secs_f64() * 1e6 / msgs)
+    }
 }
 
 /// Draws a progress line on stderr until `done`, from the byte counter `bytes`.
@@ -297,13 +377,13 @@ fn framed_row(
     imp: &'static str,
     (conns, size, secs): (usize, usize, Duration),
     all: Vec<Stats>,
-    cpu: thread::JoinHandle<Option<Duration>>,
+    run: Run,
 ) -> Row {
     let mut rtts: Vec<u32> = all.into_iter().flat_map(|s| s.rtts_ns).collect();
     rtts.sort_unstable();
     let frames = rtts.len() as f64 / secs.as_secs_f64();
     Row {
-        cpu_us: cpu_per_msg(cpu, rtts.len() as f64),
+        cpu_us: run.end(rtts.len() as f64),
         scenario: "framed",
         imp,
         conns,
@@ -381,19 +461,11 @@ fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
         })
         .expect("start server");
     let (tx, rx) = mpsc::channel();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    progress(
-        format!("framed threadnet c={conns}"),
-        secs,
-        bytes.clone(),
-        done.clone(),
-    );
-    let window = Window::new(secs);
-    let cpu = cpu_over(window);
+    let run = Run::start(format!("framed threadnet c={conns}"), secs);
+    let window = run.window;
     let clients: Vec<_> = (0..conns)
         .map(|_| {
-            let (tx, bytes) = (tx.clone(), bytes.clone());
+            let (tx, bytes) = (tx.clone(), run.bytes.clone());
             TcpClient::builder()
                 .connect(
                     server.local_addr(),
@@ -413,12 +485,11 @@ fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
     let all: Vec<Stats> = (0..conns)
         .map(|_| rx.recv().expect("client stats"))
         .collect();
-    done.store(true, Ordering::Relaxed);
     for c in &clients {
         c.stop(Duration::from_secs(1));
     }
     server.stop(Duration::from_secs(1));
-    framed_row("threadnet", (conns, size, secs), all, cpu)
+    framed_row("threadnet", (conns, size, secs), all, run)
 }
 
 // ---------------------------------------------------------------- framed, raw std
@@ -462,19 +533,11 @@ fn std_framed_echo(s: TcpStream) {
 
 fn framed_std(conns: usize, size: usize, secs: Duration) -> Row {
     let (addr, server) = std_server(conns, std_framed_echo);
-    let bytes = Arc::new(AtomicU64::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    progress(
-        format!("framed std c={conns}"),
-        secs,
-        bytes.clone(),
-        done.clone(),
-    );
-    let window = Window::new(secs);
-    let cpu = cpu_over(window);
+    let run = Run::start(format!("framed std c={conns}"), secs);
+    let window = run.window;
     let clients: Vec<_> = (0..conns)
         .map(|_| {
-            let bytes = bytes.clone();
+            let bytes = run.bytes.clone();
             thread::spawn(move || std_framed_client(addr, size, window, &bytes))
         })
         .collect();
@@ -482,9 +545,8 @@ fn framed_std(conns: usize, size: usize, secs: Duration) -> Row {
         .into_iter()
         .map(|h| h.join().expect("client"))
         .collect();
-    done.store(true, Ordering::Relaxed);
     let _ = server.join();
-    framed_row("std", (conns, size, secs), all, cpu)
+    framed_row("std", (conns, size, secs), all, run)
 }
 
 fn std_framed_client(addr: SocketAddr, size: usize, w: Window, bytes: &AtomicU64) -> Stats {
@@ -519,17 +581,14 @@ struct Counter {
     window: Window,
     bytes: Arc<AtomicU64>,
     chunks: Arc<AtomicU64>,
-    cpu: Arc<std::sync::Mutex<Option<thread::JoinHandle<Option<Duration>>>>>,
 }
 
 impl Counter {
-    fn new(secs: Duration) -> Counter {
-        let window = Window::new(secs);
+    fn new(run: &Run) -> Counter {
         Counter {
-            window,
-            bytes: Arc::new(AtomicU64::new(0)),
+            window: run.window,
+            bytes: run.bytes.clone(),
             chunks: Arc::new(AtomicU64::new(0)),
-            cpu: Arc::new(std::sync::Mutex::new(Some(cpu_over(window)))),
         }
     }
 
@@ -545,17 +604,11 @@ impl Counter {
         thread::sleep(self.window.end.saturating_duration_since(Instant::now()));
     }
 
-    fn row(&self, imp: &'static str, conns: usize, size: usize, secs: Duration) -> Row {
+    fn row(&self, run: Run, imp: &'static str, conns: usize, size: usize, secs: Duration) -> Row {
         let s = secs.as_secs_f64();
         let chunks = self.chunks.load(Ordering::Relaxed) as f64;
-        let cpu = self
-            .cpu
-            .lock()
-            .unwrap()
-            .take()
-            .and_then(|c| cpu_per_msg(c, chunks));
         Row {
-            cpu_us: cpu,
+            cpu_us: run.end(chunks),
             scenario: "knet",
             imp,
             conns,
@@ -589,14 +642,8 @@ fn knet_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
     let server = TcpServer::builder()
         .start(Raw, |_: &Connection<Raw>| echo)
         .expect("start server");
-    let counter = Counter::new(secs);
-    let done = Arc::new(AtomicBool::new(false));
-    progress(
-        format!("knet threadnet c={conns}"),
-        secs,
-        counter.bytes.clone(),
-        done.clone(),
-    );
+    let run = Run::start(format!("knet threadnet c={conns}"), secs);
+    let counter = Counter::new(&run);
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             let counter = counter.clone();
@@ -611,7 +658,6 @@ fn knet_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
         })
         .collect();
     counter.wait_end();
-    done.store(true, Ordering::Relaxed);
     for c in &clients {
         if let Some(conn) = c.connection() {
             conn.close();
@@ -619,7 +665,7 @@ fn knet_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
     }
     drop(clients);
     server.stop(Duration::from_secs(1));
-    counter.row("threadnet", conns, size, secs)
+    counter.row(run, "threadnet", conns, size, secs)
 }
 
 fn std_raw_echo(s: TcpStream) {
@@ -638,14 +684,8 @@ fn std_raw_echo(s: TcpStream) {
 
 fn knet_std(conns: usize, size: usize, secs: Duration) -> Row {
     let (addr, server) = std_server(conns, std_raw_echo);
-    let counter = Counter::new(secs);
-    let done = Arc::new(AtomicBool::new(false));
-    progress(
-        format!("knet std c={conns}"),
-        secs,
-        counter.bytes.clone(),
-        done.clone(),
-    );
+    let run = Run::start(format!("knet std c={conns}"), secs);
+    let counter = Counter::new(&run);
     let clients: Vec<_> = (0..conns)
         .map(|_| {
             let counter = counter.clone();
@@ -669,7 +709,6 @@ fn knet_std(conns: usize, size: usize, secs: Duration) -> Row {
     for c in clients {
         let _ = c.join();
     }
-    done.store(true, Ordering::Relaxed);
     let _ = server.join();
-    counter.row("std", conns, size, secs)
+    counter.row(run, "std", conns, size, secs)
 }

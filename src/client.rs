@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::codec::Codec;
-use crate::conn::{lock, Connection, Core};
+use crate::conn::Connection;
 use crate::handler::Handler;
 use crate::io::serve;
+use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
 use crate::through::WRITE_SLICE;
 

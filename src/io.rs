@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
-use crate::conn::{Cause, CloseReason, Connection, Core};
+use crate::conn::{CloseReason, Connection};
 use crate::handler::Handler;
+use crate::lifecycle::{Cause, Core};
 use crate::through::ReaderMark;
 
 /// How the read loop ended.

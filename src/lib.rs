@@ -114,6 +114,7 @@ mod conn;
 mod error;
 mod handler;
 mod io;
+mod lifecycle;
 mod options;
 mod queue;
 mod registry;

@@ -237,6 +237,10 @@ impl ConnOptions {
     /// requests), replies are gathered and written together just before the reader waits for
     /// input again.
     ///
+    /// Sends from any other thread always go through the queue and the writer thread, so a
+    /// thread that sends to many connections never blocks on one slow peer while that peer's
+    /// queue has room (it costs one thread wake-up per batch).
+    ///
     /// Defaults to `true`.
     pub fn write_through(mut self, on: bool) -> Self {
         self.write_through = on;

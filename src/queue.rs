@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::conn::{lock, Core};
 use crate::error::Refused;
+use crate::lifecycle::{lock, Core};
 use crate::options::WatermarkEvent;
 
 /// Most messages the writer takes into one vectored write.

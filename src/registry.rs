@@ -8,8 +8,9 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::codec::Codec;
-use crate::conn::{lock, Connection};
+use crate::conn::Connection;
 use crate::error::TrySendError;
+use crate::lifecycle::lock;
 use crate::queue::Payload;
 use crate::through::is_reader_thread;
 

@@ -8,9 +8,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
-use crate::conn::{lock, Connection, Core};
+use crate::conn::Connection;
 use crate::handler::Handler;
 use crate::io::serve;
+use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
 use crate::registry::Registry;
 use crate::through::WRITE_SLICE;

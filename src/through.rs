@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use std::cell::RefCell;
 
-use crate::conn::{lock, Core};
+use crate::lifecycle::{lock, Core};
 use crate::queue::{deadline_after, Mode, Tx};
 use crate::timer::TimerId;
 

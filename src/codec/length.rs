@@ -380,24 +380,9 @@ pub(crate) fn write_all_pair<W: Write>(w: &mut W, a: &[u8], b: &[u8]) -> io::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::test_util::OneByte;
     use crate::codec::Codec;
     use std::io::{BufReader, ErrorKind};
-
-    /// A reader that hands out at most one byte per `read`.
-    struct OneByte<'a>(&'a [u8]);
-
-    impl Read for OneByte<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match (self.0.split_first(), buf.first_mut()) {
-                (Some((&b, rest)), Some(slot)) => {
-                    *slot = b;
-                    self.0 = rest;
-                    Ok(1)
-                }
-                _ => Ok(0),
-            }
-        }
-    }
 
     fn encode(codec: &LengthDelimited, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -221,24 +221,9 @@ impl super::Codec for Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::test_util::OneByte;
     use crate::codec::Codec;
     use std::io::{BufReader, ErrorKind, Read};
-
-    /// A reader that hands out at most one byte per `read`.
-    struct OneByte<'a>(&'a [u8]);
-
-    impl Read for OneByte<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            match (self.0.split_first(), buf.first_mut()) {
-                (Some((&b, rest)), Some(slot)) => {
-                    *slot = b;
-                    self.0 = rest;
-                    Ok(1)
-                }
-                _ => Ok(0),
-            }
-        }
-    }
 
     /// Counts the bytes read through it.
     struct Counting<R> {

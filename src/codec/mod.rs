@@ -128,3 +128,24 @@ pub(crate) fn read_frame_start<R: BufRead>(r: &mut R, buf: &mut [u8]) -> io::Res
     r.read_exact(buf)?;
     Ok(true)
 }
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use std::io::{self, Read};
+
+    /// A reader that hands out at most one byte per `read`: every frame arrives split.
+    pub(crate) struct OneByte<'a>(pub(crate) &'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((&b, rest)), Some(slot)) => {
+                    *slot = b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The shared state of one connection and its lifecycle: why it ends, `close` (abort now),
+//! `shutdown` (drain, FIN, wait for the peer's EOF, forced close at a deadline), and the end
+//! that the reader thread runs before `on_close`.
+//!
+//! A connection's state lives in one `Core`, shared by its reader thread, its writer thread and
+//! every [`Connection`](crate::Connection) clone. The send side (queue, writer thread) is in
+//! `queue.rs`, write-through in `through.rs`, the reader thread in `io.rs`, and the public
+//! handle in `conn.rs`.
+
+use std::io;
+use std::mem;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::conn::CloseReason;
+use crate::options::ConnOptions;
+use crate::queue::{deadline_after, Events, QState, Tx};
+use crate::through::Gather;
+use crate::timer::{TimerId, TimingWheel};
+
+/// What asked the connection to end (`Core::set_cause` says which one wins); `Core::finish`
+/// turns it into the public [`CloseReason`].
+#[derive(Debug)]
+pub(crate) enum Cause {
+    PeerClosed,
+    Shutdown,
+    ServerStopped,
+    Closed,
+    Error(io::Error),
+    Panic(String),
+}
+
+impl Cause {
+    fn is_graceful(&self) -> bool {
+        matches!(
+            self,
+            Cause::PeerClosed | Cause::Shutdown | Cause::ServerStopped
+        )
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Life {
+    cause: Option<Cause>,
+    /// The deadline timer fired and closed the connection by force.
+    forced: bool,
+    /// The graceful close's deadline timer, and when it fires.
+    deadline: Option<(TimerId, Instant)>,
+}
+
+/// Who sends the FIN of a graceful close.
+enum Fin<'a> {
+    /// This thread, now: nothing is being written or waits to be.
+    Here(MutexGuard<'a, Gather>),
+    /// The writer thread, a FIN thread, or an earlier close.
+    Elsewhere,
+    /// Nobody: no thread could be started to wait for the write in progress.
+    Impossible,
+}
+
+/// Everything a connection's threads and handles share.
+pub(crate) struct Core {
+    pub(crate) id: u64,
+    pub(crate) peer: SocketAddr,
+    pub(crate) local: SocketAddr,
+    /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
+    /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
+    stream: Mutex<Option<Arc<TcpStream>>>,
+    pub(crate) cfg: Arc<ConnOptions>,
+    pub(crate) wheel: TimingWheel,
+    pub(crate) high: usize,
+    pub(crate) low: usize,
+    /// Admission state of the send queue; `space` wakes senders waiting for room.
+    pub(crate) q: Mutex<QState>,
+    pub(crate) space: Condvar,
+    /// Held for every write to the socket, so write-through and the writer never interleave;
+    /// inside, the bytes write-through has gathered but not written yet.
+    pub(crate) out: Mutex<Gather>,
+    /// Set by the reader before each `on_message`: more input is already buffered, so
+    /// write-through gathers replies instead of writing them.
+    pub(crate) corked: AtomicBool,
+    /// The writer thread (or the thread finishing a shutdown), joined before `on_close`.
+    pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+    /// An abortive close was requested: the queue is dropped, not written.
+    pub(crate) closed: AtomicBool,
+    /// Above the high watermark; changed only under `events`.
+    pub(crate) above_high: AtomicBool,
+    /// Orders watermark flips and their observer calls.
+    pub(crate) events: Mutex<Events>,
+    /// A `Kick` is in the channel (at most one is).
+    pub(crate) kicked: AtomicBool,
+    /// The reader has started to finish the connection: no more deadlines.
+    ended: AtomicBool,
+    pub(crate) dropped: AtomicU64,
+    life: Mutex<Life>,
+}
+
+/// Locks a mutex, ignoring poisoning: no threadnet code panics while holding one of its locks,
+/// and user callbacks never run under them.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Core {
+    pub(crate) fn new(
+        id: u64,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        cfg: Arc<ConnOptions>,
+    ) -> Core {
+        Core {
+            id,
+            peer,
+            local,
+            stream: Mutex::new(Some(Arc::new(stream))),
+            wheel: cfg.wheel(),
+            high: cfg.high(),
+            low: cfg.low(),
+            cfg,
+            q: Mutex::new(QState::default()),
+            space: Condvar::new(),
+            out: Mutex::new(Gather::default()),
+            corked: AtomicBool::new(false),
+            writer: Mutex::new(None),
+            closed: AtomicBool::new(false),
+            above_high: AtomicBool::new(false),
+            events: Mutex::new(Events::default()),
+            kicked: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            life: Mutex::new(Life::default()),
+        }
+    }
+
+    /// The socket, while the connection has one.
+    pub(crate) fn stream(&self) -> Option<Arc<TcpStream>> {
+        lock(&self.stream).clone()
+    }
+
+    /// Records why the connection ends. The first cause wins, except that an abortive one (a
+    /// close, an error, a panic) replaces a graceful one: it is what actually ended it.
+    fn set_cause(&self, cause: Cause) {
+        let mut life = lock(&self.life);
+        let replace = match &life.cause {
+            None => true,
+            Some(old) => old.is_graceful() && !cause.is_graceful(),
+        };
+        if replace {
+            life.cause = Some(cause);
+        }
+    }
+
+    /// Closes now for `cause`; see [`abort`](Self::abort).
+    pub(crate) fn close_now(&self, cause: Cause) {
+        self.set_cause(cause);
+        self.abort();
+    }
+
+    /// No more sends, the queue is dropped (the writer counts it), and `shutdown(Both)` wakes
+    /// the reader and any blocked write.
+    fn abort(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        {
+            let mut q = lock(&self.q);
+            q.tx = Tx::Done;
+            self.space.notify_all();
+        }
+        if let Some(s) = self.stream() {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Starts a graceful close: no more sends, the queue drains, then `shutdown(Write)`; a
+    /// deadline timer forces the close if the whole thing is not over by `timeout`.
+    /// Returns without blocking. If a graceful close is already under way, only its deadline
+    /// can move, and only earlier.
+    pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: Cause, timeout: Duration) {
+        self.set_cause(cause);
+        // Who sends the FIN is decided under `q`, where the writer is started: the writer
+        // thread if there is one; else this thread, if nothing is being written or waits to
+        // be; else a small thread that waits for the write in progress. Never this thread
+        // when that could block: shutdown() returns at once.
+        let fin = {
+            let mut q = lock(&self.q);
+            let prev = mem::replace(&mut q.tx, Tx::Done); // drops our sender: the writer drains
+            self.space.notify_all();
+            match prev {
+                Tx::Done | Tx::Open(_) => Fin::Elsewhere,
+                Tx::Idle => match self.out.try_lock() {
+                    Ok(out) if out.is_empty() => Fin::Here(out),
+                    _ => {
+                        let core = Arc::clone(self);
+                        let spawned = std::thread::Builder::new()
+                            .name("threadnet-fin".into())
+                            .stack_size(self.cfg.stack_size)
+                            .spawn(move || {
+                                let mut out = lock(&core.out);
+                                core.send_fin(&mut out);
+                            });
+                        match spawned {
+                            Ok(h) => {
+                                *lock(&self.writer) = Some(h);
+                                Fin::Elsewhere
+                            }
+                            Err(_) => Fin::Impossible,
+                        }
+                    }
+                },
+            }
+        };
+        match fin {
+            Fin::Here(mut out) => self.send_fin(&mut out), // nothing to write: shutdown(Write)
+            Fin::Elsewhere => {}
+            Fin::Impossible => self.abort(), // out of threads: close rather than hang
+        }
+        self.arm_deadline(timeout);
+    }
+
+    /// Schedules the forced close `timeout` from now, unless one is due sooner or the
+    /// connection is closed or ending.
+    fn arm_deadline(self: &Arc<Self>, timeout: Duration) {
+        if self.closed.load(Ordering::SeqCst) || self.ended.load(Ordering::SeqCst) {
+            return;
+        }
+        let now = Instant::now();
+        let at = deadline_after(timeout);
+        let mut life = lock(&self.life);
+        if life.deadline.is_some_and(|(_, due)| due <= at) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let id = self.wheel.schedule(at - now, move || {
+            if let Some(core) = weak.upgrade() {
+                core.force_close();
+            }
+        });
+        if let Some((old, _)) = life.deadline.replace((id, at)) {
+            self.wheel.cancel(old);
+        }
+    }
+
+    /// Writes what is gathered, then `shutdown(Write)`: the peer reads everything written so
+    /// far, then EOF. Call with `out` held (its contents passed in), after the last write.
+    pub(crate) fn send_fin(&self, out: &mut Gather) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        if let Some(s) = self.stream() {
+            match self.write_gathered(out, &s) {
+                Ok(()) => {
+                    let _ = s.shutdown(Shutdown::Write);
+                }
+                Err(e) => self.io_failed(e),
+            }
+        }
+    }
+
+    /// The deadline passed: close, keeping the graceful cause (it becomes `ShutdownTimeout`).
+    pub(crate) fn force_close(&self) {
+        lock(&self.life).forced = true;
+        self.abort();
+    }
+
+    /// Records a failed read or write and closes the connection. Errors that our own close
+    /// caused (the socket shut down under a blocked read or write) are not recorded.
+    pub(crate) fn io_failed(&self, error: io::Error) {
+        if !self.closed.load(Ordering::SeqCst) {
+            self.set_cause(Cause::Error(error));
+        }
+        self.abort();
+    }
+
+    /// The peer's EOF: flush what is queued, then close (DESIGN invariant 4).
+    pub(crate) fn peer_closed(self: &Arc<Self>) {
+        let timeout = self.cfg.shutdown_timeout;
+        self.begin_shutdown(Cause::PeerClosed, timeout);
+    }
+
+    /// Waits for the writer thread, cancels the deadline, and says why the connection closed.
+    pub(crate) fn finish(&self) -> CloseReason {
+        self.ended.store(true, Ordering::SeqCst);
+        let writer = lock(&self.writer).take();
+        if let Some(h) = writer {
+            let _ = h.join();
+        }
+        let unwritten = self.take_unwritten() as u64;
+        self.dropped.fetch_add(unwritten, Ordering::SeqCst);
+        let mut life = lock(&self.life);
+        if let Some((id, _)) = life.deadline.take() {
+            self.wheel.cancel(id);
+        }
+        let dropped = self.dropped.load(Ordering::SeqCst);
+        let cut_short = life.forced || dropped > 0;
+        match life.cause.take().unwrap_or(Cause::PeerClosed) {
+            Cause::Closed => CloseReason::Closed { dropped },
+            Cause::Error(error) => CloseReason::Error { error, dropped },
+            Cause::Panic(message) => CloseReason::Panic { message, dropped },
+            Cause::ServerStopped => CloseReason::ServerStopped { dropped },
+            Cause::Shutdown | Cause::PeerClosed if cut_short => {
+                CloseReason::ShutdownTimeout { dropped }
+            }
+            Cause::Shutdown => CloseReason::Shutdown,
+            Cause::PeerClosed => CloseReason::PeerClosed,
+        }
+    }
+
+    /// Closes the socket: called last, after `on_close` (gnet #621: an fd released before the
+    /// close callback can be reused by a new connection and receive the old one's writes).
+    pub(crate) fn release_socket(&self) {
+        let s = lock(&self.stream).take();
+        drop(s);
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        matches!(lock(&self.q).tx, Tx::Done)
+    }
+}
