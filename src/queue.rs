@@ -1,12 +1,13 @@
-//! The send side of a connection: admission into the bounded queue, watermarks, write-through,
-//! and the writer thread.
+//! The send side of a connection: admission into the bounded queue, watermarks, and the writer
+//! thread. (Sends that skip the queue are in `through.rs`.)
 //!
 //! The queue is a std `sync_channel` of encoded messages. Admission is decided first under one
 //! small mutex that counts messages and bytes accepted but not yet written (`pending`,
 //! `bytes`), so a send can wait for room with a deadline (std's `SyncSender` has no
 //! `send_timeout`) and the byte bound holds as exactly as the message bound. Once admitted, a
-//! message always finds room in the channel: the channel's capacity is the message bound, and
-//! `pending` counts every message still in the channel.
+//! message always finds room in the channel: the channel's capacity is the message bound (plus
+//! one slot for the writer's wake-up, `Payload::Kick`), and `pending` counts every message
+//! still in the channel.
 //!
 //! The channel and its writer thread are made on the first send that needs them: std's
 //! `sync_channel(n)` allocates all `n` slots at once, which an idle connection should not pay.
@@ -208,8 +209,8 @@ impl Core {
     fn write_all(&self, stream: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> Result<(), WriteFail> {
         let mut written = 0;
         loop {
-            // Drop leading empty slices (an empty message wakes the writer and carries no
-            // bytes): a writev of nothing returns 0, which is not an error here.
+            // Drop leading empty slices (a `Kick`, or an empty message, carries no bytes): a
+            // writev of nothing returns 0, which is not an error here.
             IoSlice::advance_slices(&mut bufs, 0);
             if bufs.is_empty() {
                 return Ok(());

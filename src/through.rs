@@ -78,7 +78,9 @@ pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
 }
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
-/// Guarded by `Core::out`, the lock held for every write to the socket.
+/// Guarded by `Core::out`, the lock held for every write to the socket. At most [`CORK_MAX`]
+/// bytes of replies, plus the rest of one message whose deadline passed: once the writer has
+/// been woken to write them, sends go to the queue until it has.
 #[derive(Default)]
 pub(crate) struct Gather {
     buf: Vec<u8>,
@@ -146,6 +148,11 @@ impl Core {
             if q.pending != 0 {
                 return Through::Queue; // keep order: earlier messages are waiting
             }
+        }
+        if self.kicked.load(Ordering::SeqCst) {
+            // The writer is to write what is gathered (a late message's rest, or an old
+            // batch): queue behind it, so the gathered bytes stay bounded.
+            return Through::Queue;
         }
         let cork = self.corked.load(Ordering::Relaxed);
         let start = gather.buf.len();
