@@ -168,7 +168,7 @@ impl<C: Codec> Connection<C> {
     }
 
     /// Queues a message, waiting up to the send timeout
-    /// ([`ConnOptions::send_timeout`], 5 s by default) while the queue is full.
+    /// ([`ConnOptions::send_timeout`](crate::ConnOptions::send_timeout), 5 s by default) while the queue is full.
     ///
     /// `Ok` means the message was accepted: it will be written before the connection's FIN, or
     /// counted in the `dropped` of its [`CloseReason`].
