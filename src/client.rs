@@ -15,6 +15,7 @@ use crate::handler::Handler;
 use crate::io::serve;
 use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
+use crate::through::is_own_thread;
 use crate::through::WRITE_SLICE;
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
@@ -227,13 +228,18 @@ impl<C: Codec> ClientInner<C> {
         self.join();
     }
 
-    /// Joins the client thread, unless that is the calling thread (a handler stopping its own
-    /// client): it ends by itself once the handler returns.
+    /// Joins the client thread, unless the caller is that thread or its connection's writer (a
+    /// handler or watermark observer stopping its own client): it ends by itself once the
+    /// callback returns.
     fn join(&self) {
-        let mut thread = lock(&self.thread);
-        if thread
+        let own_writer = lock(&self.current)
             .as_ref()
-            .is_some_and(|t| t.thread().id() == thread::current().id())
+            .is_some_and(|c| is_own_thread(&c.core));
+        let mut thread = lock(&self.thread);
+        if own_writer
+            || thread
+                .as_ref()
+                .is_some_and(|t| t.thread().id() == thread::current().id())
         {
             return;
         }

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use crate::error::Refused;
 use crate::lifecycle::{lock, Core};
 use crate::options::WatermarkEvent;
+use crate::through::mark_writer;
 
 /// Most messages the writer takes into one vectored write.
 const BATCH_MESSAGES: usize = 64;
@@ -250,6 +251,7 @@ impl Core {
     /// The writer thread: take one message, then whatever else is queued, write them with one
     /// vectored write, repeat. When every sender is gone and the queue is empty, send the FIN.
     fn writer_loop(self: Arc<Self>, rx: Receiver<Payload>) {
+        mark_writer(&self);
         let Some(stream) = self.stream() else {
             self.discard(Vec::new(), &rx);
             return;
@@ -267,9 +269,6 @@ impl Core {
                     Err(_) => break,
                 }
             }
-            if batch.iter().any(|p| !p.is_message()) {
-                self.kicked.store(false, Ordering::SeqCst);
-            }
             if self.closed.load(Ordering::SeqCst) {
                 drop(stream);
                 self.discard(batch, &rx);
@@ -280,6 +279,10 @@ impl Core {
                 // What write-through gathered was accepted before anything in this batch.
                 match self.write_gathered(&mut out, &stream) {
                     Ok(()) => {
+                        // Only now, with it written: write-through may gather again.
+                        if batch.iter().any(|p| !p.is_message()) {
+                            self.kicked.store(false, Ordering::SeqCst);
+                        }
                         let mut iov: Vec<IoSlice<'_>> =
                             batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
                         self.write_all(&stream, &mut iov)

@@ -12,7 +12,7 @@ use crate::conn::Connection;
 use crate::error::TrySendError;
 use crate::lifecycle::lock;
 use crate::queue::Payload;
-use crate::through::is_reader_thread;
+use crate::through::is_own_thread;
 
 /// What [`Registry::broadcast`] did for each connection, by connection id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -133,7 +133,7 @@ impl<C: Codec> Registry<C> {
     /// thread's own connection, if it is one of them, is not waited for.
     pub(crate) fn wait_empty(&self, until: Instant) -> bool {
         let mut map = lock(&self.map);
-        let own = usize::from(map.values().any(|e| is_reader_thread(&e.conn.core)));
+        let own = usize::from(map.values().any(|e| is_own_thread(&e.conn.core)));
         while map.len() > own {
             let now = Instant::now();
             if now >= until {
@@ -156,16 +156,21 @@ impl<C: Codec> Registry<C> {
         }
     }
 
-    /// Joins every reader thread, live or ended, until none is left (but the calling thread, if
-    /// it is one of them: it cannot wait for itself).
+    /// Joins every reader thread, live or ended, until none is left; but not the connection
+    /// whose reader or writer thread is the caller (a stop from one of its own callbacks): that
+    /// reader waits for its writer, so joining it would wait for ourselves. It ends, and leaves
+    /// the registry, as soon as the callback returns.
     pub(crate) fn join_all(&self) {
-        let me = std::thread::current().id();
         let mut own_entry = false;
         loop {
-            let live: Vec<JoinHandle<()>> = lock(&self.map)
-                .values_mut()
-                .filter_map(|e| e.thread.take())
-                .collect();
+            let mut live = Vec::new();
+            for e in lock(&self.map).values_mut() {
+                if is_own_thread(&e.conn.core) {
+                    own_entry = true;
+                } else if let Some(t) = e.thread.take() {
+                    live.push(t);
+                }
+            }
             let ended = mem::take(&mut *lock(&self.finished));
             if live.is_empty() && ended.is_empty() {
                 if lock(&self.map).len() <= usize::from(own_entry) {
@@ -177,7 +182,6 @@ impl<C: Codec> Registry<C> {
                 continue;
             }
             for t in live.into_iter().chain(ended) {
-                own_entry |= t.thread().id() == me;
                 join(t);
             }
         }

@@ -28,11 +28,12 @@
 
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use crate::lifecycle::{lock, Core};
 use crate::queue::{deadline_after, Mode, Tx};
@@ -57,9 +58,15 @@ thread_local! {
 /// Marks the current thread as `core`'s reader until the guard drops.
 pub(crate) struct ReaderMark;
 
+thread_local! {
+    /// The connection whose writer runs on this thread (its `Core`'s address), or 0.
+    static WRITER: Cell<usize> = const { Cell::new(0) };
+}
+
 impl ReaderMark {
     pub(crate) fn set(core: &Arc<Core>, stream: Arc<TcpStream>) -> ReaderMark {
-        READER.with(|r| *r.borrow_mut() = Some((Arc::as_ptr(core) as usize, stream)));
+        let me = Arc::as_ptr(core) as usize;
+        let _ = READER.try_with(|r| *r.borrow_mut() = Some((me, stream)));
         ReaderMark
     }
 }
@@ -67,14 +74,31 @@ impl ReaderMark {
 impl Drop for ReaderMark {
     fn drop(&mut self) {
         // Take it out first: dropping the socket must not happen inside the borrow.
-        let old = READER.with(|r| r.borrow_mut().take());
+        let old = READER.try_with(|r| r.borrow_mut().take());
         drop(old);
     }
 }
 
-/// True on `core`'s reader thread.
+/// Marks the current thread as `core`'s writer (for [`is_own_thread`]), for the thread's life.
+pub(crate) fn mark_writer(core: &Arc<Core>) {
+    let _ = WRITER.try_with(|w| w.set(Arc::as_ptr(core) as usize));
+}
+
+/// True on `core`'s reader thread. The thread-locals are read with `try_with`: while a thread
+/// exits they are gone, and such a thread is no reader any more (a send or close from a
+/// thread-local's destructor must not abort the process).
 pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
-    READER.with(|r| matches!(&*r.borrow(), Some((p, _)) if *p == Arc::as_ptr(core) as usize))
+    let me = Arc::as_ptr(core) as usize;
+    READER
+        .try_with(|r| matches!(&*r.borrow(), Some((p, _)) if *p == me))
+        .unwrap_or(false)
+}
+
+/// True on `core`'s reader or writer thread: the threads that a stop started from one of the
+/// connection's own callbacks (a handler, a watermark observer) must not wait for.
+pub(crate) fn is_own_thread(core: &Arc<Core>) -> bool {
+    let me = Arc::as_ptr(core) as usize;
+    is_reader_thread(core) || WRITER.try_with(|w| w.get() == me).unwrap_or(false)
 }
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
@@ -124,10 +148,12 @@ impl Core {
             return Through::Queue;
         }
         let me = Arc::as_ptr(self) as usize;
-        READER.with(|r| match &*r.borrow() {
-            Some((p, stream)) if *p == me => self.write_through_on(stream, timeout, encode),
-            _ => Through::Queue,
-        })
+        READER
+            .try_with(|r| match &*r.borrow() {
+                Some((p, stream)) if *p == me => self.write_through_on(stream, timeout, encode),
+                _ => Through::Queue,
+            })
+            .unwrap_or(Through::Queue)
     }
 
     /// [`write_through`](Self::write_through), on the reader thread, with its socket.
@@ -162,7 +188,25 @@ impl Core {
             cork,
             deferred: false,
         };
-        let result = encode(&mut w).and_then(|()| if cork { Ok(()) } else { w.flush() });
+        // The codec is user code and runs while `out` is held: a panic must neither poison the
+        // lock nor leave half a message gathered. Undo what it gathered (or, if part of it
+        // reached the socket, close: the stream is broken), release the lock, then let the
+        // panic go on to the handler.
+        let result = panic::catch_unwind(AssertUnwindSafe(|| {
+            encode(&mut w).and_then(|()| if cork { Ok(()) } else { w.flush() })
+        }));
+        let result = match result {
+            Ok(result) => result,
+            Err(payload) => {
+                let written = w.sock.written;
+                gather.buf.truncate(start);
+                drop(gather);
+                if written > 0 {
+                    self.io_failed(io::Error::other("the codec panicked in mid-message"));
+                }
+                panic::resume_unwind(payload);
+            }
+        };
         let deferred = w.deferred;
         let Sock {
             written,

@@ -329,3 +329,141 @@ fn a_message_finished_by_the_writer_is_counted_once_when_dropped() {
     drop(p);
     returns_within(WAIT, move || server.stop(ms(500)));
 }
+
+// From the second review.
+
+#[test]
+fn send_and_close_from_a_thread_local_destructor_do_not_abort() {
+    // At thread exit the thread's locals are torn down; threadnet's own must not panic (which
+    // aborts the process) when a user's destructor sends or closes after them.
+    struct CloseOnDrop(Connection<Lines>);
+    impl Drop for CloseOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.send("bye".to_string());
+            self.0.close();
+        }
+    }
+    thread_local! {
+        static GUARD: std::cell::RefCell<Option<CloseOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let (tx, conns) = mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(Lines::new(), move |conn: &Connection<Lines>| {
+            tx.send(conn.clone()).unwrap();
+            |_: &Connection<Lines>, _: String| {}
+        })
+        .unwrap();
+    for guard_first in [true, false] {
+        let p = peer(server.local_addr());
+        let conn = recv(&conns);
+        let sender = conn.clone();
+        // Either order of first use, so either local may be torn down first.
+        thread::spawn(move || {
+            if guard_first {
+                GUARD.with(|g| *g.borrow_mut() = Some(CloseOnDrop(sender.clone())));
+                sender.send("hello".to_string()).unwrap();
+            } else {
+                sender.send("hello".to_string()).unwrap();
+                GUARD.with(|g| *g.borrow_mut() = Some(CloseOnDrop(sender.clone())));
+            }
+        })
+        .join()
+        .expect("the thread ended in a panic");
+        assert!(conn.is_closed());
+        assert!(ends(&p));
+    }
+    returns_within(WAIT, move || server.stop(ms(500)));
+}
+
+#[test]
+fn a_watermark_observer_may_stop_the_server() {
+    // The drain event runs on the connection's writer thread; stopping the server from there
+    // must not wait for that connection's reader, which waits for this writer.
+    let slot: Arc<Mutex<Option<threadnet::ServerHandle<Raw>>>> = Arc::default();
+    let observer_slot = Arc::clone(&slot);
+    let (stopped_tx, stopped) = mpsc::channel();
+    let options = ConnOptions::new()
+        .high_watermark(1000)
+        .low_watermark(500)
+        .on_watermark(move |e| {
+            if !e.full {
+                if let Some(server) = observer_slot.lock().unwrap().take() {
+                    server.stop(ms(300));
+                    let _ = stopped_tx.send(());
+                }
+            }
+        });
+    let (tx, conns) = mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .options(options)
+        .start(Raw, move |conn: &Connection<Raw>| {
+            tx.send(conn.clone()).unwrap();
+            |_: &Connection<Raw>, _: Vec<u8>| {}
+        })
+        .unwrap();
+    *slot.lock().unwrap() = Some(server.clone());
+    let p = peer(server.local_addr());
+    let conn = recv(&conns);
+    conn.send(vec![7u8; 4000]).unwrap(); // not the reader thread: queued; rises above 1000
+    assert_eq!(read_bytes(&p, 4000), 4000);
+    stopped
+        .recv_timeout(WAIT)
+        .expect("stop() from the observer hung");
+    drop(p);
+    returns_within(WAIT, move || server.wait());
+}
+
+/// Lines, except that writing "boom" panics after the codec has written part of it.
+#[derive(Clone)]
+struct PanicsOnBoom(Lines);
+
+impl Codec for PanicsOnBoom {
+    type In = String;
+    type Out = String;
+
+    fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<String>> {
+        self.0.read(r)
+    }
+
+    fn write<W: Write>(&self, msg: &String, w: &mut W) -> io::Result<()> {
+        w.write_all(b"bo")?; // small: gathered, not yet on the socket
+        assert!(msg != "boom", "codec boom");
+        w.write_all(&msg.as_bytes()[2.min(msg.len())..])?;
+        w.write_all(b"\n")
+    }
+}
+
+#[test]
+fn a_codec_panic_in_a_reply_leaves_the_connection_usable() {
+    // The handler catches the panic of one send; the connection must go on, its stream whole.
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(
+            PanicsOnBoom(Lines::new()),
+            |_: &Connection<PanicsOnBoom>| {
+                |conn: &Connection<PanicsOnBoom>, line: String| {
+                    let bad = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        let _ = conn.send("boom".to_string());
+                    }));
+                    assert!(bad.is_err());
+                    conn.send(format!("bo{line}")).unwrap();
+                }
+            },
+        )
+        .unwrap();
+    let mut p = peer(server.local_addr());
+    for line in ["ok", "again"] {
+        p.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut reply = String::new();
+        std::io::BufReader::new(&p).read_line(&mut reply).unwrap();
+        assert_eq!(
+            reply,
+            format!("bo{line}\n"),
+            "half of the panicking message went out"
+        );
+    }
+    drop(p);
+    returns_within(WAIT, move || server.stop(ms(500)));
+}
