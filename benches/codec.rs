@@ -55,6 +55,26 @@ fn decode_all<C: Codec>(codec: &mut C, wire: &[u8]) -> usize {
     n
 }
 
+/// One decode group over `wire` (which holds `frames` frames): `codec` against a hand-written
+/// baseline reader, named `baseline.0`, that must count the same frames.
+fn decode_group<C: Codec>(
+    c: &mut Criterion,
+    name: &str,
+    mut codec: C,
+    (wire, frames): (Vec<u8>, usize),
+    baseline: (&str, fn(&[u8]) -> usize),
+) {
+    let mut g = group(c, name);
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    assert_eq!(decode_all(&mut codec, &wire), frames);
+    g.bench_function("threadnet", |b| {
+        b.iter(|| decode_all(&mut codec, black_box(&wire)))
+    });
+    assert_eq!((baseline.1)(&wire), frames);
+    g.bench_function(baseline.0, |b| b.iter(|| (baseline.1)(black_box(&wire))));
+    g.finish();
+}
+
 fn length_delimited(c: &mut Criterion) {
     for (name, len) in [("64B", 64), ("4KiB", 4 * 1024), ("64KiB", 64 * 1024)] {
         let body = payload(len);
@@ -85,21 +105,15 @@ fn length_delimited(c: &mut Criterion) {
         });
         g.finish();
 
-        let (wire, frames) = repeat(&frame);
-        let mut g = group(c, &format!("decode/length_delimited/{name}"));
-        g.throughput(Throughput::Bytes(wire.len() as u64));
-        let mut codec = LengthDelimited::new();
-        assert_eq!(decode_all(&mut codec, &wire), frames);
-        g.bench_function("threadnet", |b| {
-            b.iter(|| decode_all(&mut codec, black_box(&wire)))
-        });
         // What a hand-written reader does: read_exact the header, then the payload into a
         // buffer of that size.
-        assert_eq!(read_exact_frames(&wire), frames);
-        g.bench_function("baseline_read_exact", |b| {
-            b.iter(|| read_exact_frames(black_box(&wire)))
-        });
-        g.finish();
+        decode_group(
+            c,
+            &format!("decode/length_delimited/{name}"),
+            LengthDelimited::new(),
+            repeat(&frame),
+            ("baseline_read_exact", read_exact_frames),
+        );
     }
 }
 
@@ -150,20 +164,14 @@ fn lines(c: &mut Criterion) {
         });
         g.finish();
 
-        let (wire, frames) = repeat(&frame);
-        let mut g = group(c, &format!("decode/lines/{name}"));
-        g.throughput(Throughput::Bytes(wire.len() as u64));
-        let mut codec = Lines::new();
-        assert_eq!(decode_all(&mut codec, &wire), frames);
-        g.bench_function("threadnet", |b| {
-            b.iter(|| decode_all(&mut codec, black_box(&wire)))
-        });
         // std's line reader, unbounded: read_until `\n`, strip it, check UTF-8.
-        assert_eq!(read_until_lines(&wire), frames);
-        g.bench_function("baseline_read_until", |b| {
-            b.iter(|| read_until_lines(black_box(&wire)))
-        });
-        g.finish();
+        decode_group(
+            c,
+            &format!("decode/lines/{name}"),
+            Lines::new(),
+            repeat(&frame),
+            ("baseline_read_until", read_until_lines),
+        );
     }
 }
 
