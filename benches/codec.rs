@@ -55,6 +55,39 @@ fn decode_all<C: Codec>(codec: &mut C, wire: &[u8]) -> usize {
     n
 }
 
+/// One encode group: `codec` writing `msg` into a reused buffer, against a hand-written
+/// `baseline` that produces the same bytes.
+fn encode_group<C: Codec>(
+    c: &mut Criterion,
+    name: &str,
+    codec: C,
+    msg: C::Out,
+    baseline: fn(&C::Out, &mut Vec<u8>),
+) {
+    let mut frame = Vec::new();
+    codec.write(&msg, &mut frame).unwrap();
+    let mut out = Vec::new();
+    baseline(&msg, &mut out);
+    assert_eq!(out, frame, "the baseline writes other bytes");
+    let mut g = group(c, name);
+    g.throughput(Throughput::Bytes(frame.len() as u64));
+    g.bench_function("threadnet", |b| {
+        b.iter(|| {
+            out.clear();
+            codec.write(black_box(&msg), &mut out).unwrap();
+            black_box(&out);
+        })
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| {
+            out.clear();
+            baseline(black_box(&msg), &mut out);
+            black_box(&out);
+        })
+    });
+    g.finish();
+}
+
 /// One decode group over `wire` (which holds `frames` frames): `codec` against a hand-written
 /// baseline reader, named `baseline.0`, that must count the same frames.
 fn decode_group<C: Codec>(
@@ -77,33 +110,22 @@ fn decode_group<C: Codec>(
 
 fn length_delimited(c: &mut Criterion) {
     for (name, len) in [("64B", 64), ("4KiB", 4 * 1024), ("64KiB", 64 * 1024)] {
-        let body = payload(len);
-        let msg = body.clone();
+        let msg = payload(len);
         let codec = LengthDelimited::new();
         let mut frame = Vec::new();
         codec.write(&msg, &mut frame).unwrap();
         assert_eq!(frame.len(), 4 + len);
 
-        let mut g = group(c, &format!("encode/length_delimited/{name}"));
-        g.throughput(Throughput::Bytes(frame.len() as u64));
-        let mut out = Vec::with_capacity(frame.len());
-        g.bench_function("threadnet", |b| {
-            b.iter(|| {
-                out.clear();
-                codec.write(black_box(&msg), &mut out).unwrap();
-                black_box(&out);
-            })
-        });
-        g.bench_function("baseline", |b| {
-            b.iter(|| {
-                out.clear();
-                let m = black_box(&msg);
+        encode_group(
+            c,
+            &format!("encode/length_delimited/{name}"),
+            codec,
+            msg,
+            |m, out| {
                 out.extend_from_slice(&(m.len() as u32).to_be_bytes());
                 out.extend_from_slice(m);
-                black_box(&out);
-            })
-        });
-        g.finish();
+            },
+        );
 
         // What a hand-written reader does: read_exact the header, then the payload into a
         // buffer of that size.
@@ -143,26 +165,11 @@ fn lines(c: &mut Criterion) {
         codec.write(&msg, &mut frame).unwrap();
         assert_eq!(frame.len(), len + 1);
 
-        let mut g = group(c, &format!("encode/lines/{name}"));
-        g.throughput(Throughput::Bytes(frame.len() as u64));
-        let mut out = Vec::with_capacity(frame.len());
-        g.bench_function("threadnet", |b| {
-            b.iter(|| {
-                out.clear();
-                codec.write(black_box(&msg), &mut out).unwrap();
-                black_box(&out);
-            })
-        });
         // The codec also checks the line for `\n`, a trailing `\r` and the length limit.
-        g.bench_function("baseline", |b| {
-            b.iter(|| {
-                out.clear();
-                out.extend_from_slice(black_box(&msg).as_bytes());
-                out.push(b'\n');
-                black_box(&out);
-            })
+        encode_group(c, &format!("encode/lines/{name}"), codec, msg, |m, out| {
+            out.extend_from_slice(m.as_bytes());
+            out.push(b'\n');
         });
-        g.finish();
 
         // std's line reader, unbounded: read_until `\n`, strip it, check UTF-8.
         decode_group(
@@ -194,24 +201,9 @@ fn read_until_lines(wire: &[u8]) -> usize {
 fn raw(c: &mut Criterion) {
     let msg = payload(4 * 1024);
 
-    let mut g = group(c, "encode/raw/4KiB");
-    g.throughput(Throughput::Bytes(msg.len() as u64));
-    let mut out = Vec::with_capacity(msg.len());
-    g.bench_function("threadnet", |b| {
-        b.iter(|| {
-            out.clear();
-            Raw.write(black_box(&msg), &mut out).unwrap();
-            black_box(&out);
-        })
+    encode_group(c, "encode/raw/4KiB", Raw, msg.clone(), |m, out| {
+        out.extend_from_slice(m)
     });
-    g.bench_function("baseline", |b| {
-        b.iter(|| {
-            out.clear();
-            out.extend_from_slice(black_box(&msg));
-            black_box(&out);
-        })
-    });
-    g.finish();
 
     // Raw hands over one read buffer's worth per message.
     let (wire, _) = repeat(&msg);
