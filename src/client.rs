@@ -296,11 +296,7 @@ where
             };
             // Decide under the lock that stop() takes first, so a stop either sees the new
             // connection (and shuts it down) or this thread sees the stop.
-            let stopping = self
-                .inner
-                .stopping
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let stopping = lock(&self.inner.stopping);
             if *stopping {
                 return; // the new stream drops here: closed before anyone used it
             }

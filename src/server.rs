@@ -5,7 +5,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::codec::Codec;
 use crate::conn::Connection;
@@ -13,6 +13,7 @@ use crate::handler::Handler;
 use crate::io::serve;
 use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
+use crate::queue::deadline_after;
 use crate::registry::Registry;
 use crate::through::WRITE_SLICE;
 
@@ -221,9 +222,7 @@ impl<C: Codec> Inner<C> {
             return;
         };
         let _ = accept.join();
-        let until = Instant::now()
-            .checked_add(deadline)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400 * 365));
+        let until = deadline_after(deadline);
         self.registry.for_each(|conn| conn.stop(deadline));
         // The connections' own deadline timers close stragglers; this does too, in case the
         // timing wheel cannot (stop() called from one of its callbacks blocks its thread).
