@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::codec::Codec;
@@ -15,6 +15,7 @@ use crate::handler::Handler;
 use crate::io::serve;
 use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
+use crate::queue::deadline_after;
 use crate::through::is_own_thread;
 use crate::through::WRITE_SLICE;
 
@@ -23,7 +24,7 @@ use crate::through::WRITE_SLICE;
 /// for the send queue.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use threadnet::{Connection, Lines, TcpClient, TcpServer};
 ///
 /// let server = TcpServer::builder()
@@ -143,6 +144,8 @@ impl ClientBuilder {
             wake: Condvar::new(),
             connections: AtomicU64::new(0),
             thread: Mutex::new(None),
+            ended: Mutex::new(false),
+            ended_cv: Condvar::new(),
         });
         let once = Backoff::new().max_attempts(1);
         let stream = inner.dial(
@@ -183,6 +186,9 @@ struct ClientInner<C: Codec> {
     wake: Condvar,
     connections: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Set when the client thread ends, however it ends.
+    ended: Mutex<bool>,
+    ended_cv: Condvar,
 }
 
 impl<C: Codec> ClientInner<C> {
@@ -219,32 +225,63 @@ impl<C: Codec> ClientInner<C> {
         *stopping
     }
 
+    /// Stops as `ServerHandle::stop` does: the connection shuts down with `deadline`, kept by
+    /// its timer and also here, in case the timing wheel cannot keep it (a stop called from one
+    /// of its callbacks blocks its thread).
     fn stop(&self, deadline: Duration) {
+        let until = deadline_after(deadline);
         *lock(&self.stopping) = true;
         self.wake.notify_all();
         if let Some(conn) = lock(&self.current).clone() {
             conn.stop(deadline);
         }
+        if self.is_own_thread() {
+            return; // a callback stopping its own client: its thread ends when it returns
+        }
+        if !self.wait_ended(until) {
+            if let Some(conn) = lock(&self.current).clone() {
+                conn.core.force_close();
+            }
+        }
         self.join();
     }
 
-    /// Joins the client thread, unless the caller is that thread or its connection's writer (a
-    /// handler or watermark observer stopping its own client): it ends by itself once the
-    /// callback returns.
-    fn join(&self) {
+    /// True if the caller is the client thread or its connection's writer (a handler or a
+    /// watermark observer): waiting for the client thread would wait for itself.
+    fn is_own_thread(&self) -> bool {
         let own_writer = lock(&self.current)
             .as_ref()
             .is_some_and(|c| is_own_thread(&c.core));
-        let mut thread = lock(&self.thread);
-        if own_writer
-            || thread
+        own_writer
+            || lock(&self.thread)
                 .as_ref()
                 .is_some_and(|t| t.thread().id() == thread::current().id())
-        {
+    }
+
+    /// Waits until the client thread has ended, or `until`; true if it has.
+    fn wait_ended(&self, until: Instant) -> bool {
+        let mut ended = lock(&self.ended);
+        while !*ended {
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            ended = self
+                .ended_cv
+                .wait_timeout(ended, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Joins the client thread, unless that would wait for the caller itself.
+    fn join(&self) {
+        if self.is_own_thread() {
             return;
         }
-        if let Some(t) = thread.take() {
-            drop(thread);
+        let thread = lock(&self.thread).take();
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }
@@ -281,6 +318,7 @@ where
     }
 
     fn run(self, first: Connection<C>) {
+        let _ended = Ended(&self.inner);
         let mut conn = first;
         loop {
             serve(&conn, self.codec.clone(), |c| (self.factory)(c));
@@ -306,6 +344,16 @@ where
             }
             drop(stopping);
         }
+    }
+}
+
+/// Marks the client thread as ended when it returns (or unwinds).
+struct Ended<'a, C: Codec>(&'a ClientInner<C>);
+
+impl<C: Codec> Drop for Ended<'_, C> {
+    fn drop(&mut self) {
+        *lock(&self.0.ended) = true;
+        self.0.ended_cv.notify_all();
     }
 }
 

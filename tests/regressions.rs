@@ -467,3 +467,32 @@ fn a_codec_panic_in_a_reply_leaves_the_connection_usable() {
     drop(p);
     returns_within(WAIT, move || server.stop(ms(500)));
 }
+
+#[test]
+fn client_stop_from_a_timer_callback_keeps_its_deadline() {
+    // As for the server: the wheel thread is blocked in stop(), so the connection's own
+    // deadline timer cannot fire; the client's stop must keep the deadline itself.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let holder = thread::spawn(move || listener.accept().map(|(s, _)| s)); // never closes
+    let wheel = TimingWheel::new(ms(5));
+    let client = TcpClient::builder()
+        .options(ConnOptions::new().timing_wheel(wheel.clone()))
+        .connect(addr, Raw, |_: &Connection<Raw>| {
+            |_: &Connection<Raw>, _: Vec<u8>| {}
+        })
+        .unwrap();
+    let _peer = holder.join().unwrap().unwrap();
+    let (tx, took) = mpsc::channel();
+    let client = Mutex::new(Some(client));
+    wheel.schedule(ms(1), move || {
+        let t = Instant::now();
+        client.lock().unwrap().take().unwrap().stop(ms(200));
+        let _ = tx.send(t.elapsed());
+    });
+    let took = took
+        .recv_timeout(WAIT)
+        .expect("client stop(200 ms) on the wheel thread hung");
+    assert!(took >= ms(200) && took < ms(2000), "{took:?}");
+    wheel.stop();
+}
