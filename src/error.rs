@@ -2,6 +2,7 @@
 //! without the caller knowing (the shape of crossbeam-channel's `SendTimeoutError` and
 //! `TrySendError`).
 
+use std::any::Any;
 use std::fmt;
 use std::io;
 
@@ -115,4 +116,16 @@ pub(crate) enum Refused {
     Full,
     Timeout,
     Closed,
+}
+
+/// The message of a caught panic: its `&str` or `String` payload, which is what `panic!`
+/// makes.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(non-string panic payload)"
+    }
 }

@@ -1,7 +1,6 @@
 //! The reader thread body, shared by servers and clients: read frames through the codec, call
 //! the handler, and end the connection in the one safe order.
 
-use std::any::Any;
 use std::io::{self, BufReader, Read};
 use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
@@ -10,6 +9,7 @@ use std::sync::Arc;
 
 use crate::codec::Codec;
 use crate::conn::{CloseReason, Connection};
+use crate::error::panic_message;
 use crate::handler::Handler;
 use crate::lifecycle::{Cause, Core};
 use crate::through::ReaderMark;
@@ -121,15 +121,5 @@ impl Read for SocketReader<'_> {
 
 /// Runs a user callback, turning a panic into its message.
 fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(panic_message)
-}
-
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(s) => (*s).to_string(),
-            Err(_) => "non-string panic payload".to_string(),
-        },
-    }
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()).to_string())
 }

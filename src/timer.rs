@@ -89,7 +89,6 @@
 //! assert_eq!(wheel.stop(), 0); // joins the thread; dropping `wheel` would too
 //! ```
 
-use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -97,6 +96,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use crate::error::panic_message;
 
 /// Number of slots of a wheel. A power of two: the slot of tick `t` is `t & (SLOTS - 1)`.
 const SLOTS: usize = 512;
@@ -456,16 +457,6 @@ impl Shared {
                 panic_message(payload.as_ref()),
             );
         }
-    }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "(non-string panic payload)"
     }
 }
 
