@@ -279,6 +279,17 @@ impl<C: Codec> Connection<C> {
         self.core.close_now(Cause::Closed);
     }
 
+    /// Closes the connection now, like [`close`](Self::close), but ends it with
+    /// [`CloseReason::Error`] carrying `error`: for a handler that finds the peer's input
+    /// unacceptable (an unknown message type, a protocol violation) and wants `on_close` and
+    /// the logs to say why. Does nothing to the reason if the connection is already closing.
+    pub fn close_with_error(&self, error: io::Error) {
+        if is_reader_thread(&self.core) {
+            self.core.flush_before_close();
+        }
+        self.core.io_failed(error);
+    }
+
     /// Closes the connection gracefully (DESIGN invariant 3): sends are refused from now on,
     /// the writer drains the queue, then `shutdown(Write)` sends our FIN, and the reader reads
     /// on (still calling `on_message`) until the peer's EOF. If that has not happened within

@@ -334,3 +334,50 @@ fn eof_inside_a_frame_is_reported_as_an_error() {
     assert!(ends(&p));
     s.server.stop(WAIT);
 }
+
+/// Closes with a named error on the message `bad`, echoes anything else, and reports its
+/// close reason.
+struct Strict(Sender<Reason>);
+
+impl Handler<LengthDelimited> for Strict {
+    fn on_message(&mut self, conn: &Conn, msg: Vec<u8>) {
+        if msg == b"bad" {
+            conn.close_with_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "unknown message type",
+            ));
+            assert!(conn.is_closed());
+        } else {
+            conn.send(msg).unwrap();
+        }
+    }
+
+    fn on_close(&mut self, _: &Conn, reason: &CloseReason) {
+        if let CloseReason::Error { error, .. } = reason {
+            assert_eq!(error.to_string(), "unknown message type");
+        }
+        self.0.send(Reason::from(reason)).unwrap();
+    }
+}
+
+#[test]
+fn close_with_error_reports_that_error_and_the_peer_sees_eof() {
+    let (tx, rx) = mpsc::channel();
+    let server = TcpServer::builder()
+        .start(LengthDelimited::new(), move |_| Strict(tx.clone()))
+        .unwrap();
+    let mut p = peer(server.local_addr());
+    write_frame(&mut p, b"ok").unwrap();
+    assert_eq!(expect_frame(&mut p), b"ok");
+    write_frame(&mut p, b"bad").unwrap();
+    match recv(&rx) {
+        Reason::Error { kind, .. } => assert_eq!(kind, std::io::ErrorKind::InvalidData),
+        other => panic!("expected Error(InvalidData), got {other:?}"),
+    }
+    assert!(ends(&p));
+    // The server still serves everyone else.
+    let mut q = peer(server.local_addr());
+    write_frame(&mut q, b"still here").unwrap();
+    assert_eq!(expect_frame(&mut q), b"still here");
+    server.stop(WAIT);
+}
