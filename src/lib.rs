@@ -120,7 +120,7 @@ mod queue;
 mod registry;
 mod server;
 mod through;
-mod timer;
+pub mod timer;
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
@@ -131,4 +131,4 @@ pub use handler::Handler;
 pub use options::{ConnOptions, WatermarkEvent, WatermarkObserver};
 pub use registry::{BroadcastReport, Registry};
 pub use server::{ServerBuilder, ServerHandle, TcpServer};
-pub use timer::{TimerId, TimingWheel};
+pub use timer::{ManualClock, TimerId, TimingWheel};

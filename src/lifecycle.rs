@@ -233,7 +233,7 @@ impl Core {
             return;
         }
         let weak = Arc::downgrade(self);
-        let id = self.wheel.schedule(at - now, move || {
+        let id = self.wheel.after(at - now, move || {
             if let Some(core) = weak.upgrade() {
                 core.force_close();
             }

@@ -273,7 +273,7 @@ impl Core {
     /// After [`CORK_HOLD`], wakes the writer thread to write a batch the reader still holds.
     fn arm_cork_timer(self: &Arc<Self>) -> TimerId {
         let weak = Arc::downgrade(self);
-        self.wheel.schedule(CORK_HOLD, move || {
+        self.wheel.after(CORK_HOLD, move || {
             if let Some(core) = weak.upgrade() {
                 core.kick_writer();
             }

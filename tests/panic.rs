@@ -172,12 +172,12 @@ fn panic_after_shutdown_is_still_reported_as_panic() {
 fn a_panicking_timer_callback_does_not_stop_the_wheel() {
     let wheel = threadnet::TimingWheel::new(ms(5));
     let (tx, fired) = mpsc::channel();
-    wheel.schedule(ms(10), || panic!("boom in a timer"));
+    wheel.after(ms(10), || panic!("boom in a timer"));
     let tx2 = tx.clone();
-    wheel.schedule(ms(30), move || tx2.send("after the panic").unwrap());
+    wheel.after(ms(30), move || tx2.send("after the panic").unwrap());
     assert_eq!(recv(&fired), "after the panic");
     // And it keeps taking new timers.
-    wheel.schedule(ms(1), move || tx.send("later").unwrap());
+    wheel.after(ms(1), move || tx.send("later").unwrap());
     assert_eq!(recv(&fired), "later");
     wheel.stop();
 }

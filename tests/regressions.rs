@@ -242,7 +242,7 @@ fn stop_from_a_timer_callback_keeps_its_deadline() {
     assert!(wait_until(WAIT, || server.connection_count() == 1));
     let (tx, took) = mpsc::channel();
     let server = Mutex::new(Some(server));
-    wheel.schedule(ms(1), move || {
+    wheel.after(ms(1), move || {
         let t = Instant::now();
         server.lock().unwrap().take().unwrap().stop(ms(200));
         let _ = tx.send(t.elapsed());
@@ -485,7 +485,7 @@ fn client_stop_from_a_timer_callback_keeps_its_deadline() {
     let _peer = holder.join().unwrap().unwrap();
     let (tx, took) = mpsc::channel();
     let client = Mutex::new(Some(client));
-    wheel.schedule(ms(1), move || {
+    wheel.after(ms(1), move || {
         let t = Instant::now();
         client.lock().unwrap().take().unwrap().stop(ms(200));
         let _ = tx.send(t.elapsed());
