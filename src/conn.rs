@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::codec::Codec;
 use crate::error::{Refused, SendError, TrySendError};
+use crate::idle::IdleKind;
 use crate::lifecycle::{lock, Cause, Core};
 use crate::queue::{Mode, Payload};
 use crate::through::{is_reader_thread, Through};
@@ -51,6 +52,16 @@ pub enum CloseReason {
         /// Accepted messages that were never written.
         dropped: u64,
     },
+    /// An idle timeout expired ([`ConnOptions::read_idle`](crate::ConnOptions::read_idle) and
+    /// the others) or the peer missed its heartbeats
+    /// ([`ConnOptions::heartbeat`](crate::ConnOptions::heartbeat)), and the connection was
+    /// closed at once.
+    IdleTimeout {
+        /// Which silence it was.
+        kind: IdleKind,
+        /// Accepted messages that were never written.
+        dropped: u64,
+    },
     /// A handler callback panicked; the panic was caught and only this connection closed.
     Panic {
         /// The panic message.
@@ -69,6 +80,7 @@ impl CloseReason {
             | CloseReason::ShutdownTimeout { dropped }
             | CloseReason::ServerStopped { dropped }
             | CloseReason::Error { dropped, .. }
+            | CloseReason::IdleTimeout { dropped, .. }
             | CloseReason::Panic { dropped, .. } => *dropped,
         }
     }
@@ -95,6 +107,9 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::Error { error, dropped } => {
                 write!(f, "error: {error} ({dropped} dropped)")
+            }
+            CloseReason::IdleTimeout { kind, dropped } => {
+                write!(f, "idle timeout: {kind} ({dropped} dropped)")
             }
             CloseReason::Panic { message, dropped } => {
                 write!(f, "handler panicked: {message} ({dropped} dropped)")

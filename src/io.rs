@@ -11,6 +11,7 @@ use crate::codec::Codec;
 use crate::conn::{CloseReason, Connection};
 use crate::error::panic_message;
 use crate::handler::Handler;
+use crate::idle;
 use crate::lifecycle::{Cause, Core};
 use crate::through::ReaderMark;
 
@@ -35,6 +36,7 @@ where
     let mut mark = None;
     if let Some(stream) = core.stream() {
         mark = Some(ReaderMark::set(core, Arc::clone(&stream)));
+        idle::watch(core);
         let end = match catch(|| make(conn)) {
             Ok(h) => read_loop(conn, &stream, &mut codec, handler.insert(h)),
             Err(message) => End::Panic(message),
@@ -69,7 +71,10 @@ fn read_loop<C: Codec, H: Handler<C>>(
     loop {
         match stream.peek(&mut [0u8; 1]) {
             Ok(0) => return End::Eof,
-            Ok(_) => break,
+            Ok(_) => {
+                conn.core.note_read();
+                break;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return End::Error(e),
         }
@@ -115,7 +120,11 @@ struct SocketReader<'a> {
 impl Read for SocketReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.core.flush_gathered(self.stream)?;
-        (&*self.stream).read(buf)
+        let n = (&*self.stream).read(buf)?;
+        if n > 0 {
+            self.core.note_read();
+        }
+        Ok(n)
     }
 }
 

@@ -16,6 +16,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::conn::CloseReason;
+use crate::conn_timers::ConnTimers;
+use crate::idle::{Activity, IdleKind};
 use crate::options::ConnOptions;
 use crate::queue::{deadline_after, Events, QState, Tx};
 use crate::through::Gather;
@@ -30,6 +32,7 @@ pub(crate) enum Cause {
     ServerStopped,
     Closed,
     Error(io::Error),
+    IdleTimeout(IdleKind),
     Panic(String),
 }
 
@@ -96,6 +99,10 @@ pub(crate) struct Core {
     ended: AtomicBool,
     pub(crate) dropped: AtomicU64,
     life: Mutex<Life>,
+    /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
+    pub(crate) timers: ConnTimers,
+    /// When the socket was last read and written, for idle timeouts and heartbeats.
+    pub(crate) activity: Activity,
 }
 
 /// Locks a mutex, ignoring poisoning: no threadnet code panics while holding one of its locks,
@@ -112,6 +119,7 @@ impl Core {
         local: SocketAddr,
         cfg: Arc<ConnOptions>,
     ) -> Core {
+        let tracked = cfg.idle.enabled();
         Core {
             id,
             peer,
@@ -133,6 +141,8 @@ impl Core {
             ended: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             life: Mutex::new(Life::default()),
+            timers: ConnTimers::default(),
+            activity: Activity::new(tracked),
         }
     }
 
@@ -287,6 +297,8 @@ impl Core {
         if let Some(h) = writer {
             let _ = h.join();
         }
+        // No timer of this connection runs from here on (none after on_close).
+        self.timers.close(&self.wheel);
         let unwritten = self.take_unwritten() as u64;
         self.dropped.fetch_add(unwritten, Ordering::SeqCst);
         let mut life = lock(&self.life);
@@ -299,6 +311,7 @@ impl Core {
             Cause::Closed => CloseReason::Closed { dropped },
             Cause::Error(error) => CloseReason::Error { error, dropped },
             Cause::Panic(message) => CloseReason::Panic { message, dropped },
+            Cause::IdleTimeout(kind) => CloseReason::IdleTimeout { kind, dropped },
             Cause::ServerStopped => CloseReason::ServerStopped { dropped },
             Cause::Shutdown | Cause::PeerClosed if cut_short => {
                 CloseReason::ShutdownTimeout { dropped }

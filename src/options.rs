@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::idle::IdleOptions;
 use crate::timer::TimingWheel;
 
 /// A send queue crossed a watermark: goes' `OnBufferFull` / `OnBufferDrain`, Netty's
@@ -51,6 +52,7 @@ pub struct ConnOptions {
     pub(crate) write_through: bool,
     pub(crate) max_frame_length: Option<usize>,
     pub(crate) wheel: Option<TimingWheel>,
+    pub(crate) idle: IdleOptions,
 }
 
 impl Default for ConnOptions {
@@ -69,6 +71,7 @@ impl Default for ConnOptions {
             write_through: true,
             max_frame_length: None,
             wheel: None,
+            idle: IdleOptions::default(),
         }
     }
 }
@@ -88,6 +91,7 @@ impl fmt::Debug for ConnOptions {
             .field("nodelay", &self.nodelay)
             .field("write_through", &self.write_through)
             .field("max_frame_length", &self.max_frame_length)
+            .field("idle", &self.idle)
             .finish()
     }
 }

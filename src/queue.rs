@@ -223,6 +223,7 @@ impl Core {
                 }
                 Ok(n) => {
                     written += n;
+                    self.note_write();
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -29,12 +29,13 @@
 use std::io::{self, IoSlice, Write};
 use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use std::cell::{Cell, RefCell};
 
+use crate::conn_timers::is_timer_thread_of;
 use crate::lifecycle::{lock, Core};
 use crate::queue::{deadline_after, Mode, Tx};
 use crate::timer::TimerId;
@@ -98,7 +99,9 @@ pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
 /// connection's own callbacks (a handler, a watermark observer) must not wait for.
 pub(crate) fn is_own_thread(core: &Arc<Core>) -> bool {
     let me = Arc::as_ptr(core) as usize;
-    is_reader_thread(core) || WRITER.try_with(|w| w.get() == me).unwrap_or(false)
+    is_reader_thread(core)
+        || WRITER.try_with(|w| w.get() == me).unwrap_or(false)
+        || is_timer_thread_of(core)
 }
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
@@ -183,7 +186,7 @@ impl Core {
         let cork = self.corked.load(Ordering::Relaxed);
         let start = gather.buf.len();
         let mut w = SocketWriter {
-            sock: Sock::new(stream, &self.closed, Some(timeout)),
+            sock: Sock::new(stream, self, Some(timeout)),
             gather: &mut gather.buf,
             cork,
             deferred: false,
@@ -252,7 +255,7 @@ impl Core {
     /// Writes what write-through gathered, waiting out write timeouts until the connection
     /// closes. Call with `out` held (pass its guard's contents).
     pub(crate) fn write_gathered(&self, g: &mut Gather, stream: &TcpStream) -> io::Result<()> {
-        let mut sock = Sock::new(stream, &self.closed, None);
+        let mut sock = Sock::new(stream, self, None);
         sock.written = 1; // started long ago: never report a stall, wait until written
         while !g.buf.is_empty() {
             let n = sock.raw(&[IoSlice::new(&g.buf)])?;
@@ -299,7 +302,7 @@ impl Core {
         let (Ok(mut g), Some(stream)) = (self.out.try_lock(), self.stream()) else {
             return;
         };
-        let mut sock = Sock::new(&stream, &self.closed, Some(Duration::ZERO));
+        let mut sock = Sock::new(&stream, self, Some(Duration::ZERO));
         while !g.buf.is_empty() {
             match sock.raw(&[IoSlice::new(&g.buf)]) {
                 Ok(n) => drop(g.buf.drain(..n)),
@@ -333,7 +336,7 @@ pub(crate) struct SocketWriter<'a> {
 /// The socket side of a [`SocketWriter`]: what was written, and how it stopped.
 struct Sock<'a> {
     stream: &'a TcpStream,
-    closed: &'a AtomicBool,
+    core: &'a Core,
     /// How long a message may take once it has started; then the writer thread finishes it.
     timeout: Option<Duration>,
     /// When that is, fixed the first time it is needed (a send that is written at once never
@@ -350,10 +353,10 @@ struct Sock<'a> {
 }
 
 impl<'a> Sock<'a> {
-    fn new(stream: &'a TcpStream, closed: &'a AtomicBool, timeout: Option<Duration>) -> Self {
+    fn new(stream: &'a TcpStream, core: &'a Core, timeout: Option<Duration>) -> Self {
         Sock {
             stream,
-            closed,
+            core,
             timeout,
             deadline: None,
             written: 0,
@@ -389,6 +392,7 @@ impl<'a> Sock<'a> {
                 }
                 Ok(n) => {
                     self.written += n;
+                    self.core.note_write();
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -396,7 +400,7 @@ impl<'a> Sock<'a> {
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) && !self.closed.load(Ordering::SeqCst) =>
+                    ) && !self.core.closed.load(Ordering::SeqCst) =>
                 {
                     if self.written == 0 {
                         self.stalled = true;

@@ -379,5 +379,6 @@ fn close_with_error_reports_that_error_and_the_peer_sees_eof() {
     let mut q = peer(server.local_addr());
     write_frame(&mut q, b"still here").unwrap();
     assert_eq!(expect_frame(&mut q), b"still here");
+    drop(q);
     server.stop(WAIT);
 }

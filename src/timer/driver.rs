@@ -11,8 +11,8 @@ use super::wheel::{Cancelled, Key, Wheel};
 use super::TimerId;
 use crate::error::panic_message;
 
-/// A one-shot callback.
-pub(super) type Once = Box<dyn FnOnce() + Send + 'static>;
+/// A one-shot callback; it is told its own id (the crate's connection timers use it).
+pub(super) type Once = Box<dyn FnOnce(TimerId) + Send + 'static>;
 
 /// A repeating callback and its schedule, in nanoseconds since the wheel's origin so that
 /// rounding to ticks never accumulates (drift-free).
@@ -139,7 +139,7 @@ impl Shared {
         if state.stopped {
             drop(state);
             drop(task);
-            return TimerId(0);
+            return TimerId::NONE;
         }
         let deadline = match when {
             When::In(nanos) => self.now_nanos(&state) + nanos,
@@ -159,7 +159,7 @@ impl Shared {
     }
 
     pub(super) fn cancel(&self, id: TimerId) -> bool {
-        if id.0 == 0 {
+        if id == TimerId::NONE {
             return false;
         }
         let cancelled = self.lock().wheel.cancel(Key::from_raw(id.0));
@@ -227,7 +227,8 @@ impl Shared {
     fn run(&self, key: Key, task: Task) -> Option<Box<Repeat>> {
         match task {
             Task::Once(f) => {
-                self.report(key, catch_unwind(AssertUnwindSafe(f)), false);
+                let id = TimerId(key.to_raw());
+                self.report(key, catch_unwind(AssertUnwindSafe(|| f(id))), false);
                 None
             }
             Task::Every(mut repeat) => {
@@ -333,7 +334,7 @@ fn saturate(ticks: u128) -> u64 {
     u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2)
 }
 
-pub(super) fn nanos_to_duration(nanos: u128) -> Duration {
+pub(crate) fn nanos_to_duration(nanos: u128) -> Duration {
     const NANOS_PER_SEC: u128 = 1_000_000_000;
     let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
     // The remainder is below 10^9, so it fits.

@@ -118,6 +118,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+pub(crate) use driver::nanos_to_duration;
 use driver::{ClockKind, Repeat, Shared, Task, When};
 
 /// Tick of the global wheel: 1 ms. The wheel sleeps until its next deadline, so a fine tick
@@ -273,8 +274,7 @@ impl TimingWheel {
     ///
     /// On a stopped wheel the returned id never fires and `f` is dropped at once.
     pub fn after<F: FnOnce() + Send + 'static>(&self, after: Duration, f: F) -> TimerId {
-        let when = When::In(after.as_nanos());
-        self.inner.shared.schedule(when, Task::Once(Box::new(f)))
+        self.after_id(after, move |_| f())
     }
 
     /// Runs `f` once at `at` (never earlier), on the wheel's thread; an instant in the past
@@ -283,8 +283,7 @@ impl TimingWheel {
     /// `at` is read on this wheel's clock: for a [manual](TimingWheel::manual) wheel, relative
     /// to [`TimingWheel::now`].
     pub fn at<F: FnOnce() + Send + 'static>(&self, at: Instant, f: F) -> TimerId {
-        let shared = &self.inner.shared;
-        shared.schedule(When::At(shared.nanos_of(at)), Task::Once(Box::new(f)))
+        self.at_nanos_id(self.inner.shared.nanos_of(at), move |_| f())
     }
 
     /// Runs `f` every `interval`, first `interval` from now, until the timer is cancelled or
@@ -350,6 +349,50 @@ impl TimingWheel {
     pub fn stop(&self) -> usize {
         self.inner.stop()
     }
+}
+
+/// Crate-internal scheduling: callbacks told their own id, and instants as nanoseconds since
+/// the wheel's origin (what connection activity is recorded in).
+impl TimingWheel {
+    /// As [`after`](TimingWheel::after), for a callback that takes its own id.
+    pub(crate) fn after_id<F: FnOnce(TimerId) + Send + 'static>(
+        &self,
+        after: Duration,
+        f: F,
+    ) -> TimerId {
+        let when = When::In(after.as_nanos());
+        self.inner.shared.schedule(when, Task::Once(Box::new(f)))
+    }
+
+    /// As [`at`](TimingWheel::at), at `nanos` since the wheel's origin.
+    pub(crate) fn at_nanos_id<F: FnOnce(TimerId) + Send + 'static>(
+        &self,
+        nanos: u128,
+        f: F,
+    ) -> TimerId {
+        self.inner
+            .shared
+            .schedule(When::At(nanos), Task::Once(Box::new(f)))
+    }
+
+    /// Nanoseconds since the wheel's origin on its clock: no lock on a real wheel.
+    pub(crate) fn now_nanos(&self) -> u128 {
+        let shared = &self.inner.shared;
+        match shared.clock {
+            ClockKind::Real => shared.nanos_of(Instant::now()),
+            ClockKind::Manual => shared.now_nanos(&shared.lock()),
+        }
+    }
+
+    /// Nanoseconds since the wheel's origin of `at`.
+    pub(crate) fn nanos_of(&self, at: Instant) -> u128 {
+        self.inner.shared.nanos_of(at)
+    }
+}
+
+impl TimerId {
+    /// An id that names no timer: what scheduling returns when the timer can never run.
+    pub(crate) const NONE: TimerId = TimerId(0);
 }
 
 impl fmt::Debug for TimingWheel {

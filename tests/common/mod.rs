@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use threadnet::{CloseReason, Connection, LengthDelimited, SendError};
+use threadnet::{CloseReason, Connection, IdleKind, LengthDelimited, SendError};
 
 /// Milliseconds.
 pub fn ms(n: u64) -> Duration {
@@ -226,6 +226,10 @@ pub enum Reason {
         message: String,
         dropped: u64,
     },
+    Idle {
+        kind: IdleKind,
+        dropped: u64,
+    },
     Other(String),
 }
 
@@ -246,6 +250,10 @@ impl From<&CloseReason> for Reason {
             },
             CloseReason::Panic { message, dropped } => Reason::Panic {
                 message: message.clone(),
+                dropped: *dropped,
+            },
+            CloseReason::IdleTimeout { kind, dropped } => Reason::Idle {
+                kind: *kind,
                 dropped: *dropped,
             },
             other => Reason::Other(format!("{other:?}")),

@@ -1,0 +1,189 @@
+//! A connection's own timers: scheduled on its timing wheel, remembered so that all of them
+//! are cancelled when the connection ends, and fenced so that none runs after `on_close`.
+//!
+//! The fence is a mutex (`gate`) held while a callback of this connection runs. The reader
+//! thread takes it in [`ConnTimers::close`], before `on_close`: a callback already running is
+//! waited for, and every later one finds the set closed and returns without calling the user.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::codec::Codec;
+use crate::conn::Connection;
+use crate::lifecycle::{lock, Core};
+use crate::timer::{TimerId, TimingWheel};
+
+thread_local! {
+    /// The connection (its `Core`'s address) whose timer callback runs on this thread, or 0.
+    static RUNNING_FOR: Cell<usize> = const { Cell::new(0) };
+}
+
+/// True while this thread runs a timer callback of `core`: such a thread must not wait for the
+/// connection to end (it holds the fence the end waits for).
+pub(crate) fn is_timer_thread_of(core: &Arc<Core>) -> bool {
+    let me = Arc::as_ptr(core) as usize;
+    RUNNING_FOR.try_with(|r| r.get() == me).unwrap_or(false)
+}
+
+/// The timers of one connection.
+#[derive(Default)]
+pub(crate) struct ConnTimers {
+    /// Held while one of this connection's callbacks runs.
+    gate: Mutex<()>,
+    set: Mutex<Set>,
+}
+
+#[derive(Default)]
+struct Set {
+    /// The connection has ended: nothing new is scheduled, nothing pending runs.
+    closed: bool,
+    /// Pending timers: one-shot ones leave when they fire.
+    ids: HashSet<TimerId>,
+}
+
+impl ConnTimers {
+    /// Schedules `schedule`'s timer and remembers it, unless the connection has ended (then
+    /// nothing is scheduled and [`TimerId::NONE`] is returned). The set stays locked while
+    /// scheduling, so a timer that fires at once still finds its own id to remove.
+    pub(crate) fn add(&self, schedule: impl FnOnce() -> TimerId) -> TimerId {
+        let mut set = lock(&self.set);
+        if set.closed {
+            return TimerId::NONE;
+        }
+        let id = schedule();
+        if id != TimerId::NONE {
+            set.ids.insert(id);
+        }
+        id
+    }
+
+    /// Cancels one of this connection's timers; `true` if that prevented a run.
+    pub(crate) fn cancel(&self, wheel: &TimingWheel, id: TimerId) -> bool {
+        let known = lock(&self.set).ids.remove(&id);
+        known && wheel.cancel(id)
+    }
+
+    /// Runs `f` for `core` as a timer callback: behind the fence, and only if the connection
+    /// has not ended. `id` is the firing timer; a one-shot one (`once`) leaves the set.
+    pub(crate) fn run(&self, core: &Arc<Core>, id: TimerId, once: bool, f: impl FnOnce()) {
+        let _gate = lock(&self.gate);
+        {
+            let mut set = lock(&self.set);
+            if set.closed {
+                return;
+            }
+            if once {
+                set.ids.remove(&id);
+            }
+        }
+        let previous = RUNNING_FOR
+            .try_with(|r| r.replace(Arc::as_ptr(core) as usize))
+            .unwrap_or(0);
+        // The wheel catches a panic of `f`; the marker must be restored either way.
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let _ = RUNNING_FOR.try_with(|r| r.set(self.0));
+            }
+        }
+        let _restore = Restore(previous);
+        f();
+    }
+
+    /// The connection has ended: waits for a callback that is running, then cancels every
+    /// pending timer. Afterwards no callback of this connection runs and none can be added.
+    /// Called on the reader thread before `on_close`.
+    pub(crate) fn close(&self, wheel: &TimingWheel) {
+        let ids = {
+            let _gate = lock(&self.gate);
+            let mut set = lock(&self.set);
+            set.closed = true;
+            std::mem::take(&mut set.ids)
+        };
+        for id in ids {
+            wheel.cancel(id);
+        }
+    }
+}
+
+/// A connection's timers (Tao's `RunAt` / `RunAfter` / `RunEvery`, on the connection).
+impl<C: Codec> Connection<C> {
+    /// Runs `f` once, `after` from now (never earlier), on the connection's timing wheel
+    /// ([`ConnOptions::timing_wheel`](crate::ConnOptions::timing_wheel), the global one by
+    /// default). `f` receives this connection.
+    ///
+    /// Every timer of a connection is cancelled when it ends: none runs after (or during)
+    /// [`Handler::on_close`](crate::Handler::on_close). On a connection that has already ended,
+    /// nothing is scheduled and the returned id names no timer.
+    ///
+    /// `f` runs on the wheel's thread, shared by every timer of the process: keep it short
+    /// (send, close, set a flag). See [`TimingWheel`] for accuracy and panics.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadnet::{Connection, Lines};
+    ///
+    /// // A handler that closes the connection if no `AUTH` line arrives within 5 s.
+    /// let handler = |conn: &Connection<Lines>, line: String| {
+    ///     if line == "HELLO" {
+    ///         let _ = conn.run_after(Duration::from_secs(5), |conn| conn.close());
+    ///     }
+    /// };
+    /// # let _ = handler;
+    /// ```
+    pub fn run_after<F>(&self, after: Duration, f: F) -> TimerId
+    where
+        F: FnOnce(&Connection<C>) + Send + 'static,
+    {
+        let conn = self.clone();
+        self.core.timers.add(|| {
+            self.core.wheel.after_id(after, move |id| {
+                let core = Arc::clone(&conn.core);
+                core.timers.run(&core, id, true, || f(&conn));
+            })
+        })
+    }
+
+    /// Runs `f` once at `at` (never earlier; an instant in the past means at once). As
+    /// [`run_after`](Self::run_after) otherwise.
+    pub fn run_at<F>(&self, at: Instant, f: F) -> TimerId
+    where
+        F: FnOnce(&Connection<C>) + Send + 'static,
+    {
+        let conn = self.clone();
+        let nanos = self.core.wheel.nanos_of(at);
+        self.core.timers.add(|| {
+            self.core.wheel.at_nanos_id(nanos, move |id| {
+                let core = Arc::clone(&conn.core);
+                core.timers.run(&core, id, true, || f(&conn));
+            })
+        })
+    }
+
+    /// Runs `f` every `interval` (drift-free, missed periods skipped: see
+    /// [`TimingWheel::every`]) until it is cancelled or the connection ends. As
+    /// [`run_after`](Self::run_after) otherwise.
+    pub fn run_every<F>(&self, interval: Duration, mut f: F) -> TimerId
+    where
+        F: FnMut(&Connection<C>) + Send + 'static,
+    {
+        let conn = self.clone();
+        self.core.timers.add(|| {
+            self.core.wheel.every(interval, move || {
+                let core = Arc::clone(&conn.core);
+                // A repeating timer stays in the set until cancelled: its id is not needed.
+                core.timers.run(&core, TimerId::NONE, false, || f(&conn));
+            })
+        })
+    }
+
+    /// Cancels a timer of this connection; `true` if that prevented a run (as
+    /// [`TimingWheel::cancel`]). An id of another connection's timer cancels nothing.
+    pub fn cancel_timer(&self, id: TimerId) -> bool {
+        self.core.timers.cancel(&self.core.wheel, id)
+    }
+}

@@ -1,0 +1,345 @@
+//! Idle timeouts and heartbeats: Netty's `IdleStateHandler`, and Tao's and tnet's heartbeat,
+//! driven by the timing wheel.
+//!
+//! # How activity is tracked
+//!
+//! The reader records the wheel clock after each read from the socket, and the writer (or
+//! write-through) after each write: one atomic store and one clock read per *system call*, not
+//! per message, and nothing at all unless an idle option is set. No timer is touched on
+//! activity.
+//!
+//! One wheel timer per connection does the checking (Netty's design): when it fires it
+//! compares the last activity with each limit; a limit that has passed raises its event, and
+//! the timer is set again for the earliest moment a limit could next pass — `last activity +
+//! limit`, not "now + limit", so a connection that stays busy costs one timer run per limit
+//! period and no more.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::codec::Codec;
+use crate::lifecycle::{Cause, Core};
+use crate::options::ConnOptions;
+use crate::queue::{Mode, Payload};
+use crate::timer::nanos_to_duration;
+
+/// Which silence an idle event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdleKind {
+    /// Nothing was read from the peer for [`ConnOptions::read_idle`].
+    Read,
+    /// Nothing was written to the peer for [`ConnOptions::write_idle`].
+    Write,
+    /// Nothing was read or written for [`ConnOptions::all_idle`].
+    All,
+    /// The peer sent nothing for `misses` heartbeat intervals ([`ConnOptions::heartbeat`]):
+    /// it is presumed dead.
+    Heartbeat,
+}
+
+impl fmt::Display for IdleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IdleKind::Read => "nothing read",
+            IdleKind::Write => "nothing written",
+            IdleKind::All => "nothing read or written",
+            IdleKind::Heartbeat => "peer missed its heartbeats",
+        })
+    }
+}
+
+/// An idle limit passed on a connection; given to the [`ConnOptions::on_idle`] hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdleEvent {
+    /// The connection's [`id`](crate::Connection::id).
+    pub id: u64,
+    /// Which limit passed.
+    pub kind: IdleKind,
+    /// How long the connection has been idle in that sense.
+    pub idle: Duration,
+}
+
+/// What to do about an [`IdleEvent`]; see [`ConnOptions::on_idle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleAction {
+    /// Close the connection now, with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout).
+    Close,
+    /// Keep it open. If the silence goes on, the event comes again one limit later.
+    Keep,
+}
+
+/// The hook of [`ConnOptions::on_idle`].
+pub type IdleHook = Arc<dyn Fn(IdleEvent) -> IdleAction + Send + Sync>;
+
+/// A heartbeat: a message sent whenever the connection has written nothing for `interval`, and
+/// a limit on the peer's silence of `misses` intervals (Tao's and tnet's keep-alive).
+///
+/// The message is given encoded, so one option serves any codec: build it with
+/// [`Heartbeat::encode`] from a message of your codec. The peer receives it as an ordinary
+/// message; protocols usually reserve one for this (a `PING` line, TLV type 0).
+///
+/// ```
+/// use std::time::Duration;
+/// use threadnet::{ConnOptions, Heartbeat, Lines};
+///
+/// let beat = Heartbeat::encode(&Lines::new(), &"PING".to_string(), Duration::from_secs(10))
+///     .unwrap()
+///     .misses(3); // closed after 30 s without a byte from the peer
+/// let opts = ConnOptions::new().heartbeat(beat);
+/// # let _ = opts;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Heartbeat {
+    pub(crate) interval: Duration,
+    pub(crate) message: Arc<[u8]>,
+    pub(crate) misses: u32,
+}
+
+impl Heartbeat {
+    /// A heartbeat of the already encoded `message`, sent after `interval` without writes; the
+    /// peer may stay silent for 3 intervals.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` is zero.
+    pub fn new(interval: Duration, message: impl Into<Vec<u8>>) -> Heartbeat {
+        assert!(
+            !interval.is_zero(),
+            "Heartbeat: the interval must not be zero"
+        );
+        Heartbeat {
+            interval,
+            message: message.into().into(),
+            misses: 3,
+        }
+    }
+
+    /// A heartbeat of `message`, encoded once here with `codec`; see [`Heartbeat::new`].
+    ///
+    /// # Errors
+    ///
+    /// The codec's error if it cannot encode `message`.
+    ///
+    /// # Panics
+    ///
+    /// If `interval` is zero.
+    pub fn encode<C: Codec>(
+        codec: &C,
+        message: &C::Out,
+        interval: Duration,
+    ) -> std::io::Result<Heartbeat> {
+        let mut bytes = Vec::new();
+        codec.write(message, &mut bytes)?;
+        Ok(Heartbeat::new(interval, bytes))
+    }
+
+    /// How many intervals the peer may stay silent (send not a byte) before the connection is
+    /// closed with [`IdleKind::Heartbeat`]. Defaults to 3; at least 1.
+    pub fn misses(mut self, intervals: u32) -> Heartbeat {
+        self.misses = intervals.max(1);
+        self
+    }
+}
+
+/// The idle part of [`ConnOptions`].
+#[derive(Clone, Default)]
+pub(crate) struct IdleOptions {
+    read: Option<Duration>,
+    write: Option<Duration>,
+    all: Option<Duration>,
+    heartbeat: Option<Heartbeat>,
+    hook: Option<IdleHook>,
+}
+
+impl IdleOptions {
+    pub(crate) fn enabled(&self) -> bool {
+        self.read.is_some()
+            || self.write.is_some()
+            || self.all.is_some()
+            || self.heartbeat.is_some()
+    }
+}
+
+impl fmt::Debug for IdleOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleOptions")
+            .field("read", &self.read)
+            .field("write", &self.write)
+            .field("all", &self.all)
+            .field("heartbeat", &self.heartbeat)
+            .field("hook", &self.hook.is_some())
+            .finish()
+    }
+}
+
+/// Idle timeouts and heartbeats.
+impl ConnOptions {
+    /// Closes a connection that has read nothing from its peer for `timeout` (Netty's
+    /// reader-idle), with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of
+    /// [`IdleKind::Read`], unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default.
+    pub fn read_idle(mut self, timeout: Duration) -> Self {
+        self.idle.read = Some(timeout);
+        self
+    }
+
+    /// As [`read_idle`](Self::read_idle), for a connection that has written nothing for
+    /// `timeout` ([`IdleKind::Write`]). Off by default.
+    pub fn write_idle(mut self, timeout: Duration) -> Self {
+        self.idle.write = Some(timeout);
+        self
+    }
+
+    /// As [`read_idle`](Self::read_idle), for a connection that has neither read nor written
+    /// for `timeout` ([`IdleKind::All`]). Off by default.
+    pub fn all_idle(mut self, timeout: Duration) -> Self {
+        self.idle.all = Some(timeout);
+        self
+    }
+
+    /// Sends `heartbeat`'s message whenever the connection has written nothing for its
+    /// interval, and closes it ([`IdleKind::Heartbeat`]) when the peer has sent nothing for
+    /// `misses` intervals. Works the same on servers and clients. Off by default.
+    ///
+    /// A heartbeat that finds the send queue full is skipped (the connection is not idle).
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.idle.heartbeat = Some(heartbeat);
+        self
+    }
+
+    /// Decides what an idle limit does: `hook` gets each [`IdleEvent`] and returns
+    /// [`IdleAction::Close`] (the default without a hook) or [`IdleAction::Keep`].
+    ///
+    /// The hook runs on the timing wheel's thread, so it must be short; to act on the
+    /// connection (send a probe, log), look it up by `event.id` in
+    /// [`ServerHandle::connections`](crate::ServerHandle::connections).
+    pub fn on_idle<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(IdleEvent) -> IdleAction + Send + Sync + 'static,
+    {
+        self.idle.hook = Some(Arc::new(hook));
+        self
+    }
+}
+
+/// When the socket was last read and written, in nanoseconds since the wheel's origin.
+pub(crate) struct Activity {
+    tracked: bool,
+    read: AtomicU64,
+    write: AtomicU64,
+}
+
+impl Activity {
+    pub(crate) fn new(tracked: bool) -> Activity {
+        Activity {
+            tracked,
+            read: AtomicU64::new(0),
+            write: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Core {
+    /// Bytes came from the socket.
+    pub(crate) fn note_read(&self) {
+        if self.activity.tracked {
+            let now = self.wheel.now_nanos() as u64;
+            self.activity.read.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes went to the socket.
+    pub(crate) fn note_write(&self) {
+        if self.activity.tracked {
+            let now = self.wheel.now_nanos() as u64;
+            self.activity.write.store(now, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Starts watching `core` for idleness, if any idle option is set: the connection counts as
+/// active now. Called by the reader thread before `on_connect`.
+pub(crate) fn watch(core: &Arc<Core>) {
+    if !core.activity.tracked {
+        return;
+    }
+    let now = core.wheel.now_nanos() as u64;
+    core.activity.read.store(now, Ordering::Relaxed);
+    core.activity.write.store(now, Ordering::Relaxed);
+    check(core);
+}
+
+/// Sets the watch timer for `at` (nanoseconds since the wheel's origin).
+fn arm(core: &Arc<Core>, at: u64) {
+    let weak = Arc::downgrade(core);
+    core.timers.add(|| {
+        core.wheel.at_nanos_id(u128::from(at), move |id| {
+            if let Some(core) = weak.upgrade() {
+                core.timers.run(&core, id, true, || check(&core));
+            }
+        })
+    });
+}
+
+/// Compares the last activity with every limit, raises what passed, sends a due heartbeat,
+/// and sets the timer for the next moment a limit could pass.
+fn check(core: &Arc<Core>) {
+    let opts = &core.cfg.idle;
+    let now = core.wheel.now_nanos() as u64;
+    let read = core.activity.read.load(Ordering::Relaxed);
+    let write = core.activity.write.load(Ordering::Relaxed);
+    let mut next = u64::MAX;
+    let mut limits = [
+        (IdleKind::Read, opts.read, read),
+        (IdleKind::Write, opts.write, write),
+        (IdleKind::All, opts.all, read.max(write)),
+        (IdleKind::Heartbeat, None, read),
+    ];
+    if let Some(beat) = &opts.heartbeat {
+        limits[3].1 = Some(beat.interval.saturating_mul(beat.misses));
+    }
+    for (kind, limit, last) in limits {
+        let Some(limit) = limit else { continue };
+        let limit = nanos(limit);
+        let due = last.saturating_add(limit);
+        if now < due {
+            next = next.min(due);
+            continue;
+        }
+        let event = IdleEvent {
+            id: core.id,
+            kind,
+            idle: nanos_to_duration(u128::from(now - last)),
+        };
+        let action = opts
+            .hook
+            .as_ref()
+            .map_or(IdleAction::Close, |hook| hook(event));
+        if action == IdleAction::Close {
+            core.close_now(Cause::IdleTimeout(kind));
+            return;
+        }
+        next = next.min(now.saturating_add(limit));
+    }
+    if let Some(beat) = &opts.heartbeat {
+        let interval = nanos(beat.interval);
+        let due = write.saturating_add(interval);
+        if now >= due {
+            // Counted as written when the writer writes it; until then, not again.
+            let _ = core.push(Payload::Shared(Arc::clone(&beat.message)), Mode::Try);
+            core.activity.write.store(now, Ordering::Relaxed);
+            next = next.min(now.saturating_add(interval));
+        } else {
+            next = next.min(due);
+        }
+    }
+    if next != u64::MAX {
+        arm(core, next);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
