@@ -15,7 +15,9 @@
 //! nc 127.0.0.1 7002                             # in two or more other terminals
 //! ```
 //!
-//! Flags: `--addr HOST:PORT` (default `127.0.0.1:7002`; port 0 picks a free one). The first
+//! Flags: `--addr HOST:PORT` (default `127.0.0.1:7002`; port 0 picks a free one) and
+//! `--idle-timeout SECS` (disconnect a client that has said nothing for SECS seconds; off by
+//! default). The first
 //! line on stdout is `listening on ADDR`, with the real bound address; the room's events
 //! are logged on stderr. The server runs until the process is killed.
 //!
@@ -25,11 +27,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::Duration;
 
-use threadnet::{CloseReason, Connection, Handler, Lines, ServerHandle, TcpServer};
+use threadnet::{CloseReason, ConnOptions, Connection, Handler, Lines, ServerHandle, TcpServer};
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT]
-  --addr HOST:PORT   listen address (default 127.0.0.1:7002; port 0 picks a free port)";
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--idle-timeout SECS]
+  --addr HOST:PORT      listen address (default 127.0.0.1:7002; port 0 picks a free port)
+  --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)";
 
 /// Longest text relayed from one line, in bytes; longer lines are cut (on a character
 /// boundary). It keeps every relayed line, prefix included, far below the codec's 64 KiB limit.
@@ -155,18 +159,35 @@ fn clean(text: &str) -> &str {
     text[..end].trim_end_matches('\r')
 }
 
+/// A positive number of seconds, fractions allowed.
+fn seconds(value: &str) -> Option<Duration> {
+    let secs: f64 = value.parse().ok()?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+}
+
 fn main() -> ExitCode {
     let mut addr = "127.0.0.1:7002".to_string();
+    let mut options = ConnOptions::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match (flag.as_str(), args.next()) {
             ("--addr", Some(value)) => addr = value,
+            ("--idle-timeout", Some(value)) => match seconds(&value) {
+                // A lurker is disconnected; its `on_close` announces that it left.
+                Some(timeout) => options = options.read_idle(timeout),
+                None => {
+                    eprintln!("chat: --idle-timeout: not a positive number: {value:?}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             ("-h" | "--help", _) => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            ("--addr", None) => {
-                eprintln!("chat: --addr needs a value\n{USAGE}");
+            ("--addr" | "--idle-timeout", None) => {
+                eprintln!("chat: {flag} needs a value\n{USAGE}");
                 return ExitCode::from(2);
             }
             _ => {
@@ -179,6 +200,7 @@ fn main() -> ExitCode {
     let (hub, events) = mpsc::sync_channel(HUB_BACKLOG);
     let started = TcpServer::builder()
         .addr(addr.as_str())
+        .options(options)
         .start(Lines::new(), move |_: &Connection<Lines>| Member {
             hub: hub.clone(),
         });

@@ -17,20 +17,25 @@
 //!   idle phase with 10 000 connections).
 //! * `--stack-kib N`: stack of each connection thread in KiB (default: the crate's, 128 KiB;
 //!   0 means std's default, 2 MiB).
+//! * `--idle-timeout SECS`: close a connection whose client has sent nothing for SECS seconds
+//!   (fractions allowed; off by default).
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
 //! server runs until the process is killed.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
 
 const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--stack-kib N]
+            [--idle-timeout SECS]
   --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
   --max-connections N    most connections open at once (default 16384)
   --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
-                         0 = std's default, 2 MiB)";
+                         0 = std's default, 2 MiB)
+  --idle-timeout SECS    close a connection whose client sent nothing for SECS (default: off)";
 
 /// std's default thread stack, used for `--stack-kib 0` as `std-echo` does.
 const STD_STACK: usize = 2 * 1024 * 1024;
@@ -39,6 +44,7 @@ struct Args {
     addr: String,
     max_connections: usize,
     stack_bytes: Option<usize>,
+    idle_timeout: Option<Duration>,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
@@ -47,6 +53,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         addr: "127.0.0.1:7001".to_string(),
         max_connections: 16_384,
         stack_bytes: None,
+        idle_timeout: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -64,6 +71,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 };
                 parsed.stack_bytes = Some(bytes);
             }
+            "--idle-timeout" => parsed.idle_timeout = Some(seconds(&flag, &value()?)?),
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -74,6 +82,16 @@ fn number(flag: &str, value: &str) -> Result<usize, String> {
     value
         .parse()
         .map_err(|_| format!("{flag}: not a number: {value:?}"))
+}
+
+/// A positive number of seconds, fractions allowed.
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{flag}: not a positive number of seconds: {value:?}"))
 }
 
 fn main() -> ExitCode {
@@ -92,6 +110,10 @@ fn main() -> ExitCode {
     let mut options = ConnOptions::new();
     if let Some(bytes) = args.stack_bytes {
         options = options.stack_size(bytes);
+    }
+    if let Some(timeout) = args.idle_timeout {
+        // Closed with CloseReason::IdleTimeout; the timing wheel does the watching.
+        options = options.read_idle(timeout);
     }
 
     let started = TcpServer::builder()

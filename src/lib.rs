@@ -63,7 +63,24 @@
 //!   costs what a hand-written blocking loop costs. See [`ConnOptions::write_through`].
 //! * The channel and the writer thread are created on the first send that needs them, and the
 //!   read buffer on the first byte read, so an idle connection costs one parked thread.
-//! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]).
+//! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]): shutdown
+//!   deadlines, idle timeouts, heartbeats and your own timers. It is hierarchical (6 × 64 slots,
+//!   `O(1)` schedule and cancel) and sleeps until the next deadline.
+//!
+//! # Timers, idle timeouts and heartbeats
+//!
+//! * [`Connection::run_after`], [`run_at`](Connection::run_at) and
+//!   [`run_every`](Connection::run_every) run a callback with the connection; every timer of a
+//!   connection is cancelled when it ends, and none runs after `on_close`.
+//! * [`ConnOptions::read_idle`], [`write_idle`](ConnOptions::write_idle) and
+//!   [`all_idle`](ConnOptions::all_idle) close a silent connection with
+//!   [`CloseReason::IdleTimeout`] (Netty's `IdleStateHandler`); [`ConnOptions::on_idle`] may
+//!   keep it instead. Activity costs one clock read per socket read or write, no timer work.
+//! * [`ConnOptions::heartbeat`] sends a message of your codec when the connection has written
+//!   nothing for an interval, and closes it when the peer has been silent for `misses`
+//!   intervals.
+//! * Tests drive all of it without sleeping: [`TimingWheel::manual`] gives a wheel whose clock
+//!   moves only when told, and [`ConnOptions::timing_wheel`] puts a server or client on it.
 //!
 //! # Backpressure
 //!
@@ -85,6 +102,7 @@
 //! | [`ServerHandle::stop`]`(t)` | every connection shuts down as above, every thread is joined | `ServerStopped { dropped }` |
 //! | read, decode or write fails | closed at once | `Error { error, dropped }` |
 //! | a callback panics | only that connection closes | `Panic { message, dropped }` |
+//! | an idle limit or the heartbeat's passes | closed at once | `IdleTimeout { kind, dropped }` |
 //!
 //! `on_close` runs exactly once. It runs after the last `on_message` and after the writer
 //! has finished, so `dropped` is final. It runs before the socket's fd is released, so a new
