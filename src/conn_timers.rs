@@ -7,12 +7,14 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
 use crate::conn::Connection;
-use crate::lifecycle::{lock, Core};
+use crate::error::panic_message;
+use crate::lifecycle::{lock, Cause, Core};
 use crate::timer::{TimerId, TimingWheel};
 
 thread_local! {
@@ -89,7 +91,12 @@ impl ConnTimers {
             }
         }
         let _restore = Restore(previous);
-        f();
+        // A panic in a connection's callback is that connection's panic (DESIGN invariant 7):
+        // it closes the connection, not the wheel's other work.
+        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
+            let message = panic_message(payload.as_ref()).to_string();
+            core.close_now(Cause::Panic(message));
+        }
     }
 
     /// The connection has ended: waits for a callback that is running, then cancels every
@@ -119,7 +126,9 @@ impl<C: Codec> Connection<C> {
     /// nothing is scheduled and the returned id names no timer.
     ///
     /// `f` runs on the wheel's thread, shared by every timer of the process: keep it short
-    /// (send, close, set a flag). See [`TimingWheel`] for accuracy and panics.
+    /// (send, close, set a flag). See [`TimingWheel`] for accuracy. If `f` panics, the panic
+    /// closes this connection with [`CloseReason::Panic`](crate::CloseReason::Panic), as a
+    /// panic in its handler would.
     ///
     /// # Example
     ///

@@ -418,3 +418,26 @@ fn stop_from_a_connection_timer_does_not_deadlock() {
     assert!(ends(&p));
     server.stop(WAIT);
 }
+
+#[test]
+fn a_panicking_connection_timer_closes_that_connection_only() {
+    let (server, clock, events) = manual_echo(ConnOptions::new());
+    let (mut other, _) = connect(&server, &events);
+    let (victim, victim_id) = connect(&server, &events);
+    let conn = server.connections().get(victim_id).unwrap();
+    conn.run_after(secs(1), |_| {
+        panic!("boom in a connection timer (expected by a test)")
+    });
+    clock.advance(secs(1));
+    match next_close(&events) {
+        (id, Reason::Panic { message, .. }) => {
+            assert_eq!(id, victim_id);
+            assert!(message.contains("boom in a connection timer"), "{message}");
+        }
+        other => panic!("expected a panic close, got {other:?}"),
+    }
+    assert!(ends(&victim));
+    ping(&mut other);
+    drop(other);
+    server.stop(WAIT);
+}
