@@ -23,7 +23,7 @@ use crate::codec::Codec;
 use crate::lifecycle::{Cause, Core};
 use crate::options::ConnOptions;
 use crate::queue::{Mode, Payload};
-use crate::timer::nanos_to_duration;
+use crate::timer::nanos;
 
 /// Which silence an idle event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -245,7 +245,7 @@ impl Core {
     /// Bytes came from the socket.
     pub(crate) fn note_read(&self) {
         if self.activity.tracked {
-            let now = self.wheel.now_nanos() as u64;
+            let now = self.wheel.now_nanos();
             self.activity.read.store(now, Ordering::Relaxed);
         }
     }
@@ -253,7 +253,7 @@ impl Core {
     /// Bytes went to the socket.
     pub(crate) fn note_write(&self) {
         if self.activity.tracked {
-            let now = self.wheel.now_nanos() as u64;
+            let now = self.wheel.now_nanos();
             self.activity.write.store(now, Ordering::Relaxed);
         }
     }
@@ -265,7 +265,7 @@ pub(crate) fn watch(core: &Arc<Core>) {
     if !core.activity.tracked {
         return;
     }
-    let now = core.wheel.now_nanos() as u64;
+    let now = core.wheel.now_nanos();
     core.activity.read.store(now, Ordering::Relaxed);
     core.activity.write.store(now, Ordering::Relaxed);
     check(core);
@@ -275,7 +275,7 @@ pub(crate) fn watch(core: &Arc<Core>) {
 fn arm(core: &Arc<Core>, at: u64) {
     let weak = Arc::downgrade(core);
     core.timers.add(|| {
-        core.wheel.at_nanos_id(u128::from(at), move |id| {
+        core.wheel.at_nanos_id(at, move |id| {
             if let Some(core) = weak.upgrade() {
                 core.timers.run(&core, id, true, || check(&core));
             }
@@ -287,7 +287,7 @@ fn arm(core: &Arc<Core>, at: u64) {
 /// and sets the timer for the next moment a limit could pass.
 fn check(core: &Arc<Core>) {
     let opts = &core.cfg.idle;
-    let now = core.wheel.now_nanos() as u64;
+    let now = core.wheel.now_nanos();
     let read = core.activity.read.load(Ordering::Relaxed);
     let write = core.activity.write.load(Ordering::Relaxed);
     let mut next = u64::MAX;
@@ -311,7 +311,7 @@ fn check(core: &Arc<Core>) {
         let event = IdleEvent {
             id: core.id,
             kind,
-            idle: nanos_to_duration(u128::from(now - last)),
+            idle: Duration::from_nanos(now - last),
         };
         let action = opts
             .hook
@@ -338,8 +338,4 @@ fn check(core: &Arc<Core>) {
     if next != u64::MAX {
         arm(core, next);
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -11,29 +11,62 @@ use super::wheel::{Cancelled, Key, Wheel};
 use super::TimerId;
 use crate::error::panic_message;
 
-/// A one-shot callback; it is told its own id (the crate's connection timers use it).
-pub(super) type Once = Box<dyn FnOnce(TimerId) + Send + 'static>;
+/// A timer's callback, boxed once: one fat pointer per wheel entry, whatever its kind, so an
+/// entry stays at 40 bytes.
+pub(super) type Task = Box<dyn Job>;
 
-/// A repeating callback and its schedule, in nanoseconds since the wheel's origin so that
-/// rounding to ticks never accumulates (drift-free).
-pub(super) struct Repeat {
-    pub(super) interval: u128,
-    /// The exact deadline of the run in progress or next due.
-    pub(super) deadline: u128,
-    pub(super) f: Box<dyn FnMut() + Send + 'static>,
+/// What a wheel entry runs.
+pub(super) trait Job: Send {
+    /// Runs the callback (a one-shot job runs once; later calls do nothing).
+    fn call(&mut self, id: TimerId);
+    /// A repeating job's schedule; `None` for a one-shot job.
+    fn period(&mut self) -> Option<&mut Period>;
 }
 
-/// What a wheel entry holds.
-pub(super) enum Task {
-    Once(Once),
-    Every(Box<Repeat>),
+/// A repeating job's schedule, in nanoseconds since the wheel's origin, so that rounding to
+/// ticks never accumulates (drift-free).
+pub(super) struct Period {
+    pub(super) interval: u64,
+    /// The exact deadline of the run in progress, or of the next one.
+    pub(super) deadline: u64,
+}
+
+/// A one-shot callback; it is told its own id (the crate's connection timers use it).
+pub(super) struct Once<F>(pub(super) Option<F>);
+
+impl<F: FnOnce(TimerId) + Send> Job for Once<F> {
+    fn call(&mut self, id: TimerId) {
+        if let Some(f) = self.0.take() {
+            f(id);
+        }
+    }
+
+    fn period(&mut self) -> Option<&mut Period> {
+        None
+    }
+}
+
+/// A repeating callback and its schedule.
+pub(super) struct Every<F> {
+    pub(super) period: Period,
+    pub(super) f: F,
+}
+
+impl<F: FnMut() + Send> Job for Every<F> {
+    fn call(&mut self, _: TimerId) {
+        (self.f)();
+    }
+
+    fn period(&mut self) -> Option<&mut Period> {
+        Some(&mut self.period)
+    }
 }
 
 /// When a timer is due, in nanoseconds: from now, or since the wheel's origin.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum When {
-    In(u128),
-    At(u128),
+    In(u64),
+    At(u64),
 }
 
 /// Where time comes from.
@@ -55,7 +88,7 @@ pub(super) struct State {
     /// awake. A schedule earlier than this wakes it.
     sleeping_until: u64,
     /// The manual clock's reading, in nanoseconds since the origin.
-    manual_now: u128,
+    manual_now: u64,
 }
 
 /// State shared by the handles and the wheel thread.
@@ -65,7 +98,7 @@ pub(super) struct Shared {
     /// Tick `t` begins at `origin + t * tick`.
     origin: Instant,
     pub(super) tick: Duration,
-    tick_nanos: u128,
+    tick_nanos: u64,
     pub(super) clock: ClockKind,
     /// Names the wheel in panic reports: "the global timing wheel" or "timing wheel #n".
     pub(super) label: String,
@@ -85,7 +118,7 @@ impl Shared {
             wake: Condvar::new(),
             origin: Instant::now(),
             tick,
-            tick_nanos: tick.as_nanos(),
+            tick_nanos: nanos(tick).max(1),
             clock,
             label,
         }
@@ -98,9 +131,9 @@ impl Shared {
     }
 
     /// Nanoseconds since the origin on this wheel's clock.
-    pub(super) fn now_nanos(&self, state: &State) -> u128 {
+    pub(super) fn now_nanos(&self, state: &State) -> u64 {
         match self.clock {
-            ClockKind::Real => self.origin.elapsed().as_nanos(),
+            ClockKind::Real => nanos(self.origin.elapsed()),
             ClockKind::Manual => state.manual_now,
         }
     }
@@ -114,27 +147,26 @@ impl Shared {
     }
 
     /// Nanoseconds since the origin of `at` (0 if earlier).
-    pub(super) fn nanos_of(&self, at: Instant) -> u128 {
-        at.saturating_duration_since(self.origin).as_nanos()
+    pub(super) fn nanos_of(&self, at: Instant) -> u64 {
+        nanos(at.saturating_duration_since(self.origin))
     }
 
-    fn instant_at(&self, nanos: u128) -> Instant {
-        self.origin + nanos_to_duration(nanos)
+    fn instant_at(&self, nanos: u64) -> Instant {
+        self.origin + Duration::from_nanos(nanos)
     }
 
     /// The first tick that begins at or after `nanos`: a timer due then never fires early.
-    fn tick_at_or_after(&self, nanos: u128) -> u64 {
-        saturate(nanos.div_ceil(self.tick_nanos))
+    fn tick_at_or_after(&self, nanos: u64) -> u64 {
+        nanos.div_ceil(self.tick_nanos)
     }
 
     /// The tick in progress at `nanos`: every tick up to it has begun.
-    fn tick_of(&self, nanos: u128) -> u64 {
-        saturate(nanos / self.tick_nanos)
+    fn tick_of(&self, nanos: u64) -> u64 {
+        nanos / self.tick_nanos
     }
 
     /// Schedules `task`, due `when`.
     pub(super) fn schedule(&self, when: When, mut task: Task) -> TimerId {
-        let repeating = matches!(task, Task::Every(_));
         let mut state = self.lock();
         if state.stopped {
             drop(state);
@@ -142,12 +174,17 @@ impl Shared {
             return TimerId::NONE;
         }
         let deadline = match when {
-            When::In(nanos) => self.now_nanos(&state) + nanos,
+            When::In(nanos) => self.now_nanos(&state).saturating_add(nanos),
             When::At(nanos) => nanos,
-        };
-        if let Task::Every(repeat) = &mut task {
-            repeat.deadline = deadline;
         }
+        .min(MAX_NANOS);
+        let repeating = match task.period() {
+            Some(period) => {
+                period.deadline = deadline;
+                true
+            }
+            None => false,
+        };
         let tick = self.tick_at_or_after(deadline);
         let key = state.wheel.insert(tick, repeating, task);
         let wake = tick < state.sleeping_until;
@@ -204,16 +241,28 @@ impl Shared {
             let Some(key) = state.ready.pop_front() else {
                 continue;
             };
-            let Some((task, _)) = state.wheel.take(key) else {
+            let Some((mut task, _)) = state.wheel.take(key) else {
                 continue; // cancelled while it waited its turn
             };
             drop(state);
-            let back = self.run(key, task);
+            let ok = self.run(key, &mut task);
             state = self.lock();
-            let next = back.map(|repeat| (self.tick_at_or_after(repeat.deadline), repeat));
-            let unused = state
-                .wheel
-                .put_back(key, next.map(|(tick, r)| (tick, Task::Every(r))));
+            let next = match task.period() {
+                Some(period) if ok => {
+                    // Drift-free: the next deadline follows the previous deadline, not the
+                    // time the callback ran. Periods that already passed (the callback or the
+                    // wheel ran late) are skipped, not run in a burst.
+                    let late_by = self.now_nanos(&state).saturating_sub(period.deadline);
+                    let periods = late_by / period.interval + 1;
+                    period.deadline = period
+                        .deadline
+                        .saturating_add(periods.saturating_mul(period.interval))
+                        .min(MAX_NANOS);
+                    Some(self.tick_at_or_after(period.deadline))
+                }
+                _ => None,
+            };
+            let unused = state.wheel.put_back(key, next.map(|tick| (tick, task)));
             if unused.is_some() {
                 drop(state);
                 drop(unused); // outside the lock
@@ -222,30 +271,12 @@ impl Shared {
         }
     }
 
-    /// Runs one callback, catching a panic. A repeating callback that returns normally comes
-    /// back with its next deadline set; one that panicked is retired.
-    fn run(&self, key: Key, task: Task) -> Option<Box<Repeat>> {
-        match task {
-            Task::Once(f) => {
-                let id = TimerId(key.to_raw());
-                self.report(key, catch_unwind(AssertUnwindSafe(|| f(id))), false);
-                None
-            }
-            Task::Every(mut repeat) => {
-                let ok = self.report(key, catch_unwind(AssertUnwindSafe(|| (repeat.f)())), true);
-                if !ok {
-                    return None;
-                }
-                // Drift-free: the next deadline follows the previous deadline, not the time
-                // the callback ran. Periods that already passed (the callback or the wheel ran
-                // late) are skipped, not run in a burst.
-                let now = self.now_nanos(&self.lock());
-                let late_by = now.saturating_sub(repeat.deadline);
-                let periods = late_by / repeat.interval + 1;
-                repeat.deadline += periods * repeat.interval;
-                Some(repeat)
-            }
-        }
+    /// Runs one callback, catching a panic; `false` if it panicked (a repeating timer is then
+    /// retired).
+    fn run(&self, key: Key, task: &mut Task) -> bool {
+        let id = TimerId(key.to_raw());
+        let result = catch_unwind(AssertUnwindSafe(|| task.call(id)));
+        self.report(key, result, task.period().is_some())
     }
 
     fn report(&self, key: Key, result: std::thread::Result<()>, repeating: bool) -> bool {
@@ -285,13 +316,13 @@ impl Shared {
                         .unwrap_or_else(PoisonError::into_inner);
                 }
                 Some(tick) => {
-                    let at = u128::from(tick) * self.tick_nanos;
+                    let at = tick.saturating_mul(self.tick_nanos);
                     let now = self.now_nanos(&state);
                     if at > now {
                         state.sleeping_until = tick;
                         state = self
                             .wake
-                            .wait_timeout(state, nanos_to_duration(at - now))
+                            .wait_timeout(state, Duration::from_nanos(at - now))
                             .unwrap_or_else(PoisonError::into_inner)
                             .0;
                     }
@@ -306,7 +337,7 @@ impl Shared {
     /// period), on the calling thread.
     pub(super) fn advance(&self, by: Duration) {
         let mut state = self.lock();
-        let target = state.manual_now + by.as_nanos();
+        let target = state.manual_now.saturating_add(nanos(by)).min(MAX_NANOS);
         loop {
             state = self.fire_due(state);
             if state.stopped {
@@ -315,7 +346,7 @@ impl Shared {
             let next = state
                 .wheel
                 .next_tick()
-                .map(|tick| u128::from(tick) * self.tick_nanos)
+                .map(|tick| tick.saturating_mul(self.tick_nanos))
                 .filter(|&at| at <= target);
             match next {
                 Some(at) => state.manual_now = state.manual_now.max(at),
@@ -328,15 +359,11 @@ impl Shared {
     }
 }
 
-fn saturate(ticks: u128) -> u64 {
-    // Far beyond any real deadline (u64::MAX / 2 ticks of 1 ns is 146 years), and leaves room
-    // for the wheel's arithmetic.
-    u64::try_from(ticks).unwrap_or(u64::MAX).min(u64::MAX / 2)
-}
+/// The latest deadline, in nanoseconds since the origin: 292 years. Later ones (such as
+/// `Duration::MAX`) are clamped to it, leaving the wheel's arithmetic room to spare.
+const MAX_NANOS: u64 = u64::MAX / 2;
 
-pub(crate) fn nanos_to_duration(nanos: u128) -> Duration {
-    const NANOS_PER_SEC: u128 = 1_000_000_000;
-    let secs = u64::try_from(nanos / NANOS_PER_SEC).unwrap_or(u64::MAX);
-    // The remainder is below 10^9, so it fits.
-    Duration::new(secs, (nanos % NANOS_PER_SEC) as u32)
+/// `d` in nanoseconds, saturating (584 years fit).
+pub(crate) fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -37,7 +37,8 @@
 //! This is scheme 7 of G. Varghese and T. Lauck, *Hashed and Hierarchical Timing Wheels: Data
 //! Structures for the Efficient Implementation of a Timer Facility* (SOSP 1987), with the
 //! geometry of tokio's timer (6 levels × 64 slots) and the bitmaps of Linux's `timer_list`.
-//! A pending timer costs 40 bytes of wheel memory plus its boxed closure.
+//! A pending timer costs about 48 bytes of wheel memory (a 40-byte slab entry and its index in
+//! a slot) plus its boxed closure.
 //!
 //! # Accuracy
 //!
@@ -118,8 +119,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-pub(crate) use driver::nanos_to_duration;
-use driver::{ClockKind, Repeat, Shared, Task, When};
+pub(crate) use driver::nanos;
+use driver::{ClockKind, Every, Once, Period, Shared, When};
 
 /// Tick of the global wheel: 1 ms. The wheel sleeps until its next deadline, so a fine tick
 /// costs nothing while timers wait; it only bounds how late a timer may fire.
@@ -294,14 +295,17 @@ impl TimingWheel {
     /// An `interval` below one tick (zero included) runs once per tick. A callback that panics
     /// is reported and not run again.
     pub fn every<F: FnMut() + Send + 'static>(&self, interval: Duration, f: F) -> TimerId {
-        let interval = interval.as_nanos().max(1);
-        let repeat = Repeat {
-            interval,
-            deadline: 0, // set by schedule
-            f: Box::new(f),
+        let interval = nanos(interval).max(1);
+        let every = Every {
+            period: Period {
+                interval,
+                deadline: 0, // set by schedule
+            },
+            f,
         };
-        let task = Task::Every(Box::new(repeat));
-        self.inner.shared.schedule(When::In(interval), task)
+        self.inner
+            .shared
+            .schedule(When::In(interval), Box::new(every))
     }
 
     /// Cancels a timer: it will not run (again), and its callback is dropped.
@@ -360,23 +364,23 @@ impl TimingWheel {
         after: Duration,
         f: F,
     ) -> TimerId {
-        let when = When::In(after.as_nanos());
-        self.inner.shared.schedule(when, Task::Once(Box::new(f)))
+        let when = When::In(nanos(after));
+        self.inner.shared.schedule(when, Box::new(Once(Some(f))))
     }
 
     /// As [`at`](TimingWheel::at), at `nanos` since the wheel's origin.
     pub(crate) fn at_nanos_id<F: FnOnce(TimerId) + Send + 'static>(
         &self,
-        nanos: u128,
+        nanos: u64,
         f: F,
     ) -> TimerId {
         self.inner
             .shared
-            .schedule(When::At(nanos), Task::Once(Box::new(f)))
+            .schedule(When::At(nanos), Box::new(Once(Some(f))))
     }
 
     /// Nanoseconds since the wheel's origin on its clock: no lock on a real wheel.
-    pub(crate) fn now_nanos(&self) -> u128 {
+    pub(crate) fn now_nanos(&self) -> u64 {
         let shared = &self.inner.shared;
         match shared.clock {
             ClockKind::Real => shared.nanos_of(Instant::now()),
@@ -385,7 +389,7 @@ impl TimingWheel {
     }
 
     /// Nanoseconds since the wheel's origin of `at`.
-    pub(crate) fn nanos_of(&self, at: Instant) -> u128 {
+    pub(crate) fn nanos_of(&self, at: Instant) -> u64 {
         self.inner.shared.nanos_of(at)
     }
 }
