@@ -17,8 +17,9 @@ pub(super) type Task = Box<dyn Job>;
 
 /// What a wheel entry runs.
 pub(super) trait Job: Send {
-    /// Runs the callback (a one-shot job runs once; later calls do nothing).
-    fn call(&mut self, id: TimerId);
+    /// Runs the callback; a repeating job hands itself back to be scheduled again. (Taking
+    /// the box keeps a one-shot job of a zero-sized closure zero-sized: no allocation.)
+    fn call(self: Box<Self>, id: TimerId) -> Option<Task>;
     /// A repeating job's schedule; `None` for a one-shot job.
     fn period(&mut self) -> Option<&mut Period>;
 }
@@ -32,13 +33,12 @@ pub(super) struct Period {
 }
 
 /// A one-shot callback; it is told its own id (the crate's connection timers use it).
-pub(super) struct Once<F>(pub(super) Option<F>);
+pub(super) struct Once<F>(pub(super) F);
 
-impl<F: FnOnce(TimerId) + Send> Job for Once<F> {
-    fn call(&mut self, id: TimerId) {
-        if let Some(f) = self.0.take() {
-            f(id);
-        }
+impl<F: FnOnce(TimerId) + Send + 'static> Job for Once<F> {
+    fn call(self: Box<Self>, id: TimerId) -> Option<Task> {
+        (self.0)(id);
+        None
     }
 
     fn period(&mut self) -> Option<&mut Period> {
@@ -52,9 +52,10 @@ pub(super) struct Every<F> {
     pub(super) f: F,
 }
 
-impl<F: FnMut() + Send> Job for Every<F> {
-    fn call(&mut self, _: TimerId) {
+impl<F: FnMut() + Send + 'static> Job for Every<F> {
+    fn call(mut self: Box<Self>, _: TimerId) -> Option<Task> {
         (self.f)();
+        Some(self)
     }
 
     fn period(&mut self) -> Option<&mut Period> {
@@ -241,14 +242,15 @@ impl Shared {
             let Some(key) = state.ready.pop_front() else {
                 continue;
             };
-            let Some((mut task, _)) = state.wheel.take(key) else {
+            let Some((task, _)) = state.wheel.take(key) else {
                 continue; // cancelled while it waited its turn
             };
             drop(state);
-            let ok = self.run(key, &mut task);
+            let again = self.run(key, task);
             state = self.lock();
-            let next = match task.period() {
-                Some(period) if ok => {
+            let next = match again {
+                Some(mut task) => {
+                    let period = task.period().expect("only a repeating job comes back");
                     // Drift-free: the next deadline follows the previous deadline, not the
                     // time the callback ran. Periods that already passed (the callback or the
                     // wheel ran late) are skipped, not run in a burst.
@@ -258,11 +260,11 @@ impl Shared {
                         .deadline
                         .saturating_add(periods.saturating_mul(period.interval))
                         .min(MAX_NANOS);
-                    Some(self.tick_at_or_after(period.deadline))
+                    Some((self.tick_at_or_after(period.deadline), task))
                 }
-                _ => None,
+                None => None,
             };
-            let unused = state.wheel.put_back(key, next.map(|tick| (tick, task)));
+            let unused = state.wheel.put_back(key, next);
             if unused.is_some() {
                 drop(state);
                 drop(unused); // outside the lock
@@ -271,32 +273,31 @@ impl Shared {
         }
     }
 
-    /// Runs one callback, catching a panic; `false` if it panicked (a repeating timer is then
-    /// retired).
-    fn run(&self, key: Key, task: &mut Task) -> bool {
-        let id = TimerId(key.to_raw());
-        let result = catch_unwind(AssertUnwindSafe(|| task.call(id)));
-        self.report(key, result, task.period().is_some())
-    }
-
-    fn report(&self, key: Key, result: std::thread::Result<()>, repeating: bool) -> bool {
-        match result {
-            Ok(()) => true,
+    /// Runs one callback, catching a panic. Returns a repeating job to schedule again, unless
+    /// it panicked (then it is retired).
+    fn run(&self, key: Key, mut task: Task) -> Option<Task> {
+        let repeating = task.period().is_some();
+        match catch_unwind(AssertUnwindSafe(|| task.call(TimerId(key.to_raw())))) {
+            Ok(again) => again,
             Err(payload) => {
-                eprintln!(
-                    "threadnet: timer {:?} on {} panicked: {}; the wheel goes on{}",
-                    TimerId(key.to_raw()),
-                    self.label,
-                    panic_message(payload.as_ref()),
-                    if repeating {
-                        " without this repeating timer"
-                    } else {
-                        ""
-                    },
-                );
-                false
+                self.report(key, payload.as_ref(), repeating);
+                None
             }
         }
+    }
+
+    fn report(&self, key: Key, payload: &(dyn std::any::Any + Send), repeating: bool) {
+        eprintln!(
+            "threadnet: timer {:?} on {} panicked: {}; the wheel goes on{}",
+            TimerId(key.to_raw()),
+            self.label,
+            panic_message(payload),
+            if repeating {
+                " without this repeating timer"
+            } else {
+                ""
+            },
+        );
     }
 
     /// The wheel thread: fire what is due, then sleep until the next slot or a wake-up.

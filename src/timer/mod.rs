@@ -365,7 +365,7 @@ impl TimingWheel {
         f: F,
     ) -> TimerId {
         let when = When::In(nanos(after));
-        self.inner.shared.schedule(when, Box::new(Once(Some(f))))
+        self.inner.shared.schedule(when, Box::new(Once(f)))
     }
 
     /// As [`at`](TimingWheel::at), at `nanos` since the wheel's origin.
@@ -376,7 +376,7 @@ impl TimingWheel {
     ) -> TimerId {
         self.inner
             .shared
-            .schedule(When::At(nanos), Box::new(Once(Some(f))))
+            .schedule(When::At(nanos), Box::new(Once(f)))
     }
 
     /// Nanoseconds since the wheel's origin on its clock: no lock on a real wheel.
