@@ -113,6 +113,7 @@ pub mod codec;
 mod conn;
 mod error;
 mod handler;
+pub mod http;
 mod io;
 mod lifecycle;
 mod options;
