@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 
-use super::parse::is_tchar;
+use super::parse::{is_field_byte, is_tchar};
 
 /// The body of a response.
 #[derive(Clone, Debug)]
@@ -178,7 +178,7 @@ impl Response {
         if !(100..=999).contains(&self.status) {
             return invalid(format!("status {} is not 100 to 999", self.status));
         }
-        let ctl = |b: u8| (b < 0x20 && b != b'\t') || b == 0x7f;
+        let ctl = |b: u8| !is_field_byte(b);
         if let Some(r) = &self.reason {
             if r.bytes().any(ctl) {
                 return invalid("control character in the reason phrase".into());
@@ -214,7 +214,11 @@ impl Response {
                 .map(|(n, v)| n.len() + v.len() + 4)
                 .sum::<usize>(),
         );
-        write!(head, "HTTP/1.1 {} {reason}\r\n", self.status)?;
+        head.extend_from_slice(b"HTTP/1.1 ");
+        push_number(&mut head, self.status.into(), 10);
+        head.push(b' ');
+        head.extend_from_slice(reason.as_bytes());
+        head.extend_from_slice(b"\r\n");
         for (name, value) in &self.headers {
             head.extend_from_slice(name.as_bytes());
             head.extend_from_slice(b": ");
@@ -229,7 +233,9 @@ impl Response {
                 w.write_all(&head)
             }
             Body::Full(body) => {
-                write!(head, "Content-Length: {}\r\n\r\n", body.len())?;
+                head.extend_from_slice(b"Content-Length: ");
+                push_number(&mut head, body.len(), 10);
+                head.extend_from_slice(b"\r\n\r\n");
                 // Small writes are gathered by threadnet's socket writer: head and body
                 // still leave in one system call.
                 w.write_all(&head)?;
@@ -245,7 +251,10 @@ impl Response {
                     return Ok(());
                 }
                 for chunk in chunks.iter().filter(|c| !c.is_empty()) {
-                    write!(w, "{:x}\r\n", chunk.len())?;
+                    let mut size = Vec::with_capacity(20);
+                    push_number(&mut size, chunk.len(), 16);
+                    size.extend_from_slice(b"\r\n");
+                    w.write_all(&size)?;
                     w.write_all(chunk)?;
                     w.write_all(b"\r\n")?;
                 }
@@ -253,6 +262,21 @@ impl Response {
             }
         }
     }
+}
+
+/// Appends `n` in base `radix` (10 or 16; lower-case hex digits), without `fmt`'s machinery.
+fn push_number(out: &mut Vec<u8>, mut n: usize, radix: usize) {
+    let mut digits = [0u8; 64];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n % radix];
+        n /= radix;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 impl fmt::Debug for Response {
