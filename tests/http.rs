@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use common::{ends, peer, wait_until, WAIT};
 use http_hello::{JSON, PAGE};
-use threadnet::http::Http1;
-use threadnet::ServerHandle;
+use threadnet::http::{self, Http1, Request, Response};
+use threadnet::{ServerHandle, TcpServer};
 
 fn server() -> ServerHandle<Http1> {
     http_hello::start("127.0.0.1:0").expect("start http_hello")
@@ -424,6 +424,33 @@ fn bad_clients_do_not_disturb_a_kept_alive_one() {
     good.send(&get("/"));
     assert_eq!(good.response().body, PAGE.as_bytes());
     assert!(wait_until(WAIT, || server.connection_count() == 1));
+}
+
+#[test]
+fn a_panicking_handler_answers_500_and_closes_only_that_connection() {
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(
+            Http1::new(),
+            http::serve(|req: &Request| {
+                if req.path() == "/panic" {
+                    panic!("handler bug");
+                }
+                Response::text("fine")
+            }),
+        )
+        .unwrap();
+    let mut other = Client::new(server.local_addr());
+    other.send(&get("/"));
+    assert_eq!(other.response().body, b"fine");
+    let mut c = Client::new(server.local_addr());
+    c.send(&get("/panic"));
+    let r = c.response();
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(c.eof());
+    other.send(&get("/"));
+    assert_eq!(other.response().body, b"fine");
 }
 
 #[test]
