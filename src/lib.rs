@@ -132,6 +132,7 @@ mod conn;
 mod conn_timers;
 mod error;
 mod handler;
+pub mod http;
 mod idle;
 mod io;
 mod lifecycle;

@@ -28,6 +28,7 @@
 //! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+`           | `Vec<u8>`          |
 //! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           |
 //! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
+//! | [`Http1`]            | HTTP/1.1 requests in, responses out           | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) |
 
 use std::io::{self, BufRead, Write};
 
@@ -35,6 +36,7 @@ mod length;
 mod lines;
 mod raw;
 
+pub use crate::http::Http1;
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;

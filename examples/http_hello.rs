@@ -1,0 +1,143 @@
+//! A small HTTP/1.1 server: an HTML page, a JSON endpoint, an echo endpoint for uploads and a
+//! chunked response, on the [`Http1`] codec and [`http::serve`].
+//!
+//! ```sh
+//! cargo run --release --example http_hello -- --addr 127.0.0.1:8080
+//! curl http://127.0.0.1:8080/ http://127.0.0.1:8080/json           # one connection, kept alive
+//! curl --data-binary @Cargo.toml -H 'Transfer-Encoding: chunked' http://127.0.0.1:8080/echo
+//! wrk -t2 -c50 -d10s --latency http://127.0.0.1:8080/
+//! ```
+//!
+//! | route | methods | answer |
+//! |---|---|---|
+//! | `/` | GET, HEAD | a small HTML page |
+//! | `/json` | GET, HEAD | `{"hello":"world"}` |
+//! | `/echo` | POST, PUT | the request body, as `application/octet-stream` |
+//! | `/chunked` | GET, HEAD | a text body sent with `Transfer-Encoding: chunked` |
+//!
+//! Other paths get 404, other methods 405. Malformed or oversized requests are refused by the
+//! codec (400, 413, 414, 431, 501, 505) and the connection closes. A connection that sends
+//! nothing for 60 s (an idle keep-alive, or a request that never ends) is closed by the
+//! timing wheel.
+//!
+//! Flags:
+//!
+//! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:8080`; port 0 picks a free one).
+//!
+//! The first line on stdout is `listening on ADDR`, with the real bound address; then the
+//! server runs until the process is killed.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use threadnet::http::{self, Http1, Request, Response};
+use threadnet::{ConnOptions, ServerHandle, TcpServer};
+
+const USAGE: &str = "usage: http_hello [--addr HOST:PORT]
+  --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)";
+
+/// The page served at `/`.
+pub const PAGE: &str = "<!doctype html>
+<html>
+<head><meta charset=\"utf-8\"><title>threadnet</title></head>
+<body>
+<h1>Hello from threadnet</h1>
+<p>One reader thread per connection, a bounded send queue, and the Http1 codec.</p>
+<p>Try <a href=\"/json\">/json</a>.</p>
+</body>
+</html>
+";
+
+/// The body served at `/json`.
+pub const JSON: &str = "{\"hello\":\"world\"}";
+
+/// Answers one request. Runs on the connection's reader thread.
+pub fn route(req: &Request) -> Response {
+    let method = req.method();
+    let get = method == "GET" || method == "HEAD";
+    match req.path() {
+        "/" if get => Response::html(PAGE),
+        "/json" if get => Response::json(JSON),
+        "/chunked" if get => Response::text("").chunks(vec![
+            b"chunked ".to_vec(),
+            b"hello ".to_vec(),
+            b"from threadnet\n".to_vec(),
+        ]),
+        "/echo" if method == "POST" || method == "PUT" => Response::new(200)
+            .header("Content-Type", "application/octet-stream")
+            .body(req.body()),
+        "/" | "/json" | "/chunked" => not_allowed("GET, HEAD"),
+        "/echo" => not_allowed("POST, PUT"),
+        _ => Response::new(404)
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .body("not found\n"),
+    }
+}
+
+fn not_allowed(allow: &'static str) -> Response {
+    Response::new(405)
+        .header("Allow", allow)
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .body("method not allowed\n")
+}
+
+/// How long a kept-alive connection may send nothing before it is closed: it frees the thread
+/// of an idle keep-alive client, and of a client that never finishes its request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts the server on `addr` (what `main` runs; the integration tests start it the same way).
+pub fn start(addr: &str) -> io::Result<ServerHandle<Http1>> {
+    TcpServer::builder()
+        .addr(addr)
+        .options(ConnOptions::new().read_idle(IDLE_TIMEOUT))
+        .start(Http1::new(), http::serve(route))
+}
+
+/// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
+    let mut addr = "127.0.0.1:8080".to_string();
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            _ => return Err(format!("unknown flag {flag:?}")),
+        }
+    }
+    Ok(Some(addr))
+}
+
+fn main() -> ExitCode {
+    let addr = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(addr)) => addr,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(why) => {
+            eprintln!("http_hello: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match start(&addr) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("http_hello: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Scripts wait for this line to learn the port, so it goes out at once.
+    let mut stdout = io::stdout().lock();
+    let announced =
+        writeln!(stdout, "listening on {}", server.local_addr()).and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = announced {
+        eprintln!("http_hello: cannot write to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    // Nothing stops the server from inside, so this returns only if the process is killed.
+    server.wait();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,109 @@
+//! HTTP/1.1 for servers: a codec ([`Http1`]), a small request and response type, and a
+//! handler ([`serve`]) that turns a `Fn(&Request) -> Response` into a server.
+//!
+//! This is not a web framework: no routing, no cookies, no compression, no TLS, no client. It
+//! is the part of HTTP/1.1 that a blocking socket toolkit should get right: framing,
+//! keep-alive, pipelining, limits, and refusing bad input with the right status.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//! use threadnet::http::{self, Http1, Request, Response};
+//! use threadnet::TcpServer;
+//!
+//! let server = TcpServer::builder().addr("127.0.0.1:0").start(
+//!     Http1::new(),
+//!     http::serve(|req: &Request| match (req.method(), req.path()) {
+//!         ("GET", "/json") => Response::json(r#"{"hello":"world"}"#),
+//!         ("POST", "/echo") => Response::new(200).body(req.body()),
+//!         _ => Response::new(404),
+//!     }),
+//! )?;
+//!
+//! // Two requests in one write (pipelined), the second one closing the connection.
+//! let mut s = TcpStream::connect(server.local_addr())?;
+//! s.write_all(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n\
+//!               POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi")?;
+//! let mut replies = String::new();
+//! s.read_to_string(&mut replies)?;
+//! assert!(replies.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(replies.contains("\r\n\r\n{\"hello\":\"world\"}HTTP/1.1 200 OK\r\n"));
+//! assert!(replies.ends_with("\r\n\r\nhi"));
+//!
+//! server.stop(Duration::from_secs(1));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Who writes what
+//!
+//! A [`Codec`](crate::Codec)'s `read` cannot write to the socket, yet HTTP needs two answers
+//! that come from reading: the interim `100 Continue` a client waits for before sending its
+//! body, and the status that refuses a bad request. So the work is split in three, as
+//! hyper splits `role` (parse, encode) from `conn` (keep-alive, `100 Continue`, closing) and
+//! muduo splits `HttpContext` from `HttpServer`:
+//!
+//! * **The codec, [`Http1`]**, only reads and writes bytes. Its `read` returns an [`Incoming`]
+//!   that says what happened: a [`Request`] (complete, body included), [`Continue`] (the head
+//!   of a request that waits for `100 Continue`; the next read returns it with its body), or
+//!   an [`Error`] carrying the status that answers it. After an `Error`, or after a request
+//!   that does not keep the connection alive, the codec parses nothing more: it reads and
+//!   throws away whatever the peer still sends, until its EOF.
+//! * **The helpers [`reply`] and [`reject`]** send a response the way HTTP wants it (`HEAD`
+//!   gets headers only, HTTP/1.0 gets no chunks, `Connection: close` is honoured) and close
+//!   the connection gracefully when they must: [`Connection::shutdown`] flushes the response
+//!   before the FIN, and the codec keeps reading until the peer's EOF (or
+//!   [`CLOSE_TIMEOUT`]), so the client reads its response rather than a reset.
+//! * **The handler, [`Service`]**, made by [`serve`], ties them together around your
+//!   function. A handler of your own can do the same with the codec and the two helpers.
+//!
+//! [`Continue`]: Incoming::Continue
+//! [`Error`]: Incoming::Error
+//! [`Connection::shutdown`]: crate::Connection::shutdown
+//!
+//! Replies to pipelined requests are not flushed one by one: threadnet gathers replies while
+//! more input is buffered and writes them together when the reader would wait ("write-through",
+//! see the crate docs), so a burst of pipelined requests costs about one `writev`.
+//!
+//! # What is accepted, what is refused
+//!
+//! * Request line `METHOD SP target SP HTTP/1.x`. Any method token (the handler judges it);
+//!   `HTTP/1.0` and `HTTP/1.1`; another `HTTP/x.y` is 505, anything else 400. Empty lines
+//!   before the request line are skipped.
+//! * Lines end with CRLF or a bare LF. A bare CR anywhere, obs-fold (a header line starting
+//!   with whitespace), a header name that is not a token or has whitespace before its colon,
+//!   a control character in a value, and a head that is not UTF-8 are 400.
+//! * An HTTP/1.1 request needs exactly one `Host` (400 otherwise).
+//! * Body: `Content-Length` or `Transfer-Encoding: chunked`. Both at once is 400 (request
+//!   smuggling, RFC 9112 §6.3), so are differing `Content-Length`s and `Transfer-Encoding` in
+//!   HTTP/1.0; any other transfer coding is 501. Chunk extensions are ignored; trailer fields
+//!   are read (within [`max_head`](Http1::max_head)) and dropped.
+//! * Keep-alive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
+//!   `Connection: keep-alive`.
+//! * `Expect: 100-continue` on an HTTP/1.1 request with a body gives [`Incoming::Continue`]
+//!   (after the body's length has passed the limit check: a body too large is refused with
+//!   413 without asking the client for it).
+//!
+//! Header names are case-insensitive everywhere. The full table of refusals is on
+//! [`HttpError`].
+//!
+//! # Responses
+//!
+//! A [`Response`] is a status, optional reason, header fields and a body held in memory. The
+//! codec writes `Content-Length` itself, or `Transfer-Encoding: chunked` for a body given as
+//! chunks ([`Response::chunks`]); no `Date` or `Server` field is added.
+
+mod codec;
+mod error;
+mod parse;
+mod request;
+mod response;
+mod serve;
+#[cfg(test)]
+mod tests;
+
+pub use codec::{Http1, Incoming};
+pub use error::HttpError;
+pub use request::{Request, Version};
+pub use response::{reason_phrase, Response};
+pub use serve::{reject, reply, serve, Service, CLOSE_TIMEOUT};

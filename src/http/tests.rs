@@ -1,0 +1,669 @@
+//! Unit tests of the codec: parsing, limits, refusals, and response encoding.
+
+use std::io::{self, BufReader, ErrorKind, Read};
+
+use super::*;
+use crate::codec::test_util::OneByte;
+use crate::codec::Codec;
+
+/// Every `Incoming` of `wire`, read with a buffer of `cap` bytes fed one byte per read when
+/// `split`, up to the end of the stream (an error is returned as the last item).
+fn read_all_with(codec: &mut Http1, wire: &[u8], cap: usize, split: bool) -> Vec<Got> {
+    let mut out = Vec::new();
+    let mut next = |r: &mut dyn io::BufRead| -> bool {
+        let mut r = r;
+        match codec.read(&mut r) {
+            Ok(Some(i)) => {
+                out.push(Got::from(i));
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                out.push(Got::Io(e.kind()));
+                false
+            }
+        }
+    };
+    if split {
+        let mut r = BufReader::with_capacity(cap, OneByte(wire));
+        while next(&mut r) {}
+    } else {
+        let mut r = BufReader::with_capacity(cap, wire);
+        while next(&mut r) {}
+    }
+    out
+}
+
+fn read_all(wire: &[u8]) -> Vec<Got> {
+    read_all_with(&mut Http1::new(), wire, 32 * 1024, false)
+}
+
+/// `Incoming` made comparable.
+#[derive(Debug, PartialEq, Eq)]
+enum Got {
+    Req {
+        method: String,
+        target: String,
+        body: Vec<u8>,
+        keep_alive: bool,
+    },
+    Continue,
+    Status(u16),
+    Io(ErrorKind),
+}
+
+impl From<Incoming> for Got {
+    fn from(i: Incoming) -> Got {
+        match i {
+            Incoming::Request(r) => Got::Req {
+                method: r.method().into(),
+                target: r.target().into(),
+                keep_alive: r.keep_alive(),
+                body: r.into_body(),
+            },
+            Incoming::Continue => Got::Continue,
+            Incoming::Error(e) => Got::Status(e.status()),
+        }
+    }
+}
+
+fn req(method: &str, target: &str, body: &[u8]) -> Got {
+    Got::Req {
+        method: method.into(),
+        target: target.into(),
+        body: body.to_vec(),
+        keep_alive: true,
+    }
+}
+
+fn last(target: &str) -> Got {
+    Got::Req {
+        method: "GET".into(),
+        target: target.into(),
+        body: Vec::new(),
+        keep_alive: false,
+    }
+}
+
+fn first_request(wire: &[u8]) -> Request {
+    let mut input = wire;
+    match Http1::new().read(&mut input) {
+        Ok(Some(Incoming::Request(r))) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The status a single request is refused with.
+fn status_of(wire: &[u8]) -> u16 {
+    match read_all(wire).first() {
+        Some(Got::Status(s)) => *s,
+        other => panic!("{:?}: {other:?}", String::from_utf8_lossy(wire)),
+    }
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: usize,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n;
+        Ok(n)
+    }
+}
+
+const CHUNKED: &[u8] = b"POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n\
+    5;name=value\r\nhello\r\n1 ; x\r\n,\r\n6\r\n world\r\n0\r\nTrailer-One: 1\r\nTrailer-Two: 2\r\n\r\n";
+
+#[test]
+fn defaults() {
+    let c = Http1::new();
+    assert_eq!(c.get_max_head(), 8 * 1024);
+    assert_eq!(c.get_max_headers(), 100);
+    assert_eq!(c.get_max_body(), 8 * 1024 * 1024);
+    let mut c = Http1::default().max_head(1).max_headers(2).max_body(3);
+    assert_eq!(
+        (c.get_max_head(), c.get_max_headers(), c.get_max_body()),
+        (1, 2, 3)
+    );
+    c.set_max_frame_length(7);
+    assert_eq!(c.get_max_body(), 7);
+}
+
+#[test]
+fn request_fields() {
+    let r = first_request(
+        b"GET /a/b?x=1&y HTTP/1.1\r\nHost: example\r\nX-Empty:\r\nX-Pad: \t v a l \t\r\nx-pad: 2\r\n\r\n",
+    );
+    assert_eq!(r.method(), "GET");
+    assert_eq!(r.target(), "/a/b?x=1&y");
+    assert_eq!(r.path(), "/a/b");
+    assert_eq!(r.query(), Some("x=1&y"));
+    assert_eq!(r.version(), Version::Http11);
+    assert_eq!(r.header("HOST"), Some("example"));
+    assert_eq!(r.header("x-empty"), Some(""));
+    assert_eq!(r.header("X-PAD"), Some("v a l"));
+    assert_eq!(r.header("missing"), None);
+    let all: Vec<_> = r.headers().collect();
+    assert_eq!(
+        all,
+        [
+            ("Host", "example"),
+            ("X-Empty", ""),
+            ("X-Pad", "v a l"),
+            ("x-pad", "2")
+        ]
+    );
+    assert!(r.body().is_empty());
+    assert!(r.keep_alive());
+    assert!(!r.is_head());
+    assert!(format!("{r:?}").contains("/a/b?x=1&y"));
+
+    let r = first_request(b"OPTIONS * HTTP/1.0\n\n");
+    assert_eq!((r.path(), r.query()), ("*", None));
+    assert_eq!(r.version(), Version::Http10);
+    assert!(!r.keep_alive());
+}
+
+#[test]
+fn pipelined_requests_in_one_buffer() {
+    let mut wire = Vec::new();
+    for i in 0..50 {
+        wire.extend_from_slice(format!("GET /{i} HTTP/1.1\r\nHost: a\r\n\r\n").as_bytes());
+    }
+    wire.extend_from_slice(b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc");
+    wire.extend_from_slice(CHUNKED);
+    let got = read_all(&wire);
+    assert_eq!(got.len(), 52);
+    for (i, g) in got.iter().take(50).enumerate() {
+        assert_eq!(*g, req("GET", &format!("/{i}"), b""));
+    }
+    assert_eq!(got[50], req("POST", "/p", b"abc"));
+    assert_eq!(got[51], req("POST", "/up", b"hello, world"));
+}
+
+#[test]
+fn split_one_byte_at_a_time() {
+    let mut wire = b"\r\n\r\nGET / HTTP/1.1\nHost: a\n\n".to_vec();
+    wire.extend_from_slice(b"PUT /l HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345");
+    wire.extend_from_slice(CHUNKED);
+    wire.extend_from_slice(b"GET /bye HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\nGET /never");
+    for cap in [1, 2, 3, 7, 64, 4096] {
+        let got = read_all_with(&mut Http1::new(), &wire, cap, true);
+        assert_eq!(
+            got,
+            [
+                req("GET", "/", b""),
+                req("PUT", "/l", b"12345"),
+                req("POST", "/up", b"hello, world"),
+                last("/bye"),
+            ],
+            "cap {cap}"
+        );
+    }
+}
+
+#[test]
+fn chunked_body_equals_content_length_body() {
+    let r = first_request(CHUNKED);
+    assert_eq!(r.body(), b"hello, world");
+    assert_eq!(r.header("transfer-encoding"), Some("chunked"));
+    // Upper-case hex, leading zeros, LF-only lines.
+    let r = first_request(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00A\n0123456789\n000\n\n",
+    );
+    assert_eq!(r.body(), b"0123456789");
+}
+
+#[test]
+fn connection_close_and_http10() {
+    // After a request that closes the connection, nothing more is parsed.
+    let got = read_all(
+        b"GET /1 HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, Close\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\n",
+    );
+    assert_eq!(got, [last("/1")]);
+    // HTTP/1.0: close unless keep-alive; Host not required.
+    assert_eq!(
+        read_all(b"GET /1 HTTP/1.0\r\n\r\nGET /2 HTTP/1.0\r\n\r\n"),
+        [last("/1")]
+    );
+    let got = read_all(
+        b"GET /1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert_eq!(got, [req("GET", "/1", b""), req("GET", "/2", b"")]);
+}
+
+#[test]
+fn expect_100_continue() {
+    let wire = b"PUT /x HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\nokGET / HTTP/1.1\r\nHost: a\r\n\r\n";
+    for split in [false, true] {
+        let got = read_all_with(&mut Http1::new(), wire, 3, split);
+        assert_eq!(
+            got,
+            [Got::Continue, req("PUT", "/x", b"ok"), req("GET", "/", b"")]
+        );
+    }
+    // No body: nothing to wait for. HTTP/1.0: the expectation is ignored.
+    assert_eq!(
+        read_all(b"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n"),
+        [req("GET", "/", b"")]
+    );
+    let got = read_all(b"PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nz");
+    assert_eq!(
+        got,
+        [Got::Req {
+            method: "PUT".into(),
+            target: "/".into(),
+            body: b"z".to_vec(),
+            keep_alive: false
+        }]
+    );
+    // Too large: refused at once, the client is never asked for the body.
+    let big = b"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n";
+    let got = read_all_with(&mut Http1::new().max_body(8), big, 64, false);
+    assert_eq!(got, [Got::Status(413)]);
+}
+
+#[test]
+fn refusals() {
+    let cases: &[(u16, &[u8])] = &[
+        (400, b"GET\r\n\r\n"),
+        (400, b"GET /\r\nHost: a\r\n\r\n"),
+        (400, b"GET  / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        (400, b"GET / HTTP/1.1 \r\nHost: a\r\n\r\n"),
+        (400, b"G(T / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        (400, b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        (400, b"GET /\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: \xff\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\rHost: a\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\r\nNo colon\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\r\nName : v\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\r\n: v\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\n\r\n"),
+        (400, b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        (400, b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1, 1\r\n\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \r\n\r\n",
+        ),
+        (400, b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nx\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1 x\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nab\r\n",
+        ),
+        (
+            400,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\rb\r\n",
+        ),
+        (400, b"GET / HTTP/2\r\nHost: a\r\n\r\n"),
+        (505, b"GET / HTTP/2.0\r\nHost: a\r\n\r\n"),
+        (505, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        (
+            501,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ),
+        (
+            501,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        ),
+        (
+            413,
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 8388609\r\n\r\n",
+        ),
+        (
+            413,
+            b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999999999\r\n\r\n",
+        ),
+        (
+            413,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n800001\r\n",
+        ),
+        (
+            413,
+            b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
+        ),
+    ];
+    for (status, wire) in cases {
+        assert_eq!(
+            status_of(wire),
+            *status,
+            "{:?}",
+            String::from_utf8_lossy(wire)
+        );
+    }
+}
+
+#[test]
+fn after_an_error_nothing_more_is_parsed() {
+    let mut wire = b"BAD\r\n\r\n".to_vec();
+    wire.extend_from_slice(&b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".repeat(10));
+    for cap in [1, 5, 4096] {
+        let mut codec = Http1::new();
+        let mut r = BufReader::with_capacity(
+            cap,
+            Counting {
+                inner: &wire[..],
+                count: 0,
+            },
+        );
+        match codec.read(&mut r) {
+            Ok(Some(Incoming::Error(e))) => {
+                assert_eq!(e.status(), 400);
+                assert_eq!(e.message(), "malformed request line");
+                assert_eq!(e.to_string(), "400 Bad Request: malformed request line");
+            }
+            other => panic!("{other:?}"),
+        }
+        // The rest is read to the end and thrown away.
+        assert!(codec.read(&mut r).unwrap().is_none());
+        assert_eq!(r.get_ref().count, wire.len());
+        assert!(codec.read(&mut r).unwrap().is_none());
+    }
+}
+
+#[test]
+fn head_limit_is_exact() {
+    let head = |len: usize| {
+        let base = "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
+        format!(
+            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
+            "v".repeat(len - base)
+        )
+    };
+    for cap in [1, 16, 8192, 32768] {
+        let fits = head(8192);
+        let got = read_all_with(&mut Http1::new(), fits.as_bytes(), cap, cap == 1);
+        assert_eq!(got, [req("GET", "/", b"")], "cap {cap}");
+        let over = head(8193);
+        let got = read_all_with(&mut Http1::new(), over.as_bytes(), cap, cap == 1);
+        assert_eq!(got, [Got::Status(431)], "cap {cap}");
+    }
+    // The request line alone is too long: 414.
+    let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
+    assert_eq!(status_of(long.as_bytes()), 414);
+    let mut codec = Http1::new().max_head(10);
+    let got = read_all_with(&mut codec, b"GET / HTTP/1.1\r\n", 64, false);
+    assert_eq!(got, [Got::Status(414)]);
+}
+
+#[test]
+fn endless_head_costs_at_most_the_limit() {
+    for (wire, status) in [(&b"GET /"[..], 414), (b"GET / HTTP/1.1\r\nX: ", 431)] {
+        for cap in [1, 100, 4096] {
+            let endless = Counting {
+                inner: wire.chain(io::repeat(b'a')),
+                count: 0,
+            };
+            let mut r = BufReader::with_capacity(cap, endless);
+            let mut codec = Http1::new().max_head(1000);
+            match codec.read(&mut r) {
+                Ok(Some(Incoming::Error(e))) => assert_eq!(e.status(), status),
+                other => panic!("{other:?}"),
+            }
+            let read = r.get_ref().count;
+            assert!(read <= 1000 + cap, "read {read} bytes with buffer {cap}");
+        }
+    }
+}
+
+#[test]
+fn header_count_limit() {
+    let with = |n: usize| {
+        let mut s = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
+        for i in 1..n {
+            s.push_str(&format!("X-{i}: {i}\r\n"));
+        }
+        s.push_str("\r\n");
+        s
+    };
+    let r = first_request(with(100).as_bytes());
+    assert_eq!(r.headers().count(), 100);
+    assert_eq!(status_of(with(101).as_bytes()), 431);
+    let got = read_all_with(
+        &mut Http1::new().max_headers(0),
+        b"GET / HTTP/1.0\r\n\r\n",
+        64,
+        false,
+    );
+    assert_eq!(got, [last("/")]);
+}
+
+#[test]
+fn body_limit_is_exact_and_checked_before_reading() {
+    let mut codec = Http1::new().max_body(5);
+    let got = read_all_with(
+        &mut codec,
+        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345",
+        64,
+        false,
+    );
+    assert_eq!(got, [req("PUT", "/", b"12345")]);
+    // Refused with the head alone: the (endless) body is not read, and no memory is taken
+    // for the announced 18 EB.
+    for len in ["6", "18446744073709551615"] {
+        let head = format!("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
+        let mut r = BufReader::with_capacity(
+            16,
+            Counting {
+                inner: head.as_bytes().chain(io::repeat(b'x')),
+                count: 0,
+            },
+        );
+        match Http1::new().max_body(5).read(&mut r) {
+            Ok(Some(Incoming::Error(e))) => assert_eq!(e.status(), 413),
+            other => panic!("{other:?}"),
+        }
+        assert!(r.get_ref().count <= head.len() + 16);
+    }
+    // Chunked: the sum of the chunks counts.
+    let chunked = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+    let got = read_all_with(&mut Http1::new().max_body(5), chunked, 64, false);
+    assert_eq!(got, [req("PUT", "/", b"abcde")]);
+    let got = read_all_with(&mut Http1::new().max_body(4), chunked, 64, false);
+    assert_eq!(got, [Got::Status(413)]);
+}
+
+#[test]
+fn trailer_and_chunk_line_limits() {
+    let mut wire = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
+    wire.extend_from_slice(format!("T: {}\r\n\r\n", "x".repeat(100)).as_bytes());
+    let got = read_all_with(&mut Http1::new().max_head(200), &wire, 64, false);
+    assert_eq!(got, [req("PUT", "/", b"")]);
+    let got = read_all_with(&mut Http1::new().max_head(100), &wire, 64, false);
+    assert_eq!(got, [Got::Status(431)]);
+    let mut wire = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
+    wire.extend_from_slice(&[b'e'; 200]);
+    let got = read_all_with(&mut Http1::new().max_head(100), &wire, 64, false);
+    assert_eq!(got, [Got::Status(400)]);
+}
+
+#[test]
+fn eof_inside_a_request_is_an_error() {
+    assert_eq!(read_all(b""), []);
+    assert_eq!(read_all(b"\r\n\r\n"), []);
+    for cut in [
+        &b"GET / HTTP/1.1\r\nHost: a\r\n"[..],
+        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nab",
+        b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc",
+        b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n",
+    ] {
+        assert_eq!(read_all(cut), [Got::Io(ErrorKind::UnexpectedEof)]);
+    }
+}
+
+/// A small deterministic pseudo-random generator (xorshift), for the mutation test.
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn mutated_requests_never_panic() {
+    let seeds: &[&[u8]] = &[
+        CHUNKED,
+        b"GET /a?b HTTP/1.1\r\nHost: a\r\nConnection: keep-alive\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nxyz",
+        b"GET / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n\r\n",
+    ];
+    let alphabet = b"\r\n :;0123456789abcdefABCDEF\t\x00\x7f\xff\xc3GETHTP/1.";
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..5000 {
+        let seed = seeds[(xorshift(&mut state) % seeds.len() as u64) as usize];
+        let mut wire = seed.repeat(2);
+        for _ in 0..1 + xorshift(&mut state) % 4 {
+            let at = (xorshift(&mut state) % wire.len() as u64) as usize;
+            match xorshift(&mut state) % 3 {
+                0 => wire[at] = alphabet[(xorshift(&mut state) % alphabet.len() as u64) as usize],
+                1 => drop(wire.remove(at)),
+                _ => wire.truncate(at),
+            }
+            if wire.is_empty() {
+                break;
+            }
+        }
+        let cap = 1 + (xorshift(&mut state) % 40) as usize;
+        let mut codec = Http1::new().max_head(200).max_body(64).max_headers(4);
+        let got = read_all_with(&mut codec, &wire, cap, cap % 2 == 0);
+        assert!(got.len() <= 4, "{got:?}");
+    }
+}
+
+fn encode(resp: &Response) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    Http1::new().write(resp, &mut out).map(|()| out)
+}
+
+#[test]
+fn response_encoding() {
+    let r = Response::html("<p>hi</p>").header("X-A", String::from("1"));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.get_header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(r.body_len(), 9);
+    assert_eq!(
+        encode(&r).unwrap(),
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nX-A: 1\r\nContent-Length: 9\r\n\r\n<p>hi</p>"
+    );
+    assert_eq!(
+        encode(&Response::new(404).reason("Nope")).unwrap(),
+        b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n"
+    );
+    assert_eq!(
+        encode(&Response::new(599)).unwrap(),
+        b"HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n"
+    );
+    // HEAD: the same framing fields, no body.
+    assert_eq!(
+        encode(&Response::json("{}").omit_body()).unwrap(),
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+    );
+    let chunks = Response::text("").chunks(vec![b"ab".to_vec(), Vec::new(), vec![b'c'; 17]]);
+    assert_eq!(chunks.body_len(), 19);
+    let mut want = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n11\r\n".to_vec();
+    want.extend_from_slice(&[b'c'; 17]);
+    want.extend_from_slice(b"\r\n0\r\n\r\n");
+    assert_eq!(encode(&chunks).unwrap(), want);
+    assert!(encode(&chunks.clone().omit_body())
+        .unwrap()
+        .ends_with(b"Transfer-Encoding: chunked\r\n\r\n"));
+    let flat = encode(&chunks.unchunked()).unwrap();
+    assert!(flat.ends_with(b"Content-Length: 19\r\n\r\nabccccccccccccccccc"));
+    // No body and no framing for 1xx, 204, 304.
+    assert_eq!(
+        encode(&Response::new(100)).unwrap(),
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+    );
+    assert_eq!(
+        encode(&Response::new(204).body("x")).unwrap(),
+        b"HTTP/1.1 204 No Content\r\n\r\n"
+    );
+}
+
+#[test]
+fn malformed_responses_are_refused_unwritten() {
+    for bad in [
+        Response::new(99),
+        Response::new(1000),
+        Response::new(200).reason("a\r\nb"),
+        Response::new(200).header("Bad Name", "v"),
+        Response::new(200).header("", "v"),
+        Response::new(200).header("X", "a\r\nSet-Cookie: evil"),
+        Response::new(200).header("X", "a\nb"),
+        Response::new(200).header("content-length", "5"),
+        Response::new(200).header("Transfer-Encoding", "chunked"),
+    ] {
+        let mut out = Vec::new();
+        let err = Http1::new().write(&bad, &mut out).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        assert!(out.is_empty());
+    }
+}
+
+#[test]
+fn error_responses() {
+    let e = match read_all_with(
+        &mut Http1::new(),
+        b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        64,
+        false,
+    )
+    .as_slice()
+    {
+        [Got::Status(501)] => HttpError::new(501, "transfer coding other than chunked"),
+        other => panic!("{other:?}"),
+    };
+    let wire = encode(&e.to_response()).unwrap();
+    let text = String::from_utf8(wire).unwrap();
+    assert!(
+        text.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\ntransfer coding other than chunked\n"),
+        "{text}"
+    );
+    assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
+    assert_eq!(reason_phrase(299), "");
+}
