@@ -133,7 +133,7 @@ fn pingpong(c: &mut Criterion) {
     client.stop(TIMEOUT);
 
     // (b) threadnet server, std client.
-    let mut std_client = StdClient::connect(server.local_addr());
+    let mut std_client = StdClient::connect(server.local_addr().as_inet().expect("a TCP server"));
     std_client.check();
     g.bench_function("threadnet_server+std_client", |b| {
         b.iter(|| std_client.round_trip())

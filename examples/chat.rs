@@ -24,12 +24,13 @@
 //! [`Registry::broadcast`]: threadnet::Registry::broadcast
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::Duration;
 
-use threadnet::{CloseReason, ConnOptions, Connection, Handler, Lines, ServerHandle, TcpServer};
+use threadnet::{
+    Addr, CloseReason, ConnOptions, Connection, Handler, Lines, ServerHandle, TcpServer,
+};
 
 const USAGE: &str = "usage: chat [--addr HOST:PORT] [--idle-timeout SECS]
   --addr HOST:PORT      listen address (default 127.0.0.1:7002; port 0 picks a free port)
@@ -45,20 +46,9 @@ const HUB_BACKLOG: usize = 1024;
 
 /// What a connection tells the hub.
 enum Event {
-    Joined {
-        id: u64,
-        peer: SocketAddr,
-    },
-    Said {
-        id: u64,
-        peer: SocketAddr,
-        text: String,
-    },
-    Left {
-        id: u64,
-        peer: SocketAddr,
-        reason: String,
-    },
+    Joined { id: u64, peer: Addr },
+    Said { id: u64, peer: Addr, text: String },
+    Left { id: u64, peer: Addr, reason: String },
 }
 
 /// One per connection: reports its connection's events to the hub.

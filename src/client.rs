@@ -1,8 +1,9 @@
-//! `TcpClient`: dial with a timeout and retries, then serve the connection like a server does;
-//! optionally reconnect when it drops.
+//! `TcpClient`: dial (TCP or a Unix-domain socket) with a timeout and retries, then serve the
+//! connection like a server does; optionally reconnect when it drops.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::ToSocketAddrs;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
@@ -17,7 +18,7 @@ use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::through::is_own_thread;
-use crate::through::WRITE_SLICE;
+use crate::transport::{Socket, Target};
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
 /// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread
@@ -122,14 +123,48 @@ impl ClientBuilder {
     ///
     /// The address does not resolve, or the last attempt's error (refused, timed out) once the
     /// attempts are used up, or the thread cannot be spawned.
-    pub fn connect<A, C, H, F>(
+    pub fn connect<A, C, H, F>(self, addr: A, codec: C, factory: F) -> io::Result<ClientHandle<C>>
+    where
+        A: ToSocketAddrs,
+        C: Codec,
+        H: Handler<C>,
+        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+    {
+        let target = Target::Tcp(addr.to_socket_addrs()?.collect());
+        self.connect_to(target, codec, factory)
+    }
+
+    /// As [`connect`](Self::connect), to the Unix-domain socket file at `path` (a
+    /// [`UnixServer`](crate::UnixServer), or any program listening there). Retries and
+    /// reconnects work the same; the connect timeout does not apply (a Unix connect never
+    /// waits).
+    ///
+    /// # Errors
+    ///
+    /// The last attempt's error (no such file, refused) once the attempts are used up, or the
+    /// thread cannot be spawned.
+    pub fn connect_unix<C, H, F>(
         self,
-        addr: A,
+        path: impl AsRef<Path>,
+        codec: C,
+        factory: F,
+    ) -> io::Result<ClientHandle<C>>
+    where
+        C: Codec,
+        H: Handler<C>,
+        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+    {
+        let target = Target::Unix(path.as_ref().to_path_buf());
+        self.connect_to(target, codec, factory)
+    }
+
+    fn connect_to<C, H, F>(
+        self,
+        target: Target,
         mut codec: C,
         factory: F,
     ) -> io::Result<ClientHandle<C>>
     where
-        A: ToSocketAddrs,
         C: Codec,
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
@@ -137,7 +172,6 @@ impl ClientBuilder {
         if let Some(max) = self.options.max_frame_length {
             codec.set_max_frame_length(max);
         }
-        let addrs: Vec<SocketAddr> = addr.to_socket_addrs()?.collect();
         let inner = Arc::new(ClientInner {
             current: Mutex::new(None),
             stopping: Mutex::new(false),
@@ -149,13 +183,13 @@ impl ClientBuilder {
         });
         let once = Backoff::new().max_attempts(1);
         let stream = inner.dial(
-            &addrs,
+            &target,
             self.connect_timeout,
             self.retry.as_ref().unwrap_or(&once),
         )?;
         let runner = Runner {
             inner: Arc::clone(&inner),
-            addrs,
+            target,
             codec_shared: Arc::new(codec.clone()),
             codec,
             factory,
@@ -195,19 +229,16 @@ impl<C: Codec> ClientInner<C> {
     /// Tries every address, retrying with `backoff` until it allows no more attempts.
     fn dial(
         &self,
-        addrs: &[SocketAddr],
+        target: &Target,
         timeout: Duration,
         backoff: &Backoff,
-    ) -> io::Result<TcpStream> {
+    ) -> io::Result<Arc<dyn Socket>> {
         let mut attempt = 1u32;
         loop {
-            let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
-            for a in addrs {
-                match TcpStream::connect_timeout(a, timeout) {
-                    Ok(s) => return Ok(s),
-                    Err(e) => last = e,
-                }
-            }
+            let last = match target.dial(timeout) {
+                Ok(s) => return Ok(s),
+                Err(e) => e,
+            };
             if !backoff.allows(attempt + 1) || self.pause(backoff.delay(attempt - 1)) {
                 return Err(last);
             }
@@ -290,7 +321,7 @@ impl<C: Codec> ClientInner<C> {
 /// Everything the client thread owns.
 struct Runner<C: Codec, F> {
     inner: Arc<ClientInner<C>>,
-    addrs: Vec<SocketAddr>,
+    target: Target,
     codec: C,
     codec_shared: Arc<C>,
     factory: F,
@@ -305,9 +336,8 @@ where
     H: Handler<C>,
     F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
 {
-    fn connection(&self, stream: TcpStream) -> io::Result<Connection<C>> {
-        stream.set_nodelay(self.options.nodelay)?;
-        stream.set_write_timeout(Some(WRITE_SLICE))?;
+    fn connection(&self, stream: Arc<dyn Socket>) -> io::Result<Connection<C>> {
+        stream.prepare(self.options.nodelay)?;
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         let id = self.inner.connections.fetch_add(1, Ordering::SeqCst) + 1;
@@ -329,7 +359,7 @@ where
             if *lock(&self.inner.stopping) || self.inner.pause(backoff.delay(0)) {
                 return;
             }
-            let Ok(stream) = self.inner.dial(&self.addrs, self.connect_timeout, backoff) else {
+            let Ok(stream) = self.inner.dial(&self.target, self.connect_timeout, backoff) else {
                 return;
             };
             // Decide under the lock that stop() takes first, so a stop either sees the new

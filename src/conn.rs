@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use crate::idle::IdleKind;
 use crate::lifecycle::{lock, Cause, Core};
 use crate::queue::{Mode, Payload};
 use crate::through::{is_reader_thread, Through};
+use crate::transport::Addr;
 
 /// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
 ///
@@ -167,13 +167,13 @@ impl<C: Codec> Connection<C> {
     }
 
     /// The peer's address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.core.peer
+    pub fn peer_addr(&self) -> Addr {
+        self.core.peer.clone()
     }
 
     /// Our end's address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.core.local
+    pub fn local_addr(&self) -> Addr {
+        self.core.local.clone()
     }
 
     fn encode(&self, msg: &C::Out) -> io::Result<Payload> {

@@ -2,7 +2,6 @@
 //! the handler, and end the connection in the one safe order.
 
 use std::io::{self, BufReader, Read};
-use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +13,7 @@ use crate::handler::Handler;
 use crate::idle;
 use crate::lifecycle::{Cause, Core};
 use crate::through::ReaderMark;
+use crate::transport::Socket;
 
 /// How the read loop ended.
 enum End {
@@ -59,7 +59,7 @@ where
 
 fn read_loop<C: Codec, H: Handler<C>>(
     conn: &Connection<C>,
-    stream: &Arc<TcpStream>,
+    stream: &Arc<dyn Socket>,
     codec: &mut C,
     handler: &mut H,
 ) -> End {
@@ -69,9 +69,9 @@ fn read_loop<C: Codec, H: Handler<C>>(
     // Allocate the read buffer only once the first byte arrives: an idle connection costs its
     // thread and nothing more.
     loop {
-        match stream.peek(&mut [0u8; 1]) {
-            Ok(0) => return End::Eof,
-            Ok(_) => {
+        match stream.wait_readable() {
+            Ok(false) => return End::Eof,
+            Ok(true) => {
                 conn.core.note_read();
                 break;
             }
@@ -80,7 +80,7 @@ fn read_loop<C: Codec, H: Handler<C>>(
         }
     }
     let socket = SocketReader {
-        stream,
+        stream: &**stream,
         core: &conn.core,
     };
     let mut reader = BufReader::with_capacity(conn.core.cfg.read_buffer, socket);
@@ -113,14 +113,14 @@ fn read_loop<C: Codec, H: Handler<C>>(
 /// The reader's socket: before each read from the kernel, which may block, it writes the
 /// replies that write-through gathered while more input was buffered.
 struct SocketReader<'a> {
-    stream: &'a TcpStream,
+    stream: &'a dyn Socket,
     core: &'a Core,
 }
 
 impl Read for SocketReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.core.flush_gathered(self.stream)?;
-        let n = (&*self.stream).read(buf)?;
+        let n = self.stream.read(buf)?;
         if n > 0 {
             self.core.note_read();
         }

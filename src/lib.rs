@@ -142,6 +142,7 @@ mod registry;
 mod server;
 mod through;
 pub mod timer;
+mod transport;
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
@@ -152,5 +153,6 @@ pub use handler::Handler;
 pub use idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind};
 pub use options::{ConnOptions, WatermarkEvent, WatermarkObserver};
 pub use registry::{BroadcastReport, Registry};
-pub use server::{ServerBuilder, ServerHandle, TcpServer};
+pub use server::{ServerBuilder, ServerHandle, TcpServer, UnixServer};
 pub use timer::{ManualClock, TimerId, TimingWheel};
+pub use transport::Addr;

@@ -9,7 +9,7 @@
 
 use std::io;
 use std::mem;
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -22,6 +22,7 @@ use crate::options::ConnOptions;
 use crate::queue::{deadline_after, Events, QState, Tx};
 use crate::through::Gather;
 use crate::timer::{TimerId, TimingWheel};
+use crate::transport::{Addr, Socket};
 
 /// What asked the connection to end (`Core::set_cause` says which one wins); `Core::finish`
 /// turns it into the public [`CloseReason`].
@@ -67,11 +68,11 @@ enum Fin<'a> {
 /// Everything a connection's threads and handles share.
 pub(crate) struct Core {
     pub(crate) id: u64,
-    pub(crate) peer: SocketAddr,
-    pub(crate) local: SocketAddr,
+    pub(crate) peer: Addr,
+    pub(crate) local: Addr,
     /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
-    stream: Mutex<Option<Arc<TcpStream>>>,
+    stream: Mutex<Option<Arc<dyn Socket>>>,
     pub(crate) cfg: Arc<ConnOptions>,
     pub(crate) wheel: TimingWheel,
     pub(crate) high: usize,
@@ -114,9 +115,9 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Core {
     pub(crate) fn new(
         id: u64,
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
+        stream: Arc<dyn Socket>,
+        peer: Addr,
+        local: Addr,
         cfg: Arc<ConnOptions>,
     ) -> Core {
         let tracked = cfg.idle.enabled();
@@ -124,7 +125,7 @@ impl Core {
             id,
             peer,
             local,
-            stream: Mutex::new(Some(Arc::new(stream))),
+            stream: Mutex::new(Some(stream)),
             wheel: cfg.wheel(),
             high: cfg.high(),
             low: cfg.low(),
@@ -147,7 +148,7 @@ impl Core {
     }
 
     /// The socket, while the connection has one.
-    pub(crate) fn stream(&self) -> Option<Arc<TcpStream>> {
+    pub(crate) fn stream(&self) -> Option<Arc<dyn Socket>> {
         lock(&self.stream).clone()
     }
 
@@ -260,7 +261,7 @@ impl Core {
             return;
         }
         if let Some(s) = self.stream() {
-            match self.write_gathered(out, &s) {
+            match self.write_gathered(out, &*s) {
                 Ok(()) => {
                     let _ = s.shutdown(Shutdown::Write);
                 }

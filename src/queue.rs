@@ -17,8 +17,7 @@
 //! then FIN" needs no extra signalling and no send can slip in between.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice, Write};
-use std::net::TcpStream;
+use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -29,6 +28,7 @@ use crate::error::Refused;
 use crate::lifecycle::{lock, Core};
 use crate::options::WatermarkEvent;
 use crate::through::mark_writer;
+use crate::transport::Socket;
 
 /// Most messages the writer takes into one vectored write.
 const BATCH_MESSAGES: usize = 64;
@@ -207,7 +207,11 @@ impl Core {
 
     /// Writes all of `bufs`, waiting out write timeouts (a slow peer) until the connection is
     /// closed.
-    fn write_all(&self, stream: &TcpStream, mut bufs: &mut [IoSlice<'_>]) -> Result<(), WriteFail> {
+    fn write_all(
+        &self,
+        stream: &dyn Socket,
+        mut bufs: &mut [IoSlice<'_>],
+    ) -> Result<(), WriteFail> {
         let mut written = 0;
         loop {
             // Drop leading empty slices (a `Kick`, or an empty message, carries no bytes): a
@@ -216,7 +220,7 @@ impl Core {
             if bufs.is_empty() {
                 return Ok(());
             }
-            match (&*stream).write_vectored(bufs) {
+            match stream.write_vectored(bufs) {
                 Ok(0) => {
                     let error = io::Error::from(io::ErrorKind::WriteZero);
                     return Err(WriteFail { written, error });
@@ -278,7 +282,7 @@ impl Core {
             let result = {
                 let mut out = lock(&self.out);
                 // What write-through gathered was accepted before anything in this batch.
-                match self.write_gathered(&mut out, &stream) {
+                match self.write_gathered(&mut out, &*stream) {
                     Ok(()) => {
                         // Only now, with it written: write-through may gather again.
                         if batch.iter().any(|p| !p.is_message()) {
@@ -286,7 +290,7 @@ impl Core {
                         }
                         let mut iov: Vec<IoSlice<'_>> =
                             batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
-                        self.write_all(&stream, &mut iov)
+                        self.write_all(&*stream, &mut iov)
                     }
                     Err(error) => Err(WriteFail { written: 0, error }),
                 }

@@ -1,7 +1,7 @@
-//! `TcpServer`: the builder, the accept loop, and the handle that stops it.
+//! `TcpServer` and `UnixServer`: the builder, the accept loop, and the handle that stops it.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
@@ -15,7 +15,7 @@ use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::registry::Registry;
-use crate::through::WRITE_SLICE;
+use crate::transport::{wake_acceptor, Addr, Listener, Socket};
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -53,11 +53,55 @@ impl TcpServer {
     }
 }
 
-/// Options of a [`TcpServer`]; [`start`](ServerBuilder::start) or [`run`](ServerBuilder::run)
-/// it with a codec and a handler factory.
+/// A Unix-domain stream socket server: the same codecs, handlers and [`Connection`]s as a
+/// [`TcpServer`], on a socket file instead of a port. The socket file is removed when the
+/// server stops; a stale one (left by a process that died) is replaced at start.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+/// use std::os::unix::net::UnixStream;
+/// use std::time::Duration;
+/// use threadnet::{Connection, Lines, UnixServer};
+///
+/// let path = std::env::temp_dir().join(format!("threadnet-doc-{}.sock", std::process::id()));
+/// let server = UnixServer::builder(&path)
+///     .start(Lines::new(), |_: &Connection<Lines>| {
+///         |conn: &Connection<Lines>, line: String| {
+///             let _ = conn.send(line.to_uppercase());
+///         }
+///     })?;
+///
+/// let mut s = UnixStream::connect(&path)?;
+/// s.write_all(b"hello\n")?;
+/// let mut reply = String::new();
+/// BufReader::new(&s).read_line(&mut reply)?;
+/// assert_eq!(reply, "HELLO\n");
+///
+/// server.stop(Duration::from_secs(1));
+/// assert!(!path.exists()); // the socket file is gone
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixServer;
+
+impl UnixServer {
+    /// A builder listening on the socket file `path`, every other option at its default.
+    pub fn builder(path: impl AsRef<Path>) -> ServerBuilder {
+        ServerBuilder::default().unix(path)
+    }
+}
+
+/// Where a server listens.
+#[derive(Debug, Clone)]
+enum Bind {
+    Tcp(String),
+    Unix(PathBuf),
+}
+
+/// Options of a [`TcpServer`] or a [`UnixServer`]; [`start`](ServerBuilder::start) or
+/// [`run`](ServerBuilder::run) it with a codec and a handler factory.
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
-    addr: String,
+    bind: Bind,
     max_connections: usize,
     backoff_min: Duration,
     backoff_max: Duration,
@@ -67,7 +111,7 @@ pub struct ServerBuilder {
 impl Default for ServerBuilder {
     fn default() -> Self {
         ServerBuilder {
-            addr: "127.0.0.1:0".to_string(),
+            bind: Bind::Tcp("127.0.0.1:0".to_string()),
             max_connections: 1024,
             backoff_min: Duration::from_millis(5),
             backoff_max: Duration::from_secs(1),
@@ -82,7 +126,15 @@ impl ServerBuilder {
     ///
     /// Defaults to `127.0.0.1:0`.
     pub fn addr(mut self, addr: impl Into<String>) -> Self {
-        self.addr = addr.into();
+        self.bind = Bind::Tcp(addr.into());
+        self
+    }
+
+    /// Listens on a Unix-domain socket file at `path` instead of a TCP address (what
+    /// [`UnixServer::builder`] sets). The file is created at start, replacing a stale one, and
+    /// removed at stop.
+    pub fn unix(mut self, path: impl AsRef<Path>) -> Self {
+        self.bind = Bind::Unix(path.as_ref().to_path_buf());
         self
     }
 
@@ -134,7 +186,10 @@ impl ServerBuilder {
         if let Some(max) = self.options.max_frame_length {
             codec.set_max_frame_length(max);
         }
-        let listener = TcpListener::bind(&self.addr)?;
+        let listener = match &self.bind {
+            Bind::Tcp(addr) => Listener::tcp(addr)?,
+            Bind::Unix(path) => Listener::unix(path)?,
+        };
         let local_addr = listener.local_addr()?;
         let shutdown_timeout = self.options.shutdown_timeout;
         let inner = Arc::new(Inner {
@@ -188,7 +243,7 @@ impl ServerBuilder {
 }
 
 struct Inner<C: Codec> {
-    local_addr: SocketAddr,
+    local_addr: Addr,
     registry: Registry<C>,
     stopping: AtomicBool,
     accepted: AtomicU64,
@@ -203,17 +258,10 @@ impl<C: Codec> Inner<C> {
         if !self.stopping.swap(true, Ordering::SeqCst) {
             // A blocked accept() cannot be interrupted (rust-lang/rust #67978): connect to
             // ourselves so it returns, and unpark it in case it sleeps in its backoff.
-            let mut wake = self.local_addr;
-            if wake.ip().is_unspecified() {
-                wake.set_ip(match wake {
-                    SocketAddr::V4(_) => [127, 0, 0, 1].into(),
-                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                });
-            }
             if let Some(t) = lock(&self.accept_thread).as_ref() {
                 t.thread().unpark();
             }
-            let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+            wake_acceptor(&self.local_addr);
         }
         let accept = lock(&self.accept_thread).take();
         let Some(accept) = accept else {
@@ -261,7 +309,7 @@ where
     H: Handler<C>,
     F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
 {
-    fn run(self, listener: TcpListener) {
+    fn run(self, listener: Listener) {
         let shared_codec = Arc::new(self.codec.clone());
         let mut next_id = 1u64;
         let mut backoff = self.backoff.0;
@@ -293,10 +341,11 @@ where
         }
     }
 
-    fn spawn_connection(&self, id: u64, stream: TcpStream, peer: SocketAddr, codec: &Arc<C>) {
-        let _ = stream.set_nodelay(self.options.nodelay);
-        let _ = stream.set_write_timeout(Some(WRITE_SLICE));
-        let local = stream.local_addr().unwrap_or(self.inner.local_addr);
+    fn spawn_connection(&self, id: u64, stream: Arc<dyn Socket>, peer: Addr, codec: &Arc<C>) {
+        let _ = stream.prepare(self.options.nodelay);
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| self.inner.local_addr.clone());
         let core = Core::new(id, stream, peer, local, Arc::clone(&self.options));
         let conn = Connection::new(core, Arc::clone(codec));
         self.inner.registry.insert(conn.clone());
@@ -366,9 +415,10 @@ impl<C: Codec> Clone for ServerHandle<C> {
 }
 
 impl<C: Codec> ServerHandle<C> {
-    /// The address the server listens on (with the real port when bound to port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr
+    /// The address the server listens on: for TCP with the real port when bound to port 0,
+    /// for Unix the socket file's path.
+    pub fn local_addr(&self) -> Addr {
+        self.inner.local_addr.clone()
     }
 
     /// Connections open now.

@@ -8,7 +8,7 @@
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
 //! writes a header and then a payload still costs one syscall.
 //!
-//! A slow peer: socket writes block for at most [`WRITE_SLICE`] (the socket's `SO_SNDTIMEO`).
+//! A slow peer: socket writes block for at most [`WRITE_SLICE`] (the socket's `SO_SNDTIMEO`, set in `transport.rs`).
 //! A message the socket takes no byte of within one slice goes to the queue like any other
 //! send. A message that has started but is not all out by the send's deadline is finished by
 //! the writer thread: its remaining bytes stay gathered, the writer writes them before its
@@ -27,7 +27,6 @@
 //! thread to write it. A slow next request never holds an earlier reply for longer than that.
 
 use std::io::{self, IoSlice, Write};
-use std::net::TcpStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -39,10 +38,8 @@ use crate::conn_timers::is_timer_thread_of;
 use crate::lifecycle::{lock, Core};
 use crate::queue::{deadline_after, Mode, Tx};
 use crate::timer::TimerId;
+use crate::transport::Socket;
 
-/// The longest one socket write blocks before threadnet looks again (closed? deadline passed?):
-/// the socket's write timeout, `SO_SNDTIMEO`.
-pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(50);
 /// Writes up to this many bytes are gathered and sent with the next larger one.
 const GATHER: usize = 2048;
 /// While corked, replies are gathered up to this many bytes.
@@ -53,7 +50,7 @@ const CORK_HOLD: Duration = Duration::from_millis(1);
 thread_local! {
     /// The connection whose reader runs on this thread: its `Core` (as an address) and its
     /// socket, so write-through needs no lock to reach it.
-    static READER: RefCell<Option<(usize, Arc<TcpStream>)>> = const { RefCell::new(None) };
+    static READER: RefCell<Option<(usize, Arc<dyn Socket>)>> = const { RefCell::new(None) };
 }
 
 /// Marks the current thread as `core`'s reader until the guard drops.
@@ -65,7 +62,7 @@ thread_local! {
 }
 
 impl ReaderMark {
-    pub(crate) fn set(core: &Arc<Core>, stream: Arc<TcpStream>) -> ReaderMark {
+    pub(crate) fn set(core: &Arc<Core>, stream: Arc<dyn Socket>) -> ReaderMark {
         let me = Arc::as_ptr(core) as usize;
         let _ = READER.try_with(|r| *r.borrow_mut() = Some((me, stream)));
         ReaderMark
@@ -153,7 +150,7 @@ impl Core {
         let me = Arc::as_ptr(self) as usize;
         READER
             .try_with(|r| match &*r.borrow() {
-                Some((p, stream)) if *p == me => self.write_through_on(stream, timeout, encode),
+                Some((p, stream)) if *p == me => self.write_through_on(&**stream, timeout, encode),
                 _ => Through::Queue,
             })
             .unwrap_or(Through::Queue)
@@ -162,7 +159,7 @@ impl Core {
     /// [`write_through`](Self::write_through), on the reader thread, with its socket.
     fn write_through_on(
         self: &Arc<Self>,
-        stream: &TcpStream,
+        stream: &dyn Socket,
         timeout: Duration,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
     ) -> Through {
@@ -254,7 +251,7 @@ impl Core {
 
     /// Writes what write-through gathered, waiting out write timeouts until the connection
     /// closes. Call with `out` held (pass its guard's contents).
-    pub(crate) fn write_gathered(&self, g: &mut Gather, stream: &TcpStream) -> io::Result<()> {
+    pub(crate) fn write_gathered(&self, g: &mut Gather, stream: &dyn Socket) -> io::Result<()> {
         let mut sock = Sock::new(stream, self, None);
         sock.written = 1; // started long ago: never report a stall, wait until written
         while !g.buf.is_empty() {
@@ -289,7 +286,7 @@ impl Core {
     /// what is gathered (nothing can be gathered while it holds the lock): nothing to do, and
     /// the reader must not wait for a writer that may itself wait on a peer that stopped
     /// reading.
-    pub(crate) fn flush_gathered(&self, stream: &TcpStream) -> io::Result<()> {
+    pub(crate) fn flush_gathered(&self, stream: &dyn Socket) -> io::Result<()> {
         match self.out.try_lock() {
             Ok(mut g) if !g.buf.is_empty() => self.write_gathered(&mut g, stream),
             _ => Ok(()),
@@ -302,7 +299,7 @@ impl Core {
         let (Ok(mut g), Some(stream)) = (self.out.try_lock(), self.stream()) else {
             return;
         };
-        let mut sock = Sock::new(&stream, self, Some(Duration::ZERO));
+        let mut sock = Sock::new(&*stream, self, Some(Duration::ZERO));
         while !g.buf.is_empty() {
             match sock.raw(&[IoSlice::new(&g.buf)]) {
                 Ok(n) => drop(g.buf.drain(..n)),
@@ -335,7 +332,7 @@ pub(crate) struct SocketWriter<'a> {
 
 /// The socket side of a [`SocketWriter`]: what was written, and how it stopped.
 struct Sock<'a> {
-    stream: &'a TcpStream,
+    stream: &'a dyn Socket,
     core: &'a Core,
     /// How long a message may take once it has started; then the writer thread finishes it.
     timeout: Option<Duration>,
@@ -353,7 +350,7 @@ struct Sock<'a> {
 }
 
 impl<'a> Sock<'a> {
-    fn new(stream: &'a TcpStream, core: &'a Core, timeout: Option<Duration>) -> Self {
+    fn new(stream: &'a dyn Socket, core: &'a Core, timeout: Option<Duration>) -> Self {
         Sock {
             stream,
             core,
@@ -385,7 +382,7 @@ impl<'a> Sock<'a> {
             return Err(io::Error::from(io::ErrorKind::TimedOut));
         }
         loop {
-            match (&*self.stream).write_vectored(bufs) {
+            match self.stream.write_vectored(bufs) {
                 Ok(0) => {
                     self.failed = true;
                     return Err(io::Error::from(io::ErrorKind::WriteZero));

@@ -271,7 +271,7 @@ fn watermark_events_alternate_starting_with_a_rise() {
 #[test]
 fn broadcast_reports_queued_full_and_closed_per_connection() {
     let (server, conns) = start(ConnOptions::new().send_queue_capacity(2));
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let stuck_peer = peer(addr); // never reads
     let stuck = recv(&conns);
     let mut live_peer = peer(addr);
@@ -302,7 +302,7 @@ fn broadcast_reports_queued_full_and_closed_per_connection() {
 #[test]
 fn broadcast_from_many_threads_reaches_every_connection() {
     let (server, conns) = start(ConnOptions::new());
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let mut peers = Vec::new();
     for _ in 0..4 {
         peers.push(peer(addr));

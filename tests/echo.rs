@@ -31,7 +31,7 @@ fn eight_connections_each_echo_a_thousand_distinct_frames() {
     const CONNS: u32 = 8;
     const FRAMES: u32 = 1000;
     let server = echo_server(ConnOptions::new());
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
 
     let (done_tx, done) = mpsc::channel();
     for c in 0..CONNS {

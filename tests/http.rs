@@ -14,7 +14,7 @@ mod common;
 mod http_hello;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -22,7 +22,7 @@ use std::time::Duration;
 use common::{ends, peer, wait_until, WAIT};
 use http_hello::{JSON, PAGE};
 use threadnet::http::{self, Http1, Request, Response};
-use threadnet::{ServerHandle, TcpServer};
+use threadnet::{Addr, ServerHandle, TcpServer};
 
 fn server() -> ServerHandle<Http1> {
     http_hello::start("127.0.0.1:0").expect("start http_hello")
@@ -107,7 +107,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(addr: SocketAddr) -> Client {
+    fn new(addr: Addr) -> Client {
         let s = peer(addr);
         let r = BufReader::new(s.try_clone().unwrap());
         Client { s, r }

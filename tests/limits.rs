@@ -37,7 +37,7 @@ fn oversize_frame_closes_only_that_connection() {
         .addr("127.0.0.1:0")
         .start(LengthDelimited::new(), move |_: &Conn| Echo(tx.clone()))
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let mut good = peer(addr);
     echo_once(&mut good, b"before");
 
@@ -121,7 +121,7 @@ fn max_connections_refuses_the_extra_connection_at_once() {
         .max_connections(2)
         .start(LengthDelimited::new(), move |_: &Conn| Echo(tx.clone()))
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let mut a = peer(addr);
     echo_once(&mut a, b"a");
     let mut b = peer(addr);

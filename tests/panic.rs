@@ -67,7 +67,7 @@ fn panic_in_on_message_closes_only_that_connection() {
             shutdown_on_connect: false,
         })
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let mut good = peer(addr);
     echo_once(&mut good, b"hello");
     let mut bad = peer(addr);
@@ -115,7 +115,7 @@ fn panics_in_on_connect_and_in_the_factory_do_not_stop_the_server() {
             }
         })
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let mut good = peer(addr);
     echo_once(&mut good, b"one");
 

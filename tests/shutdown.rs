@@ -341,7 +341,7 @@ fn stop_shuts_live_connections_down_with_server_stopped_and_joins() {
             Greeter(cltx.clone(), gtx.clone())
         })
         .unwrap();
-    let addr = server.local_addr();
+    let addr = server.local_addr().as_inet().unwrap();
     let peers: Vec<_> = (0..3).map(|_| polite_peer(peer(addr))).collect();
     // Stop once every greeting is queued (a stop refuses later sends).
     for _ in 0..3 {

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{self, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ pub fn recv<T>(rx: &Receiver<T>) -> T {
 
 /// A raw std peer with read and write timeouts, so a broken server fails the test instead of
 /// hanging it.
-pub fn peer(addr: SocketAddr) -> TcpStream {
+pub fn peer(addr: impl ToSocketAddrs) -> TcpStream {
     let s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(WAIT)).unwrap();
     s.set_write_timeout(Some(WAIT)).unwrap();

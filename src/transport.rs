@@ -1,0 +1,297 @@
+//! Transports: the stream sockets a connection can run on, TCP and Unix-domain, behind one
+//! small trait, so that the reader, the writer, write-through and the lifecycle are written
+//! once for both (goes serves TCP and Unix the same way; knet only TCP).
+//!
+//! std's `&TcpStream` and `&UnixStream` both read and write through a shared reference, so the
+//! reader and the writer share one `Arc<dyn Socket>` and no `try_clone` is needed.
+
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one socket write may block (`SO_SNDTIMEO`) before the writer checks whether the
+/// connection was closed meanwhile; see `through.rs`.
+pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(50);
+
+/// The address of one end of a connection: an internet address for TCP, a path for a
+/// Unix-domain socket (Go's `net.Addr`).
+///
+/// It compares equal to a [`SocketAddr`] when it holds that address, prints like one, and can
+/// be passed wherever std takes [`ToSocketAddrs`], so TCP code reads as it would with a plain
+/// `SocketAddr`:
+///
+/// ```
+/// use std::net::{SocketAddr, TcpStream};
+/// use threadnet::{Addr, Lines, TcpServer};
+///
+/// let server = TcpServer::builder().start(Lines::new(), |_: &_| |_: &_, _: String| {})?;
+/// let addr: Addr = server.local_addr();
+/// let peer = TcpStream::connect(&addr)?; // an Addr is ToSocketAddrs
+/// assert_eq!(addr, peer.peer_addr()?); // and compares with a SocketAddr
+/// assert!(addr.to_string().starts_with("127.0.0.1:"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Addr {
+    /// A TCP address.
+    Inet(SocketAddr),
+    /// A Unix-domain socket's path; `None` for an unnamed socket (the client end of a
+    /// connection usually is one).
+    Unix(Option<Arc<Path>>),
+}
+
+impl Addr {
+    /// The TCP address, if this is one.
+    pub fn as_inet(&self) -> Option<SocketAddr> {
+        match self {
+            Addr::Inet(a) => Some(*a),
+            Addr::Unix(_) => None,
+        }
+    }
+
+    /// The Unix socket's path, if this is a named Unix-domain address.
+    pub fn as_unix_path(&self) -> Option<&Path> {
+        match self {
+            Addr::Unix(p) => p.as_deref(),
+            Addr::Inet(_) => None,
+        }
+    }
+
+    fn from_unix(a: &std::os::unix::net::SocketAddr) -> Addr {
+        Addr::Unix(a.as_pathname().map(Arc::from))
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Addr::Inet(a) => a.fmt(f),
+            Addr::Unix(Some(p)) => write!(f, "unix:{}", p.display()),
+            Addr::Unix(None) => f.write_str("unix:(unnamed)"),
+        }
+    }
+}
+
+impl From<SocketAddr> for Addr {
+    fn from(a: SocketAddr) -> Addr {
+        Addr::Inet(a)
+    }
+}
+
+impl PartialEq<SocketAddr> for Addr {
+    fn eq(&self, other: &SocketAddr) -> bool {
+        self.as_inet() == Some(*other)
+    }
+}
+
+impl PartialEq<Addr> for SocketAddr {
+    fn eq(&self, other: &Addr) -> bool {
+        other == self
+    }
+}
+
+/// Resolves to the TCP address; a Unix address gives an `InvalidInput` error.
+impl ToSocketAddrs for Addr {
+    type Iter = std::option::IntoIter<SocketAddr>;
+
+    fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+        match self {
+            Addr::Inet(a) => Ok(Some(*a).into_iter()),
+            Addr::Unix(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{self} is a Unix-domain address, not an internet one"),
+            )),
+        }
+    }
+}
+
+/// A connected stream socket, shared by a connection's threads.
+pub(crate) trait Socket: Send + Sync + 'static {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    /// Blocks until a byte can be read (`Ok(true)`) or the peer's EOF (`Ok(false)`), without
+    /// consuming anything. A transport that cannot wait this way returns `Ok(true)` at once.
+    fn wait_readable(&self) -> io::Result<bool>;
+    /// Sets the write slice (and for TCP, `TCP_NODELAY`) before the connection starts.
+    fn prepare(&self, nodelay: bool) -> io::Result<()>;
+    fn peer_addr(&self) -> io::Result<Addr>;
+    fn local_addr(&self) -> io::Result<Addr>;
+}
+
+impl Socket for TcpStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Write::write_vectored(&mut &*self, bufs)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        TcpStream::shutdown(self, how)
+    }
+
+    fn wait_readable(&self) -> io::Result<bool> {
+        Ok(self.peek(&mut [0u8; 1])? > 0)
+    }
+
+    fn prepare(&self, nodelay: bool) -> io::Result<()> {
+        self.set_nodelay(nodelay)?;
+        self.set_write_timeout(Some(WRITE_SLICE))
+    }
+
+    fn peer_addr(&self) -> io::Result<Addr> {
+        TcpStream::peer_addr(self).map(Addr::Inet)
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        TcpStream::local_addr(self).map(Addr::Inet)
+    }
+}
+
+impl Socket for UnixStream {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Read::read(&mut &*self, buf)
+    }
+
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        Write::write_vectored(&mut &*self, bufs)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        UnixStream::shutdown(self, how)
+    }
+
+    fn wait_readable(&self) -> io::Result<bool> {
+        // `UnixStream::peek` is not stable (unix_socket_peek): the read buffer is allocated
+        // at once instead of on the first byte.
+        Ok(true)
+    }
+
+    fn prepare(&self, _nodelay: bool) -> io::Result<()> {
+        self.set_write_timeout(Some(WRITE_SLICE))
+    }
+
+    fn peer_addr(&self) -> io::Result<Addr> {
+        UnixStream::peer_addr(self).map(|a| Addr::from_unix(&a))
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        UnixStream::local_addr(self).map(|a| Addr::from_unix(&a))
+    }
+}
+
+/// A listening socket: the accept thread owns it.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds a TCP listener.
+    pub(crate) fn tcp(addr: &str) -> io::Result<Listener> {
+        TcpListener::bind(addr).map(Listener::Tcp)
+    }
+
+    /// Binds a Unix-domain listener at `path`. A stale socket file (one nobody listens on any
+    /// more, left by a process that died) is removed first; a live one is `AddrInUse`.
+    pub(crate) fn unix(path: &Path) -> io::Result<Listener> {
+        match UnixListener::bind(path) {
+            Ok(l) => Ok(Listener::Unix(l, path.to_path_buf())),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                let stale = matches!(
+                    UnixStream::connect(path),
+                    Err(ref c) if c.kind() == io::ErrorKind::ConnectionRefused
+                );
+                if !stale {
+                    return Err(e);
+                }
+                std::fs::remove_file(path)?;
+                UnixListener::bind(path).map(|l| Listener::Unix(l, path.to_path_buf()))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<Addr> {
+        match self {
+            Listener::Tcp(l) => l.local_addr().map(Addr::Inet),
+            Listener::Unix(_, path) => Ok(Addr::Unix(Some(Arc::from(path.as_path())))),
+        }
+    }
+
+    /// Accepts one connection: the socket and the peer's address.
+    pub(crate) fn accept(&self) -> io::Result<(Arc<dyn Socket>, Addr)> {
+        match self {
+            Listener::Tcp(l) => l
+                .accept()
+                .map(|(s, a)| (Arc::new(s) as Arc<dyn Socket>, Addr::Inet(a))),
+            Listener::Unix(l, _) => l
+                .accept()
+                .map(|(s, a)| (Arc::new(s) as Arc<dyn Socket>, Addr::from_unix(&a))),
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // The socket file would outlive us and make the next bind fail: remove it.
+        if let Listener::Unix(_, path) = self {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Makes an accept blocked on the listener at `addr` return, by connecting to it: a blocked
+/// `accept()` cannot be interrupted otherwise (rust-lang/rust #67978).
+pub(crate) fn wake_acceptor(addr: &Addr) {
+    match addr {
+        Addr::Inet(a) => {
+            let mut a = *a;
+            if a.ip().is_unspecified() {
+                a.set_ip(match a {
+                    SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+                    SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            let _ = TcpStream::connect_timeout(&a, Duration::from_secs(1));
+        }
+        Addr::Unix(Some(path)) => {
+            let _ = UnixStream::connect(path);
+        }
+        Addr::Unix(None) => {}
+    }
+}
+
+/// Where a client dials.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Tcp(Vec<SocketAddr>),
+    Unix(PathBuf),
+}
+
+impl Target {
+    /// One attempt at every address, in order; the last error if none answers.
+    pub(crate) fn dial(&self, timeout: Duration) -> io::Result<Arc<dyn Socket>> {
+        match self {
+            Target::Tcp(addrs) => {
+                let mut last =
+                    io::Error::new(io::ErrorKind::InvalidInput, "no address to connect to");
+                for a in addrs {
+                    match TcpStream::connect_timeout(a, timeout) {
+                        Ok(s) => return Ok(Arc::new(s)),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+            // A Unix connect does not wait for the peer's accept: it fails or succeeds at once.
+            Target::Unix(path) => Ok(Arc::new(UnixStream::connect(path)?)),
+        }
+    }
+}
