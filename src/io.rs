@@ -129,6 +129,6 @@ impl Read for SocketReader<'_> {
 }
 
 /// Runs a user callback, turning a panic into its message.
-fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()).to_string())
 }

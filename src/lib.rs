@@ -143,6 +143,7 @@ mod server;
 mod through;
 pub mod timer;
 mod transport;
+pub mod udp;
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
@@ -156,3 +157,4 @@ pub use registry::{BroadcastReport, Registry};
 pub use server::{ServerBuilder, ServerHandle, TcpServer, UnixServer};
 pub use timer::{ManualClock, TimerId, TimingWheel};
 pub use transport::Addr;
+pub use udp::{UdpBuilder, UdpHandle, UdpServer};

@@ -205,6 +205,27 @@ impl Core {
         (p, Refused::Closed)
     }
 
+    /// Writes a batch: one vectored write on a stream, one datagram per message on a datagram
+    /// socket (a UDP peer), where message boundaries are the wire's.
+    fn write_batch(&self, stream: &dyn Socket, batch: &[Payload]) -> Result<(), WriteFail> {
+        if !stream.is_datagram() {
+            let mut iov: Vec<IoSlice<'_>> =
+                batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
+            return self.write_all(stream, &mut iov);
+        }
+        let mut written = 0;
+        for p in batch.iter().filter(|p| p.is_message()) {
+            let bytes = p.as_slice();
+            self.write_all(stream, &mut [IoSlice::new(bytes)])
+                .map_err(|fail| WriteFail {
+                    written: written + fail.written,
+                    error: fail.error,
+                })?;
+            written += bytes.len();
+        }
+        Ok(())
+    }
+
     /// Writes all of `bufs`, waiting out write timeouts (a slow peer) until the connection is
     /// closed.
     fn write_all(
@@ -288,9 +309,7 @@ impl Core {
                         if batch.iter().any(|p| !p.is_message()) {
                             self.kicked.store(false, Ordering::SeqCst);
                         }
-                        let mut iov: Vec<IoSlice<'_>> =
-                            batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
-                        self.write_all(&*stream, &mut iov)
+                        self.write_batch(&*stream, &batch)
                     }
                     Err(error) => Err(WriteFail { written: 0, error }),
                 }

@@ -121,6 +121,10 @@ pub(crate) trait Socket: Send + Sync + 'static {
     fn prepare(&self, nodelay: bool) -> io::Result<()>;
     fn peer_addr(&self) -> io::Result<Addr>;
     fn local_addr(&self) -> io::Result<Addr>;
+    /// Each write is one datagram: the writer writes message by message, never a batch.
+    fn is_datagram(&self) -> bool {
+        false
+    }
 }
 
 impl Socket for TcpStream {

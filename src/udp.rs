@@ -1,0 +1,550 @@
+//! `UdpServer`: datagrams through the same codecs and handlers as TCP.
+//!
+//! goes promises that moving a line protocol from TCP to UDP changes the transport line, not the
+//! handler; so does threadnet. Each peer address that sends a datagram becomes a
+//! [`Connection`]: the same handle, the same `on_connect` / `on_message` / `on_close`, the same
+//! bounded send queue with a writer thread, the same timers and idle limits. What differs is
+//! underneath:
+//!
+//! * **One reader thread for the socket**, not one per peer: it receives each datagram, finds
+//!   (or makes) the peer's connection, and decodes the datagram with that peer's codec: a
+//!   datagram holds whole messages (usually one), never part of one. A datagram that does not
+//!   decode, or is over [`UdpBuilder::max_datagram`], ends that peer's connection with an
+//!   `Error`, as a bad frame ends a TCP connection.
+//! * **One datagram per message** out: the writer sends each queued message with its own
+//!   `send_to`, never a batch (write-through is off: a codec may write a message in pieces).
+//! * **No end of stream**: a peer's connection ends when it is closed or shut down (our side),
+//!   when an idle limit passes, or when the server stops. Peers are kept for
+//!   [`DEFAULT_PEER_IDLE`] without a datagram unless [`ConnOptions`] sets an idle limit, so a
+//!   server does not fill up with peers that left.
+//!
+//! ```
+//! use std::net::UdpSocket;
+//! use std::time::Duration;
+//! use threadnet::{Connection, Lines, UdpServer};
+//!
+//! // The handler of a TCP line server, unchanged.
+//! let server = UdpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
+//!     |conn: &Connection<Lines>, line: String| {
+//!         let _ = conn.send(line.to_uppercase());
+//!     }
+//! })?;
+//!
+//! let client = UdpSocket::bind("127.0.0.1:0")?;
+//! client.set_read_timeout(Some(Duration::from_secs(5)))?;
+//! client.send_to(b"hello\n", server.local_addr())?;
+//! let mut buf = [0u8; 64];
+//! let (n, _) = client.recv_from(&mut buf)?;
+//! assert_eq!(&buf[..n], b"HELLO\n");
+//! server.stop(Duration::from_secs(1));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice};
+use std::net::{Shutdown, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use crate::codec::Codec;
+use crate::conn::Connection;
+use crate::handler::Handler;
+use crate::idle;
+use crate::io::catch;
+use crate::lifecycle::{lock, Cause, Core};
+use crate::options::ConnOptions;
+use crate::queue::deadline_after;
+use crate::registry::Registry;
+use crate::through::ReaderMark;
+use crate::transport::{Addr, Socket, WRITE_SLICE};
+
+/// How long a UDP peer may send nothing before its connection ends, unless [`ConnOptions`]
+/// sets an idle limit of its own: 60 s.
+pub const DEFAULT_PEER_IDLE: Duration = Duration::from_secs(60);
+
+/// A UDP server; see the [module docs](crate::udp).
+pub struct UdpServer;
+
+impl UdpServer {
+    /// A builder with every option at its default.
+    pub fn builder() -> UdpBuilder {
+        UdpBuilder::default()
+    }
+}
+
+/// Options of a [`UdpServer`]; [`start`](UdpBuilder::start) it with a codec and a handler
+/// factory.
+#[derive(Debug, Clone)]
+pub struct UdpBuilder {
+    addr: String,
+    max_peers: usize,
+    max_datagram: usize,
+    options: ConnOptions,
+}
+
+impl Default for UdpBuilder {
+    fn default() -> Self {
+        UdpBuilder {
+            addr: "127.0.0.1:0".to_string(),
+            max_peers: 1024,
+            max_datagram: 65_507,
+            options: ConnOptions::default(),
+        }
+    }
+}
+
+impl UdpBuilder {
+    /// The address to bind, `HOST:PORT`; port 0 picks a free port.
+    ///
+    /// Defaults to `127.0.0.1:0`.
+    pub fn addr(mut self, addr: impl Into<String>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// Most peers served at once. A datagram from a new peer past the limit is dropped and
+    /// counted in [`UdpHandle::refused_count`].
+    ///
+    /// Defaults to 1024.
+    pub fn max_peers(mut self, n: usize) -> Self {
+        self.max_peers = n;
+        self
+    }
+
+    /// The largest datagram accepted, in bytes; a larger one ends its peer's connection with
+    /// an `InvalidData` error.
+    ///
+    /// Defaults to 65 507, the largest UDP payload over IPv4.
+    pub fn max_datagram(mut self, bytes: usize) -> Self {
+        self.max_datagram = bytes.max(1);
+        self
+    }
+
+    /// Options of every peer's connection (send queue, timeouts, idle limits, timing wheel).
+    /// Write-through is always off for UDP. Without an idle limit, peers expire after
+    /// [`DEFAULT_PEER_IDLE`].
+    ///
+    /// Defaults to [`ConnOptions::default`].
+    pub fn options(mut self, options: ConnOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Binds and serves on a background thread.
+    ///
+    /// # Errors
+    ///
+    /// Binding fails, or the thread cannot be spawned.
+    pub fn start<C, H, F>(self, mut codec: C, factory: F) -> io::Result<UdpHandle<C>>
+    where
+        C: Codec,
+        H: Handler<C>,
+        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+    {
+        if let Some(max) = self.options.max_frame_length {
+            codec.set_max_frame_length(max);
+        }
+        let socket = Arc::new(UdpSocket::bind(&self.addr)?);
+        socket.set_write_timeout(Some(WRITE_SLICE))?;
+        let local = socket.local_addr()?;
+        let shutdown_timeout = self.options.shutdown_timeout;
+        let mut options = self.options.write_through(false);
+        if !options.idle.enabled() {
+            options = options.read_idle(DEFAULT_PEER_IDLE);
+        }
+        let inner = Arc::new(Inner {
+            socket,
+            local,
+            registry: Registry::new(Arc::new(codec.clone())),
+            ended: Arc::new(Mutex::new(Vec::new())),
+            stopping: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+            thread: Mutex::new(None),
+            stopped: Mutex::new(false),
+            stopped_cv: Condvar::new(),
+        });
+        let reader = Reader {
+            inner: Arc::clone(&inner),
+            codec_shared: Arc::new(codec.clone()),
+            codec,
+            factory,
+            options: Arc::new(options),
+            max_peers: self.max_peers,
+            max_datagram: self.max_datagram,
+            peers: HashMap::new(),
+            next_id: 1,
+        };
+        let thread = thread::Builder::new()
+            .name("threadnet-udp".into())
+            .spawn(move || reader.run())?;
+        *lock(&inner.thread) = Some(thread);
+        Ok(UdpHandle {
+            stop_on_drop: Arc::new(StopOnDrop {
+                inner: Arc::clone(&inner),
+                timeout: shutdown_timeout,
+            }),
+            inner,
+        })
+    }
+}
+
+/// State shared by the handle, the reader thread and the peers' sockets.
+struct Inner<C: Codec> {
+    socket: Arc<UdpSocket>,
+    local: SocketAddr,
+    registry: Registry<C>,
+    /// Peers whose connection has ended on our side, for the reader to finish.
+    ended: Arc<Mutex<Vec<SocketAddr>>>,
+    stopping: AtomicBool,
+    refused: AtomicU64,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    stopped: Mutex<bool>,
+    stopped_cv: Condvar,
+}
+
+/// Wakes the reader thread out of `recv_from` with an empty datagram to itself.
+fn wake(socket: &UdpSocket, local: SocketAddr) {
+    let _ = socket.send_to(&[], loopback(local));
+}
+
+/// `local` with an unspecified IP replaced by loopback: where the socket can reach itself.
+fn loopback(mut local: SocketAddr) -> SocketAddr {
+    if local.ip().is_unspecified() {
+        local.set_ip(match local {
+            SocketAddr::V4(_) => [127, 0, 0, 1].into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    local
+}
+
+impl<C: Codec> Inner<C> {
+    fn stop(&self, deadline: Duration) {
+        let first = !self.stopping.swap(true, Ordering::SeqCst);
+        let on_reader = lock(&self.thread)
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == thread::current().id());
+        if first {
+            let until = deadline_after(deadline);
+            self.registry.for_each(|conn| conn.stop(deadline));
+            wake(&self.socket, self.local);
+            if on_reader {
+                return; // a handler stopping its own server: the reader ends after it returns
+            }
+            if !self.registry.wait_empty(until) {
+                self.registry.for_each(|conn| conn.core.force_close());
+            }
+        }
+        if on_reader {
+            return;
+        }
+        let thread = lock(&self.thread).take();
+        match thread {
+            Some(t) => {
+                let _ = t.join();
+                *lock(&self.stopped) = true;
+                self.stopped_cv.notify_all();
+            }
+            None => self.wait(), // another stop() is joining it
+        }
+    }
+
+    fn wait(&self) {
+        let mut stopped = lock(&self.stopped);
+        while !*stopped {
+            stopped = self
+                .stopped_cv
+                .wait(stopped)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+/// A peer's side of the shared socket, as its connection sees it.
+struct UdpPeer {
+    socket: Arc<UdpSocket>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    /// Where to report the end, once.
+    ended: Arc<Mutex<Vec<SocketAddr>>>,
+    done: AtomicBool,
+}
+
+impl Socket for UdpPeer {
+    fn read(&self, _: &mut [u8]) -> io::Result<usize> {
+        // The server's reader thread reads for every peer.
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match bufs {
+            [one] => self.socket.send_to(one, self.peer),
+            _ => {
+                let datagram: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                self.socket.send_to(&datagram, self.peer)
+            }
+        }
+    }
+
+    /// A datagram peer has no half-close: our FIN (or an abort) ends its connection, which
+    /// the reader thread then finishes.
+    fn shutdown(&self, _: Shutdown) -> io::Result<()> {
+        if !self.done.swap(true, Ordering::SeqCst) {
+            lock(&self.ended).push(self.peer);
+            wake(&self.socket, self.local);
+        }
+        Ok(())
+    }
+
+    fn wait_readable(&self) -> io::Result<bool> {
+        Ok(true)
+    }
+
+    fn prepare(&self, _nodelay: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn peer_addr(&self) -> io::Result<Addr> {
+        Ok(Addr::Inet(self.peer))
+    }
+
+    fn local_addr(&self) -> io::Result<Addr> {
+        Ok(Addr::Inet(self.local))
+    }
+
+    fn is_datagram(&self) -> bool {
+        true
+    }
+}
+
+/// One peer, owned by the reader thread.
+struct Peer<C: Codec, H> {
+    conn: Connection<C>,
+    /// `None` if the factory panicked.
+    handler: Option<H>,
+    codec: C,
+}
+
+/// Everything the reader thread owns.
+struct Reader<C: Codec, H, F> {
+    inner: Arc<Inner<C>>,
+    codec: C,
+    codec_shared: Arc<C>,
+    factory: F,
+    options: Arc<ConnOptions>,
+    max_peers: usize,
+    max_datagram: usize,
+    peers: HashMap<SocketAddr, Peer<C, H>>,
+    next_id: u64,
+}
+
+impl<C, H, F> Reader<C, H, F>
+where
+    C: Codec,
+    H: Handler<C>,
+    F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+{
+    fn run(mut self) {
+        // One byte more than the limit: a datagram that fills it was too large.
+        let mut buf = vec![0u8; self.max_datagram + 1];
+        let me = loopback(self.inner.local);
+        loop {
+            self.finish_ended();
+            if self.inner.stopping.load(Ordering::SeqCst) && self.peers.is_empty() {
+                return;
+            }
+            match self.inner.socket.recv_from(&mut buf) {
+                Ok((0, from)) if from == me => {} // a wake-up
+                Ok((n, from)) => self.dispatch(&buf[..n], from),
+                // Transient (a signal, an ICMP error reported on some systems): go on.
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Delivers one datagram to its peer's handler, making the peer's connection if new.
+    fn dispatch(&mut self, datagram: &[u8], from: SocketAddr) {
+        if !self.peers.contains_key(&from) && !self.connect(from) {
+            return;
+        }
+        let max = self.max_datagram;
+        let Some(peer) = self.peers.get_mut(&from) else {
+            return;
+        };
+        let core = Arc::clone(&peer.conn.core);
+        if core.closed.load(Ordering::SeqCst) {
+            return; // ending: its reader work is done
+        }
+        core.note_read();
+        if datagram.len() > max {
+            let error = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("datagram over the limit of {max} bytes"),
+            );
+            core.io_failed(error);
+            return;
+        }
+        let Some(handler) = peer.handler.as_mut() else {
+            return;
+        };
+        // This thread is the peer's reader while its handler runs (a stop or close from the
+        // handler must not wait for this thread).
+        let Some(stream) = core.stream() else {
+            return;
+        };
+        let _mark = ReaderMark::set(&core, stream);
+        let mut rest = datagram;
+        loop {
+            let read = match catch(|| peer.codec.read(&mut rest)) {
+                Ok(read) => read,
+                Err(message) => return core.close_now(Cause::Panic(message)),
+            };
+            match read {
+                Ok(Some(msg)) => {
+                    if let Err(message) = catch(|| handler.on_message(&peer.conn, msg)) {
+                        return core.close_now(Cause::Panic(message));
+                    }
+                    if core.closed.load(Ordering::SeqCst) {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => return core.io_failed(e),
+            }
+        }
+    }
+
+    /// Makes the connection of a new peer and runs `on_connect`; false if refused.
+    fn connect(&mut self, from: SocketAddr) -> bool {
+        let inner = &self.inner;
+        if inner.stopping.load(Ordering::SeqCst) || self.peers.len() >= self.max_peers {
+            inner.refused.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        let socket = Arc::new(UdpPeer {
+            socket: Arc::clone(&inner.socket),
+            peer: from,
+            local: inner.local,
+            ended: Arc::clone(&inner.ended),
+            done: AtomicBool::new(false),
+        });
+        let id = self.next_id;
+        self.next_id += 1;
+        let core = Core::new(
+            id,
+            socket,
+            Addr::Inet(from),
+            Addr::Inet(inner.local),
+            Arc::clone(&self.options),
+        );
+        let conn = Connection::new(core, Arc::clone(&self.codec_shared));
+        inner.registry.insert(conn.clone());
+        idle::watch(&conn.core);
+        let handler = match catch(|| (self.factory)(&conn)) {
+            Ok(mut h) => match catch(|| h.on_connect(&conn)) {
+                Ok(()) => Some(h),
+                Err(message) => {
+                    conn.core.close_now(Cause::Panic(message));
+                    Some(h)
+                }
+            },
+            Err(message) => {
+                conn.core.close_now(Cause::Panic(message));
+                None
+            }
+        };
+        self.peers.insert(
+            from,
+            Peer {
+                conn,
+                handler,
+                codec: self.codec.clone(),
+            },
+        );
+        true
+    }
+
+    /// Finishes the peers whose connection ended: the writer is joined, `on_close` runs, the
+    /// peer leaves the registry.
+    fn finish_ended(&mut self) {
+        let ended = std::mem::take(&mut *lock(&self.inner.ended));
+        for addr in ended {
+            let Some(mut peer) = self.peers.remove(&addr) else {
+                continue;
+            };
+            let reason = peer.conn.core.finish();
+            if let Some(h) = peer.handler.as_mut() {
+                let _ = catch(|| h.on_close(&peer.conn, &reason));
+            }
+            peer.conn.core.release_socket();
+            self.inner.registry.remove(peer.conn.id());
+        }
+    }
+}
+
+/// Stops the server when the last [`UdpHandle`] clone is dropped.
+struct StopOnDrop<C: Codec> {
+    inner: Arc<Inner<C>>,
+    timeout: Duration,
+}
+
+impl<C: Codec> Drop for StopOnDrop<C> {
+    fn drop(&mut self) {
+        self.inner.stop(self.timeout);
+    }
+}
+
+/// A running UDP server: its address, its peers' connections, and the way to stop it.
+///
+/// Cheap to clone. Dropping the last clone stops the server as [`stop`](UdpHandle::stop) does,
+/// with the connections' shutdown timeout as the deadline.
+pub struct UdpHandle<C: Codec> {
+    inner: Arc<Inner<C>>,
+    stop_on_drop: Arc<StopOnDrop<C>>,
+}
+
+impl<C: Codec> Clone for UdpHandle<C> {
+    fn clone(&self) -> Self {
+        UdpHandle {
+            inner: Arc::clone(&self.inner),
+            stop_on_drop: Arc::clone(&self.stop_on_drop),
+        }
+    }
+}
+
+impl<C: Codec> UdpHandle<C> {
+    /// The address the socket is bound to (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// The peers' live connections: look up, count, visit, broadcast.
+    pub fn connections(&self) -> &Registry<C> {
+        &self.inner.registry
+    }
+
+    /// Datagrams from new peers dropped because [`UdpBuilder::max_peers`] were served.
+    pub fn refused_count(&self) -> u64 {
+        self.inner.refused.load(Ordering::Relaxed)
+    }
+
+    /// Stops the server: no new peers; every peer's connection shuts down with `deadline`
+    /// (its queue is sent, then it ends, reason
+    /// [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)); the reader thread is
+    /// joined. A second call waits for the first.
+    pub fn stop(&self, deadline: Duration) {
+        self.inner.stop(deadline);
+    }
+
+    /// True once [`stop`](Self::stop) has finished.
+    pub fn is_stopped(&self) -> bool {
+        *lock(&self.inner.stopped)
+    }
+
+    /// Blocks until the server has been stopped (from another thread).
+    pub fn wait(&self) {
+        self.inner.wait();
+    }
+}
