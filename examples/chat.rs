@@ -10,16 +10,28 @@
 //! client whose send queue is full is disconnected, so one slow reader cannot hold up the
 //! room.
 //!
+//! The same handler and hub run over TCP, a Unix-domain socket or UDP, chosen by a flag: only
+//! the line that starts the server differs (goes' promise).
+//!
 //! ```sh
-//! cargo run --example chat                      # listens on 127.0.0.1:7002
-//! nc 127.0.0.1 7002                             # in two or more other terminals
+//! cargo run --example chat                                   # TCP on 127.0.0.1:7002
+//! nc 127.0.0.1 7002                                          # in two or more terminals
+//! cargo run --example chat -- --transport unix --addr /tmp/chat.sock
+//! nc -U /tmp/chat.sock
+//! cargo run --example chat -- --transport udp
+//! nc -u 127.0.0.1 7002                                       # each peer address is a member
 //! ```
 //!
-//! Flags: `--addr HOST:PORT` (default `127.0.0.1:7002`; port 0 picks a free one) and
-//! `--idle-timeout SECS` (disconnect a client that has said nothing for SECS seconds; off by
-//! default). The first
-//! line on stdout is `listening on ADDR`, with the real bound address; the room's events
-//! are logged on stderr. The server runs until the process is killed.
+//! Flags:
+//!
+//! * `--transport tcp|unix|udp` (default `tcp`);
+//! * `--addr ADDR`: `HOST:PORT` for TCP and UDP (default `127.0.0.1:7002`; port 0 picks a free
+//!   one), a socket path for Unix (default `/tmp/threadnet-chat.sock`);
+//! * `--idle-timeout SECS`: disconnect a client that has said nothing for SECS seconds (off by
+//!   default for TCP and Unix; UDP members expire after 60 s unless this is set).
+//!
+//! The first line on stdout is `listening on ADDR`, with the real bound address; the room's
+//! events are logged on stderr. The server runs until the process is killed.
 //!
 //! [`Registry::broadcast`]: threadnet::Registry::broadcast
 
@@ -29,11 +41,14 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::Duration;
 
 use threadnet::{
-    Addr, CloseReason, ConnOptions, Connection, Handler, Lines, ServerHandle, TcpServer,
+    Addr, CloseReason, ConnOptions, Connection, Handler, Lines, Registry, ServerHandle, TcpServer,
+    UdpHandle, UdpServer, UnixServer,
 };
 
-const USAGE: &str = "usage: chat [--addr HOST:PORT] [--idle-timeout SECS]
-  --addr HOST:PORT      listen address (default 127.0.0.1:7002; port 0 picks a free port)
+const USAGE: &str = "usage: chat [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS]
+  --transport T         tcp (default), unix or udp
+  --addr ADDR           HOST:PORT for tcp and udp (default 127.0.0.1:7002; port 0 picks a free
+                        port), a socket path for unix (default /tmp/threadnet-chat.sock)
   --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)";
 
 /// Longest text relayed from one line, in bytes; longer lines are cut (on a character
@@ -83,20 +98,20 @@ impl Handler<Lines> for Member {
 
 /// The hub: the only place that sends to clients. Runs until every sender is gone, which
 /// for a server that is never stopped means forever.
-fn run_hub(server: &ServerHandle<Lines>, events: Receiver<Event>) {
+fn run_hub(room: &Registry<Lines>, events: Receiver<Event>) {
     for event in events {
         match event {
             Event::Joined { id, peer } => {
                 eprintln!("chat: #{id} {peer} joined");
-                announce(server, format!("* {peer} joined"));
+                announce(room, format!("* {peer} joined"));
             }
             Event::Left { id, peer, reason } => {
                 eprintln!("chat: #{id} {peer} left: {reason}");
-                announce(server, format!("* {peer} left"));
+                announce(room, format!("* {peer} left"));
             }
             Event::Said { id, peer, text } => {
                 let line = format!("{peer}: {}", clean(&text));
-                server.connections().for_each(|conn| {
+                room.for_each(|conn| {
                     if conn.id() == id {
                         return; // not back to the sender
                     }
@@ -124,8 +139,7 @@ fn run_hub(server: &ServerHandle<Lines>, events: Receiver<Event>) {
 /// Sends a notice to every client, the newcomer included. `broadcast` encodes the line once
 /// and offers the same bytes to each queue without waiting; the ones that were full are
 /// disconnected, as in `run_hub`.
-fn announce(server: &ServerHandle<Lines>, notice: String) {
-    let registry = server.connections();
+fn announce(registry: &Registry<Lines>, notice: String) {
     match registry.broadcast(&notice) {
         Ok(report) => {
             for id in report.full {
@@ -157,13 +171,39 @@ fn seconds(value: &str) -> Option<Duration> {
         .filter(|d| !d.is_zero())
 }
 
+/// The running server, whichever the transport: what the hub needs of it.
+enum Room {
+    Stream(ServerHandle<Lines>),
+    Datagram(UdpHandle<Lines>),
+}
+
+impl Room {
+    fn members(&self) -> &Registry<Lines> {
+        match self {
+            Room::Stream(s) => s.connections(),
+            Room::Datagram(s) => s.connections(),
+        }
+    }
+
+    fn addr(&self) -> Addr {
+        match self {
+            Room::Stream(s) => s.local_addr(),
+            Room::Datagram(s) => Addr::Inet(s.local_addr()),
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let mut addr = "127.0.0.1:7002".to_string();
+    let mut transport = "tcp".to_string();
+    let mut addr = None;
     let mut options = ConnOptions::new();
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         match (flag.as_str(), args.next()) {
-            ("--addr", Some(value)) => addr = value,
+            ("--transport", Some(value)) if ["tcp", "unix", "udp"].contains(&value.as_str()) => {
+                transport = value;
+            }
+            ("--addr", Some(value)) => addr = Some(value),
             ("--idle-timeout", Some(value)) => match seconds(&value) {
                 // A lurker is disconnected; its `on_close` announces that it left.
                 Some(timeout) => options = options.read_idle(timeout),
@@ -176,36 +216,50 @@ fn main() -> ExitCode {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
             }
-            ("--addr" | "--idle-timeout", None) => {
+            ("--addr" | "--idle-timeout" | "--transport", None) => {
                 eprintln!("chat: {flag} needs a value\n{USAGE}");
                 return ExitCode::from(2);
             }
             _ => {
-                eprintln!("chat: unknown flag {flag:?}\n{USAGE}");
+                eprintln!("chat: bad flag {flag:?}\n{USAGE}");
                 return ExitCode::from(2);
             }
         }
     }
 
     let (hub, events) = mpsc::sync_channel(HUB_BACKLOG);
-    let started = TcpServer::builder()
-        .addr(addr.as_str())
-        .options(options)
-        .start(Lines::new(), move |_: &Connection<Lines>| Member {
-            hub: hub.clone(),
-        });
-    let server = match started {
-        Ok(s) => s,
+    let member = move |_: &Connection<Lines>| Member { hub: hub.clone() };
+    // The only transport-specific lines.
+    let started = match transport.as_str() {
+        "unix" => {
+            let path = addr.unwrap_or_else(|| "/tmp/threadnet-chat.sock".to_string());
+            UnixServer::builder(&path)
+                .options(options)
+                .start(Lines::new(), member)
+                .map(Room::Stream)
+        }
+        "udp" => UdpServer::builder()
+            .addr(addr.unwrap_or_else(|| "127.0.0.1:7002".to_string()))
+            .options(options)
+            .start(Lines::new(), member)
+            .map(Room::Datagram),
+        _ => TcpServer::builder()
+            .addr(addr.unwrap_or_else(|| "127.0.0.1:7002".to_string()))
+            .options(options)
+            .start(Lines::new(), member)
+            .map(Room::Stream),
+    };
+    let room = match started {
+        Ok(room) => room,
         Err(e) => {
-            eprintln!("chat: cannot listen on {addr}: {e}");
+            eprintln!("chat: cannot listen ({transport}): {e}");
             return ExitCode::FAILURE;
         }
     };
 
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = std::io::stdout().lock();
-    let announced =
-        writeln!(stdout, "listening on {}", server.local_addr()).and_then(|()| stdout.flush());
+    let announced = writeln!(stdout, "listening on {}", room.addr()).and_then(|()| stdout.flush());
     drop(stdout);
     if let Err(e) = announced {
         eprintln!("chat: cannot write to stdout: {e}");
@@ -213,6 +267,6 @@ fn main() -> ExitCode {
     }
 
     // The hub runs here, on the thread that owns the server handle.
-    run_hub(&server, events);
+    run_hub(room.members(), events);
     ExitCode::SUCCESS
 }

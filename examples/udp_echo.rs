@@ -1,0 +1,72 @@
+//! A UDP echo server: every datagram goes back to its sender, unchanged.
+//!
+//! It is the smallest [`UdpServer`]: the [`Raw`] codec reads each datagram as one message
+//! (a datagram is what one read of it returns), and the handler sends it back. Each sender
+//! address is a [`Connection`] of its own, with its own bounded send queue; senders that go
+//! quiet expire after 60 s.
+//!
+//! ```sh
+//! cargo run --release --example udp_echo -- --addr 127.0.0.1:7003
+//! nc -u 127.0.0.1 7003          # each line you type comes back
+//! ```
+//!
+//! Flags: `--addr HOST:PORT` (default `127.0.0.1:7003`; port 0 picks a free one). The first
+//! line on stdout is `listening on ADDR`, with the real bound address; then the server runs
+//! until the process is killed.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use threadnet::{Connection, Raw, UdpServer};
+
+const USAGE: &str = "usage: udp_echo [--addr HOST:PORT]
+  --addr HOST:PORT   bind address (default 127.0.0.1:7003; port 0 picks a free port)";
+
+fn main() -> ExitCode {
+    let mut addr = "127.0.0.1:7003".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        match (flag.as_str(), args.next()) {
+            ("--addr", Some(value)) => addr = value,
+            ("-h" | "--help", _) => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            _ => {
+                eprintln!("udp_echo: bad flag {flag:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+
+    let started = UdpServer::builder()
+        .addr(addr.as_str())
+        .start(Raw, |_: &Connection<Raw>| {
+            |conn: &Connection<Raw>, datagram: Vec<u8>| {
+                // try_send: a sender whose replies pile up (1024 queued) loses this one
+                // rather than stalling every other sender's datagrams behind it.
+                let _ = conn.try_send(datagram);
+            }
+        });
+    let server = match started {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("udp_echo: cannot bind {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Scripts wait for this line to learn the port, so it goes out at once.
+    let mut stdout = std::io::stdout().lock();
+    let announced =
+        writeln!(stdout, "listening on {}", server.local_addr()).and_then(|()| stdout.flush());
+    drop(stdout);
+    if let Err(e) = announced {
+        eprintln!("udp_echo: cannot write to stdout: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    // Nothing stops the server from inside, so this returns only if the process is killed.
+    server.wait();
+    ExitCode::SUCCESS
+}
