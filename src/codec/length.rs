@@ -3,6 +3,7 @@
 //! The codec and its wire format are documented on [`LengthDelimited`] (this module is private,
 //! so its own docs are not rendered).
 
+use std::fmt;
 use std::io::{self, BufRead, IoSlice, Read, Write};
 
 /// Byte order of the length prefix written and read by [`LengthDelimited`].
@@ -460,16 +461,19 @@ impl LengthDelimited {
     }
 
     /// Header length: the bytes up to and including the length field.
+    #[inline]
     fn head_len(&self) -> usize {
         self.offset + self.width
     }
 
     /// Bytes cut from the start of each frame by `read`.
+    #[inline]
     fn skip(&self) -> usize {
         self.num_skip.unwrap_or(self.head_len())
     }
 
     /// The largest value the length field can hold.
+    #[inline]
     fn field_max(&self) -> u64 {
         if self.width == 8 {
             u64::MAX
@@ -479,6 +483,7 @@ impl LengthDelimited {
     }
 
     /// The length field of `header` (a whole header).
+    #[inline]
     fn decode_field(&self, header: &[u8]) -> u64 {
         let h = &header[self.offset..self.head_len()];
         let mut b = [0u8; 8];
@@ -495,6 +500,7 @@ impl LengthDelimited {
     }
 
     /// Writes `value` into the length field of `header` (a whole header). `value` must fit.
+    #[inline]
     fn encode_field(&self, value: u64, header: &mut [u8]) {
         let w = self.width;
         let out = &mut header[self.offset..self.offset + w];
@@ -504,58 +510,98 @@ impl LengthDelimited {
         }
     }
 
-    /// The payload length announced by `header`: its length field plus the adjustment,
-    /// checked against zero and the limit.
-    fn payload_len(&self, header: &[u8]) -> io::Result<usize> {
-        let field = self.decode_field(header);
-        let len = i128::from(field) + self.adjustment as i128;
-        if len < 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "length field {field} with length adjustment {} gives a negative payload length ({len})",
-                    self.adjustment
-                ),
+    /// True for the layouts whose header is the length field alone and whose message is the
+    /// payload (the default, and any width, byte order or adjustment): `read` and `write`
+    /// take a shorter way for them, with the header in a fixed 8-byte buffer.
+    #[inline]
+    fn length_only(&self) -> bool {
+        self.offset == 0 && self.num_skip.is_none()
+    }
+
+    /// The length field that announces a payload of `payload` bytes, checked against the
+    /// limit, the adjustment and the field's width.
+    #[inline]
+    fn field_for(&self, payload: usize) -> io::Result<u64> {
+        let field = match self.adjustment {
+            a if a >= 0 => (payload as u64).checked_sub(a as u64),
+            a => (payload as u64).checked_add(a.unsigned_abs() as u64),
+        };
+        match field {
+            Some(field) if payload <= self.max && field <= self.field_max() => Ok(field),
+            _ => Err(self.bad_payload(payload)),
+        }
+    }
+
+    /// Why [`field_for`](Self::field_for) refused `payload`.
+    #[cold]
+    fn bad_payload(&self, payload: usize) -> io::Error {
+        if payload > self.max {
+            return invalid_input(format_args!(
+                "payload of {payload} bytes exceeds the maximum frame length of {} bytes",
+                self.max
             ));
         }
-        match usize::try_from(len) {
-            Ok(len) if len <= self.max => Ok(len),
-            _ => Err(too_long(len, self.max)),
+        invalid_input(format_args!(
+            "payload of {payload} bytes needs a length field of {}, which does not fit a {}-byte field (0 to {})",
+            payload as i128 - self.adjustment as i128,
+            self.width,
+            self.field_max()
+        ))
+    }
+
+    /// The payload length announced by `header`: its length field plus the adjustment,
+    /// checked against zero and the limit.
+    #[inline]
+    fn payload_len(&self, header: &[u8]) -> io::Result<usize> {
+        let field = self.decode_field(header);
+        match field.checked_add_signed(self.adjustment as i64) {
+            Some(len) if len <= self.max as u64 => Ok(len as usize),
+            _ => Err(self.bad_length(field)),
+        }
+    }
+
+    /// Why [`payload_len`](Self::payload_len) refused the length field `field`.
+    #[cold]
+    fn bad_length(&self, field: u64) -> io::Error {
+        match i128::from(field) + self.adjustment as i128 {
+            len if len < 0 => invalid_data(format_args!(
+                "length field {field} with length adjustment {} gives a negative payload length ({len})",
+                self.adjustment
+            )),
+            len => too_long(len, self.max),
         }
     }
 }
 
 /// The error of a frame whose announced payload of `len` bytes is over the limit `max`.
-pub(crate) fn too_long(len: impl std::fmt::Display, max: usize) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("frame of {len} bytes exceeds the maximum frame length of {max} bytes"),
-    )
+pub(crate) fn too_long(len: impl fmt::Display, max: usize) -> io::Error {
+    invalid_data(format_args!(
+        "frame of {len} bytes exceeds the maximum frame length of {max} bytes"
+    ))
 }
 
-/// A frame header: on the stack up to 16 bytes, on the heap for a long
-/// [`LengthDelimited::length_field_offset`].
-struct Header {
-    stack: [u8; 16],
-    heap: Vec<u8>,
-    len: usize,
+/// An [`io::ErrorKind::InvalidData`] error; out of line, so that the checks on the hot
+/// path stay small.
+#[cold]
+fn invalid_data(what: fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
 }
 
-impl Header {
-    fn new(len: usize) -> Self {
-        Header {
-            stack: [0; 16],
-            heap: if len > 16 { vec![0; len] } else { Vec::new() },
-            len,
-        }
-    }
+/// An [`io::ErrorKind::InvalidInput`] error, out of line like [`invalid_data`].
+#[cold]
+fn invalid_input(what: fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
+}
 
-    fn bytes(&mut self) -> &mut [u8] {
-        if self.len > 16 {
-            &mut self.heap
-        } else {
-            &mut self.stack[..self.len]
-        }
+/// `len` bytes of room for a frame header: in `stack` unless a long
+/// [`LengthDelimited::length_field_offset`] needs more, then in `heap`.
+#[inline]
+fn header_room<'a>(stack: &'a mut [u8; 16], heap: &'a mut Vec<u8>, len: usize) -> &'a mut [u8] {
+    if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        heap
     }
 }
 
@@ -585,9 +631,18 @@ impl super::Codec for LengthDelimited {
     ///   only with a limit raised far above the default).
     /// * Any I/O error from `r`.
     fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Vec<u8>>> {
+        if self.length_only() {
+            let mut header = [0u8; 8];
+            let header = &mut header[..self.width];
+            if !super::read_frame_start(r, header)? {
+                return Ok(None);
+            }
+            let payload = self.payload_len(header)?;
+            return read_message(r, &[], payload).map(Some);
+        }
         let head_len = self.head_len();
-        let mut header = Header::new(head_len);
-        let header = header.bytes();
+        let (mut stack, mut heap) = ([0u8; 16], Vec::new());
+        let header = header_room(&mut stack, &mut heap, head_len);
         if !super::read_frame_start(r, header)? {
             return Ok(None);
         }
@@ -595,10 +650,9 @@ impl super::Codec for LengthDelimited {
         let skip = self.skip();
         let frame = head_len.saturating_add(payload);
         let Some(message) = frame.checked_sub(skip) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("frame of {frame} bytes is shorter than the {skip} bytes to skip"),
-            ));
+            return Err(invalid_data(format_args!(
+                "frame of {frame} bytes is shorter than the {skip} bytes to skip"
+            )));
         };
         if skip > head_len {
             // The first payload bytes are cut too.
@@ -626,40 +680,32 @@ impl super::Codec for LengthDelimited {
     ///   needs is negative or does not fit the field's width; nothing is written.
     /// * Any I/O error from `w`.
     fn write<W: Write>(&self, msg: &Vec<u8>, w: &mut W) -> io::Result<()> {
-        let invalid = |what: String| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+        if self.length_only() {
+            let field = self.field_for(msg.len())?;
+            let mut header = [0u8; 8];
+            let header = &mut header[..self.width];
+            self.encode_field(field, header);
+            return write_all_pair(w, header, msg);
+        }
         let (head_len, skip) = (self.head_len(), self.skip());
-        let Some(payload) = (skip.saturating_add(msg.len())).checked_sub(head_len) else {
-            return invalid(format!(
+        let Some(payload) = skip.saturating_add(msg.len()).checked_sub(head_len) else {
+            return Err(invalid_input(format_args!(
                 "message of {} bytes is shorter than the {} header bytes it must carry",
                 msg.len(),
                 head_len - skip
-            ));
+            )));
         };
-        if payload > self.max {
-            return invalid(format!(
-                "payload of {payload} bytes exceeds the maximum frame length of {} bytes",
-                self.max
-            ));
-        }
-        let field = payload as i128 - self.adjustment as i128;
-        let Some(field) = u64::try_from(field).ok().filter(|&f| f <= self.field_max()) else {
-            return invalid(format!(
-                "payload of {payload} bytes needs a length field of {field}, which does not fit a {}-byte field (0 to {})",
-                self.width,
-                self.field_max()
-            ));
-        };
-        let mut header = Header::new(head_len);
-        let header = header.bytes();
+        let field = self.field_for(payload)?;
+        let (mut stack, mut heap) = ([0u8; 16], Vec::new());
+        let header = header_room(&mut stack, &mut heap, head_len);
         // The header bytes past `skip` come from the message.
         let kept = head_len.saturating_sub(skip);
-        header[head_len - kept..].copy_from_slice(&msg[..kept]);
+        if kept > 0 {
+            header[head_len - kept..].copy_from_slice(&msg[..kept]);
+        }
         self.encode_field(field, header);
         if skip > head_len {
-            // The payload bytes that `read` cuts off go out as zeros.
-            w.write_all(header)?;
-            io::copy(&mut io::repeat(0).take((skip - head_len) as u64), w)?;
-            w.write_all(msg)
+            write_with_zeros(w, header, skip - head_len, msg)
         } else {
             write_all_pair(w, header, &msg[kept..])
         }
@@ -672,6 +718,20 @@ impl super::Codec for LengthDelimited {
     }
 }
 
+/// Writes `header`, `zeros` zero bytes (the payload bytes that `read` cuts off when
+/// `num_skip` is larger than the header) and `msg`.
+#[cold]
+fn write_with_zeros<W: Write>(
+    w: &mut W,
+    header: &[u8],
+    zeros: usize,
+    msg: &[u8],
+) -> io::Result<()> {
+    w.write_all(header)?;
+    io::copy(&mut io::repeat(0).take(zeros as u64), w)?;
+    w.write_all(msg)
+}
+
 /// Reads a message of `len` bytes that starts with `kept` (bytes already read, such as a
 /// header kept in the message) and goes on with the next `len - kept.len()` bytes of `r`.
 /// The caller has checked `len` against its limit: it is reserved in one allocation, which
@@ -681,6 +741,7 @@ impl super::Codec for LengthDelimited {
 ///
 /// [`io::ErrorKind::OutOfMemory`] when the buffer cannot be allocated,
 /// [`io::ErrorKind::UnexpectedEof`] when the stream ends first, or any I/O error from `r`.
+#[inline]
 pub(crate) fn read_message<R: BufRead>(r: &mut R, kept: &[u8], len: usize) -> io::Result<Vec<u8>> {
     let mut message = Vec::new();
     message.try_reserve_exact(len).map_err(|_| {
@@ -689,7 +750,9 @@ pub(crate) fn read_message<R: BufRead>(r: &mut R, kept: &[u8], len: usize) -> io
             format!("cannot allocate a frame of {len} bytes"),
         )
     })?;
-    message.extend_from_slice(kept);
+    if !kept.is_empty() {
+        message.extend_from_slice(kept);
+    }
     let rest = len - kept.len();
     let got = r.take(rest as u64).read_to_end(&mut message)?;
     if got < rest {
