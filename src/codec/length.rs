@@ -72,9 +72,10 @@ const MAX_LENGTH_FIELD_OFFSET: usize = 64 * 1024;
 /// **Writing.** `write(msg)` sends the frame that `read` turns back into `msg`: `num_skip`
 /// zero bytes, then `msg`, with the length field computed and written over its place. So with
 /// the default `num_skip` the bytes before the length field go out as zeros (tokio-util's
-/// encoder leaves them out instead, so it cannot read its own frames); to send real bytes
-/// there, keep the header in the message with `num_skip(0)`, and `write` fills in just its
-/// length field (whatever `msg` holds there is replaced).
+/// encoder writes only the length field and the data, so its own decoder cannot read them
+/// back once there is an offset); to send real bytes there, keep the header in the message
+/// with `num_skip(0)`, and `write` fills in just its length field (whatever `msg` holds there
+/// is replaced).
 ///
 /// The layouts, each with the options that give it and the message that `read` returns.
 /// Each option's own documentation has a runnable example.
