@@ -3,6 +3,7 @@
 //! The codec and its wire format are documented on [`LengthDelimited`] (this module is private,
 //! so its own docs are not rendered).
 
+use std::fmt;
 use std::io::{self, BufRead, IoSlice, Read, Write};
 
 /// Byte order of the length prefix written and read by [`LengthDelimited`].
@@ -20,20 +21,25 @@ pub enum Endian {
 }
 
 /// The default [`LengthDelimited::max_frame_length`]: 8 MiB.
-const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 
-/// Frames made of a fixed-width length prefix followed by exactly that many payload bytes.
+/// The largest [`LengthDelimited::length_field_offset`]: 64 KiB. The header is read into a
+/// buffer of its own before the length is known, so its size is bounded like every buffer.
+const MAX_LENGTH_FIELD_OFFSET: usize = 64 * 1024;
+
+/// Frames made of a header that holds a length field, followed by the payload that the length
+/// announces. The layouts are those of tokio-util's `length_delimited::Builder` and Netty's
+/// `LengthFieldBasedFrameDecoder`, with the same option names as tokio-util.
 ///
-/// A message is a `Vec<u8>`; the codec adds the prefix on [`write`](super::Codec::write) and
-/// strips it on [`read`](super::Codec::read). The prefix counts payload bytes only: it does
-/// not include its own width.
+/// A message is a `Vec<u8>`; the codec adds the header on [`write`](super::Codec::write) and
+/// strips it on [`read`](super::Codec::read).
 ///
 /// # Wire format
 ///
-/// With the defaults ([`new`](LengthDelimited::new)): a 4-byte unsigned big-endian length, then
-/// the payload. This is byte for byte the default layout of tokio-util's
-/// `LengthDelimitedCodec`, so the two can talk to each other. The payload `b"hello"` travels
-/// as nine bytes:
+/// With the defaults ([`new`](LengthDelimited::new)): a 4-byte unsigned big-endian length
+/// counting payload bytes only, then the payload. This is byte for byte the default layout of
+/// tokio-util's `LengthDelimitedCodec`, so the two can talk to each other. The payload
+/// `b"hello"` travels as nine bytes:
 ///
 /// ```text
 /// +------ len: u32 BE ------+--------- payload ---------+
@@ -42,18 +48,106 @@ const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 ///                             'h'  'e'  'l'  'l'  'o'
 /// ```
 ///
-/// The prefix width ([`length_width`](LengthDelimited::length_width): 1, 2, 4 or 8 bytes) and
-/// byte order ([`endian`](LengthDelimited::endian)) can be changed; the payload is never
-/// touched. An empty payload is a valid frame: just the prefix, all zeros.
+/// An empty payload is a valid frame: just the header, with a length of zero.
+///
+/// # Layouts
+///
+/// Three words name the parts of a frame:
+///
+/// * the **header** is the first `length_field_offset + length_width` bytes: whatever comes
+///   before the length field, then the length field;
+/// * the **payload** is everything after the header: `length field + length_adjustment` bytes;
+/// * the **message**, what `read` returns and `write` takes, is the frame without its first
+///   `num_skip` bytes (by default, without its header: the payload).
+///
+/// | option | what it sets | defaults to |
+/// |---|---|---|
+/// | [`length_width`](LengthDelimited::length_width) | bytes in the length field, 1 to 8 | 4 |
+/// | [`endian`](LengthDelimited::endian) | byte order of the length field | [`Endian::Big`] |
+/// | [`length_field_offset`](LengthDelimited::length_field_offset) | header bytes before the length field | 0 |
+/// | [`length_adjustment`](LengthDelimited::length_adjustment) | added to the length field to give the payload length (may be negative) | 0 |
+/// | [`num_skip`](LengthDelimited::num_skip) | bytes cut from the start of each frame by `read` | the header: offset + width |
+/// | [`max_frame_length`](LengthDelimited::max_frame_length) | largest payload, after adjustment | 8 MiB |
+///
+/// **Writing.** `write(msg)` sends the frame that `read` turns back into `msg`: `num_skip`
+/// zero bytes, then `msg`, with the length field computed and written over its place. So with
+/// the default `num_skip` the bytes before the length field go out as zeros (tokio-util's
+/// encoder writes only the length field and the data, so its own decoder cannot read them
+/// back once there is an offset); to send real bytes there, keep the header in the message
+/// with `num_skip(0)`, and `write` fills in just its length field (whatever `msg` holds there
+/// is replaced).
+///
+/// The layouts, each with the options that give it and the message that `read` returns.
+/// Each option's own documentation has a runnable example.
+///
+/// The default: a 4-byte length, then the payload. Message: the payload.
+///
+/// ```text
+/// +---- len: u32 ----+---- payload ----+
+/// | 00 00 00 03      | 'a' 'b' 'c'     |
+/// +------------------+-----------------+
+/// ```
+///
+/// A 2-byte length, `length_width(2)`. Message: the payload.
+///
+/// ```text
+/// +-- len: u16 --+---- payload ----+
+/// | 00 03        | 'a' 'b' 'c'     |
+/// +--------------+-----------------+
+/// ```
+///
+/// The length counts the header too (as in goes' frame protocol): `length_adjustment(-4)`,
+/// the header's size taken back off. There is no separate flag for this: a negative
+/// adjustment says it, as it does in Netty and tokio-util, and a flag would be a second way
+/// to say the same thing. Message: the payload.
+///
+/// ```text
+/// +---- len: u32 ----+---- payload ----+
+/// | 00 00 00 07      | 'a' 'b' 'c'     |      7 = 4 (header) + 3 (payload)
+/// +------------------+-----------------+
+/// ```
+///
+/// Other header bytes before the length field, `length_field_offset(2)`. Message: the
+/// payload; `write` sends zeros for the two bytes before the length field.
+///
+/// ```text
+/// +- hdr: 2 bytes -+---- len: u32 ----+---- payload ----+
+/// | ca fe          | 00 00 00 03      | 'a' 'b' 'c'     |
+/// +----------------+------------------+-----------------+
+/// ```
+///
+/// A length that leaves out part of the payload (Netty's example of a second header after
+/// the length field): `length_field_offset(1)`, `length_width(2)`, `length_adjustment(1)`.
+/// Message: `fe 'a' 'b' 'c'`, everything after the length field.
+///
+/// ```text
+/// +- hdr1 -+-- len: u16 --+- hdr2 -+---- data ----+
+/// | ca     | 00 03        | fe     | 'a' 'b' 'c'  |      payload = 3 + 1 bytes
+/// +--------+--------------+--------+--------------+
+/// ```
+///
+/// The header kept in the message, `num_skip(0)`. Message: the whole frame, `00 00 00 03 'a'
+/// 'b' 'c'`; `write` takes the same and sets its length field.
+///
+/// ```text
+/// +---- len: u32 ----+---- payload ----+
+/// | 00 00 00 03      | 'a' 'b' 'c'     |      all 7 bytes are the message
+/// +------------------+-----------------+
+/// ```
+///
+/// A `num_skip` larger than the header also cuts the first payload bytes from the message
+/// (Netty allows it too); `write` sends zeros for them.
 ///
 /// # Limits
 ///
-/// Every frame's payload must be at most
-/// [`max_frame_length`](LengthDelimited::max_frame_length) bytes (defaults to 8 MiB). When
-/// reading, the limit is checked as soon as the prefix has arrived, before any memory is set
-/// aside for the payload, so a peer announcing a 4 GiB frame costs nothing: the read fails
-/// with [`io::ErrorKind::InvalidData`] at once. When writing, an oversized payload is
-/// refused with [`io::ErrorKind::InvalidInput`] and nothing is written.
+/// Every frame's payload, as computed from the length field and the adjustment, must be at
+/// most [`max_frame_length`](LengthDelimited::max_frame_length) bytes (defaults to 8 MiB);
+/// header bytes kept in the message are not counted. When reading, the limit is checked as
+/// soon as the header has arrived, before any memory is set aside for the payload, so a peer
+/// announcing a 4 GiB frame costs nothing: the read fails with
+/// [`io::ErrorKind::InvalidData`] at once. A length field whose adjustment makes it negative
+/// is refused the same way. When writing, a message that does not fit the layout is refused
+/// with [`io::ErrorKind::InvalidInput`] and nothing is written.
 ///
 /// # Example
 ///
@@ -74,17 +168,24 @@ const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
 /// ```
 #[derive(Clone, Debug)]
 pub struct LengthDelimited {
-    /// Prefix width in bytes: 1, 2, 4 or 8.
+    /// Length field width in bytes: 1 to 8.
     width: usize,
-    /// Prefix byte order.
+    /// Length field byte order.
     endian: Endian,
-    /// Largest payload, in bytes.
+    /// Largest payload (after adjustment), in bytes.
     max: usize,
+    /// Header bytes before the length field.
+    offset: usize,
+    /// Added to the length field to give the payload length.
+    adjustment: isize,
+    /// Bytes cut from the start of each frame by `read`; `None` means the whole header.
+    num_skip: Option<usize>,
 }
 
 impl LengthDelimited {
-    /// Creates a codec with the defaults: a 4-byte big-endian prefix counting payload bytes
-    /// only, and a maximum payload of 8 MiB (8 * 1024 * 1024 bytes).
+    /// Creates a codec with the defaults: a 4-byte big-endian length field at the start of
+    /// the frame, counting payload bytes only, a maximum payload of 8 MiB (8 * 1024 * 1024
+    /// bytes), and messages that are the payload alone.
     ///
     /// Same as [`LengthDelimited::default`].
     pub fn new() -> Self {
@@ -92,24 +193,28 @@ impl LengthDelimited {
             width: 4,
             endian: Endian::Big,
             max: DEFAULT_MAX_FRAME_LENGTH,
+            offset: 0,
+            adjustment: 0,
+            num_skip: None,
         }
     }
 
-    /// Sets the width of the length prefix, in bytes: 1, 2, 4 or 8.
+    /// Sets the width of the length field, in bytes: 1 to 8 (tokio-util's
+    /// `length_field_length`).
     ///
-    /// A narrower prefix also bounds the payload: a 1-byte prefix can announce at most 255
-    /// bytes and a 2-byte prefix at most 65 535, whatever
+    /// A narrower field also bounds the payload: a 1-byte field can announce at most 255
+    /// bytes and a 2-byte field at most 65 535 (before adjustment), whatever
     /// [`max_frame_length`](LengthDelimited::max_frame_length) says.
     ///
     /// Defaults to 4.
     ///
     /// # Panics
     ///
-    /// Panics if `bytes` is not 1, 2, 4 or 8.
+    /// Panics if `bytes` is 0 or more than 8.
     ///
     /// # Example
     ///
-    /// A 2-byte prefix:
+    /// A 2-byte length field:
     ///
     /// ```text
     /// +-- len: u16 BE --+----- payload -----+
@@ -129,26 +234,26 @@ impl LengthDelimited {
     /// let mut input: &[u8] = &wire;
     /// assert_eq!(codec.read(&mut input).unwrap(), Some(b"abc".to_vec()));
     ///
-    /// // 65 536 bytes do not fit a 2-byte prefix.
+    /// // 65 536 bytes do not fit a 2-byte length field.
     /// let err = codec.write(&vec![0; 65_536], &mut Vec::new()).unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     /// ```
     pub fn length_width(mut self, bytes: usize) -> Self {
         assert!(
-            matches!(bytes, 1 | 2 | 4 | 8),
-            "LengthDelimited::length_width must be 1, 2, 4 or 8 bytes, got {bytes}"
+            (1..=8).contains(&bytes),
+            "LengthDelimited::length_width must be 1 to 8 bytes, got {bytes}"
         );
         self.width = bytes;
         self
     }
 
-    /// Sets the byte order of the length prefix.
+    /// Sets the byte order of the length field.
     ///
     /// Defaults to [`Endian::Big`].
     ///
     /// # Example
     ///
-    /// A 4-byte little-endian prefix:
+    /// A 4-byte little-endian length field:
     ///
     /// ```text
     /// +------ len: u32 LE ------+----- payload -----+
@@ -173,10 +278,157 @@ impl LengthDelimited {
         self
     }
 
+    /// Sets how many header bytes come before the length field, in bytes (tokio-util's
+    /// `length_field_offset`, Netty's `lengthFieldOffset`).
+    ///
+    /// By default [`read`](super::Codec::read) cuts them off with the rest of the header and
+    /// [`write`](super::Codec::write) sends zeros in their place; keep them in the message
+    /// with [`num_skip`](LengthDelimited::num_skip)`(0)` to read and write them.
+    ///
+    /// Defaults to 0.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `bytes` is more than 65 536 (64 KiB).
+    ///
+    /// # Example
+    ///
+    /// Two bytes of another header field before a 4-byte length:
+    ///
+    /// ```text
+    /// +- hdr: 2 bytes -+------ len: u32 BE ------+--- payload ---+
+    /// | 0xca 0xfe      | 0x00 0x00 0x00 0x03     | 'a' 'b' 'c'   |
+    /// +----------------+-------------------------+---------------+
+    /// ```
+    ///
+    /// ```
+    /// use threadnet::{Codec, LengthDelimited};
+    ///
+    /// let mut codec = LengthDelimited::new().length_field_offset(2);
+    ///
+    /// let mut input: &[u8] = &[0xca, 0xfe, 0, 0, 0, 3, b'a', b'b', b'c'];
+    /// assert_eq!(codec.read(&mut input).unwrap(), Some(b"abc".to_vec()));
+    ///
+    /// // The bytes before the length field are not part of the message: write sends zeros.
+    /// let mut wire = Vec::new();
+    /// codec.write(&b"abc".to_vec(), &mut wire).unwrap();
+    /// assert_eq!(wire, [0, 0, 0, 0, 0, 3, b'a', b'b', b'c']);
+    ///
+    /// // Kept in the message, they are read and written as they are.
+    /// let mut keep = LengthDelimited::new().length_field_offset(2).num_skip(0);
+    /// let frame = vec![0xca, 0xfe, 0, 0, 0, 3, b'a', b'b', b'c'];
+    /// let mut input: &[u8] = &frame;
+    /// assert_eq!(keep.read(&mut input).unwrap(), Some(frame.clone()));
+    /// let mut wire = Vec::new();
+    /// keep.write(&frame, &mut wire).unwrap();
+    /// assert_eq!(wire, frame);
+    /// ```
+    pub fn length_field_offset(mut self, bytes: usize) -> Self {
+        assert!(
+            bytes <= MAX_LENGTH_FIELD_OFFSET,
+            "LengthDelimited::length_field_offset must be at most {MAX_LENGTH_FIELD_OFFSET} bytes, got {bytes}"
+        );
+        self.offset = bytes;
+        self
+    }
+
+    /// Sets a number of bytes, possibly negative, added to the length field's value to give
+    /// the payload length: the number of bytes after the length field (tokio-util's
+    /// `length_adjustment`, Netty's `lengthAdjustment`).
+    ///
+    /// * A length that counts the header too (goes' frame protocol, Netty's third example):
+    ///   `-(length_field_offset + length_width)`, so `-4` with the default header. This is
+    ///   the one way to say it; there is no separate flag.
+    /// * A length that leaves out a field that follows it: that field's width.
+    ///
+    /// [`max_frame_length`](LengthDelimited::max_frame_length) applies to the adjusted length.
+    /// A length field that the adjustment makes negative is an
+    /// [`io::ErrorKind::InvalidData`] error when reading; a message too short for the
+    /// adjustment is an [`io::ErrorKind::InvalidInput`] error when writing.
+    ///
+    /// Defaults to 0.
+    ///
+    /// # Example
+    ///
+    /// A 4-byte length that counts itself:
+    ///
+    /// ```text
+    /// +------ len: u32 BE ------+--- payload ---+
+    /// | 0x00 0x00 0x00 0x07     | 'a' 'b' 'c'   |      7 = 4 + 3
+    /// +-------------------------+---------------+
+    /// ```
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use threadnet::{Codec, LengthDelimited};
+    ///
+    /// let mut codec = LengthDelimited::new().length_adjustment(-4);
+    ///
+    /// let mut wire = Vec::new();
+    /// codec.write(&b"abc".to_vec(), &mut wire).unwrap();
+    /// assert_eq!(wire, [0, 0, 0, 7, b'a', b'b', b'c']);
+    ///
+    /// let mut input: &[u8] = &wire;
+    /// assert_eq!(codec.read(&mut input).unwrap(), Some(b"abc".to_vec()));
+    ///
+    /// // A length of 2 cannot count a 4-byte header.
+    /// let mut input: &[u8] = &[0, 0, 0, 2];
+    /// assert_eq!(codec.read(&mut input).unwrap_err().kind(), ErrorKind::InvalidData);
+    /// ```
+    pub fn length_adjustment(mut self, bytes: isize) -> Self {
+        self.adjustment = bytes;
+        self
+    }
+
+    /// Sets how many bytes [`read`](super::Codec::read) cuts from the start of each frame;
+    /// the rest is the message (tokio-util's `num_skip`, Netty's `initialBytesToStrip`).
+    /// [`write`](super::Codec::write) sends that many zero bytes before the message, with the
+    /// length field written over its place, so it takes what `read` returns.
+    ///
+    /// `0` keeps the whole header in the message. A value larger than the header also cuts
+    /// the first payload bytes; a frame shorter than `num_skip` is an
+    /// [`io::ErrorKind::InvalidData`] error.
+    ///
+    /// Defaults to the whole header: `length_field_offset + length_width` bytes, whatever
+    /// those are set to.
+    ///
+    /// # Example
+    ///
+    /// The header kept in the message:
+    ///
+    /// ```text
+    /// +-- len: u16 BE --+--- payload ---+
+    /// | 0x00 0x03       | 'a' 'b' 'c'   |      the message: all five bytes
+    /// +-----------------+---------------+
+    /// ```
+    ///
+    /// ```
+    /// use threadnet::{Codec, LengthDelimited};
+    ///
+    /// let mut codec = LengthDelimited::new().length_width(2).num_skip(0);
+    ///
+    /// let mut input: &[u8] = &[0, 3, b'a', b'b', b'c'];
+    /// assert_eq!(codec.read(&mut input).unwrap(), Some(vec![0, 3, b'a', b'b', b'c']));
+    ///
+    /// // write fills in the length field of the message it is given.
+    /// let mut wire = Vec::new();
+    /// codec.write(&vec![0, 0, b'x', b'y'], &mut wire).unwrap();
+    /// assert_eq!(wire, [0, 2, b'x', b'y']);
+    /// ```
+    pub fn num_skip(mut self, bytes: usize) -> Self {
+        self.num_skip = Some(bytes);
+        self
+    }
+
     /// Sets the largest payload, in bytes, that [`read`](super::Codec::read) accepts and
-    /// [`write`](super::Codec::write) produces. The prefix is not counted.
+    /// [`write`](super::Codec::write) produces. The payload is everything after the header,
+    /// as announced by the length field plus [`length_adjustment`]; header bytes kept in the
+    /// message by [`num_skip`] are not counted.
     ///
     /// Defaults to 8 MiB (8 * 1024 * 1024 bytes).
+    ///
+    /// [`length_adjustment`]: LengthDelimited::length_adjustment
+    /// [`num_skip`]: LengthDelimited::num_skip
     ///
     /// # Example
     ///
@@ -209,8 +461,21 @@ impl LengthDelimited {
         self.max
     }
 
-    /// The largest value the prefix can hold.
-    fn prefix_max(&self) -> u64 {
+    /// Header length: the bytes up to and including the length field.
+    #[inline]
+    fn head_len(&self) -> usize {
+        self.offset + self.width
+    }
+
+    /// Bytes cut from the start of each frame by `read`.
+    #[inline]
+    fn skip(&self) -> usize {
+        self.num_skip.unwrap_or(self.head_len())
+    }
+
+    /// The largest value the length field can hold.
+    #[inline]
+    fn field_max(&self) -> u64 {
         if self.width == 8 {
             u64::MAX
         } else {
@@ -218,8 +483,10 @@ impl LengthDelimited {
         }
     }
 
-    /// Decodes a prefix of `self.width` bytes.
-    fn decode_prefix(&self, h: &[u8]) -> u64 {
+    /// The length field of `header` (a whole header).
+    #[inline]
+    fn decode_field(&self, header: &[u8]) -> u64 {
+        let h = &header[self.offset..self.head_len()];
         let mut b = [0u8; 8];
         match self.endian {
             Endian::Big => {
@@ -233,13 +500,109 @@ impl LengthDelimited {
         }
     }
 
-    /// Encodes `len` into `out`, which is `self.width` bytes long. `len` must fit.
-    fn encode_prefix(&self, len: u64, out: &mut [u8]) {
-        let w = out.len();
+    /// Writes `value` into the length field of `header` (a whole header). `value` must fit.
+    #[inline]
+    fn encode_field(&self, value: u64, header: &mut [u8]) {
+        let w = self.width;
+        let out = &mut header[self.offset..self.offset + w];
         match self.endian {
-            Endian::Big => out.copy_from_slice(&len.to_be_bytes()[8 - w..]),
-            Endian::Little => out.copy_from_slice(&len.to_le_bytes()[..w]),
+            Endian::Big => out.copy_from_slice(&value.to_be_bytes()[8 - w..]),
+            Endian::Little => out.copy_from_slice(&value.to_le_bytes()[..w]),
         }
+    }
+
+    /// True for the layouts whose header is the length field alone and whose message is the
+    /// payload (the default, and any width, byte order or adjustment): `read` and `write`
+    /// take a shorter way for them, with the header in a fixed 8-byte buffer.
+    #[inline]
+    fn length_only(&self) -> bool {
+        self.offset == 0 && self.num_skip.is_none()
+    }
+
+    /// The length field that announces a payload of `payload` bytes, checked against the
+    /// limit, the adjustment and the field's width.
+    #[inline]
+    fn field_for(&self, payload: usize) -> io::Result<u64> {
+        let field = match self.adjustment {
+            a if a >= 0 => (payload as u64).checked_sub(a as u64),
+            a => (payload as u64).checked_add(a.unsigned_abs() as u64),
+        };
+        match field {
+            Some(field) if payload <= self.max && field <= self.field_max() => Ok(field),
+            _ => Err(self.bad_payload(payload)),
+        }
+    }
+
+    /// Why [`field_for`](Self::field_for) refused `payload`.
+    #[cold]
+    fn bad_payload(&self, payload: usize) -> io::Error {
+        if payload > self.max {
+            return invalid_input(format_args!(
+                "payload of {payload} bytes exceeds the maximum frame length of {} bytes",
+                self.max
+            ));
+        }
+        invalid_input(format_args!(
+            "payload of {payload} bytes needs a length field of {}, which does not fit a {}-byte field (0 to {})",
+            payload as i128 - self.adjustment as i128,
+            self.width,
+            self.field_max()
+        ))
+    }
+
+    /// The payload length announced by `header`: its length field plus the adjustment,
+    /// checked against zero and the limit.
+    #[inline]
+    fn payload_len(&self, header: &[u8]) -> io::Result<usize> {
+        let field = self.decode_field(header);
+        match field.checked_add_signed(self.adjustment as i64) {
+            Some(len) if len <= self.max as u64 => Ok(len as usize),
+            _ => Err(self.bad_length(field)),
+        }
+    }
+
+    /// Why [`payload_len`](Self::payload_len) refused the length field `field`.
+    #[cold]
+    fn bad_length(&self, field: u64) -> io::Error {
+        match i128::from(field) + self.adjustment as i128 {
+            len if len < 0 => invalid_data(format_args!(
+                "length field {field} with length adjustment {} gives a negative payload length ({len})",
+                self.adjustment
+            )),
+            len => too_long(len, self.max),
+        }
+    }
+}
+
+/// The error of a frame whose announced payload of `len` bytes is over the limit `max`.
+pub(crate) fn too_long(len: impl fmt::Display, max: usize) -> io::Error {
+    invalid_data(format_args!(
+        "frame of {len} bytes exceeds the maximum frame length of {max} bytes"
+    ))
+}
+
+/// An [`io::ErrorKind::InvalidData`] error; out of line, so that the checks on the hot
+/// path stay small.
+#[cold]
+fn invalid_data(what: fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
+}
+
+/// An [`io::ErrorKind::InvalidInput`] error, out of line like [`invalid_data`].
+#[cold]
+fn invalid_input(what: fmt::Arguments<'_>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what.to_string())
+}
+
+/// `len` bytes of room for a frame header: in `stack` unless a long
+/// [`LengthDelimited::length_field_offset`] needs more, then in `heap`.
+#[inline]
+fn header_room<'a>(stack: &'a mut [u8; 16], heap: &'a mut Vec<u8>, len: usize) -> &'a mut [u8] {
+    if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        heap
     }
 }
 
@@ -254,97 +617,99 @@ impl super::Codec for LengthDelimited {
     type In = Vec<u8>;
     type Out = Vec<u8>;
 
-    /// Reads one frame and returns its payload.
+    /// Reads one frame and returns it without its first
+    /// [`num_skip`](LengthDelimited::num_skip) bytes (by default: its payload).
     ///
-    /// Returns `Ok(None)` when the stream ends before the first byte of a prefix.
+    /// Returns `Ok(None)` when the stream ends before the first byte of a frame.
     ///
     /// # Errors
     ///
-    /// * [`io::ErrorKind::UnexpectedEof`] when the stream ends inside a prefix or a payload.
-    /// * [`io::ErrorKind::InvalidData`] when the prefix announces more than
-    ///   [`max_frame_length`](LengthDelimited::max_frame_length) bytes (or, on 32-bit
-    ///   targets, more than fits in `usize`); nothing is read past the prefix.
-    /// * [`io::ErrorKind::OutOfMemory`] when the payload buffer cannot be allocated (possible
+    /// * [`io::ErrorKind::UnexpectedEof`] when the stream ends inside a frame.
+    /// * [`io::ErrorKind::InvalidData`] when the length field plus the adjustment is
+    ///   negative or more than [`max_frame_length`](LengthDelimited::max_frame_length) (nothing
+    ///   is read past the header), or the frame is shorter than `num_skip`.
+    /// * [`io::ErrorKind::OutOfMemory`] when the message buffer cannot be allocated (possible
     ///   only with a limit raised far above the default).
     /// * Any I/O error from `r`.
     fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Vec<u8>>> {
-        let mut header = [0u8; 8];
-        let header = &mut header[..self.width];
+        if self.length_only() {
+            let mut header = [0u8; 8];
+            let header = &mut header[..self.width];
+            if !super::read_frame_start(r, header)? {
+                return Ok(None);
+            }
+            let payload = self.payload_len(header)?;
+            return read_message(r, &[], payload).map(Some);
+        }
+        let head_len = self.head_len();
+        let (mut stack, mut heap) = ([0u8; 16], Vec::new());
+        let header = header_room(&mut stack, &mut heap, head_len);
         if !super::read_frame_start(r, header)? {
             return Ok(None);
         }
-        let announced = self.decode_prefix(header);
-        let len = usize::try_from(announced).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("length prefix {announced} does not fit in usize"),
-            )
-        })?;
-        if len > self.max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "frame of {len} bytes exceeds the maximum frame length of {} bytes",
-                    self.max
-                ),
-            ));
+        let payload = self.payload_len(header)?;
+        let skip = self.skip();
+        let frame = head_len.saturating_add(payload);
+        let Some(message) = frame.checked_sub(skip) else {
+            return Err(invalid_data(format_args!(
+                "frame of {frame} bytes is shorter than the {skip} bytes to skip"
+            )));
+        };
+        if skip > head_len {
+            // The first payload bytes are cut too.
+            let cut = (skip - head_len) as u64;
+            if io::copy(&mut r.take(cut), &mut io::sink())? < cut {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("stream ended inside the {skip} bytes to skip of a frame"),
+                ));
+            }
         }
-        // `len` is within the limit, so reserving it all up front is safe; `take` +
-        // `read_to_end` fills the reservation without zeroing it first.
-        let mut payload = Vec::new();
-        payload.try_reserve_exact(len).map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::OutOfMemory,
-                format!("cannot allocate a frame of {len} bytes"),
-            )
-        })?;
-        r.take(len as u64).read_to_end(&mut payload)?;
-        if payload.len() < len {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "stream ended {} bytes into a {len}-byte payload",
-                    payload.len()
-                ),
-            ));
-        }
-        Ok(Some(payload))
+        let kept = header.get(skip..).unwrap_or_default();
+        read_message(r, kept, message).map(Some)
     }
 
-    /// Writes the prefix and then `msg`.
+    /// Writes the frame that [`read`](super::Codec::read) turns back into `msg`:
+    /// [`num_skip`](LengthDelimited::num_skip) zero bytes, then `msg`, with the length field
+    /// computed and written over its place (by default: the header, then `msg`).
     ///
     /// # Errors
     ///
-    /// * [`io::ErrorKind::InvalidInput`] when `msg` is longer than
-    ///   [`max_frame_length`](LengthDelimited::max_frame_length) or than the prefix width can
-    ///   announce; nothing is written.
+    /// * [`io::ErrorKind::InvalidInput`] when `msg` is shorter than the header bytes it must
+    ///   carry (with a `num_skip` smaller than the header), when its payload is longer than
+    ///   [`max_frame_length`](LengthDelimited::max_frame_length), or when the length field it
+    ///   needs is negative or does not fit the field's width; nothing is written.
     /// * Any I/O error from `w`.
     fn write<W: Write>(&self, msg: &Vec<u8>, w: &mut W) -> io::Result<()> {
-        let len = msg.len();
-        if len > self.max {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "payload of {len} bytes exceeds the maximum frame length of {} bytes",
-                    self.max
-                ),
-            ));
+        if self.length_only() {
+            let field = self.field_for(msg.len())?;
+            let mut header = [0u8; 8];
+            let header = &mut header[..self.width];
+            self.encode_field(field, header);
+            return write_all_pair(w, header, msg);
         }
-        let len64 = len as u64;
-        if len64 > self.prefix_max() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "payload of {len} bytes does not fit a {}-byte length prefix (at most {} bytes)",
-                    self.width,
-                    self.prefix_max()
-                ),
-            ));
+        let (head_len, skip) = (self.head_len(), self.skip());
+        let Some(payload) = skip.saturating_add(msg.len()).checked_sub(head_len) else {
+            return Err(invalid_input(format_args!(
+                "message of {} bytes is shorter than the {} header bytes it must carry",
+                msg.len(),
+                head_len - skip
+            )));
+        };
+        let field = self.field_for(payload)?;
+        let (mut stack, mut heap) = ([0u8; 16], Vec::new());
+        let header = header_room(&mut stack, &mut heap, head_len);
+        // The header bytes past `skip` come from the message.
+        let kept = head_len.saturating_sub(skip);
+        if kept > 0 {
+            header[head_len - kept..].copy_from_slice(&msg[..kept]);
         }
-        let mut header = [0u8; 8];
-        let header = &mut header[..self.width];
-        self.encode_prefix(len64, header);
-        write_all_pair(w, header, msg)
+        self.encode_field(field, header);
+        if skip > head_len {
+            write_with_zeros(w, header, skip - head_len, msg)
+        } else {
+            write_all_pair(w, header, &msg[kept..])
+        }
     }
 
     /// Sets the largest payload, in bytes; the same as
@@ -352,6 +717,52 @@ impl super::Codec for LengthDelimited {
     fn set_max_frame_length(&mut self, bytes: usize) {
         self.max = bytes;
     }
+}
+
+/// Writes `header`, `zeros` zero bytes (the payload bytes that `read` cuts off when
+/// `num_skip` is larger than the header) and `msg`.
+#[cold]
+fn write_with_zeros<W: Write>(
+    w: &mut W,
+    header: &[u8],
+    zeros: usize,
+    msg: &[u8],
+) -> io::Result<()> {
+    w.write_all(header)?;
+    io::copy(&mut io::repeat(0).take(zeros as u64), w)?;
+    w.write_all(msg)
+}
+
+/// Reads a message of `len` bytes that starts with `kept` (bytes already read, such as a
+/// header kept in the message) and goes on with the next `len - kept.len()` bytes of `r`.
+/// The caller has checked `len` against its limit: it is reserved in one allocation, which
+/// `take` + `read_to_end` fill without zeroing it first.
+///
+/// # Errors
+///
+/// [`io::ErrorKind::OutOfMemory`] when the buffer cannot be allocated,
+/// [`io::ErrorKind::UnexpectedEof`] when the stream ends first, or any I/O error from `r`.
+#[inline]
+pub(crate) fn read_message<R: BufRead>(r: &mut R, kept: &[u8], len: usize) -> io::Result<Vec<u8>> {
+    let mut message = Vec::new();
+    message.try_reserve_exact(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot allocate a frame of {len} bytes"),
+        )
+    })?;
+    if !kept.is_empty() {
+        message.extend_from_slice(kept);
+    }
+    let rest = len - kept.len();
+    let got = r.take(rest as u64).read_to_end(&mut message)?;
+    if got < rest {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("stream ended {got} bytes into a {rest}-byte payload"),
+        ));
+    }
+    Ok(message)
 }
 
 /// Writes `a` then `b` to `w`, as one vectored write when the writer takes it all at once
@@ -396,6 +807,305 @@ mod tests {
             frames.push(f);
         }
         frames
+    }
+
+    const HELLO: &[u8] = b"HELLO, WORLD";
+
+    /// `prefix` followed by `HELLO`.
+    fn hello(prefix: &[u8]) -> Vec<u8> {
+        [prefix, HELLO].concat()
+    }
+
+    /// One layout: the codec, a frame on the wire, the message `read` makes of it, and what
+    /// `write` sends for that message (the wire frame with its skipped bytes other than the
+    /// length field zeroed).
+    struct Layout {
+        name: &'static str,
+        codec: LengthDelimited,
+        wire: Vec<u8>,
+        message: Vec<u8>,
+        written: Vec<u8>,
+    }
+
+    /// The examples of Netty's `LengthFieldBasedFrameDecoder` documentation, in its order,
+    /// then the layouts of this codec's docs that they do not cover.
+    fn layouts() -> Vec<Layout> {
+        let ld = LengthDelimited::new;
+        let same = |name, codec, wire: Vec<u8>| Layout {
+            name,
+            codec,
+            message: wire.clone(),
+            written: wire.clone(),
+            wire,
+        };
+        vec![
+            same(
+                "netty 1: 2-byte length, header kept",
+                ld().length_width(2).num_skip(0),
+                hello(&[0x00, 0x0c]),
+            ),
+            Layout {
+                name: "netty 2: 2-byte length, header stripped",
+                codec: ld().length_width(2),
+                wire: hello(&[0x00, 0x0c]),
+                message: HELLO.to_vec(),
+                written: hello(&[0x00, 0x0c]),
+            },
+            same(
+                "netty 3: 2-byte length counting the header, kept",
+                ld().length_width(2).length_adjustment(-2).num_skip(0),
+                hello(&[0x00, 0x0e]),
+            ),
+            same(
+                "netty 4: 3-byte length after a 2-byte header, kept",
+                ld().length_field_offset(2).length_width(3).num_skip(0),
+                hello(&[0xca, 0xfe, 0x00, 0x00, 0x0c]),
+            ),
+            same(
+                "netty 5: 3-byte length before a 2-byte header, kept",
+                ld().length_width(3).length_adjustment(2).num_skip(0),
+                hello(&[0x00, 0x00, 0x0c, 0xca, 0xfe]),
+            ),
+            Layout {
+                name: "netty 6: hdr1, 2-byte length, hdr2; hdr1 and length stripped",
+                codec: ld()
+                    .length_field_offset(1)
+                    .length_width(2)
+                    .length_adjustment(1)
+                    .num_skip(3),
+                wire: hello(&[0xca, 0x00, 0x0c, 0xfe]),
+                message: hello(&[0xfe]),
+                written: hello(&[0x00, 0x00, 0x0c, 0xfe]),
+            },
+            Layout {
+                name: "netty 7: as 6, the length counting the whole frame",
+                codec: ld()
+                    .length_field_offset(1)
+                    .length_width(2)
+                    .length_adjustment(-3)
+                    .num_skip(3),
+                wire: hello(&[0xca, 0x00, 0x10, 0xfe]),
+                message: hello(&[0xfe]),
+                written: hello(&[0x00, 0x00, 0x10, 0xfe]),
+            },
+            Layout {
+                name: "4-byte length counting the header (goes)",
+                codec: ld().length_adjustment(-4),
+                wire: hello(&[0, 0, 0, 16]),
+                message: HELLO.to_vec(),
+                written: hello(&[0, 0, 0, 16]),
+            },
+            Layout {
+                name: "2-byte header before a little-endian 4-byte length, stripped",
+                codec: ld().length_field_offset(2).endian(Endian::Little),
+                wire: hello(&[0xca, 0xfe, 12, 0, 0, 0]),
+                message: HELLO.to_vec(),
+                written: hello(&[0, 0, 12, 0, 0, 0]),
+            },
+            Layout {
+                name: "num_skip past the header: the first payload byte cut",
+                codec: ld().length_width(1).num_skip(2),
+                wire: hello(&[13, b'>']),
+                message: HELLO.to_vec(),
+                written: hello(&[13, 0]),
+            },
+            same(
+                "20-byte header before the length (heap header), kept",
+                ld().length_field_offset(20).length_width(2).num_skip(0),
+                hello(&[[7u8; 20].as_slice(), &[0, 12]].concat()),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_layout_decodes_its_known_bytes() {
+        for mut l in layouts() {
+            let mut input: &[u8] = &l.wire;
+            let got = l.codec.read(&mut input).unwrap();
+            assert_eq!(got.as_deref(), Some(&l.message[..]), "{}", l.name);
+            assert_eq!(l.codec.read(&mut input).unwrap(), None, "{}", l.name);
+        }
+    }
+
+    #[test]
+    fn every_layout_writes_what_it_reads_back() {
+        for mut l in layouts() {
+            let wire = encode(&l.codec, &l.message);
+            assert_eq!(wire, l.written, "{}", l.name);
+            assert_eq!(read_all(&mut l.codec, &wire), vec![l.message], "{}", l.name);
+        }
+    }
+
+    #[test]
+    fn every_layout_round_trips_many_frames_whole_and_one_byte_at_a_time() {
+        for mut l in layouts() {
+            // Messages of other lengths, built from the known one: its kept header (if
+            // any) then payload bytes of several sizes.
+            let kept = l.message.len() - HELLO.len();
+            let msgs: Vec<Vec<u8>> = [0, 1, 5, 200]
+                .iter()
+                .map(|&n| [&l.message[..kept], &vec![b'z'; n][..]].concat())
+                .chain([l.message.clone()])
+                .collect();
+            let mut wire = Vec::new();
+            for m in &msgs {
+                l.codec.write(m, &mut wire).unwrap();
+            }
+            // What comes back is what was sent, its length field (if the message holds it)
+            // set by `write`: the frame without its first `num_skip` bytes.
+            let skip = l.codec.skip();
+            let msgs: Vec<Vec<u8>> = msgs
+                .iter()
+                .map(|m| encode(&l.codec, m)[skip..].to_vec())
+                .collect();
+            assert_eq!(msgs.last(), Some(&l.message), "{}", l.name);
+            assert_eq!(read_all(&mut l.codec, &wire), msgs, "{}", l.name);
+            let mut r = BufReader::with_capacity(1, OneByte(&wire));
+            let mut got = Vec::new();
+            while let Some(f) = l.codec.read(&mut r).unwrap() {
+                got.push(f);
+            }
+            assert_eq!(got, msgs, "{} (one byte at a time)", l.name);
+        }
+    }
+
+    #[test]
+    fn every_layout_reports_eof_inside_a_frame() {
+        for mut l in layouts() {
+            for cut in 1..l.wire.len() {
+                let mut input: &[u8] = &l.wire[..cut];
+                let err = l.codec.read(&mut input).unwrap_err();
+                assert_eq!(
+                    err.kind(),
+                    ErrorKind::UnexpectedEof,
+                    "{} cut at {cut}",
+                    l.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_negative_adjusted_length_is_invalid_data_not_a_panic() {
+        // A length counting a 4-byte header cannot be below 4.
+        let mut codec = LengthDelimited::new().length_adjustment(-4);
+        for field in 0..4u8 {
+            let wire = [0, 0, 0, field, 1, 2, 3];
+            let mut input: &[u8] = &wire;
+            let err = codec.read(&mut input).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidData);
+            assert!(err.to_string().contains("negative"), "{err}");
+            assert_eq!(input, [1, 2, 3], "nothing past the header is read");
+        }
+        // Extreme adjustments with extreme fields neither wrap nor panic.
+        let mut codec = LengthDelimited::new()
+            .length_width(8)
+            .length_adjustment(isize::MIN)
+            .max_frame_length(usize::MAX);
+        let mut input: &[u8] = &[0; 8];
+        assert_eq!(
+            codec.read(&mut input).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+        let mut codec = LengthDelimited::new()
+            .length_width(8)
+            .length_adjustment(isize::MAX)
+            .max_frame_length(usize::MAX);
+        let mut input: &[u8] = &[0xff; 8];
+        let err = codec.read(&mut input).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidData | ErrorKind::OutOfMemory),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn write_refuses_messages_the_layout_cannot_carry() {
+        let refused = |codec: &LengthDelimited, msg: &[u8]| {
+            let mut out = Vec::new();
+            let err = codec.write(&msg.to_vec(), &mut out).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+            assert!(out.is_empty(), "nothing is written");
+            err.to_string()
+        };
+        // The header kept in the message: a message must at least hold it.
+        let keep = LengthDelimited::new().length_field_offset(2).num_skip(0);
+        let msg = refused(&keep, &[1, 2, 3, 4, 5]);
+        assert!(
+            msg.contains("5 bytes") && msg.contains("6 header bytes"),
+            "{msg}"
+        );
+        assert_eq!(encode(&keep, &[1, 2, 9, 9, 9, 9]), [1, 2, 0, 0, 0, 0]);
+        // A length that leaves out one byte after it: the payload must hold that byte.
+        let hdr2 = LengthDelimited::new().length_adjustment(1);
+        refused(&hdr2, b"");
+        assert_eq!(encode(&hdr2, b"x"), [0, 0, 0, 0, b'x']);
+        // A 1-byte length counting itself holds at most 255 - 1 payload bytes.
+        let tiny = LengthDelimited::new().length_width(1).length_adjustment(-1);
+        assert_eq!(encode(&tiny, &[0; 254])[0], 255);
+        let msg = refused(&tiny, &[0; 255]);
+        assert!(msg.contains("256"), "{msg}");
+    }
+
+    #[test]
+    fn the_limit_applies_to_the_adjusted_length_before_allocating() {
+        // Length counting the header, at most 5 payload bytes.
+        let mut codec = LengthDelimited::new()
+            .length_adjustment(-4)
+            .max_frame_length(5);
+        let mut input: &[u8] = &[0, 0, 0, 9, 1, 2, 3, 4, 5, 0, 0, 0, 10, 1];
+        assert_eq!(codec.read(&mut input).unwrap(), Some(vec![1, 2, 3, 4, 5]));
+        let err = codec.read(&mut input).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData);
+        assert!(err.to_string().contains("frame of 6 bytes"), "{err}");
+        assert!(err.to_string().contains("of 5 bytes"), "{err}");
+        assert_eq!(input, [1]);
+        assert!(codec.write(&vec![0; 5], &mut Vec::new()).is_ok());
+        let err = codec.write(&vec![0; 6], &mut Vec::new()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+        // A positive adjustment: a field of 5 announces 6 payload bytes.
+        let mut codec = LengthDelimited::new()
+            .length_width(2)
+            .length_adjustment(1)
+            .max_frame_length(5);
+        let mut input: &[u8] = &[0, 5, 1];
+        assert_eq!(
+            codec.read(&mut input).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
+
+        // 4 GiB - 1 announced, adjusted by -4: refused on the header, nothing allocated
+        // (an 8 MiB limit), nothing read past it.
+        let mut codec = LengthDelimited::new().length_adjustment(-4);
+        let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xff, 1, 2];
+        let err = codec.read(&mut input).unwrap_err();
+        assert!(err.to_string().contains("4294967291"), "{err}");
+        assert_eq!(input, [1, 2]);
+
+        // Header bytes kept in the message are not counted.
+        let mut codec = LengthDelimited::new().num_skip(0).max_frame_length(3);
+        let frame = vec![0, 0, 0, 3, b'a', b'b', b'c'];
+        assert_eq!(encode(&codec, &frame), frame);
+        assert_eq!(read_all(&mut codec, &frame), vec![frame]);
+    }
+
+    #[test]
+    fn a_frame_shorter_than_num_skip_is_invalid_data() {
+        let mut codec = LengthDelimited::new().length_width(2).num_skip(4);
+        let mut input: &[u8] = &[0, 1, b'x', 0, 2, b'a', b'b'];
+        let err = codec.read(&mut input).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidData);
+        assert!(err.to_string().contains("3 bytes"), "{err}");
+        // Exactly num_skip bytes: an empty message.
+        let mut input: &[u8] = &[0, 2, b'a', b'b'];
+        assert_eq!(codec.read(&mut input).unwrap(), Some(Vec::new()));
+    }
+
+    #[test]
+    #[should_panic(expected = "at most 65536")]
+    fn an_offset_over_64_kib_panics() {
+        let _ = LengthDelimited::new().length_field_offset(64 * 1024 + 1);
     }
 
     #[test]
@@ -469,9 +1179,15 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "1, 2, 4 or 8")]
-    fn bad_width_panics() {
-        let _ = LengthDelimited::new().length_width(3);
+    #[should_panic(expected = "1 to 8")]
+    fn width_zero_panics() {
+        let _ = LengthDelimited::new().length_width(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "1 to 8")]
+    fn width_nine_panics() {
+        let _ = LengthDelimited::new().length_width(9);
     }
 
     #[test]

@@ -25,9 +25,10 @@
 //!
 //! | codec                | wire format                                   | `In` / `Out`       |
 //! |----------------------|-----------------------------------------------|--------------------|
-//! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+`           | `Vec<u8>`          |
+//! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+` by default; offset, width, adjustment and skip configurable | `Vec<u8>` |
 //! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           |
 //! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
+//! | [`Tlv`]              | `+-- type: u32 LE --+-- len: u32 LE --+-- payload --+` (Tao's) | [`TlvFrame`] |
 //! | [`Http1`]            | HTTP/1.1 requests in, responses out           | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) |
 
 use std::io::{self, BufRead, Write};
@@ -35,11 +36,13 @@ use std::io::{self, BufRead, Write};
 mod length;
 mod lines;
 mod raw;
+mod tlv;
 
 pub use crate::http::Http1;
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
+pub use tlv::{Tlv, TlvFrame};
 
 /// Turns a byte stream into messages ([`read`](Codec::read)) and messages into bytes
 /// ([`write`](Codec::write)).
