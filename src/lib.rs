@@ -124,7 +124,7 @@ mod timer;
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
-pub use codec::{Codec, Endian, LengthDelimited, Lines, Raw};
+pub use codec::{Codec, Endian, LengthDelimited, Lines, ProtocolError, Raw, Reply, Resp};
 pub use conn::{CloseReason, Connection};
 pub use error::{SendError, TrySendError};
 pub use handler::Handler;

@@ -28,16 +28,19 @@
 //! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+`           | `Vec<u8>`          |
 //! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           |
 //! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
+//! | [`Resp`]             | RESP2 (Redis): `*1\r\n$4\r\nPING\r\n` in, `+PONG\r\n` out | `Result<Vec<Vec<u8>>, ProtocolError>` / [`Reply`] |
 
 use std::io::{self, BufRead, Write};
 
 mod length;
 mod lines;
 mod raw;
+mod resp;
 
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
+pub use resp::{ProtocolError, Reply, Resp};
 
 /// Turns a byte stream into messages ([`read`](Codec::read)) and messages into bytes
 /// ([`write`](Codec::write)).
