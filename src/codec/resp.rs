@@ -15,7 +15,7 @@ const DEFAULT_MAX_BULK: usize = 512 * 1024 * 1024;
 /// The default [`Resp::max_command_length`]: 1 GiB, Redis' `client-query-buffer-limit`.
 const DEFAULT_MAX_COMMAND: usize = 1024 * 1024 * 1024;
 /// The longest inline command, in bytes, terminator excluded: Redis' `PROTO_INLINE_MAX_SIZE`.
-pub(crate) const INLINE_MAX: usize = 64 * 1024;
+const INLINE_MAX: usize = 64 * 1024;
 /// The longest `*N\r\n` / `$N\r\n` line after its type byte: an `i64` has at most 20 characters,
 /// and Redis accepts no leading zeros or `+`, so a longer line cannot hold a valid length.
 const HEADER_MAX: usize = 32;
@@ -29,7 +29,8 @@ const ARRAY_PREALLOC: usize = 64;
 const SMALL: usize = 256;
 
 /// RESP2, the Redis serialization protocol, as a server speaks it: each message read is one
-/// command (its arguments, as byte strings), each message written is one [`Reply`].
+/// command (its arguments, as byte strings), each message written is one [`Reply`]. (A client
+/// speaks the mirror image, commands out and replies in; this codec is the server's side.)
 ///
 /// A message read is a `Result`: `Ok(args)` for a command, `Err(`[`ProtocolError`]`)` for input
 /// that breaks the protocol or a limit. The codec cannot write, so it hands the error to the
@@ -367,17 +368,21 @@ impl Resp {
         let limit = INLINE_MAX + 2;
         let mut line = Vec::new();
         Read::take(&mut *r, limit as u64).read_until(b'\n', &mut line)?;
-        if line.last() != Some(&b'\n') {
+        let too_big =
+            || Fail::protocol(format!("too big inline request (over {INLINE_MAX} bytes)"));
+        let Some(text) = line.strip_suffix(b"\n") else {
             if line.len() == limit {
-                return Err(Fail::protocol(format!(
-                    "too big inline request (over {INLINE_MAX} bytes)"
-                )));
+                return Err(too_big());
             }
             return Err(eof("inside an inline command").into());
+        };
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.len() > INLINE_MAX {
+            return Err(too_big());
         }
         let mut args = Vec::new();
         let mut total = 0;
-        for word in line
+        for word in text
             .split(u8::is_ascii_whitespace)
             .filter(|w| !w.is_empty())
         {
@@ -969,6 +974,13 @@ mod tests {
         exact.extend_from_slice(b"\r\n");
         let mut r = &exact[..];
         assert_eq!(read_all(&mut codec, &mut r), [vec![vec![b'a'; INLINE_MAX]]]);
+        // One byte over, whatever the terminator.
+        for end in [&b"\n"[..], b"\r\n"] {
+            let mut over = vec![b'a'; INLINE_MAX + 1];
+            over.extend_from_slice(end);
+            let e = protocol_error(&mut Resp::new(), &over);
+            assert!(e.detail().contains("too big inline request"), "{e}");
+        }
 
         // One byte more, with no end in sight: refused after about the limit.
         let endless = Counting {
