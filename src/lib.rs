@@ -148,7 +148,9 @@ pub mod udp;
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
-pub use codec::{Codec, Endian, LengthDelimited, Lines, Raw, Tlv, TlvFrame};
+pub use codec::{
+    Codec, Endian, LengthDelimited, Lines, ProtocolError, Raw, Reply, Resp, Tlv, TlvFrame,
+};
 pub use conn::{CloseReason, Connection};
 pub use error::{SendError, TrySendError};
 pub use handler::Handler;

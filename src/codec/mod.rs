@@ -30,18 +30,21 @@
 //! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
 //! | [`Tlv`]              | `+-- type: u32 LE --+-- len: u32 LE --+-- payload --+` (Tao's) | [`TlvFrame`] |
 //! | [`Http1`]            | HTTP/1.1 requests in, responses out           | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) |
+//! | [`Resp`]             | RESP2 (Redis): `*1\r\n$4\r\nPING\r\n` in, `+PONG\r\n` out | `Result<Vec<Vec<u8>>, ProtocolError>` / [`Reply`] |
 
 use std::io::{self, BufRead, Write};
 
 mod length;
 mod lines;
 mod raw;
+mod resp;
 mod tlv;
 
 pub use crate::http::Http1;
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
+pub use resp::{ProtocolError, Reply, Resp};
 pub use tlv::{Tlv, TlvFrame};
 
 /// Turns a byte stream into messages ([`read`](Codec::read)) and messages into bytes

@@ -1,0 +1,1197 @@
+//! RESP2, the Redis protocol, from the server's side: commands in, replies out.
+//!
+//! The codec and its wire format are documented on [`Resp`] (this module is private, so its own
+//! docs are not rendered).
+
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+
+/// The default [`Resp::max_array_length`]: 1 048 576 arguments.
+const DEFAULT_MAX_ARRAY: usize = 1024 * 1024;
+/// The default [`Resp::max_bulk_length`]: 512 MiB, Redis' `proto-max-bulk-len`.
+const DEFAULT_MAX_BULK: usize = 512 * 1024 * 1024;
+/// The default [`Resp::max_command_length`]: 1 GiB, Redis' `client-query-buffer-limit`.
+const DEFAULT_MAX_COMMAND: usize = 1024 * 1024 * 1024;
+/// The longest inline command, in bytes, terminator excluded: Redis' `PROTO_INLINE_MAX_SIZE`.
+const INLINE_MAX: usize = 64 * 1024;
+/// The longest `*N\r\n` / `$N\r\n` line after its type byte: an `i64` has at most 20 characters,
+/// and Redis accepts no leading zeros or `+`, so a longer line cannot hold a valid length.
+const HEADER_MAX: usize = 32;
+/// At most this many bytes of a bulk string are allocated before they arrive: a peer that
+/// announces 512 MiB and sends nothing costs this much, not the announced length.
+const BULK_PREALLOC: usize = 64 * 1024;
+/// At most this many argument slots are allocated before the arguments arrive.
+const ARRAY_PREALLOC: usize = 64;
+/// Replies whose whole encoding fits this many bytes are assembled on the stack and written
+/// with one `write_all`.
+const SMALL: usize = 256;
+
+/// RESP2, the Redis serialization protocol, as a server speaks it: each message read is one
+/// command (its arguments, as byte strings), each message written is one [`Reply`]. (A client
+/// speaks the mirror image, commands out and replies in; this codec is the server's side.)
+///
+/// A message read is a `Result`: `Ok(args)` for a command, `Err(`[`ProtocolError`]`)` for input
+/// that breaks the protocol or a limit. The codec cannot write, so it hands the error to the
+/// handler, which answers it (Redis sends `-ERR Protocol error: ...` and closes):
+///
+/// ```text
+/// Err(e) => {
+///     let _ = conn.send(e.reply());              // -ERR Protocol error: invalid bulk length
+///     conn.shutdown(Duration::from_secs(1));     // reply, FIN, then wait for the peer's EOF
+/// }
+/// ```
+///
+/// After a protocol error the stream has no frame boundary left to find: every later
+/// [`read`](super::Codec::read) discards what arrives until the peer closes, then returns
+/// `Ok(None)`. So the reply is written, the FIN follows, and the connection ends gracefully.
+///
+/// # Wire format: commands in
+///
+/// An array of bulk strings, every line ended by `\r\n`. `SET k hello` is
+///
+/// ```text
+/// +- *N -+---- $len ----+- bytes -+---- $len ----+- bytes -+---- $len ----+-- bytes --+
+/// | *3\r\n | $3\r\n      | SET\r\n | $1\r\n      | k\r\n   | $5\r\n      | hello\r\n |
+/// +--------+-------------+---------+-------------+---------+-------------+-----------+
+/// ```
+///
+/// A command that does not start with `*` is an *inline* command, as typed into `telnet` or
+/// `nc`: one line ended by `\n` (a `\r` before it is dropped), split on ASCII whitespace.
+/// `SET k hello\r\n` is the same command as above. Unlike Redis, quotes are not interpreted:
+/// `"a b"` is the two arguments `"a` and `b"`. Empty lines, `*0\r\n` and `*-1\r\n` are
+/// skipped, as Redis skips them.
+///
+/// # Wire format: replies out
+///
+/// | [`Reply`]                | bytes                        |
+/// |--------------------------|------------------------------|
+/// | `Simple("OK")`           | `+OK\r\n`                    |
+/// | `Error("ERR no")`        | `-ERR no\r\n`                |
+/// | `Integer(42)`            | `:42\r\n`                    |
+/// | `Bulk(b"hi")`            | `$2\r\nhi\r\n`               |
+/// | `Null`                   | `$-1\r\n`                    |
+/// | `Array([Integer(1)])`    | `*1\r\n:1\r\n`               |
+/// | `NullArray`              | `*-1\r\n`                    |
+///
+/// # Limits
+///
+/// Every limit is checked on the header that announces a size, before anything is allocated
+/// for it; past a limit, `read` returns a [`ProtocolError`] and reads nothing more of that
+/// command. The defaults are Redis' own, so whatever a default Redis accepts, this accepts:
+///
+/// * [`max_array_length`](Resp::max_array_length): arguments in one command (1 048 576).
+/// * [`max_bulk_length`](Resp::max_bulk_length): bytes in one argument (512 MiB, Redis'
+///   `proto-max-bulk-len`); [`set_max_frame_length`](super::Codec::set_max_frame_length) sets
+///   this one.
+/// * [`max_command_length`](Resp::max_command_length): bytes of all the arguments of one
+///   command together (1 GiB, Redis' `client-query-buffer-limit`). This is what bounds the
+///   memory one connection can make the server hold.
+/// * An inline command is at most 64 KiB (65 536 bytes) long, as in Redis.
+///
+/// A bulk string's buffer grows as its bytes arrive (at most 64 KiB is reserved ahead), so a
+/// peer that announces a large argument and sends nothing costs nothing.
+///
+/// # Example
+///
+/// ```
+/// use threadnet::{Codec, Reply, Resp};
+///
+/// let mut codec = Resp::new();
+///
+/// let mut input: &[u8] = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n";
+/// let get = codec.read(&mut input).unwrap().unwrap().unwrap();
+/// assert_eq!(get, [b"GET".to_vec(), b"k".to_vec()]);
+/// let ping = codec.read(&mut input).unwrap().unwrap().unwrap(); // inline
+/// assert_eq!(ping, [b"PING".to_vec()]);
+/// assert!(codec.read(&mut input).unwrap().is_none()); // clean EOF
+///
+/// let mut wire = Vec::new();
+/// codec.write(&Reply::ok(), &mut wire).unwrap();
+/// codec.write(&Reply::bulk("v"), &mut wire).unwrap();
+/// codec.write(&Reply::Integer(-3), &mut wire).unwrap();
+/// assert_eq!(wire, b"+OK\r\n$1\r\nv\r\n:-3\r\n");
+///
+/// // Input that breaks the protocol is handed over as an error to answer.
+/// let mut input: &[u8] = b"*1\r\n$-5\r\n";
+/// let err = codec.read(&mut input).unwrap().unwrap().unwrap_err();
+/// assert_eq!(err.to_string(), "Protocol error: invalid bulk length");
+/// assert_eq!(err.reply(), Reply::error("ERR Protocol error: invalid bulk length"));
+/// ```
+#[derive(Clone, Debug)]
+pub struct Resp {
+    max_array: usize,
+    max_bulk: usize,
+    max_command: usize,
+    /// A protocol error was returned: the rest of the stream is discarded.
+    poisoned: bool,
+}
+
+impl Resp {
+    /// Creates a codec with Redis' limits: 1 048 576 arguments per command, 512 MiB per
+    /// argument, 1 GiB per command.
+    ///
+    /// Same as [`Resp::default`].
+    pub fn new() -> Self {
+        Resp {
+            max_array: DEFAULT_MAX_ARRAY,
+            max_bulk: DEFAULT_MAX_BULK,
+            max_command: DEFAULT_MAX_COMMAND,
+            poisoned: false,
+        }
+    }
+
+    /// Sets the most arguments (array elements, the command name included) that one command
+    /// may have.
+    ///
+    /// Defaults to 1 048 576 (1024 * 1024).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use threadnet::{Codec, Resp};
+    ///
+    /// let mut codec = Resp::new().max_array_length(2);
+    /// let mut input: &[u8] = b"*3\r\n";
+    /// let err = codec.read(&mut input).unwrap().unwrap().unwrap_err();
+    /// assert!(err.to_string().contains("invalid multibulk length"), "{err}");
+    /// ```
+    pub fn max_array_length(mut self, n: usize) -> Self {
+        self.max_array = n;
+        self
+    }
+
+    /// Sets the longest argument, in bytes, that [`read`](super::Codec::read) accepts, and the
+    /// longest bulk string that [`write`](super::Codec::write) produces.
+    ///
+    /// Defaults to 512 MiB (512 * 1024 * 1024 bytes), Redis' `proto-max-bulk-len`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use threadnet::{Codec, Reply, Resp};
+    ///
+    /// let mut codec = Resp::new().max_bulk_length(4);
+    /// // The header alone is enough to refuse the argument.
+    /// let mut input: &[u8] = b"*1\r\n$5\r\n";
+    /// let err = codec.read(&mut input).unwrap().unwrap().unwrap_err();
+    /// assert!(err.to_string().contains("invalid bulk length"), "{err}");
+    ///
+    /// let err = codec.write(&Reply::bulk("hello"), &mut Vec::new()).unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn max_bulk_length(mut self, bytes: usize) -> Self {
+        self.max_bulk = bytes;
+        self
+    }
+
+    /// Sets the most bytes that the arguments of one command may hold together (lengths
+    /// summed; the protocol's own bytes not counted).
+    ///
+    /// Defaults to 1 GiB (1024 * 1024 * 1024 bytes), Redis' `client-query-buffer-limit`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use threadnet::{Codec, Resp};
+    ///
+    /// let mut codec = Resp::new().max_command_length(6);
+    /// let mut input: &[u8] = b"*2\r\n$3\r\nGET\r\n$4\r\n";
+    /// let err = codec.read(&mut input).unwrap().unwrap().unwrap_err();
+    /// assert!(err.to_string().contains("over the limit of 6"), "{err}");
+    /// ```
+    pub fn max_command_length(mut self, bytes: usize) -> Self {
+        self.max_command = bytes;
+        self
+    }
+
+    /// Returns the most arguments one command may have (see
+    /// [`max_array_length`](Resp::max_array_length)).
+    pub fn get_max_array_length(&self) -> usize {
+        self.max_array
+    }
+
+    /// Returns the longest argument, in bytes (see
+    /// [`max_bulk_length`](Resp::max_bulk_length)).
+    pub fn get_max_bulk_length(&self) -> usize {
+        self.max_bulk
+    }
+
+    /// Returns the most bytes the arguments of one command may hold together (see
+    /// [`max_command_length`](Resp::max_command_length)).
+    pub fn get_max_command_length(&self) -> usize {
+        self.max_command
+    }
+
+    /// Parses a decimal integer the way Redis does (`string2ll`): an optional `-`, then digits
+    /// with no leading zero (`0` alone is fine), nothing else, within `i64`. RESP lengths are
+    /// read with it, and a server needs it for arguments such as `INCR`'s value or `EX`'s
+    /// seconds.
+    ///
+    /// ```
+    /// use threadnet::Resp;
+    ///
+    /// assert_eq!(Resp::parse_integer(b"-42"), Some(-42));
+    /// assert_eq!(Resp::parse_integer(b"0"), Some(0));
+    /// for bad in [&b""[..], b"+1", b"01", b"-0", b" 1", b"1x", b"9223372036854775808"] {
+    ///     assert_eq!(Resp::parse_integer(bad), None, "{bad:?}");
+    /// }
+    /// assert_eq!(Resp::parse_integer(b"-9223372036854775808"), Some(i64::MIN));
+    /// ```
+    pub fn parse_integer(bytes: &[u8]) -> Option<i64> {
+        let (negative, digits) = match bytes.split_first() {
+            Some((b'-', rest)) => (true, rest),
+            _ => (false, bytes),
+        };
+        match digits {
+            [] => return None,
+            [b'0'] if !negative => return Some(0),
+            [b'1'..=b'9', ..] => {}
+            _ => return None,
+        }
+        // Accumulate towards the negative side, which holds one more value than the positive.
+        let mut n: i64 = 0;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_sub(i64::from(d - b'0'))?;
+        }
+        if negative {
+            Some(n)
+        } else {
+            n.checked_neg()
+        }
+    }
+
+    /// Checks that `msg` can be encoded, so that nothing is written when it cannot.
+    fn check(&self, msg: &Reply) -> io::Result<()> {
+        let invalid = |what: String| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+        match msg {
+            Reply::Simple(s) | Reply::Error(s) if s.bytes().any(|b| b == b'\r' || b == b'\n') => {
+                invalid(format!("simple string or error contains CR or LF: {s:?}"))
+            }
+            Reply::Bulk(b) if b.len() > self.max_bulk => invalid(format!(
+                "bulk string of {} bytes exceeds the maximum bulk length of {} bytes",
+                b.len(),
+                self.max_bulk
+            )),
+            Reply::Array(items) => items.iter().try_for_each(|r| self.check(r)),
+            _ => Ok(()),
+        }
+    }
+
+    fn read_command<R: BufRead>(&self, r: &mut R) -> Result<Option<Vec<Vec<u8>>>, Fail> {
+        loop {
+            let Some(first) = peek(r)? else {
+                return Ok(None);
+            };
+            let args = if first == b'*' {
+                r.consume(1);
+                self.read_array(r)?
+            } else {
+                self.read_inline(r)?
+            };
+            // An empty command (a blank line, `*0`, `*-1`) is skipped, as Redis skips it.
+            if !args.is_empty() {
+                return Ok(Some(args));
+            }
+        }
+    }
+
+    /// Reads the rest of an array command, its `*` already consumed.
+    fn read_array<R: BufRead>(&self, r: &mut R) -> Result<Vec<Vec<u8>>, Fail> {
+        let invalid_len = || Fail::protocol("invalid multibulk length".to_string());
+        let n = match read_header(r)? {
+            Some(n) => n,
+            None => return Err(invalid_len()),
+        };
+        if n <= 0 {
+            return match n {
+                0 | -1 => Ok(Vec::new()),
+                _ => Err(invalid_len()),
+            };
+        }
+        if n as u64 > self.max_array as u64 {
+            return Err(Fail::protocol(format!(
+                "invalid multibulk length ({n} arguments is over the limit of {})",
+                self.max_array
+            )));
+        }
+        let n = n as usize; // at most max_array, which is a usize
+        let mut args = Vec::with_capacity(n.min(ARRAY_PREALLOC));
+        let mut total = 0usize;
+        for _ in 0..n {
+            match peek(r)? {
+                None => return Err(eof("inside a multibulk command").into()),
+                Some(b'$') => r.consume(1),
+                Some(other) => {
+                    return Err(Fail::protocol(format!(
+                        "expected '$', got '{}'",
+                        other.escape_ascii()
+                    )))
+                }
+            }
+            let len = match read_header(r)? {
+                Some(len) if len >= 0 => len as u64,
+                _ => return Err(Fail::protocol("invalid bulk length".to_string())),
+            };
+            if len > self.max_bulk as u64 {
+                return Err(Fail::protocol(format!(
+                    "invalid bulk length ({len} bytes is over the limit of {})",
+                    self.max_bulk
+                )));
+            }
+            let len = len as usize; // at most max_bulk, which is a usize
+            total = self.add_to_command(total, len)?;
+            args.push(read_bulk(r, len)?);
+        }
+        Ok(args)
+    }
+
+    /// Adds an argument of `len` bytes to a command of `total`, within the command limit.
+    fn add_to_command(&self, total: usize, len: usize) -> Result<usize, Fail> {
+        match total.checked_add(len) {
+            Some(t) if t <= self.max_command => Ok(t),
+            _ => Err(Fail::protocol(format!(
+                "command of more than {} bytes is over the limit of {} bytes",
+                total.saturating_add(len),
+                self.max_command
+            ))),
+        }
+    }
+
+    /// Reads an inline command: one line, split on ASCII whitespace.
+    fn read_inline<R: BufRead>(&self, r: &mut R) -> Result<Vec<Vec<u8>>, Fail> {
+        // At most INLINE_MAX bytes of text, `\r` and `\n`, as `Lines` reads.
+        let limit = INLINE_MAX + 2;
+        let mut line = Vec::new();
+        Read::take(&mut *r, limit as u64).read_until(b'\n', &mut line)?;
+        let too_big =
+            || Fail::protocol(format!("too big inline request (over {INLINE_MAX} bytes)"));
+        let Some(text) = line.strip_suffix(b"\n") else {
+            if line.len() == limit {
+                return Err(too_big());
+            }
+            return Err(eof("inside an inline command").into());
+        };
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.len() > INLINE_MAX {
+            return Err(too_big());
+        }
+        let mut args = Vec::new();
+        let mut total = 0;
+        for word in text
+            .split(u8::is_ascii_whitespace)
+            .filter(|w| !w.is_empty())
+        {
+            if args.len() == self.max_array || word.len() > self.max_bulk {
+                return Err(Fail::protocol(format!(
+                    "inline command over the limits of {} arguments of {} bytes",
+                    self.max_array, self.max_bulk
+                )));
+            }
+            total = self.add_to_command(total, word.len())?;
+            args.push(word.to_vec());
+        }
+        Ok(args)
+    }
+}
+
+impl Default for Resp {
+    /// Same as [`Resp::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a command could not be read: the stream failed, or the peer broke the protocol.
+enum Fail {
+    Io(io::Error),
+    Protocol(ProtocolError),
+}
+
+impl Fail {
+    fn protocol(detail: String) -> Fail {
+        Fail::Protocol(ProtocolError { detail })
+    }
+}
+
+impl From<io::Error> for Fail {
+    fn from(e: io::Error) -> Fail {
+        Fail::Io(e)
+    }
+}
+
+fn eof(where_: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        format!("stream ended {where_}"),
+    )
+}
+
+/// `r.fill_buf()`, retried on `Interrupted` (a retry by the caller would lose the codec's
+/// place inside a command): true if bytes are buffered, false at the end of the stream. After
+/// `true`, `r.fill_buf()` returns them without reading again.
+fn fill<R: BufRead>(r: &mut R) -> io::Result<bool> {
+    loop {
+        match r.fill_buf() {
+            Ok(buf) => return Ok(!buf.is_empty()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The next byte, not consumed; `None` at the end of the stream.
+fn peek<R: BufRead>(r: &mut R) -> io::Result<Option<u8>> {
+    Ok(if fill(r)? {
+        r.fill_buf()?.first().copied()
+    } else {
+        None
+    })
+}
+
+/// Reads the number of a `*N\r\n` or `$N\r\n` line, its type byte already consumed. `None`
+/// when the line is not a valid integer ended by `\r\n` within [`HEADER_MAX`] bytes (what is
+/// read of it is consumed: the stream is not parsed again after a protocol error).
+fn read_header<R: BufRead>(r: &mut R) -> io::Result<Option<i64>> {
+    let mut line = [0u8; HEADER_MAX];
+    let mut n = 0;
+    loop {
+        if !fill(r)? {
+            return Err(eof("inside a length line"));
+        }
+        let avail = r.fill_buf()?;
+        let chunk = &avail[..avail.len().min(HEADER_MAX - n)];
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let k = newline.map_or(chunk.len(), |i| i + 1);
+        line[n..n + k].copy_from_slice(&chunk[..k]);
+        r.consume(k);
+        n += k;
+        if newline.is_some() {
+            return Ok(line[..n]
+                .strip_suffix(b"\r\n")
+                .and_then(Resp::parse_integer));
+        }
+        if n == HEADER_MAX {
+            return Ok(None);
+        }
+    }
+}
+
+/// Reads a bulk string's `len` bytes and the `\r\n` after them. `len` is within the limits.
+fn read_bulk<R: BufRead>(r: &mut R, len: usize) -> Result<Vec<u8>, Fail> {
+    // At the end of the stream nothing is buffered: the slow path below reports it.
+    let avail = if fill(r)? { r.fill_buf()? } else { &[] };
+    let data = if avail.len() >= len + 2 {
+        // The usual case: the whole argument is buffered.
+        let crlf = avail[len..len + 2] == *b"\r\n";
+        let data = avail[..len].to_vec();
+        r.consume(len + 2);
+        if !crlf {
+            return Err(not_crlf(len));
+        }
+        data
+    } else {
+        // Arriving in pieces: grow with what arrives, never reserving what was only announced.
+        let mut data = Vec::with_capacity(len.min(BULK_PREALLOC));
+        Read::take(&mut *r, len as u64).read_to_end(&mut data)?;
+        if data.len() < len {
+            return Err(eof("inside a bulk string").into());
+        }
+        let mut crlf = [0u8; 2];
+        r.read_exact(&mut crlf)?;
+        if crlf != *b"\r\n" {
+            return Err(not_crlf(len));
+        }
+        data
+    };
+    Ok(data)
+}
+
+fn not_crlf(len: usize) -> Fail {
+    Fail::protocol(format!(
+        "bulk string of {len} bytes is not followed by CRLF"
+    ))
+}
+
+impl super::Codec for Resp {
+    type In = Result<Vec<Vec<u8>>, ProtocolError>;
+    type Out = Reply;
+
+    /// Reads one command: `Ok(Some(Ok(args)))`, with at least one argument (the command
+    /// name), or `Ok(Some(Err(e)))` when the peer broke the protocol or a limit. After such an
+    /// error, every read discards its input until the end of the stream.
+    ///
+    /// Returns `Ok(None)` when the stream ends between commands.
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::UnexpectedEof`] when the stream ends inside a command.
+    /// * Any I/O error from `r`.
+    fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Self::In>> {
+        if self.poisoned {
+            loop {
+                if !fill(r)? {
+                    return Ok(None);
+                }
+                let n = r.fill_buf()?.len();
+                r.consume(n);
+            }
+        }
+        match self.read_command(r) {
+            Ok(args) => Ok(args.map(Ok)),
+            Err(Fail::Io(e)) => Err(e),
+            Err(Fail::Protocol(e)) => {
+                self.poisoned = true;
+                Ok(Some(Err(e)))
+            }
+        }
+    }
+
+    /// Writes one reply.
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::InvalidInput`] when a simple string or an error contains `\r` or
+    ///   `\n`, or a bulk string is longer than [`max_bulk_length`](Resp::max_bulk_length),
+    ///   anywhere in the reply; nothing is written.
+    /// * Any I/O error from `w`.
+    fn write<W: Write>(&self, msg: &Reply, w: &mut W) -> io::Result<()> {
+        self.check(msg)?;
+        encode(msg, w)
+    }
+
+    /// Sets the longest argument, in bytes; the same as
+    /// [`max_bulk_length`](Resp::max_bulk_length).
+    fn set_max_frame_length(&mut self, bytes: usize) {
+        self.max_bulk = bytes;
+    }
+}
+
+/// The decimal digits of `n` at the end of `buf`.
+fn itoa(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut u = n.unsigned_abs();
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    &buf[i..]
+}
+
+/// Writes `kind`, `text`, `\r\n`: one `write_all` from the stack when it is small.
+fn line<W: Write>(w: &mut W, kind: u8, text: &[u8]) -> io::Result<()> {
+    let total = text.len() + 3;
+    if total > SMALL {
+        w.write_all(&[kind])?;
+        return super::length::write_all_pair(w, text, b"\r\n");
+    }
+    let mut buf = [0u8; SMALL];
+    buf[0] = kind;
+    buf[1..total - 2].copy_from_slice(text);
+    buf[total - 2..total].copy_from_slice(b"\r\n");
+    w.write_all(&buf[..total])
+}
+
+/// Writes a bulk string: `$`, its length, `\r\n`, its bytes, `\r\n`. A small one is assembled
+/// on the stack and written at once; a large one's header goes out with its bytes in one
+/// vectored write.
+fn bulk<W: Write>(w: &mut W, data: &[u8]) -> io::Result<()> {
+    let mut digits = [0u8; 20];
+    let len = itoa(data.len() as i64, &mut digits);
+    let head = 1 + len.len() + 2;
+    let total = head + data.len() + 2;
+    let mut buf = [0u8; SMALL];
+    buf[0] = b'$';
+    buf[1..head - 2].copy_from_slice(len);
+    buf[head - 2..head].copy_from_slice(b"\r\n");
+    if total > SMALL {
+        super::length::write_all_pair(w, &buf[..head], data)?;
+        return w.write_all(b"\r\n");
+    }
+    buf[head..total - 2].copy_from_slice(data);
+    buf[total - 2..total].copy_from_slice(b"\r\n");
+    w.write_all(&buf[..total])
+}
+
+/// Writes `msg`, already checked.
+fn encode<W: Write>(msg: &Reply, w: &mut W) -> io::Result<()> {
+    let mut digits = [0u8; 20];
+    match msg {
+        Reply::Simple(s) => line(w, b'+', s.as_bytes()),
+        Reply::Error(s) => line(w, b'-', s.as_bytes()),
+        Reply::Integer(n) => line(w, b':', itoa(*n, &mut digits)),
+        Reply::Bulk(b) => bulk(w, b),
+        Reply::Null => w.write_all(b"$-1\r\n"),
+        Reply::NullArray => w.write_all(b"*-1\r\n"),
+        Reply::Array(items) => {
+            line(w, b'*', itoa(items.len() as i64, &mut digits))?;
+            items.iter().try_for_each(|item| encode(item, w))
+        }
+    }
+}
+
+/// One RESP2 reply: what [`Resp`] writes.
+///
+/// Simple strings and errors must not contain `\r` or `\n` (writing one fails with
+/// [`io::ErrorKind::InvalidInput`]). They are `Cow<'static, str>`, so the usual constant
+/// replies (`OK`, `PONG`) cost no allocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// A simple string: `+OK\r\n`.
+    Simple(Cow<'static, str>),
+    /// An error; by convention its first word is a code (`ERR`, `WRONGTYPE`): `-ERR no\r\n`.
+    Error(Cow<'static, str>),
+    /// A signed 64-bit integer: `:42\r\n`.
+    Integer(i64),
+    /// A binary-safe bulk string: `$2\r\nhi\r\n`.
+    Bulk(Vec<u8>),
+    /// The null bulk string (`GET` of a missing key): `$-1\r\n`.
+    Null,
+    /// An array of replies: `*2\r\n:1\r\n:2\r\n`.
+    Array(Vec<Reply>),
+    /// The null array: `*-1\r\n`.
+    NullArray,
+}
+
+impl Reply {
+    /// The simple string `OK`: `+OK\r\n`.
+    pub fn ok() -> Reply {
+        Reply::Simple(Cow::Borrowed("OK"))
+    }
+
+    /// A simple string (no `\r` or `\n` in it).
+    pub fn simple(s: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Simple(s.into())
+    }
+
+    /// An error (no `\r` or `\n` in it); by convention it starts with a code such as `ERR`.
+    pub fn error(s: impl Into<Cow<'static, str>>) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    /// A bulk string of any bytes.
+    pub fn bulk(bytes: impl Into<Vec<u8>>) -> Reply {
+        Reply::Bulk(bytes.into())
+    }
+}
+
+/// Input that breaks RESP or one of the [`Resp`] limits: what Redis answers with
+/// `-ERR Protocol error: ...` before it closes the connection.
+///
+/// `Display` gives Redis' wording (`Protocol error: invalid bulk length`), with the limit
+/// added when one was passed; [`reply`](ProtocolError::reply) is the error reply to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolError {
+    /// What was wrong, with no `\r` or `\n` in it.
+    detail: String,
+}
+
+impl ProtocolError {
+    /// What was wrong, without the `Protocol error: ` prefix: `invalid bulk length`.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The reply Redis sends for it: `-ERR Protocol error: <detail>`.
+    pub fn reply(&self) -> Reply {
+        Reply::Error(format!("ERR {self}").into())
+    }
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Protocol error: {}", self.detail)
+    }
+}
+
+impl Error for ProtocolError {}
+
+impl From<ProtocolError> for io::Error {
+    /// An [`io::ErrorKind::InvalidData`] error, for a handler that closes with
+    /// [`Connection::close_with_error`](crate::Connection::close_with_error).
+    fn from(e: ProtocolError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::test_util::OneByte;
+    use crate::codec::Codec;
+    use std::io::{BufReader, ErrorKind};
+
+    type Args = Vec<Vec<u8>>;
+
+    fn args(words: &[&[u8]]) -> Args {
+        words.iter().map(|w| w.to_vec()).collect()
+    }
+
+    /// Every command in `input`, in order, up to a clean EOF.
+    fn read_all(codec: &mut Resp, r: &mut impl BufRead) -> Vec<Args> {
+        let mut out = Vec::new();
+        while let Some(cmd) = codec.read(r).unwrap() {
+            out.push(cmd.unwrap());
+        }
+        out
+    }
+
+    /// The protocol error `input` makes the codec return (after any good commands before it).
+    fn protocol_error(codec: &mut Resp, input: &[u8]) -> ProtocolError {
+        let mut r = input;
+        loop {
+            match codec.read(&mut r) {
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(e))) => return e,
+                other => panic!(
+                    "{:?}: expected a protocol error, got {other:?}",
+                    input.escape_ascii().to_string()
+                ),
+            }
+        }
+    }
+
+    fn encode(reply: &Reply) -> Vec<u8> {
+        let mut out = Vec::new();
+        Resp::new().write(reply, &mut out).unwrap();
+        out
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        count: usize,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.count += n;
+            Ok(n)
+        }
+    }
+
+    const MIXED: &[u8] = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n\
+        PING\r\n\
+        \r\n\
+        *0\r\n*-1\r\n\
+        \t get  \tk \n\
+        *2\r\n$4\r\nECHO\r\n$0\r\n\r\n";
+
+    fn mixed_commands() -> Vec<Args> {
+        vec![
+            args(&[b"SET", b"k", b"a\r\nb"]),
+            args(&[b"PING"]),
+            args(&[b"get", b"k"]),
+            args(&[b"ECHO", b""]),
+        ]
+    }
+
+    #[test]
+    fn defaults() {
+        for codec in [Resp::new(), Resp::default()] {
+            assert_eq!(codec.get_max_array_length(), 1024 * 1024);
+            assert_eq!(codec.get_max_bulk_length(), 512 * 1024 * 1024);
+            assert_eq!(codec.get_max_command_length(), 1024 * 1024 * 1024);
+        }
+    }
+
+    #[test]
+    fn reads_arrays_and_inline_and_skips_empty_commands() {
+        let mut codec = Resp::new();
+        let mut r = MIXED;
+        assert_eq!(read_all(&mut codec, &mut r), mixed_commands());
+        // Only empty commands, then EOF: a clean end.
+        let mut r: &[u8] = b"\r\n*0\r\n\n";
+        assert_eq!(codec.read(&mut r).unwrap(), None);
+    }
+
+    #[test]
+    fn split_one_byte_at_a_time() {
+        for cap in [1, 2, 3, 7] {
+            let mut codec = Resp::new();
+            let mut r = BufReader::with_capacity(cap, OneByte(MIXED));
+            assert_eq!(read_all(&mut codec, &mut r), mixed_commands(), "cap {cap}");
+        }
+    }
+
+    #[test]
+    fn eof_inside_a_command_is_unexpected_eof() {
+        let cmd = b"*2\r\n$4\r\nECHO\r\n$2\r\nhi\r\n";
+        for cut in 1..cmd.len() {
+            for cap in [1, 64] {
+                let mut codec = Resp::new();
+                let mut r = BufReader::with_capacity(cap, OneByte(&cmd[..cut]));
+                let err = codec.read(&mut r).unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "cut {cut} cap {cap}");
+            }
+        }
+        let mut codec = Resp::new();
+        let mut r: &[u8] = b"PING";
+        assert_eq!(
+            codec.read(&mut r).unwrap_err().kind(),
+            ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[test]
+    fn malformed_input_is_a_protocol_error() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"*x\r\n", "invalid multibulk length"),
+            (b"*\r\n", "invalid multibulk length"),
+            (b"*-2\r\n", "invalid multibulk length"),
+            (b"*+1\r\n", "invalid multibulk length"),
+            (b"*01\r\n", "invalid multibulk length"),
+            (b"*1\n", "invalid multibulk length"),
+            (b"*1\rx\n", "invalid multibulk length"),
+            (b"*99999999999999999999\r\n", "invalid multibulk length"),
+            (
+                b"*1111111111111111111111111111111111111111",
+                "invalid multibulk length",
+            ),
+            (b"*1\r\n:5\r\n", "expected '$', got ':'"),
+            (b"*1\r\n\r\n", "expected '$', got '\\r'"),
+            (b"*1\r\n$x\r\nab\r\n", "invalid bulk length"),
+            (b"*1\r\n$-1\r\n", "invalid bulk length"),
+            (b"*1\r\n$-5\r\n", "invalid bulk length"),
+            (b"*1\r\n$9223372036854775808\r\n", "invalid bulk length"),
+            (
+                b"*1\r\n$1\r\nab\r\n",
+                "bulk string of 1 bytes is not followed by CRLF",
+            ),
+            (b"*2\r\n$1\r\na\r\n$1\r\nb\n\n", "not followed by CRLF"),
+            (b"PING\r\n*1\r\n$x\r\n", "invalid bulk length"),
+        ];
+        for &(input, want) in cases {
+            for cap in [1, 64] {
+                let mut codec = Resp::new();
+                let mut r = BufReader::with_capacity(cap, OneByte(input));
+                let err = loop {
+                    match codec.read(&mut r) {
+                        Ok(Some(Ok(_))) => {}
+                        Ok(Some(Err(e))) => break e,
+                        other => panic!("{}: {other:?}", input.escape_ascii()),
+                    }
+                };
+                assert!(
+                    err.detail().contains(want),
+                    "{}: {err} does not say {want:?}",
+                    input.escape_ascii()
+                );
+                let reply = encode(&err.reply());
+                assert!(reply.starts_with(b"-ERR Protocol error: "), "{reply:?}");
+                assert_eq!(reply.iter().filter(|&&b| b == b'\n').count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_before_reading_the_payload() {
+        // Each header announces too much, then endless bytes follow: the error must come
+        // right after the header, with nothing of the payload read.
+        let cases: &[(Resp, &[u8], &str)] = &[
+            (
+                Resp::new().max_bulk_length(10),
+                b"*1\r\n$11\r\n",
+                "11 bytes is over the limit of 10",
+            ),
+            (
+                Resp::new(),
+                b"*1\r\n$536870913\r\n",
+                "invalid bulk length (536870913 bytes",
+            ),
+            (
+                Resp::new(),
+                b"*1\r\n$9223372036854775807\r\n",
+                "invalid bulk length",
+            ),
+            (
+                Resp::new().max_array_length(3),
+                b"*4\r\n",
+                "4 arguments is over the limit of 3",
+            ),
+            (
+                Resp::new(),
+                b"*1048577\r\n",
+                "invalid multibulk length (1048577 arguments",
+            ),
+            (
+                Resp::new().max_command_length(8),
+                b"*2\r\n$4\r\nabcd\r\n$5\r\n",
+                "over the limit of 8 bytes",
+            ),
+        ];
+        for (codec, header, want) in cases {
+            let mut codec = codec.clone();
+            let endless = Counting {
+                inner: header.chain(io::repeat(b'a')),
+                count: 0,
+            };
+            let mut r = BufReader::with_capacity(1, endless);
+            let err = match codec.read(&mut r).unwrap() {
+                Some(Err(e)) => e,
+                other => panic!("{}: {other:?}", header.escape_ascii()),
+            };
+            assert!(err.detail().contains(want), "{err} does not say {want:?}");
+            assert_eq!(r.get_ref().count, header.len(), "{}", header.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn a_large_announced_bulk_is_not_reserved_up_front() {
+        // 512 MiB announced (the default limit), 3 bytes sent: the buffer holds what arrived.
+        let mut r = BufReader::with_capacity(1, OneByte(b"abc"));
+        let err = read_bulk(&mut r, DEFAULT_MAX_BULK);
+        assert!(matches!(err, Err(Fail::Io(e)) if e.kind() == ErrorKind::UnexpectedEof));
+        // And a large bulk that does arrive is read whole.
+        let mut wire = b"*1\r\n$300000\r\n".to_vec();
+        wire.extend((0..300_000u32).map(|i| i as u8));
+        wire.extend_from_slice(b"\r\n");
+        let got = read_all(
+            &mut Resp::new(),
+            &mut BufReader::with_capacity(4096, &wire[..]),
+        );
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0][0], &wire[13..wire.len() - 2]);
+    }
+
+    #[test]
+    fn inline_commands_are_limited_to_64_kib() {
+        let mut codec = Resp::new();
+        let mut exact = vec![b'a'; INLINE_MAX];
+        exact.extend_from_slice(b"\r\n");
+        let mut r = &exact[..];
+        assert_eq!(read_all(&mut codec, &mut r), [vec![vec![b'a'; INLINE_MAX]]]);
+        // One byte over, whatever the terminator.
+        for end in [&b"\n"[..], b"\r\n"] {
+            let mut over = vec![b'a'; INLINE_MAX + 1];
+            over.extend_from_slice(end);
+            let e = protocol_error(&mut Resp::new(), &over);
+            assert!(e.detail().contains("too big inline request"), "{e}");
+        }
+
+        // One byte more, with no end in sight: refused after about the limit.
+        let endless = Counting {
+            inner: io::repeat(b'a'),
+            count: 0,
+        };
+        let mut r = BufReader::with_capacity(4096, endless);
+        let err = match codec.read(&mut r).unwrap() {
+            Some(Err(e)) => e,
+            other => panic!("{other:?}"),
+        };
+        assert!(err.detail().contains("too big inline request"), "{err}");
+        assert!(r.get_ref().count <= INLINE_MAX + 4096 + 2);
+    }
+
+    #[test]
+    fn inline_commands_obey_the_other_limits() {
+        let mut codec = Resp::new().max_array_length(2);
+        let e = protocol_error(&mut codec, b"a b\r\na b c\r\n");
+        assert!(e.detail().contains("2 arguments"), "{e}");
+        let mut codec = Resp::new().max_bulk_length(3);
+        protocol_error(&mut codec, b"abcd\r\n");
+        let mut codec = Resp::new().max_command_length(3);
+        protocol_error(&mut codec, b"ab cd\r\n");
+    }
+
+    #[test]
+    fn after_a_protocol_error_the_rest_is_discarded_until_eof() {
+        let mut codec = Resp::new();
+        let mut r: &[u8] = b"*1\r\n:1\r\n*1\r\n$4\r\nPING\r\nPING\r\n";
+        assert!(matches!(codec.read(&mut r), Ok(Some(Err(_)))));
+        assert!(codec.read(&mut r).unwrap().is_none());
+        assert!(r.is_empty());
+    }
+
+    /// Fails every other call with `Interrupted`.
+    struct Interrupting<'a> {
+        inner: OneByte<'a>,
+        fail: bool,
+    }
+
+    impl Read for Interrupting<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.fail = !self.fail;
+            if self.fail {
+                return Err(ErrorKind::Interrupted.into());
+            }
+            self.inner.read(buf)
+        }
+    }
+
+    #[test]
+    fn interrupted_reads_do_not_lose_the_place() {
+        let mut codec = Resp::new();
+        let inner = Interrupting {
+            inner: OneByte(MIXED),
+            fail: false,
+        };
+        let mut r = BufReader::with_capacity(1, inner);
+        let mut got = Vec::new();
+        loop {
+            match codec.read(&mut r) {
+                Ok(Some(cmd)) => got.push(cmd.unwrap()),
+                Ok(None) => break,
+                // The connection retries a read that failed with `Interrupted`.
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, mixed_commands());
+    }
+
+    #[test]
+    fn writes_every_reply() {
+        let cases: Vec<(Reply, &[u8])> = vec![
+            (Reply::ok(), b"+OK\r\n"),
+            (Reply::simple("PONG"), b"+PONG\r\n"),
+            (Reply::simple(String::new()), b"+\r\n"),
+            (Reply::error("ERR no"), b"-ERR no\r\n"),
+            (Reply::Integer(0), b":0\r\n"),
+            (Reply::Integer(42), b":42\r\n"),
+            (Reply::Integer(i64::MAX), b":9223372036854775807\r\n"),
+            (Reply::Integer(i64::MIN), b":-9223372036854775808\r\n"),
+            (Reply::bulk("hi"), b"$2\r\nhi\r\n"),
+            (Reply::bulk(""), b"$0\r\n\r\n"),
+            (Reply::bulk("a\r\nb"), b"$4\r\na\r\nb\r\n"),
+            (Reply::Null, b"$-1\r\n"),
+            (Reply::NullArray, b"*-1\r\n"),
+            (Reply::Array(vec![]), b"*0\r\n"),
+            (
+                Reply::Array(vec![
+                    Reply::Integer(1),
+                    Reply::Array(vec![Reply::bulk("x"), Reply::Null]),
+                    Reply::ok(),
+                ]),
+                b"*3\r\n:1\r\n*2\r\n$1\r\nx\r\n$-1\r\n+OK\r\n",
+            ),
+        ];
+        for (reply, want) in cases {
+            assert_eq!(encode(&reply), want, "{reply:?}");
+        }
+    }
+
+    #[test]
+    fn writes_large_bulks_and_strings() {
+        for len in [SMALL - 8, SMALL - 7, SMALL, 100_000] {
+            let data: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut want = format!("${len}\r\n").into_bytes();
+            want.extend_from_slice(&data);
+            want.extend_from_slice(b"\r\n");
+            assert_eq!(encode(&Reply::Bulk(data)), want, "len {len}");
+
+            let text = "e".repeat(len);
+            assert_eq!(
+                encode(&Reply::error(text.clone())),
+                format!("-{text}\r\n").as_bytes()
+            );
+        }
+    }
+
+    /// Takes at most `n` bytes per write.
+    struct Trickle {
+        out: Vec<u8>,
+        n: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let k = buf.len().min(self.n);
+            self.out.extend_from_slice(&buf[..k]);
+            Ok(k)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_are_completed() {
+        let reply = Reply::Array(vec![Reply::bulk(vec![7u8; 1000]), Reply::Integer(-5)]);
+        let mut w = Trickle {
+            out: Vec::new(),
+            n: 3,
+        };
+        Resp::new().write(&reply, &mut w).unwrap();
+        assert_eq!(w.out, encode(&reply));
+    }
+
+    #[test]
+    fn write_refuses_cr_lf_and_long_bulks_writing_nothing() {
+        let codec = Resp::new().max_bulk_length(3);
+        for bad in [
+            Reply::simple("a\r\nb"),
+            Reply::error("bad\n"),
+            Reply::bulk("four"),
+            Reply::Array(vec![Reply::ok(), Reply::Array(vec![Reply::simple("\r")])]),
+        ] {
+            let mut out = Vec::new();
+            let err = codec.write(&bad, &mut out).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn set_max_frame_length_sets_the_bulk_limit() {
+        let mut codec = Resp::new();
+        codec.set_max_frame_length(2);
+        assert_eq!(codec.get_max_bulk_length(), 2);
+        let e = protocol_error(&mut codec, b"*1\r\n$3\r\nabc\r\n");
+        assert!(e.detail().contains("invalid bulk length"), "{e}");
+        assert!(codec.write(&Reply::bulk("abc"), &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn parse_integer_is_strict() {
+        let good: &[(&[u8], i64)] = &[
+            (b"0", 0),
+            (b"7", 7),
+            (b"-7", -7),
+            (b"1234567890", 1_234_567_890),
+            (b"9223372036854775807", i64::MAX),
+            (b"-9223372036854775808", i64::MIN),
+        ];
+        for &(s, n) in good {
+            assert_eq!(Resp::parse_integer(s), Some(n), "{s:?}");
+        }
+        for bad in [
+            &b""[..],
+            b"-",
+            b"+5",
+            b"00",
+            b"-0",
+            b"-01",
+            b"1 ",
+            b" 1",
+            b"1.0",
+            b"0x1",
+            b"9223372036854775808",
+            b"-9223372036854775809",
+            b"\xff",
+        ] {
+            assert_eq!(Resp::parse_integer(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn protocol_error_converts_to_invalid_data() {
+        let e = protocol_error(&mut Resp::new(), b"*1\r\n$-5\r\n");
+        assert_eq!(e.to_string(), "Protocol error: invalid bulk length");
+        let io: io::Error = e.into();
+        assert_eq!(io.kind(), ErrorKind::InvalidData);
+    }
+}
