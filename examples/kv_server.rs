@@ -28,10 +28,10 @@
 //! The store is shared by every connection: `--shards N` hash maps, each behind its own
 //! mutex, so connections that touch different keys rarely wait for each other.
 //!
-//! Expiry is lazy: a key past its deadline is treated as absent, and removed, by the next
-//! command that touches it (or by `KEYS`). A key that is never touched again stays in memory
-//! until then; Redis also samples keys actively, which this server will do once the timing
-//! wheel can drive it (see `TODO(timers)` below).
+//! Expiry is driven by the timing wheel: each key with a TTL has one O(1) timer that removes
+//! it at its deadline, so a key nobody reads again does not stay in memory. A command that
+//! reads a key in the instant between its deadline and its timer's run also treats it as
+//! absent (and removes it).
 //!
 //! Input that breaks the protocol gets Redis' answer, `-ERR Protocol error: ...`, and the
 //! connection then closes gracefully (reply, FIN, wait for the peer's EOF).
@@ -49,10 +49,12 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use threadnet::{Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer};
+use threadnet::{
+    Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer, TimingWheel,
+};
 
 const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-connections N]
   --addr HOST:PORT       listen address (default 127.0.0.1:6380; port 0 picks a free port)
@@ -96,6 +98,8 @@ type Map = HashMap<Vec<u8>, Entry>;
 
 /// The key space, shared by every connection: `shards` maps, a key's shard chosen by its hash.
 pub struct Store {
+    /// This store, for the expiry timers (which must not keep it alive).
+    me: Weak<Store>,
     shards: Box<[Mutex<Map>]>,
     /// Picks the shard. Each map has its own hasher with other keys, so a shard's keys do not
     /// all fall into the same buckets of its map.
@@ -104,11 +108,29 @@ pub struct Store {
 
 impl Store {
     /// An empty store of `shards` maps (at least one).
-    pub fn new(shards: usize) -> Store {
-        Store {
+    pub fn new(shards: usize) -> Arc<Store> {
+        Arc::new_cyclic(|me| Store {
+            me: me.clone(),
             shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
             pick: RandomState::new(),
-        }
+        })
+    }
+
+    /// Removes `key` at `at` if its deadline is still `at` then: active expiry, driven by the
+    /// process's timing wheel (one O(1) timer per key with a TTL), so a key nobody reads again
+    /// does not stay in memory. A later `SET` or `EXPIRE` gives the key a new deadline and a
+    /// new timer; the old timer then finds a different deadline and does nothing.
+    fn expire_at(&self, key: &[u8], at: Instant) {
+        let store = self.me.clone();
+        let key = key.to_vec();
+        TimingWheel::global().at(at, move || {
+            if let Some(store) = store.upgrade() {
+                let mut map = store.shard(&key);
+                if map.get(&key).is_some_and(|e| e.expires == Some(at)) {
+                    map.remove(&key);
+                }
+            }
+        });
     }
 
     /// The map that holds `key`, locked.
@@ -133,9 +155,8 @@ fn lock(m: &Mutex<Map>) -> MutexGuard<'_, Map> {
 
 /// The live entry of `key`: an expired one is removed and reported absent.
 fn live<'m>(map: &'m mut Map, key: &[u8], now: &mut Now) -> Option<&'m mut Entry> {
-    // TODO(timers): besides this lazy check, expire keys actively from the timing wheel (as
-    // Redis samples keys with a TTL ten times a second), so that keys nobody reads again do
-    // not stay in memory. Until the wheel's new API lands, expiry happens here only.
+    // The wheel removes a key at its deadline (`Store::expire_at`); this catches a key read
+    // in the instant between its deadline and its timer's run.
     if map.get(key)?.is_expired(now) {
         map.remove(key);
         return None;
@@ -262,6 +283,9 @@ fn set(store: &Store, args: &mut Args) -> Reply {
         Some(old) if options.keep_ttl => old.expires,
         _ => options.expires,
     };
+    if let Some(at) = options.expires {
+        store.expire_at(&key, at);
+    }
     map.insert(key, Entry { value, expires });
     Reply::ok()
 }
@@ -368,6 +392,7 @@ fn expire(store: &Store, args: &mut Args) -> Reply {
     match now.get().checked_add(Duration::from_millis(ms as u64)) {
         Some(t) => {
             entry.expires = Some(t);
+            store.expire_at(key, t);
             Reply::Integer(1)
         }
         None => err("ERR invalid expire time in 'expire' command"),
@@ -556,7 +581,7 @@ impl Handler<Resp> for Session {
 ///
 /// Binding `addr` fails.
 pub fn start(addr: &str, shards: usize, max_connections: usize) -> io::Result<ServerHandle<Resp>> {
-    let store = Arc::new(Store::new(shards));
+    let store = Store::new(shards);
     TcpServer::builder()
         .addr(addr)
         .max_connections(max_connections)
