@@ -203,6 +203,18 @@ impl Handler<Lines> for Pong {
     }
 }
 
+/// Waits (yielding) until `done` holds; fails the test after [`WAIT`].
+fn until(done: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {WAIT:?}"
+        );
+        std::thread::yield_now();
+    }
+}
+
 fn read_line(r: &mut BufReader<TcpStream>) -> String {
     let mut line = String::new();
     r.read_line(&mut line).unwrap();
@@ -238,6 +250,10 @@ fn heartbeat_keeps_a_quiet_connection_alive_and_closes_a_dead_peer() {
         // Each second: the server's heartbeat arrives, and the live peer answers it.
         assert_eq!(read_line(&mut alive), "PING\n", "heartbeat {second}");
         alive.get_mut().write_all(b"PONG\n").unwrap();
+        // A write counts as activity once the writer has noted it, just after the bytes left;
+        // wait for that (the queue empties after it) before the clock moves on.
+        let alive_conn = server.connections().get(dead_conn.id() + 1).unwrap();
+        until(|| alive_conn.queued_messages() == 0);
         loop {
             let (id, line) = recv(&lines);
             if line == "PONG" {
@@ -290,11 +306,20 @@ fn heartbeats_between_a_client_and_a_server_keep_both_open() {
     // Both ends are watched from here.
     assert_eq!(recv(&server_lines).1, "connected");
     assert_eq!(recv(&client_lines).1, "connected");
+    let ends = [
+        server.connections().get(1).unwrap(),
+        client.connection().unwrap(),
+    ];
     for _ in 0..10 {
         clock.advance(secs(1));
         // Each side hears the other's heartbeat (nothing else is ever sent).
         assert_eq!(recv(&server_lines).1, "BEAT");
         assert_eq!(recv(&client_lines).1, "BEAT");
+        // A write counts as activity once the writer has noted it, just after the bytes left:
+        // wait for that (the queue empties after it) before the clock moves on.
+        for conn in &ends {
+            until(|| conn.queued_messages() == 0);
+        }
     }
     assert_eq!(server.connection_count(), 1);
     assert!(client.connection().is_some_and(|c| !c.is_closed()));
