@@ -95,6 +95,9 @@ impl UnixServer {
 enum Bind {
     Tcp(String),
     Unix(PathBuf),
+    /// A listener made elsewhere (inherited from a service manager, handed over by the
+    /// previous process); shared so that the builder stays `Clone`.
+    Listening(Arc<std::net::TcpListener>),
 }
 
 /// Options of a [`TcpServer`] or a [`UnixServer`]; [`start`](ServerBuilder::start) or
@@ -135,6 +138,14 @@ impl ServerBuilder {
     /// removed at stop.
     pub fn unix(mut self, path: impl AsRef<Path>) -> Self {
         self.bind = Bind::Unix(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Serves on `listener`, already bound and listening, instead of binding an address: a
+    /// listener inherited from a service manager (systemd socket activation) or from the
+    /// process this one replaces, so that the port never closes in between.
+    pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.bind = Bind::Listening(Arc::new(listener));
         self
     }
 
@@ -189,6 +200,7 @@ impl ServerBuilder {
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
+            Bind::Listening(l) => Listener::Tcp(l.try_clone()?),
         };
         let local_addr = listener.local_addr()?;
         let shutdown_timeout = self.options.shutdown_timeout;

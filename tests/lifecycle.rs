@@ -382,3 +382,23 @@ fn close_with_error_reports_that_error_and_the_peer_sees_eof() {
     drop(q);
     server.stop(WAIT);
 }
+
+#[test]
+fn a_server_serves_on_a_listener_made_elsewhere() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = TcpServer::builder()
+        .listener(listener)
+        .start(LengthDelimited::new(), |_: &Conn| {
+            |conn: &Conn, msg: Vec<u8>| conn.send(msg).unwrap()
+        })
+        .unwrap();
+    assert_eq!(server.local_addr(), addr);
+    let mut p = peer(addr);
+    write_frame(&mut p, b"inherited").unwrap();
+    assert_eq!(expect_frame(&mut p), b"inherited");
+    drop(p);
+    server.stop(WAIT);
+    // Stopping closed the listener (the builder's clone of it is gone with the builder).
+    assert!(std::net::TcpStream::connect(addr).is_err());
+}
