@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::codec::Codec;
@@ -17,6 +17,7 @@ use crate::io::serve;
 use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
+use crate::stop::{Latch, Stop, StopOnDrop};
 use crate::through::is_own_thread;
 use crate::transport::{Socket, Target};
 
@@ -178,8 +179,7 @@ impl ClientBuilder {
             wake: Condvar::new(),
             connections: AtomicU64::new(0),
             thread: Mutex::new(None),
-            ended: Mutex::new(false),
-            ended_cv: Condvar::new(),
+            ended: Latch::default(),
         });
         let once = Backoff::new().max_attempts(1);
         let stream = inner.dial(
@@ -221,8 +221,7 @@ struct ClientInner<C: Codec> {
     connections: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Set when the client thread ends, however it ends.
-    ended: Mutex<bool>,
-    ended_cv: Condvar,
+    ended: Latch,
 }
 
 impl<C: Codec> ClientInner<C> {
@@ -269,7 +268,7 @@ impl<C: Codec> ClientInner<C> {
         if self.is_own_thread() {
             return; // a callback stopping its own client: its thread ends when it returns
         }
-        if !self.wait_ended(until) {
+        if !self.ended.wait_until(until) {
             if let Some(conn) = lock(&self.current).clone() {
                 conn.core.force_close();
             }
@@ -287,23 +286,6 @@ impl<C: Codec> ClientInner<C> {
             || lock(&self.thread)
                 .as_ref()
                 .is_some_and(|t| t.thread().id() == thread::current().id())
-    }
-
-    /// Waits until the client thread has ended, or `until`; true if it has.
-    fn wait_ended(&self, until: Instant) -> bool {
-        let mut ended = lock(&self.ended);
-        while !*ended {
-            let now = Instant::now();
-            if now >= until {
-                return false;
-            }
-            ended = self
-                .ended_cv
-                .wait_timeout(ended, until - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
     }
 
     /// Joins the client thread, unless that would wait for the caller itself.
@@ -382,19 +364,13 @@ struct Ended<'a, C: Codec>(&'a ClientInner<C>);
 
 impl<C: Codec> Drop for Ended<'_, C> {
     fn drop(&mut self) {
-        *lock(&self.0.ended) = true;
-        self.0.ended_cv.notify_all();
+        self.0.ended.set();
     }
 }
 
-struct StopOnDrop<C: Codec> {
-    inner: Arc<ClientInner<C>>,
-    timeout: Duration,
-}
-
-impl<C: Codec> Drop for StopOnDrop<C> {
-    fn drop(&mut self) {
-        self.inner.stop(self.timeout);
+impl<C: Codec> Stop for ClientInner<C> {
+    fn stop(&self, deadline: Duration) {
+        ClientInner::stop(self, deadline);
     }
 }
 
@@ -402,7 +378,7 @@ impl<C: Codec> Drop for StopOnDrop<C> {
 /// [`stop`](ClientHandle::stop) does, with the shutdown timeout as the deadline.
 pub struct ClientHandle<C: Codec> {
     inner: Arc<ClientInner<C>>,
-    stop_on_drop: Arc<StopOnDrop<C>>,
+    stop_on_drop: Arc<StopOnDrop<ClientInner<C>>>,
 }
 
 impl<C: Codec> Clone for ClientHandle<C> {

@@ -141,6 +141,7 @@ mod queue;
 mod registry;
 mod router;
 mod server;
+mod stop;
 mod through;
 pub mod timer;
 mod transport;

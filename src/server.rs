@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::lifecycle::{lock, Core};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::registry::Registry;
+use crate::stop::{Latch, Stop, StopOnDrop};
 use crate::transport::{wake_acceptor, Addr, Listener, Socket};
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
@@ -211,8 +212,7 @@ impl ServerBuilder {
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             accept_thread: Mutex::new(None),
-            stopped: Mutex::new(false),
-            stopped_cv: Condvar::new(),
+            stopped: Latch::default(),
         });
         let acceptor = Acceptor {
             inner: Arc::clone(&inner),
@@ -261,8 +261,7 @@ struct Inner<C: Codec> {
     accepted: AtomicU64,
     refused: AtomicU64,
     accept_thread: Mutex<Option<JoinHandle<()>>>,
-    stopped: Mutex<bool>,
-    stopped_cv: Condvar,
+    stopped: Latch,
 }
 
 impl<C: Codec> Inner<C> {
@@ -290,18 +289,17 @@ impl<C: Codec> Inner<C> {
             self.registry.for_each(|conn| conn.core.force_close());
         }
         self.registry.join_all();
-        *lock(&self.stopped) = true;
-        self.stopped_cv.notify_all();
+        self.stopped.set();
     }
 
     fn wait(&self) {
-        let mut stopped = lock(&self.stopped);
-        while !*stopped {
-            stopped = self
-                .stopped_cv
-                .wait(stopped)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        self.stopped.wait();
+    }
+}
+
+impl<C: Codec> Stop for Inner<C> {
+    fn stop(&self, deadline: Duration) {
+        Inner::stop(self, deadline);
     }
 }
 
@@ -396,25 +394,13 @@ impl<C: Codec> Drop for Leave<'_, C> {
     }
 }
 
-/// Stops the server when the last [`ServerHandle`] clone is dropped.
-struct StopOnDrop<C: Codec> {
-    inner: Arc<Inner<C>>,
-    timeout: Duration,
-}
-
-impl<C: Codec> Drop for StopOnDrop<C> {
-    fn drop(&mut self) {
-        self.inner.stop(self.timeout);
-    }
-}
-
 /// A running server: its address, its connections, and the way to stop it.
 ///
 /// Cheap to clone. Dropping the last clone stops the server as
 /// [`stop`](ServerHandle::stop) does, with the connections' shutdown timeout as the deadline.
 pub struct ServerHandle<C: Codec> {
     inner: Arc<Inner<C>>,
-    stop_on_drop: Arc<StopOnDrop<C>>,
+    stop_on_drop: Arc<StopOnDrop<Inner<C>>>,
 }
 
 impl<C: Codec> Clone for ServerHandle<C> {
@@ -464,7 +450,7 @@ impl<C: Codec> ServerHandle<C> {
 
     /// True once [`stop`](Self::stop) has finished.
     pub fn is_stopped(&self) -> bool {
-        *lock(&self.inner.stopped)
+        self.inner.stopped.is_set()
     }
 
     /// Blocks until the server has been stopped (from another thread).

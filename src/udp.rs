@@ -44,7 +44,7 @@ use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -57,6 +57,7 @@ use crate::lifecycle::{lock, Cause, Core};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::registry::Registry;
+use crate::stop::{Latch, Stop, StopOnDrop};
 use crate::through::ReaderMark;
 use crate::transport::{Addr, Socket, WRITE_SLICE};
 
@@ -162,8 +163,7 @@ impl UdpBuilder {
             stopping: AtomicBool::new(false),
             refused: AtomicU64::new(0),
             thread: Mutex::new(None),
-            stopped: Mutex::new(false),
-            stopped_cv: Condvar::new(),
+            stopped: Latch::default(),
         });
         let reader = Reader {
             inner: Arc::clone(&inner),
@@ -200,8 +200,7 @@ struct Inner<C: Codec> {
     stopping: AtomicBool,
     refused: AtomicU64,
     thread: Mutex<Option<JoinHandle<()>>>,
-    stopped: Mutex<bool>,
-    stopped_cv: Condvar,
+    stopped: Latch,
 }
 
 /// Wakes the reader thread out of `recv_from` with an empty datagram to itself.
@@ -244,21 +243,20 @@ impl<C: Codec> Inner<C> {
         match thread {
             Some(t) => {
                 let _ = t.join();
-                *lock(&self.stopped) = true;
-                self.stopped_cv.notify_all();
+                self.stopped.set();
             }
             None => self.wait(), // another stop() is joining it
         }
     }
 
     fn wait(&self) {
-        let mut stopped = lock(&self.stopped);
-        while !*stopped {
-            stopped = self
-                .stopped_cv
-                .wait(stopped)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        self.stopped.wait();
+    }
+}
+
+impl<C: Codec> Stop for Inner<C> {
+    fn stop(&self, deadline: Duration) {
+        Inner::stop(self, deadline);
     }
 }
 
@@ -484,25 +482,13 @@ where
     }
 }
 
-/// Stops the server when the last [`UdpHandle`] clone is dropped.
-struct StopOnDrop<C: Codec> {
-    inner: Arc<Inner<C>>,
-    timeout: Duration,
-}
-
-impl<C: Codec> Drop for StopOnDrop<C> {
-    fn drop(&mut self) {
-        self.inner.stop(self.timeout);
-    }
-}
-
 /// A running UDP server: its address, its peers' connections, and the way to stop it.
 ///
 /// Cheap to clone. Dropping the last clone stops the server as [`stop`](UdpHandle::stop) does,
 /// with the connections' shutdown timeout as the deadline.
 pub struct UdpHandle<C: Codec> {
     inner: Arc<Inner<C>>,
-    stop_on_drop: Arc<StopOnDrop<C>>,
+    stop_on_drop: Arc<StopOnDrop<Inner<C>>>,
 }
 
 impl<C: Codec> Clone for UdpHandle<C> {
@@ -540,7 +526,7 @@ impl<C: Codec> UdpHandle<C> {
 
     /// True once [`stop`](Self::stop) has finished.
     pub fn is_stopped(&self) -> bool {
-        *lock(&self.inner.stopped)
+        self.inner.stopped.is_set()
     }
 
     /// Blocks until the server has been stopped (from another thread).
