@@ -179,23 +179,24 @@ impl fmt::Debug for IdleOptions {
 impl ConnOptions {
     /// Closes a connection that has read nothing from its peer for `timeout` (Netty's
     /// reader-idle), with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of
-    /// [`IdleKind::Read`], unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default.
+    /// [`IdleKind::Read`], unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default;
+    /// [`Duration::ZERO`] turns it off.
     pub fn read_idle(mut self, timeout: Duration) -> Self {
-        self.idle.read = Some(timeout);
+        self.idle.read = non_zero(timeout);
         self
     }
 
     /// As [`read_idle`](Self::read_idle), for a connection that has written nothing for
-    /// `timeout` ([`IdleKind::Write`]). Off by default.
+    /// `timeout` ([`IdleKind::Write`]). Off by default; [`Duration::ZERO`] turns it off.
     pub fn write_idle(mut self, timeout: Duration) -> Self {
-        self.idle.write = Some(timeout);
+        self.idle.write = non_zero(timeout);
         self
     }
 
     /// As [`read_idle`](Self::read_idle), for a connection that has neither read nor written
-    /// for `timeout` ([`IdleKind::All`]). Off by default.
+    /// for `timeout` ([`IdleKind::All`]). Off by default; [`Duration::ZERO`] turns it off.
     pub fn all_idle(mut self, timeout: Duration) -> Self {
-        self.idle.all = Some(timeout);
+        self.idle.all = non_zero(timeout);
         self
     }
 
@@ -222,6 +223,11 @@ impl ConnOptions {
         self.idle.hook = Some(Arc::new(hook));
         self
     }
+}
+
+/// A limit of zero means no limit (a zero limit would fire on every tick).
+fn non_zero(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
 }
 
 /// When the socket was last read and written, in nanoseconds since the wheel's origin.
@@ -286,6 +292,10 @@ fn arm(core: &Arc<Core>, at: u64) {
 /// Compares the last activity with every limit, raises what passed, sends a due heartbeat,
 /// and sets the timer for the next moment a limit could pass.
 fn check(core: &Arc<Core>) {
+    if core.is_closing() {
+        // Closing already (gracefully or not): its own deadline ends it, and its reason stays.
+        return;
+    }
     let opts = &core.cfg.idle;
     let now = core.wheel.now_nanos();
     let read = core.activity.read.load(Ordering::Relaxed);

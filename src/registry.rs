@@ -129,6 +129,15 @@ impl<C: Codec> Registry<C> {
         }
     }
 
+    /// True if the calling thread is one of a connection's own threads (its reader, its writer,
+    /// or the wheel running one of its timers): such a caller must not wait for connections
+    /// to end.
+    pub(crate) fn is_own_thread_of_any(&self) -> bool {
+        lock(&self.map)
+            .values()
+            .any(|e| is_own_thread(&e.conn.core))
+    }
+
     /// Waits until every connection has left, or `until`; true if they all left. The calling
     /// thread's own connection, if it is one of them, is not waited for.
     pub(crate) fn wait_empty(&self, until: Instant) -> bool {

@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -193,8 +194,20 @@ impl Socket for UnixStream {
 /// A listening socket: the accept thread owns it.
 pub(crate) enum Listener {
     Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
+    Unix(UnixListener, SocketFile),
 }
+
+/// The file a Unix listener is bound to, and which file it was (device and inode), so that
+/// only that file is removed when the listener goes: not one another server has bound at the
+/// same path since.
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+/// How often a Unix listener's accept thread looks up from a non-blocking `accept`: a Unix
+/// accept cannot be woken by connecting to it once its file is gone, so it polls.
+const UNIX_ACCEPT_POLL: Duration = Duration::from_millis(50);
 
 impl Listener {
     /// Binds a TCP listener.
@@ -204,28 +217,43 @@ impl Listener {
 
     /// Binds a Unix-domain listener at `path`. A stale socket file (one nobody listens on any
     /// more, left by a process that died) is removed first; a live one is `AddrInUse`.
+    ///
+    /// Only a socket file is ever removed: any other file at `path` is left alone and the
+    /// error is `AddrInUse`.
     pub(crate) fn unix(path: &Path) -> io::Result<Listener> {
-        match UnixListener::bind(path) {
-            Ok(l) => Ok(Listener::Unix(l, path.to_path_buf())),
+        let listener = match UnixListener::bind(path) {
+            Ok(l) => l,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
-                let stale = matches!(
-                    UnixStream::connect(path),
-                    Err(ref c) if c.kind() == io::ErrorKind::ConnectionRefused
-                );
+                let is_socket =
+                    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                let stale = is_socket
+                    && matches!(
+                        UnixStream::connect(path),
+                        Err(ref c) if c.kind() == io::ErrorKind::ConnectionRefused
+                    );
                 if !stale {
                     return Err(e);
                 }
                 std::fs::remove_file(path)?;
-                UnixListener::bind(path).map(|l| Listener::Unix(l, path.to_path_buf()))
+                UnixListener::bind(path)?
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        listener.set_nonblocking(true)?;
+        let id = std::fs::symlink_metadata(path)
+            .ok()
+            .map(|m| (m.dev(), m.ino()));
+        let file = SocketFile {
+            path: path.to_path_buf(),
+            id,
+        };
+        Ok(Listener::Unix(listener, file))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<Addr> {
         match self {
             Listener::Tcp(l) => l.local_addr().map(Addr::Inet),
-            Listener::Unix(_, path) => Ok(Addr::Unix(Some(Arc::from(path.as_path())))),
+            Listener::Unix(_, file) => Ok(Addr::Unix(Some(Arc::from(file.path.as_path())))),
         }
     }
 
@@ -235,18 +263,32 @@ impl Listener {
             Listener::Tcp(l) => l
                 .accept()
                 .map(|(s, a)| (Arc::new(s) as Arc<dyn Socket>, Addr::Inet(a))),
-            Listener::Unix(l, _) => l
-                .accept()
-                .map(|(s, a)| (Arc::new(s) as Arc<dyn Socket>, Addr::from_unix(&a))),
+            Listener::Unix(l, _) => match l.accept() {
+                Ok((s, a)) => {
+                    s.set_nonblocking(false)?;
+                    Ok((Arc::new(s) as Arc<dyn Socket>, Addr::from_unix(&a)))
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // Nothing to accept: wait a little (a stop unparks this thread), then let
+                    // the accept loop look at its stop flag.
+                    std::thread::park_timeout(UNIX_ACCEPT_POLL);
+                    Err(io::ErrorKind::Interrupted.into())
+                }
+                Err(e) => Err(e),
+            },
         }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        // The socket file would outlive us and make the next bind fail: remove it.
-        if let Listener::Unix(_, path) = self {
-            let _ = std::fs::remove_file(path);
+        // The socket file would outlive us: remove it, if it is still the one we bound.
+        if let Listener::Unix(_, file) = self {
+            let same = std::fs::symlink_metadata(&file.path)
+                .is_ok_and(|m| Some((m.dev(), m.ino())) == file.id);
+            if same {
+                let _ = std::fs::remove_file(&file.path);
+            }
         }
     }
 }

@@ -65,6 +65,10 @@ use crate::transport::{Addr, Socket, WRITE_SLICE};
 /// sets an idle limit of its own: 60 s.
 pub const DEFAULT_PEER_IDLE: Duration = Duration::from_secs(60);
 
+/// How often the reader looks at ended peers and the stop flag even if no datagram (and no
+/// wake-up datagram) arrives.
+const RECHECK: Duration = Duration::from_millis(250);
+
 /// A UDP server; see the [module docs](crate::udp).
 pub struct UdpServer;
 
@@ -149,6 +153,7 @@ impl UdpBuilder {
         }
         let socket = Arc::new(UdpSocket::bind(&self.addr)?);
         socket.set_write_timeout(Some(WRITE_SLICE))?;
+        socket.set_read_timeout(Some(RECHECK))?;
         let local = socket.local_addr()?;
         let shutdown_timeout = self.options.shutdown_timeout;
         let mut options = self.options.write_through(false);
@@ -222,31 +227,33 @@ fn loopback(mut local: SocketAddr) -> SocketAddr {
 impl<C: Codec> Inner<C> {
     fn stop(&self, deadline: Duration) {
         let first = !self.stopping.swap(true, Ordering::SeqCst);
+        // Called from the reader thread (a handler) or from one of a peer's own threads (its
+        // writer, the wheel running its timer): the reader may be waiting for this very
+        // thread to finish that peer, so do not wait for it; it ends, and marks the server
+        // stopped, once every peer has finished.
         let on_reader = lock(&self.thread)
             .as_ref()
             .is_some_and(|t| t.thread().id() == thread::current().id());
+        let own = on_reader || self.registry.is_own_thread_of_any();
         if first {
             let until = deadline_after(deadline);
             self.registry.for_each(|conn| conn.stop(deadline));
             wake(&self.socket, self.local);
-            if on_reader {
-                return; // a handler stopping its own server: the reader ends after it returns
+            if own {
+                return;
             }
             if !self.registry.wait_empty(until) {
                 self.registry.for_each(|conn| conn.core.force_close());
             }
         }
-        if on_reader {
+        if own {
             return;
         }
         let thread = lock(&self.thread).take();
-        match thread {
-            Some(t) => {
-                let _ = t.join();
-                self.stopped.set();
-            }
-            None => self.wait(), // another stop() is joining it
+        if let Some(t) = thread {
+            let _ = t.join();
         }
+        self.stopped.wait(); // set by the reader as it ends
     }
 
     fn wait(&self) {
@@ -345,6 +352,15 @@ where
     F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
 {
     fn run(mut self) {
+        // The server counts as stopped once this thread ends, however it ends.
+        struct Stopped<'a>(&'a Latch);
+        impl Drop for Stopped<'_> {
+            fn drop(&mut self) {
+                self.0.set();
+            }
+        }
+        let inner = Arc::clone(&self.inner);
+        let _stopped = Stopped(&inner.stopped);
         // One byte more than the limit: a datagram that fills it was too large.
         let mut buf = vec![0u8; self.max_datagram + 1];
         let me = loopback(self.inner.local);
@@ -356,7 +372,9 @@ where
             match self.inner.socket.recv_from(&mut buf) {
                 Ok((0, from)) if from == me => {} // a wake-up
                 Ok((n, from)) => self.dispatch(&buf[..n], from),
-                // Transient (a signal, an ICMP error reported on some systems): go on.
+                // The read timeout (a wake-up datagram may be lost when the send buffer is
+                // full: look at the ended peers and the stop flag anyway), or a transient
+                // error (a signal, an ICMP error reported on some systems): go on.
                 Err(_) => {}
             }
         }

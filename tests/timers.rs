@@ -482,3 +482,39 @@ fn a_panicking_connection_timer_closes_that_connection_only() {
     drop(other);
     server.stop(WAIT);
 }
+
+#[test]
+fn a_zero_idle_limit_is_no_limit() {
+    let hook_calls = Arc::new(AtomicUsize::new(0));
+    let calls = Arc::clone(&hook_calls);
+    let opts = ConnOptions::new()
+        .read_idle(Duration::ZERO)
+        .on_idle(move |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            IdleAction::Keep
+        });
+    let (server, clock, events) = manual_echo(opts);
+    let (mut p, _) = connect(&server, &events);
+    clock.advance(secs(3600));
+    assert_eq!(hook_calls.load(Ordering::SeqCst), 0);
+    ping(&mut p);
+    drop(p);
+    server.stop(WAIT);
+}
+
+#[test]
+fn an_idle_limit_does_not_replace_a_graceful_close_under_way() {
+    let (server, clock, events) = manual_echo(ConnOptions::new().read_idle(secs(10)));
+    let (p, id) = connect(&server, &events);
+    let conn = server.connections().get(id).unwrap();
+    conn.shutdown(Duration::from_secs(3600));
+    clock.advance(secs(20)); // past the idle limit while the shutdown waits for our EOF
+    assert_eq!(
+        events.try_recv().ok(),
+        None,
+        "still waiting for the peer's EOF"
+    );
+    drop(p);
+    assert_eq!(next_close(&events).1, Reason::Shutdown);
+    server.stop(WAIT);
+}

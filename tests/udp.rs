@@ -278,3 +278,59 @@ fn stop_sends_what_was_queued_and_new_peers_past_the_limit_are_refused() {
     }
     assert!(server.is_stopped());
 }
+
+#[test]
+fn stop_from_a_peers_timer_does_not_deadlock() {
+    // The callback runs on the wheel thread holding its peer's timer fence, which the reader
+    // needs to finish that peer: stop must not wait for the reader from there.
+    let (tx, stopped) = mpsc::channel();
+    let (handle_tx, handle_rx) = mpsc::channel::<threadnet::UdpHandle<Lines>>();
+    let handle_rx = std::sync::Arc::new(std::sync::Mutex::new(handle_rx));
+    let server = UdpServer::builder()
+        .start(Lines::new(), move |_: &Connection<Lines>| {
+            let (tx, handle_rx) = (tx.clone(), std::sync::Arc::clone(&handle_rx));
+            move |conn: &Connection<Lines>, _line: String| {
+                let (tx, handle_rx) = (tx.clone(), std::sync::Arc::clone(&handle_rx));
+                conn.run_after(ms(1), move |_| {
+                    let server = handle_rx.lock().unwrap().recv().unwrap();
+                    server.stop(ms(200));
+                    tx.send(()).unwrap();
+                });
+            }
+        })
+        .unwrap();
+    handle_tx.send(server.clone()).unwrap();
+    let c = client();
+    c.send_to(b"stop please\n", server.local_addr()).unwrap();
+    recv(&stopped);
+    // The reader ends once the peer has finished; a stop from here joins it.
+    server.stop(WAIT);
+    assert!(server.is_stopped());
+}
+
+#[test]
+fn stop_from_a_handler_marks_the_server_stopped_once_the_reader_ends() {
+    let (handle_tx, handle_rx) = mpsc::channel::<threadnet::UdpHandle<Lines>>();
+    let handle_rx = std::sync::Arc::new(std::sync::Mutex::new(handle_rx));
+    let server = UdpServer::builder()
+        .start(Lines::new(), move |_: &Connection<Lines>| {
+            let handle_rx = std::sync::Arc::clone(&handle_rx);
+            move |_: &Connection<Lines>, _line: String| {
+                // On the reader thread: stop cannot wait for itself, and returns.
+                let server = handle_rx.lock().unwrap().recv().unwrap();
+                server.stop(ms(200));
+            }
+        })
+        .unwrap();
+    handle_tx.send(server.clone()).unwrap();
+    let c = client();
+    c.send_to(b"bye\n", server.local_addr()).unwrap();
+    // wait() returns once the reader has finished every peer and ended.
+    let waiter = server.clone();
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        waiter.wait();
+        done_tx.send(waiter.is_stopped()).unwrap();
+    });
+    assert!(recv(&done));
+}

@@ -232,3 +232,41 @@ fn a_bad_frame_on_unix_closes_that_connection_only() {
     drop(good);
     server.stop(WAIT);
 }
+
+#[test]
+fn start_never_deletes_a_file_that_is_not_a_socket() {
+    let sock = TempSock::new();
+    std::fs::write(sock.path(), b"precious data").unwrap();
+    let (tx, _closed) = mpsc::channel();
+    let result = UnixServer::builder(sock.path())
+        .start(LengthDelimited::new(), move |_: &Conn| Echo(tx.clone()));
+    assert_eq!(
+        result.err().map(|e| e.kind()),
+        Some(io::ErrorKind::AddrInUse)
+    );
+    assert_eq!(std::fs::read(sock.path()).unwrap(), b"precious data");
+}
+
+#[test]
+fn stop_returns_after_the_socket_file_was_removed_and_spares_a_newer_server_file() {
+    let sock = TempSock::new();
+    let (tx, _closed) = mpsc::channel();
+    let a = start(UnixServer::builder(sock.path()), tx.clone());
+    // Someone removes A's file, and server B binds the same path.
+    std::fs::remove_file(sock.path()).unwrap();
+    let b = start(UnixServer::builder(sock.path()), tx);
+    // A's accept cannot be woken by connecting any more; it still stops.
+    let (done_tx, done) = mpsc::channel();
+    let stopper = std::thread::spawn(move || {
+        a.stop(WAIT);
+        done_tx.send(()).unwrap();
+    });
+    recv(&done);
+    stopper.join().unwrap();
+    // And A removed no file that was not its own: B still serves at the path.
+    let mut u = unix_peer(sock.path());
+    write_frame(&mut u, b"B is here").unwrap();
+    assert_eq!(expect_frame(&mut u), b"B is here");
+    drop(u);
+    b.stop(WAIT);
+}

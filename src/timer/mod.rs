@@ -349,7 +349,10 @@ impl TimingWheel {
     /// returns).
     ///
     /// Stopping the [global](TimingWheel::global) wheel is allowed but a bad idea: it cannot be
-    /// restarted, and every later deadline in the process would silently never fire.
+    /// restarted, and every later deadline in the process would silently never fire. The same
+    /// holds for the connections of a server or client given this wheel
+    /// ([`ConnOptions::timing_wheel`](crate::ConnOptions::timing_wheel)): their shutdown
+    /// deadlines, idle limits and timers stop working, so stop such a wheel only after them.
     pub fn stop(&self) -> usize {
         self.inner.stop()
     }
