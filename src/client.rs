@@ -15,6 +15,7 @@ use crate::conn::Connection;
 use crate::handler::Handler;
 use crate::io::serve;
 use crate::lifecycle::{lock, Core};
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::stop::{Latch, Stop, StopOnDrop};
@@ -178,6 +179,7 @@ impl ClientBuilder {
             stopping: Mutex::new(false),
             wake: Condvar::new(),
             connections: AtomicU64::new(0),
+            metrics: Arc::new(Metrics::default()),
             thread: Mutex::new(None),
             ended: Latch::default(),
         });
@@ -219,6 +221,7 @@ struct ClientInner<C: Codec> {
     stopping: Mutex<bool>,
     wake: Condvar,
     connections: AtomicU64,
+    metrics: Arc<Metrics>,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Set when the client thread ends, however it ends.
     ended: Latch,
@@ -323,7 +326,15 @@ where
         let peer = stream.peer_addr()?;
         let local = stream.local_addr()?;
         let id = self.inner.connections.fetch_add(1, Ordering::SeqCst) + 1;
-        let core = Core::new(id, stream, peer, local, Arc::clone(&self.options));
+        self.inner.metrics.accepted();
+        let core = Core::new(
+            id,
+            stream,
+            peer,
+            local,
+            Arc::clone(&self.options),
+            Arc::clone(&self.inner.metrics),
+        );
         let conn = Connection::new(core, Arc::clone(&self.codec_shared));
         *lock(&self.inner.current) = Some(conn.clone());
         Ok(conn)
@@ -399,6 +410,15 @@ impl<C: Codec> ClientHandle<C> {
     /// How many connections the client has made, the first included.
     pub fn connections_made(&self) -> u64 {
         self.inner.connections.load(Ordering::SeqCst)
+    }
+
+    /// The client's counters now (lock-free), over every connection it has made; see
+    /// [`metrics`](crate::metrics).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let active = lock(&self.inner.current)
+            .as_ref()
+            .is_some_and(|c| !c.is_closed());
+        self.inner.metrics.snapshot(usize::from(active))
     }
 
     /// Stops the client: no more reconnects, the current connection is shut down gracefully

@@ -11,6 +11,7 @@ use crate::codec::Codec;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::idle::IdleKind;
 use crate::lifecycle::{lock, Cause, Core};
+use crate::metrics::ConnStats;
 use crate::queue::{Mode, Payload};
 use crate::through::{is_reader_thread, Through};
 use crate::transport::Addr;
@@ -178,7 +179,10 @@ impl<C: Codec> Connection<C> {
 
     fn encode(&self, msg: &C::Out) -> io::Result<Payload> {
         let mut buf = Vec::new();
-        self.codec.write(msg, &mut buf)?;
+        if let Err(e) = self.codec.write(msg, &mut buf) {
+            self.core.metrics.codec_error();
+            return Err(e);
+        }
         Ok(Payload::Owned(buf))
     }
 
@@ -334,6 +338,24 @@ impl<C: Codec> Connection<C> {
     /// Messages accepted by sends and not yet written to the socket.
     pub fn queued_messages(&self) -> usize {
         lock(&self.core.q).pending
+    }
+
+    /// What this connection has moved so far (messages and bytes, each way) and what waits in
+    /// its send queue.
+    pub fn stats(&self) -> ConnStats {
+        let [messages_received, messages_sent, bytes_received, bytes_sent] = self.core.traffic();
+        let (queued_messages, queued_bytes) = {
+            let q = lock(&self.core.q);
+            (q.pending, q.bytes)
+        };
+        ConnStats {
+            messages_received,
+            messages_sent,
+            bytes_received,
+            bytes_sent,
+            queued_messages,
+            queued_bytes,
+        }
     }
 
     /// Netty's `isWritable`: false from the moment the queue rises above the high watermark

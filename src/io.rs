@@ -12,6 +12,7 @@ use crate::error::panic_message;
 use crate::handler::Handler;
 use crate::idle;
 use crate::lifecycle::{Cause, Core};
+use crate::options::ConnEvent;
 use crate::through::ReaderMark;
 use crate::transport::Socket;
 
@@ -37,6 +38,10 @@ where
     if let Some(stream) = core.stream() {
         mark = Some(ReaderMark::set(core, Arc::clone(&stream)));
         idle::watch(core);
+        core.cfg.emit(&ConnEvent::Opened {
+            id: core.id,
+            peer: &core.peer,
+        });
         let end = match catch(|| make(conn)) {
             Ok(h) => read_loop(conn, &stream, &mut codec, handler.insert(h)),
             Err(message) => End::Panic(message),
@@ -92,6 +97,7 @@ fn read_loop<C: Codec, H: Handler<C>>(
         };
         match read {
             Ok(Some(msg)) => {
+                conn.core.count_received(1);
                 // More input already buffered: replies to it can be gathered into one write.
                 let more = !reader.buffer().is_empty();
                 conn.core.corked.store(more, Ordering::Relaxed);
@@ -123,6 +129,7 @@ impl Read for SocketReader<'_> {
         let n = self.stream.read(buf)?;
         if n > 0 {
             self.core.note_read();
+            self.core.count_read(n);
         }
         Ok(n)
     }

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 use crate::conn::CloseReason;
 use crate::conn_timers::ConnTimers;
 use crate::idle::{Activity, IdleKind};
-use crate::options::ConnOptions;
+use crate::metrics::{Metrics, Traffic};
+use crate::options::{ConnEvent, ConnOptions};
 use crate::queue::{deadline_after, Events, QState, Tx};
 use crate::through::Gather;
 use crate::timer::{TimerId, TimingWheel};
@@ -104,6 +105,10 @@ pub(crate) struct Core {
     pub(crate) timers: ConnTimers,
     /// When the socket was last read and written, for idle timeouts and heartbeats.
     pub(crate) activity: Activity,
+    /// This connection's messages and bytes in and out.
+    pub(crate) traffic: Traffic,
+    /// The counters of the server or client this connection belongs to.
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Locks a mutex, ignoring poisoning: no threadnet code panics while holding one of its locks,
@@ -119,6 +124,7 @@ impl Core {
         peer: Addr,
         local: Addr,
         cfg: Arc<ConnOptions>,
+        metrics: Arc<Metrics>,
     ) -> Core {
         let tracked = cfg.idle.enabled();
         Core {
@@ -144,6 +150,8 @@ impl Core {
             life: Mutex::new(Life::default()),
             timers: ConnTimers::default(),
             activity: Activity::new(tracked),
+            traffic: Traffic::default(),
+            metrics,
         }
     }
 
@@ -308,7 +316,7 @@ impl Core {
         }
         let dropped = self.dropped.load(Ordering::SeqCst);
         let cut_short = life.forced || dropped > 0;
-        match life.cause.take().unwrap_or(Cause::PeerClosed) {
+        let reason = match life.cause.take().unwrap_or(Cause::PeerClosed) {
             Cause::Closed => CloseReason::Closed { dropped },
             Cause::Error(error) => CloseReason::Error { error, dropped },
             Cause::Panic(message) => CloseReason::Panic { message, dropped },
@@ -319,7 +327,15 @@ impl Core {
             }
             Cause::Shutdown => CloseReason::Shutdown,
             Cause::PeerClosed => CloseReason::PeerClosed,
-        }
+        };
+        drop(life);
+        self.metrics.closed(&reason);
+        self.cfg.emit(&ConnEvent::Closed {
+            id: self.id,
+            peer: &self.peer,
+            reason: &reason,
+        });
+        reason
     }
 
     /// Closes the socket: called last, after `on_close` (gnet #621: an fd released before the

@@ -5,8 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::conn::CloseReason;
+use crate::error::panic_message;
 use crate::idle::IdleOptions;
 use crate::timer::TimingWheel;
+use crate::transport::Addr;
 
 /// A send queue crossed a watermark: goes' `OnBufferFull` / `OnBufferDrain`, Netty's
 /// `channelWritabilityChanged`.
@@ -23,6 +26,33 @@ pub struct WatermarkEvent {
 
 /// A watermark observer; see [`ConnOptions::on_watermark`].
 pub type WatermarkObserver = Arc<dyn Fn(WatermarkEvent) + Send + Sync>;
+
+/// Something happened to a connection; given to the [`ConnOptions::on_event`] hook, so that a
+/// program can log with `log`, `tracing` or its own logger without threadnet depending on any.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConnEvent<'a> {
+    /// A connection opened (accepted, dialled, or a new UDP peer), before its `on_connect`.
+    Opened {
+        /// The connection's [`id`](crate::Connection::id).
+        id: u64,
+        /// The peer's address.
+        peer: &'a Addr,
+    },
+    /// A connection ended, before its `on_close`. Errors (a bad frame, a reset, a panic) arrive
+    /// here as the reason.
+    Closed {
+        /// The connection's [`id`](crate::Connection::id).
+        id: u64,
+        /// The peer's address.
+        peer: &'a Addr,
+        /// Why it ended.
+        reason: &'a CloseReason,
+    },
+}
+
+/// An event hook; see [`ConnOptions::on_event`].
+pub type EventHook = Arc<dyn Fn(&ConnEvent<'_>) + Send + Sync>;
 
 /// Options of every connection of a server or client: send queue bounds, watermarks, timeouts,
 /// buffers and thread stacks.
@@ -53,6 +83,7 @@ pub struct ConnOptions {
     pub(crate) max_frame_length: Option<usize>,
     pub(crate) wheel: Option<TimingWheel>,
     pub(crate) idle: IdleOptions,
+    pub(crate) on_event: Option<EventHook>,
 }
 
 impl Default for ConnOptions {
@@ -72,6 +103,7 @@ impl Default for ConnOptions {
             max_frame_length: None,
             wheel: None,
             idle: IdleOptions::default(),
+            on_event: None,
         }
     }
 }
@@ -92,6 +124,7 @@ impl fmt::Debug for ConnOptions {
             .field("write_through", &self.write_through)
             .field("max_frame_length", &self.max_frame_length)
             .field("idle", &self.idle)
+            .field("on_event", &self.on_event.is_some())
             .finish()
     }
 }
@@ -167,6 +200,28 @@ impl ConnOptions {
         F: Fn(WatermarkEvent) + Send + Sync + 'static,
     {
         self.on_watermark = Some(Arc::new(observer));
+        self
+    }
+
+    /// Calls `hook` when a connection opens and when it ends, with its id, its peer and (at
+    /// the end) its close reason: the place to plug in a logger. It runs on the connection's
+    /// reader thread, before `on_connect` and before `on_close`; keep it short.
+    ///
+    /// ```
+    /// use threadnet::{ConnEvent, ConnOptions};
+    ///
+    /// let opts = ConnOptions::new().on_event(|event| match event {
+    ///     ConnEvent::Opened { id, peer } => eprintln!("#{id} {peer} opened"),
+    ///     ConnEvent::Closed { id, peer, reason } => eprintln!("#{id} {peer} closed: {reason}"),
+    ///     _ => {}
+    /// });
+    /// # let _ = opts;
+    /// ```
+    pub fn on_event<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&ConnEvent<'_>) + Send + Sync + 'static,
+    {
+        self.on_event = Some(Arc::new(hook));
         self
     }
 
@@ -292,6 +347,20 @@ impl ConnOptions {
         self.low_watermark
             .unwrap_or(self.high() / 2)
             .min(self.high())
+    }
+
+    /// Calls the event hook, if any. A hook that panics is reported on stderr; the
+    /// connection goes on as if it had returned.
+    pub(crate) fn emit(&self, event: &ConnEvent<'_>) {
+        if let Some(hook) = &self.on_event {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(event)));
+            if let Err(payload) = result {
+                eprintln!(
+                    "threadnet: the event hook panicked: {}",
+                    panic_message(payload.as_ref())
+                );
+            }
+        }
     }
 
     pub(crate) fn wheel(&self) -> TimingWheel {

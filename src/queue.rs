@@ -164,6 +164,7 @@ impl Core {
                 } else {
                     Refused::Timeout
                 };
+                self.metrics.queue_full();
                 return Err((p, why));
             };
             q.waiters += 1;
@@ -249,6 +250,7 @@ impl Core {
                 Ok(n) => {
                     written += n;
                     self.note_write();
+                    self.count_written(n);
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -318,6 +320,7 @@ impl Core {
                 Ok(()) => {
                     let (n, bytes) = count(&batch);
                     self.release(n, bytes);
+                    self.count_sent(n as u64);
                     batch.clear();
                 }
                 Err(WriteFail { written, error }) => {
@@ -332,6 +335,7 @@ impl Core {
                         .count();
                     let (n, bytes) = count(&batch[..done]);
                     self.release(n, bytes);
+                    self.count_sent(n as u64);
                     batch.drain(..done);
                     drop(stream);
                     self.io_failed(error);

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -12,6 +12,7 @@ use crate::conn::Connection;
 use crate::handler::Handler;
 use crate::io::serve;
 use crate::lifecycle::{lock, Core};
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::registry::Registry;
@@ -209,8 +210,7 @@ impl ServerBuilder {
             local_addr,
             registry: Registry::new(Arc::new(codec.clone())),
             stopping: AtomicBool::new(false),
-            accepted: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
+            metrics: Arc::new(Metrics::default()),
             accept_thread: Mutex::new(None),
             stopped: Latch::default(),
         });
@@ -258,8 +258,7 @@ struct Inner<C: Codec> {
     local_addr: Addr,
     registry: Registry<C>,
     stopping: AtomicBool,
-    accepted: AtomicU64,
-    refused: AtomicU64,
+    metrics: Arc<Metrics>,
     accept_thread: Mutex<Option<JoinHandle<()>>>,
     stopped: Latch,
 }
@@ -340,11 +339,11 @@ where
             backoff = self.backoff.0;
             self.inner.registry.reap();
             if self.inner.registry.len() >= self.max_connections {
-                self.inner.refused.fetch_add(1, Ordering::Relaxed);
+                self.inner.metrics.refused();
                 drop(stream);
                 continue;
             }
-            self.inner.accepted.fetch_add(1, Ordering::Relaxed);
+            self.inner.metrics.accepted();
             let id = next_id;
             next_id += 1;
             self.spawn_connection(id, stream, peer, &shared_codec);
@@ -356,7 +355,14 @@ where
         let local = stream
             .local_addr()
             .unwrap_or_else(|_| self.inner.local_addr.clone());
-        let core = Core::new(id, stream, peer, local, Arc::clone(&self.options));
+        let core = Core::new(
+            id,
+            stream,
+            peer,
+            local,
+            Arc::clone(&self.options),
+            Arc::clone(&self.inner.metrics),
+        );
         let conn = Connection::new(core, Arc::clone(codec));
         self.inner.registry.insert(conn.clone());
         let reader_codec = self.codec.clone();
@@ -426,12 +432,18 @@ impl<C: Codec> ServerHandle<C> {
 
     /// Connections accepted and served since the start (refused ones not counted).
     pub fn accepted_count(&self) -> u64 {
-        self.inner.accepted.load(Ordering::Relaxed)
+        self.metrics().connections_accepted
     }
 
     /// Connections closed at once because [`ServerBuilder::max_connections`] were open.
     pub fn refused_count(&self) -> u64 {
-        self.inner.refused.load(Ordering::Relaxed)
+        self.metrics().connections_refused
+    }
+
+    /// The server's counters now (lock-free): connections, messages, bytes, errors; see
+    /// [`metrics`](crate::metrics) for Prometheus.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot(self.inner.registry.len())
     }
 
     /// The live connections: look up, count, visit, broadcast.

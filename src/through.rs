@@ -229,6 +229,7 @@ impl Core {
                 if deferred {
                     self.kick_writer(); // the writer thread finishes the message
                 }
+                self.count_sent(1);
                 Through::Written
             }
             Err(_) if stalled => {
@@ -237,6 +238,7 @@ impl Core {
             }
             Err(e) if !failed && written == 0 => {
                 gather.buf.truncate(start);
+                self.metrics.codec_error();
                 Through::Encode(e)
             }
             Err(e) => {
@@ -390,6 +392,7 @@ impl<'a> Sock<'a> {
                 Ok(n) => {
                     self.written += n;
                     self.core.note_write();
+                    self.core.count_written(n);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -43,7 +43,7 @@
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -54,6 +54,8 @@ use crate::handler::Handler;
 use crate::idle;
 use crate::io::catch;
 use crate::lifecycle::{lock, Cause, Core};
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::options::ConnEvent;
 use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::registry::Registry;
@@ -166,7 +168,7 @@ impl UdpBuilder {
             registry: Registry::new(Arc::new(codec.clone())),
             ended: Arc::new(Mutex::new(Vec::new())),
             stopping: AtomicBool::new(false),
-            refused: AtomicU64::new(0),
+            metrics: Arc::new(Metrics::default()),
             thread: Mutex::new(None),
             stopped: Latch::default(),
         });
@@ -203,7 +205,7 @@ struct Inner<C: Codec> {
     /// Peers whose connection has ended on our side, for the reader to finish.
     ended: Arc<Mutex<Vec<SocketAddr>>>,
     stopping: AtomicBool,
-    refused: AtomicU64,
+    metrics: Arc<Metrics>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stopped: Latch,
 }
@@ -394,6 +396,7 @@ where
             return; // ending: its reader work is done
         }
         core.note_read();
+        core.count_read(datagram.len());
         if datagram.len() > max {
             let error = io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -419,6 +422,7 @@ where
             };
             match read {
                 Ok(Some(msg)) => {
+                    core.count_received(1);
                     if let Err(message) = catch(|| handler.on_message(&peer.conn, msg)) {
                         return core.close_now(Cause::Panic(message));
                     }
@@ -436,7 +440,7 @@ where
     fn connect(&mut self, from: SocketAddr) -> bool {
         let inner = &self.inner;
         if inner.stopping.load(Ordering::SeqCst) || self.peers.len() >= self.max_peers {
-            inner.refused.fetch_add(1, Ordering::Relaxed);
+            inner.metrics.refused();
             return false;
         }
         let socket = Arc::new(UdpPeer {
@@ -448,16 +452,22 @@ where
         });
         let id = self.next_id;
         self.next_id += 1;
+        inner.metrics.accepted();
         let core = Core::new(
             id,
             socket,
             Addr::Inet(from),
             Addr::Inet(inner.local),
             Arc::clone(&self.options),
+            Arc::clone(&inner.metrics),
         );
         let conn = Connection::new(core, Arc::clone(&self.codec_shared));
         inner.registry.insert(conn.clone());
         idle::watch(&conn.core);
+        conn.core.cfg.emit(&ConnEvent::Opened {
+            id,
+            peer: &conn.core.peer,
+        });
         let handler = match catch(|| (self.factory)(&conn)) {
             Ok(mut h) => match catch(|| h.on_connect(&conn)) {
                 Ok(()) => Some(h),
@@ -531,7 +541,13 @@ impl<C: Codec> UdpHandle<C> {
 
     /// Datagrams from new peers dropped because [`UdpBuilder::max_peers`] were served.
     pub fn refused_count(&self) -> u64 {
-        self.inner.refused.load(Ordering::Relaxed)
+        self.metrics().connections_refused
+    }
+
+    /// The server's counters now (lock-free): peers, messages, bytes, errors; see
+    /// [`metrics`](crate::metrics).
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot(self.inner.registry.len())
     }
 
     /// Stops the server: no new peers; every peer's connection shuts down with `deadline`

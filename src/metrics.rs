@@ -1,0 +1,379 @@
+//! Counters of a server or client, read lock-free as a [`MetricsSnapshot`] and rendered in the
+//! Prometheus text exposition format (the field's standard; Tao exports counters too).
+//!
+//! Every server ([`ServerHandle::metrics`](crate::ServerHandle::metrics),
+//! [`UdpHandle::metrics`](crate::UdpHandle::metrics)) and client
+//! ([`ClientHandle::metrics`](crate::ClientHandle::metrics)) keeps one set of counters, shared
+//! by its connections; each connection also counts its own ([`ConnStats`]). Counting is one relaxed atomic add per event, where the event already happens:
+//! per message decoded or written, per socket read or write for bytes, per connection for the
+//! rest.
+//!
+//! ```
+//! use std::io::Write;
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//! use threadnet::{Connection, Lines, TcpServer};
+//!
+//! let server = TcpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
+//!     |conn: &Connection<Lines>, line: String| {
+//!         let _ = conn.send(line);
+//!     }
+//! })?;
+//! let mut peer = TcpStream::connect(server.local_addr())?;
+//! peer.write_all(b"hello\n")?;
+//! # let mut buf = [0u8; 6];
+//! # std::io::Read::read_exact(&mut peer, &mut buf)?;
+//! let m = server.metrics();
+//! assert_eq!(m.connections_accepted, 1);
+//! assert_eq!(m.messages_received, 1);
+//! let text = m.to_prometheus();
+//! assert!(text.contains("threadnet_connections_accepted_total 1\n"));
+//! # drop(peer);
+//! # server.stop(Duration::from_secs(1));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+use std::fmt::Write as _;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::conn::CloseReason;
+use crate::http::{self, Http1, Request, Response};
+use crate::lifecycle::Core;
+use crate::server::{ServerHandle, TcpServer};
+
+/// Why connections closed, as the `reason` label of `threadnet_connections_closed_total`.
+const REASONS: [&str; 8] = [
+    "peer_closed",
+    "shutdown",
+    "closed",
+    "shutdown_timeout",
+    "server_stopped",
+    "error",
+    "idle_timeout",
+    "panic",
+];
+
+/// Messages and bytes in and out: kept per connection and per server or client.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    messages_received: AtomicU64,
+    messages_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    bytes_sent: AtomicU64,
+}
+
+impl Traffic {
+    fn get(&self) -> [u64; 4] {
+        [
+            &self.messages_received,
+            &self.messages_sent,
+            &self.bytes_received,
+            &self.bytes_sent,
+        ]
+        .map(|c| c.load(Ordering::Relaxed))
+    }
+}
+
+/// The live counters of one server or client, shared by its connections; read as a
+/// [`MetricsSnapshot`].
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    accepted: AtomicU64,
+    refused: AtomicU64,
+    closed: [AtomicU64; REASONS.len()],
+    traffic: Traffic,
+    queue_full: AtomicU64,
+    dropped: AtomicU64,
+    codec_errors: AtomicU64,
+    panics: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub(crate) fn accepted(&self) {
+        add(&self.accepted, 1);
+    }
+
+    pub(crate) fn refused(&self) {
+        add(&self.refused, 1);
+    }
+
+    /// A send found the queue full (a `try_send` refused, or a `send` timed out).
+    pub(crate) fn queue_full(&self) {
+        add(&self.queue_full, 1);
+    }
+
+    pub(crate) fn codec_error(&self) {
+        add(&self.codec_errors, 1);
+    }
+
+    /// A connection ended: its reason, the messages its close dropped, and whether a panic or
+    /// a codec error ended it.
+    pub(crate) fn closed(&self, reason: &CloseReason) {
+        let i = match reason {
+            CloseReason::PeerClosed => 0,
+            CloseReason::Shutdown => 1,
+            CloseReason::Closed { .. } => 2,
+            CloseReason::ShutdownTimeout { .. } => 3,
+            CloseReason::ServerStopped { .. } => 4,
+            CloseReason::Error { error, .. } => {
+                if is_codec_error(error) {
+                    self.codec_error();
+                }
+                5
+            }
+            CloseReason::IdleTimeout { .. } => 6,
+            CloseReason::Panic { .. } => {
+                add(&self.panics, 1);
+                7
+            }
+        };
+        add(&self.closed[i], 1);
+        add(&self.dropped, reason.dropped());
+    }
+
+    /// The counters now, each read atomically (the set is not one atomic read: a snapshot
+    /// taken under load may show a message received whose connection is not yet counted).
+    /// `active` is the number of connections open now, which the caller knows.
+    pub(crate) fn snapshot(&self, active: usize) -> MetricsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let mut closed = [0; REASONS.len()];
+        for (out, c) in closed.iter_mut().zip(&self.closed) {
+            *out = get(c);
+        }
+        let [messages_received, messages_sent, bytes_received, bytes_sent] = self.traffic.get();
+        MetricsSnapshot {
+            connections_accepted: get(&self.accepted),
+            connections_refused: get(&self.refused),
+            connections_active: active as u64,
+            connections_closed: closed,
+            messages_received,
+            messages_sent,
+            bytes_received,
+            bytes_sent,
+            send_queue_full: get(&self.queue_full),
+            messages_dropped: get(&self.dropped),
+            codec_errors: get(&self.codec_errors),
+            panics: get(&self.panics),
+        }
+    }
+}
+
+/// Errors a codec raises for bad input, as opposed to the socket's own errors.
+fn is_codec_error(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// The counters of a server or client at one moment; see the [module docs](crate::metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// Connections accepted and served (for a client: connections made; for UDP: peers).
+    pub connections_accepted: u64,
+    /// Connections closed at once because the connection limit was reached.
+    pub connections_refused: u64,
+    /// Connections open now.
+    pub connections_active: u64,
+    /// Connections closed, by reason, in the order of [`MetricsSnapshot::closed_by_reason`].
+    pub connections_closed: [u64; 8],
+    /// Messages decoded from peers.
+    pub messages_received: u64,
+    /// Messages written to peers (or, when written straight from a handler, handed to the
+    /// socket).
+    pub messages_sent: u64,
+    /// Bytes read from sockets.
+    pub bytes_received: u64,
+    /// Bytes written to sockets.
+    pub bytes_sent: u64,
+    /// Sends that found the queue full: `try_send` refused with `Full`, or `send` timed out.
+    pub send_queue_full: u64,
+    /// Accepted messages that a close dropped unwritten (the `dropped` of each close reason).
+    pub messages_dropped: u64,
+    /// Bad input from peers (`InvalidData` or a frame cut short) and messages the codec
+    /// refused to encode.
+    pub codec_errors: u64,
+    /// Panics caught in handlers, factories, codecs and connection timers.
+    pub panics: u64,
+}
+
+impl MetricsSnapshot {
+    /// Connections closed, as `(reason, count)`: `peer_closed`, `shutdown`, `closed`,
+    /// `shutdown_timeout`, `server_stopped`, `error`, `idle_timeout`, `panic`.
+    pub fn closed_by_reason(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        REASONS.iter().copied().zip(self.connections_closed)
+    }
+
+    /// Connections closed, whatever the reason.
+    pub fn connections_closed_total(&self) -> u64 {
+        self.connections_closed.iter().sum()
+    }
+
+    /// The snapshot in the Prometheus text exposition format (version 0.0.4): a `# HELP` and a
+    /// `# TYPE` line per metric, names prefixed `threadnet_`, counters suffixed `_total`.
+    /// Serve it with content type `text/plain; version=0.0.4`.
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+            let _ = write!(
+                out,
+                "# HELP threadnet_{name} {help}\n# TYPE threadnet_{name} {kind}\nthreadnet_{name} {value}\n"
+            );
+        };
+        metric(
+            "connections_accepted_total",
+            "counter",
+            "Connections accepted and served.",
+            self.connections_accepted,
+        );
+        metric(
+            "connections_refused_total",
+            "counter",
+            "Connections closed at once because the connection limit was reached.",
+            self.connections_refused,
+        );
+        metric(
+            "connections_active",
+            "gauge",
+            "Connections open now.",
+            self.connections_active,
+        );
+        metric(
+            "messages_received_total",
+            "counter",
+            "Messages decoded from peers.",
+            self.messages_received,
+        );
+        metric(
+            "messages_sent_total",
+            "counter",
+            "Messages written to peers.",
+            self.messages_sent,
+        );
+        metric(
+            "bytes_received_total",
+            "counter",
+            "Bytes read from sockets.",
+            self.bytes_received,
+        );
+        metric(
+            "bytes_sent_total",
+            "counter",
+            "Bytes written to sockets.",
+            self.bytes_sent,
+        );
+        metric(
+            "send_queue_full_total",
+            "counter",
+            "Sends that found the send queue full.",
+            self.send_queue_full,
+        );
+        metric(
+            "messages_dropped_total",
+            "counter",
+            "Accepted messages dropped unwritten by a close.",
+            self.messages_dropped,
+        );
+        metric(
+            "codec_errors_total",
+            "counter",
+            "Bad input from peers and messages the codec could not encode.",
+            self.codec_errors,
+        );
+        metric(
+            "panics_total",
+            "counter",
+            "Panics caught in user callbacks and codecs.",
+            self.panics,
+        );
+        out.push_str("# HELP threadnet_connections_closed_total Connections closed, by reason.\n");
+        out.push_str("# TYPE threadnet_connections_closed_total counter\n");
+        for (reason, n) in self.closed_by_reason() {
+            let _ = writeln!(
+                out,
+                "threadnet_connections_closed_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        out
+    }
+}
+
+/// What one connection has moved so far, and what waits in its queue; see
+/// [`Connection::stats`](crate::Connection::stats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ConnStats {
+    /// Messages decoded from the peer.
+    pub messages_received: u64,
+    /// Messages written to the peer.
+    pub messages_sent: u64,
+    /// Bytes read from the socket.
+    pub bytes_received: u64,
+    /// Bytes written to the socket.
+    pub bytes_sent: u64,
+    /// Messages accepted by sends and not yet written.
+    pub queued_messages: usize,
+    /// Bytes accepted by sends and not yet written.
+    pub queued_bytes: usize,
+}
+
+/// Counting, on the connection and on its server or client at once.
+impl Core {
+    pub(crate) fn count_received(&self, messages: u64) {
+        add(&self.traffic.messages_received, messages);
+        add(&self.metrics.traffic.messages_received, messages);
+    }
+
+    pub(crate) fn count_sent(&self, messages: u64) {
+        add(&self.traffic.messages_sent, messages);
+        add(&self.metrics.traffic.messages_sent, messages);
+    }
+
+    pub(crate) fn count_read(&self, bytes: usize) {
+        add(&self.traffic.bytes_received, bytes as u64);
+        add(&self.metrics.traffic.bytes_received, bytes as u64);
+    }
+
+    pub(crate) fn count_written(&self, bytes: usize) {
+        add(&self.traffic.bytes_sent, bytes as u64);
+        add(&self.metrics.traffic.bytes_sent, bytes as u64);
+    }
+
+    /// The connection's traffic so far.
+    pub(crate) fn traffic(&self) -> [u64; 4] {
+        self.traffic.get()
+    }
+}
+
+/// Serves `render()` at `GET /metrics` on `addr` (`HOST:PORT`), over threadnet's own
+/// [`Http1`] codec, as Prometheus scrapes it; every other path is 404. Returns the HTTP
+/// server's handle (its [`local_addr`](ServerHandle::local_addr) is the real address).
+///
+/// `render` runs on the scraping connection's thread; typically it is
+/// `move || server.metrics().to_prometheus()` for a handle `server`.
+///
+/// # Errors
+///
+/// Binding `addr` fails.
+pub fn serve_prometheus<F>(addr: &str, render: F) -> io::Result<ServerHandle<Http1>>
+where
+    F: Fn() -> String + Send + Sync + 'static,
+{
+    TcpServer::builder().addr(addr).start(
+        Http1::new(),
+        http::serve(move |req: &Request| match req.path() {
+            "/metrics" if req.method() == "GET" || req.method() == "HEAD" => Response::new(200)
+                .header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                .body(render()),
+            _ => Response::new(404)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .body("not found\n"),
+        }),
+    )
+}
