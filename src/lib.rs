@@ -123,8 +123,9 @@
 //! knet (Go; this design mirrors it in plain std), Tao and goes (Go), muduo (C++) and Netty
 //! (Java). crossbeam-channel shaped the send errors; tokio-util shaped the codecs.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod activation;
 mod backoff;
 mod client;
 pub mod codec;
@@ -137,10 +138,14 @@ mod idle;
 mod io;
 mod lifecycle;
 mod options;
+// The crate's only unsafe code: the OS calls std lacks (sigaction, dup2, ...). See its docs.
+#[allow(unsafe_code)]
+mod os;
 mod queue;
 mod registry;
 mod router;
 mod server;
+pub mod signal;
 mod through;
 pub mod timer;
 mod transport;
