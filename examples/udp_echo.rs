@@ -12,12 +12,17 @@
 //!
 //! Flags: `--addr HOST:PORT` (default `127.0.0.1:7003`; port 0 picks a free one). The first
 //! line on stdout is `listening on ADDR`, with the real bound address; then the server runs
-//! until the process is killed.
+//! until SIGINT or SIGTERM stops it gracefully (exit code 0; a second signal stops it at
+//! once).
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use threadnet::{Connection, Raw, UdpServer};
+use threadnet::{signal, Connection, Raw, UdpServer};
+
+/// How long connections get to finish after SIGINT/SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: udp_echo [--addr HOST:PORT]
   --addr HOST:PORT   bind address (default 127.0.0.1:7003; port 0 picks a free port)";
@@ -66,7 +71,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // Nothing stops the server from inside, so this returns only if the process is killed.
-    server.wait();
+    // SIGINT/SIGTERM stop the server gracefully (a second one: at once), then exit code 0.
+    if let Err(e) = signal::stop_on_signals(&server, STOP_DEADLINE) {
+        eprintln!("udp_echo: cannot handle signals: {e}");
+        server.wait();
+    }
     ExitCode::SUCCESS
 }

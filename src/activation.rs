@@ -315,7 +315,9 @@ impl Drop for NotifySocket {
 }
 
 fn is_ready(datagram: &[u8]) -> bool {
-    datagram.split(|&b| b == b'\n').any(|line| line == b"READY=1")
+    datagram
+        .split(|&b| b == b'\n')
+        .any(|line| line == b"READY=1")
 }
 
 /// Tells the service manager (systemd with `Type=notify`), or the process that started this

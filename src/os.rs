@@ -26,7 +26,10 @@ pub(crate) struct Disposition(#[allow(dead_code)] imp::SigAction);
 
 pub(crate) use imp::*;
 
-#[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 mod imp {
     use super::{Disposition, MAX_INHERITED};
     use std::ffi::{c_int, c_void};
@@ -194,7 +197,9 @@ mod imp {
                 "getsockname returned no address family",
             ));
         }
-        Ok(u16::from_ne_bytes(storage[0].to_ne_bytes()[..2].try_into().unwrap()))
+        Ok(u16::from_ne_bytes(
+            storage[0].to_ne_bytes()[..2].try_into().unwrap(),
+        ))
     }
 
     /// Whether [`take_listen_fds`] has handed out the inherited fds already.
@@ -284,7 +289,10 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
 mod imp {
     //! Other targets: every call reports `Unsupported`.
     use super::{unsupported, Disposition};

@@ -39,7 +39,7 @@
 use std::fmt;
 use std::io::{self, Read};
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
@@ -148,7 +148,10 @@ fn start_dispatcher(hub: &mut Hub) -> io::Result<()> {
                     Err(_) => return,
                 };
                 let hub = lock_hub();
-                for signal in buf[..n].iter().filter_map(|&b| Signal::from_number(b.into())) {
+                for signal in buf[..n]
+                    .iter()
+                    .filter_map(|&b| Signal::from_number(b.into()))
+                {
                     for (_, wanted, deliver) in &hub.subscribers {
                         if wanted.contains(&signal) {
                             deliver(signal);
@@ -258,10 +261,7 @@ impl Signals {
 
     /// Waits up to `timeout` for a signal; `None` if none came.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Signal> {
-        match self.rx.recv_timeout(timeout) {
-            Ok(s) => Some(s),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        self.rx.recv_timeout(timeout).ok()
     }
 
     /// A signal that has arrived already, or `None`.
@@ -296,6 +296,12 @@ pub trait Stoppable: Clone + Send + 'static {
     fn wait(&self);
     /// Closes every open connection now, dropping what is queued.
     fn close_all(&self);
+    /// Stops accepting and lets the connections end on their own for up to `deadline`, for a
+    /// hand-off. Defaults to [`stop`](Self::stop), which shuts the connections down at once
+    /// (a FIN after what is queued) rather than waiting for their peers.
+    fn drain(&self, deadline: Duration) {
+        self.stop(deadline);
+    }
 }
 
 impl<C: Codec> Stoppable for ServerHandle<C> {
@@ -390,8 +396,9 @@ impl StopOnSignals {
 
     /// Calls `hook` on SIGUSR2; if it returns `true` (it has started the process that takes
     /// over, for example with [`activation::spawn_self`](crate::activation::spawn_self)),
-    /// the hook is dropped (so is a listener it holds) and the server stops gracefully with
-    /// `deadline` as the time its connections get to finish (goes waits up to a minute). On
+    /// the hook is dropped (so is a listener it holds) and the server is drained
+    /// ([`Stoppable::drain`]) with `deadline` as the time its connections get to finish (goes
+    /// waits up to a minute). On
     /// `false` the server goes on serving. The hook is also dropped when a SIGINT/SIGTERM
     /// stops the server, so that a listener it holds closes with the server's. Defaults to
     /// none: SIGUSR2 keeps its default action (terminate).
@@ -448,11 +455,14 @@ impl StopOnSignals {
         // The graceful stop runs on its own thread, so that this one can still act on a
         // second signal meanwhile.
         let mut stopper: Option<Option<thread::JoinHandle<()>>> = None;
-        let start_stop = |deadline: Duration| {
+        let start_stop = |deadline: Duration, drain: bool| {
             let stopping = server.clone();
             let spawned = thread::Builder::new()
                 .name("threadnet-stop".into())
-                .spawn(move || stopping.stop(deadline));
+                .spawn(move || match drain {
+                    true => stopping.drain(deadline),
+                    false => stopping.stop(deadline),
+                });
             // Out of threads: stop from here, giving up the immediate second stop.
             spawned.map_err(|_| server.stop(deadline)).ok()
         };
@@ -462,7 +472,7 @@ impl StopOnSignals {
                 Signal::Int | Signal::Term if stopper.is_none() => {
                     // Whatever the hooks hold (a listener kept for a hand-off) goes now.
                     self.handoff = None;
-                    stopper = Some(start_stop(self.deadline));
+                    stopper = Some(start_stop(self.deadline, false));
                 }
                 Signal::Int | Signal::Term => server.close_all(),
                 Signal::Hup => {
@@ -474,7 +484,7 @@ impl StopOnSignals {
                     if let Some((deadline, mut handoff)) = self.handoff.take() {
                         if handoff() {
                             drop(handoff); // what it holds (the listener) is the new process's
-                            stopper = Some(start_stop(deadline));
+                            stopper = Some(start_stop(deadline, true));
                         } else {
                             self.handoff = Some((deadline, handoff));
                         }

@@ -72,7 +72,8 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     assert!(kill("TERM", echo.pid()));
 
     let mut rest = vec![0u8; BIG];
-    r.read_exact(&mut rest).expect("the whole reply, after SIGTERM");
+    r.read_exact(&mut rest)
+        .expect("the whole reply, after SIGTERM");
     assert!(rest.iter().all(|&b| b == 0xAB));
     // Then the server's FIN: a clean EOF on a frame boundary, no reset.
     assert_eq!(read_frame(&mut r).unwrap(), None);
@@ -82,7 +83,9 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     assert!(TcpStream::connect(addr).is_err());
 
     client.shutdown(Shutdown::Write).unwrap();
-    let status = echo.wait_exit(CHILD_WAIT).expect("echo exits after its last client");
+    let status = echo
+        .wait_exit(CHILD_WAIT)
+        .expect("echo exits after its last client");
     assert_eq!(status.code(), Some(0), "stderr:\n{}", echo.stderr());
 }
 

@@ -22,12 +22,20 @@ pub fn echo_binary() -> &'static Path {
     PATH.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
         // target/<profile>/deps/<test binary>
-        let profile = exe.parent().and_then(Path::parent).and_then(Path::file_name);
+        let profile = exe
+            .parent()
+            .and_then(Path::parent)
+            .and_then(Path::file_name);
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--example", "echo", "--message-format=json-render-diagnostics"])
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .stderr(Stdio::inherit());
+        cmd.args([
+            "build",
+            "--example",
+            "echo",
+            "--message-format=json-render-diagnostics",
+        ])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .stderr(Stdio::inherit());
         if profile.is_some_and(|p| p == "release") {
             cmd.arg("--release");
         }
@@ -110,7 +118,9 @@ impl Echo {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         Echo {
@@ -137,7 +147,10 @@ impl Echo {
     pub fn line(&self) -> String {
         match self.lines.recv_timeout(CHILD_WAIT) {
             Ok(l) => l,
-            Err(e) => panic!("no line from echo within {CHILD_WAIT:?} ({e}); stderr:\n{}", self.stderr()),
+            Err(e) => panic!(
+                "no line from echo within {CHILD_WAIT:?} ({e}); stderr:\n{}",
+                self.stderr()
+            ),
         }
     }
 
