@@ -31,19 +31,24 @@
 //!   default for TCP and Unix; UDP members expire after 60 s unless this is set).
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; the room's
-//! events are logged on stderr. The server runs until the process is killed.
+//! events are logged on stderr. The server runs until SIGINT or SIGTERM stops it gracefully
+//! (exit code 0 once its clients are done; a second signal: at once).
 //!
 //! [`Registry::broadcast`]: threadnet::Registry::broadcast
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
 use std::time::Duration;
 
 use threadnet::{
-    Addr, CloseReason, ConnOptions, Connection, Handler, Lines, Registry, ServerHandle, TcpServer,
-    UdpHandle, UdpServer, UnixServer,
+    signal, Addr, CloseReason, ConnOptions, Connection, Handler, Lines, Registry, ServerHandle,
+    TcpServer, UdpHandle, UdpServer, UnixServer,
 };
+
+/// How long members get to finish after SIGINT/SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: chat [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS]
   --transport T         tcp (default), unix or udp
@@ -172,6 +177,7 @@ fn seconds(value: &str) -> Option<Duration> {
 }
 
 /// The running server, whichever the transport: what the hub needs of it.
+#[derive(Clone)]
 enum Room {
     Stream(ServerHandle<Lines>),
     Datagram(UdpHandle<Lines>),
@@ -257,6 +263,16 @@ fn main() -> ExitCode {
         }
     };
 
+    // The signal handlers go in before the line below: a script may send a signal as soon
+    // as it has read it.
+    let stop = match signal::StopOnSignals::new(STOP_DEADLINE).arm() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("chat: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = std::io::stdout().lock();
     let announced = writeln!(stdout, "listening on {}", room.addr()).and_then(|()| stdout.flush());
@@ -266,7 +282,16 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // The hub runs here, on the thread that owns the server handle.
-    run_hub(room.members(), events);
+    // The hub runs on a thread of its own; this one stops the server on SIGINT/SIGTERM.
+    let hub_room = room.clone();
+    thread::spawn(move || run_hub(hub_room.members(), events));
+    let stopped = match &room {
+        Room::Stream(server) => stop.run(server),
+        Room::Datagram(server) => stop.run(server),
+    };
+    if let Err(e) = stopped {
+        eprintln!("chat: cannot handle signals: {e}");
+        return ExitCode::FAILURE;
+    }
     ExitCode::SUCCESS
 }

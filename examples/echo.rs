@@ -19,23 +19,49 @@
 //!   0 means std's default, 2 MiB).
 //! * `--idle-timeout SECS`: close a connection whose client has sent nothing for SECS seconds
 //!   (fractions allowed; off by default).
+//! * `--pid-file PATH`: write the process id there (atomically), remove it on exit.
 //!
-//! The first line on stdout is `listening on ADDR`, with the real bound address; then the
-//! server runs until the process is killed.
+//! The first line on stdout is `listening on ADDR`, with the real bound address. Then the
+//! server runs until a signal:
+//!
+//! * SIGINT or SIGTERM: stop gracefully. The server stops accepting, every connection gets
+//!   what is queued for it and then a FIN, and the process exits with code 0 once its clients
+//!   have closed (or after 10 s). A second SIGINT/SIGTERM closes what is left at once.
+//! * SIGUSR2: hand off to a new copy of itself. The new process inherits the listening socket
+//!   (fd 3, `LISTEN_FDS=1`), prints its own `listening on` line, writes its pid to the pid
+//!   file; then this one stops accepting, lets its connections finish (up to a minute) and
+//!   exits. The port never closes, so no connection attempt is refused.
+//! * SIGHUP: nothing to reload; it is logged and ignored.
+//!
+//! Started with an inherited listener (systemd socket activation, or the hand-off above), it
+//! serves on that and ignores `--addr`; `examples/systemd/` has the units.
 
 use std::io::Write;
+use std::net::TcpListener;
+use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use threadnet::activation::{self, Inherited, PidFile};
+use threadnet::signal::StopOnSignals;
 use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
 
 const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--stack-kib N]
-            [--idle-timeout SECS]
+            [--idle-timeout SECS] [--pid-file PATH]
   --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
   --max-connections N    most connections open at once (default 16384)
   --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
                          0 = std's default, 2 MiB)
-  --idle-timeout SECS    close a connection whose client sent nothing for SECS (default: off)";
+  --idle-timeout SECS    close a connection whose client sent nothing for SECS (default: off)
+  --pid-file PATH        write the pid to PATH, remove it on exit
+signals: INT/TERM stop gracefully (twice: at once), USR2 hands off to a new copy, HUP is ignored";
+
+/// How long connections get to finish after SIGINT/SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long connections get to finish after a hand-off (goes waits a minute too).
+const HANDOFF_DEADLINE: Duration = Duration::from_secs(60);
+/// How long the new process of a hand-off may take to be ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// std's default thread stack, used for `--stack-kib 0` as `std-echo` does.
 const STD_STACK: usize = 2 * 1024 * 1024;
@@ -45,6 +71,7 @@ struct Args {
     max_connections: usize,
     stack_bytes: Option<usize>,
     idle_timeout: Option<Duration>,
+    pid_file: Option<String>,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
@@ -54,6 +81,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         max_connections: 16_384,
         stack_bytes: None,
         idle_timeout: None,
+        pid_file: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -72,6 +100,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.stack_bytes = Some(bytes);
             }
             "--idle-timeout" => parsed.idle_timeout = Some(seconds(&flag, &value()?)?),
+            "--pid-file" => parsed.pid_file = Some(value()?),
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -116,8 +145,24 @@ fn main() -> ExitCode {
         options = options.read_idle(timeout);
     }
 
+    let listener = match listen(&args.addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("echo: cannot listen on {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    // Kept to hand over to the next process on SIGUSR2.
+    let handoff_listener = match listener.try_clone() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("echo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     let started = TcpServer::builder()
-        .addr(args.addr.as_str())
+        .listener(listener)
         .max_connections(args.max_connections)
         .options(options)
         .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
@@ -136,7 +181,40 @@ fn main() -> ExitCode {
     let server = match started {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("echo: cannot listen on {}: {e}", args.addr);
+            eprintln!("echo: cannot serve: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Removed when main returns, unless a newer process has written its own pid there.
+    let _pid_file = match args.pid_file.as_deref().map(PidFile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("echo: cannot write the pid file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // The signal handlers go in before the line below: a script may send a signal as soon
+    // as it has read it.
+    let stop = StopOnSignals::new(STOP_DEADLINE)
+        .on_reload(|| eprintln!("echo: SIGHUP: nothing to reload"))
+        .on_handoff(HANDOFF_DEADLINE, move || {
+            match activation::spawn_self(&[handoff_listener.as_fd()], READY_TIMEOUT) {
+                Ok(child) => {
+                    eprintln!("echo: handed off to pid {}", child.id());
+                    true
+                }
+                Err(e) => {
+                    eprintln!("echo: hand-off failed, serving on: {e}");
+                    false
+                }
+            }
+        })
+        .arm();
+    let stop = match stop {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("echo: cannot handle signals: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -151,7 +229,27 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // Nothing stops the server from inside, so this returns only if the process is killed.
-    server.wait();
+    // Tells systemd (Type=notify) or the process handing off to this one that it serves.
+    if let Err(e) = activation::notify_ready() {
+        eprintln!("echo: cannot notify readiness: {e}");
+    }
+
+    let stopped = stop.run(&server);
+    if let Err(e) = stopped {
+        eprintln!("echo: cannot handle signals: {e}");
+        server.wait();
+    }
     ExitCode::SUCCESS
+}
+
+/// The listener passed down by systemd or by the process this one replaces, else a new one
+/// bound to `addr`.
+fn listen(addr: &str) -> std::io::Result<TcpListener> {
+    match activation::listeners()?
+        .into_iter()
+        .find_map(Inherited::into_tcp)
+    {
+        Some(inherited) => Ok(inherited),
+        None => TcpListener::bind(addr),
+    }
 }

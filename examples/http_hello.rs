@@ -25,14 +25,15 @@
 //! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:8080`; port 0 picks a free one).
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
-//! server runs until the process is killed.
+//! server runs until SIGINT or SIGTERM
+//! stops it gracefully (exit code 0 once its clients are done; a second signal: at once).
 
 use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use threadnet::http::{self, Http1, Request, Response};
-use threadnet::{ConnOptions, ServerHandle, TcpServer};
+use threadnet::{signal, ConnOptions, ServerHandle, TcpServer};
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT]
   --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)";
@@ -82,6 +83,9 @@ fn not_allowed(allow: &'static str) -> Response {
         .body("method not allowed\n")
 }
 
+/// How long connections get to finish after SIGINT/SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
 /// How long a kept-alive connection may send nothing before it is closed: it frees the thread
 /// of an idle keep-alive client, and of a client that never finishes its request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -127,6 +131,16 @@ fn main() -> ExitCode {
         }
     };
 
+    // The signal handlers go in before the line below: a script may send a signal as soon
+    // as it has read it.
+    let stop = match signal::StopOnSignals::new(STOP_DEADLINE).arm() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("http_hello: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = io::stdout().lock();
     let announced =
@@ -137,7 +151,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // Nothing stops the server from inside, so this returns only if the process is killed.
-    server.wait();
+    // SIGINT/SIGTERM stop the server gracefully (a second one: at once), then exit code 0.
+    if let Err(e) = stop.run(&server) {
+        eprintln!("http_hello: cannot handle signals: {e}");
+        server.wait();
+    }
     ExitCode::SUCCESS
 }

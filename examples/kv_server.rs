@@ -43,7 +43,8 @@
 //! * `--max-connections N`: connections open at once (default 10000, Redis' `maxclients`).
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
-//! server runs until the process is killed.
+//! server runs until SIGINT or SIGTERM
+//! stops it gracefully (exit code 0 once its clients are done; a second signal: at once).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -53,7 +54,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use threadnet::{
-    Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer, TimingWheel,
+    signal, Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer, TimingWheel,
 };
 
 const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-connections N]
@@ -63,6 +64,9 @@ const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-con
 
 /// How long a connection that is closing (after `QUIT` or a protocol error) waits for the
 /// peer to close its side once our reply and FIN are out.
+/// How long connections get to finish after SIGINT/SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
 const CLOSE_DEADLINE: Duration = Duration::from_secs(1);
 
 // ---------------------------------------------------------------------------------------------
@@ -645,6 +649,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The signal handlers go in before the line below: a script may send a signal as soon
+    // as it has read it.
+    let stop = match signal::StopOnSignals::new(STOP_DEADLINE).arm() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("kv_server: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = io::stdout().lock();
     let announced =
@@ -654,7 +668,10 @@ fn main() -> ExitCode {
         eprintln!("kv_server: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
     }
-    // Nothing stops the server from inside, so this returns only if the process is killed.
-    server.wait();
+    // SIGINT/SIGTERM stop the server gracefully (a second one: at once), then exit code 0.
+    if let Err(e) = stop.run(&server) {
+        eprintln!("kv_server: cannot handle signals: {e}");
+        server.wait();
+    }
     ExitCode::SUCCESS
 }

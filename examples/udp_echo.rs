@@ -12,12 +12,17 @@
 //!
 //! Flags: `--addr HOST:PORT` (default `127.0.0.1:7003`; port 0 picks a free one). The first
 //! line on stdout is `listening on ADDR`, with the real bound address; then the server runs
-//! until the process is killed.
+//! until SIGINT or SIGTERM stops it gracefully (exit code 0; a second signal stops it at
+//! once).
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use threadnet::{Connection, Raw, UdpServer};
+use threadnet::{signal, Connection, Raw, UdpServer};
+
+/// How long connections get to finish after SIGINT/SIGTERM.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: udp_echo [--addr HOST:PORT]
   --addr HOST:PORT   bind address (default 127.0.0.1:7003; port 0 picks a free port)";
@@ -56,6 +61,16 @@ fn main() -> ExitCode {
         }
     };
 
+    // The signal handlers go in before the line below: a script may send a signal as soon
+    // as it has read it.
+    let stop = match signal::StopOnSignals::new(STOP_DEADLINE).arm() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("udp_echo: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = std::io::stdout().lock();
     let announced =
@@ -66,7 +81,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    // Nothing stops the server from inside, so this returns only if the process is killed.
-    server.wait();
+    // SIGINT/SIGTERM stop the server gracefully (a second one: at once), then exit code 0.
+    if let Err(e) = stop.run(&server) {
+        eprintln!("udp_echo: cannot handle signals: {e}");
+        server.wait();
+    }
     ExitCode::SUCCESS
 }

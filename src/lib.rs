@@ -123,8 +123,9 @@
 //! knet (Go; this design mirrors it in plain std), Tao and goes (Go), muduo (C++) and Netty
 //! (Java). crossbeam-channel shaped the send errors; tokio-util shaped the codecs.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
+pub mod activation;
 mod backoff;
 mod client;
 pub mod codec;
@@ -138,10 +139,14 @@ mod io;
 mod lifecycle;
 pub mod metrics;
 mod options;
+// The crate's only unsafe code: the OS calls std lacks (sigaction, dup2, ...). See its docs.
+#[allow(unsafe_code)]
+mod os;
 mod queue;
 mod registry;
 mod router;
 mod server;
+pub mod signal;
 mod stop;
 mod through;
 pub mod timer;

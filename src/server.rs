@@ -1,11 +1,13 @@
 //! `TcpServer` and `UnixServer`: the builder, the accept loop, and the handle that stops it.
 
 use std::io;
+use std::net::TcpStream;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
 use crate::conn::Connection;
@@ -18,6 +20,10 @@ use crate::queue::deadline_after;
 use crate::registry::Registry;
 use crate::stop::{Latch, Stop, StopOnDrop};
 use crate::transport::{wake_acceptor, Addr, Listener, Socket};
+
+/// How often accept on a shared listener (see [`ServerBuilder::listener`]) looks up to see
+/// whether the server is stopping.
+const SHARED_ACCEPT_POLL: Duration = Duration::from_millis(100);
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -62,7 +68,7 @@ impl TcpServer {
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::os::unix::net::UnixStream;
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use threadnet::{Connection, Lines, UnixServer};
 ///
 /// let path = std::env::temp_dir().join(format!("threadnet-doc-{}.sock", std::process::id()));
@@ -146,6 +152,10 @@ impl ServerBuilder {
     /// Serves on `listener`, already bound and listening, instead of binding an address: a
     /// listener inherited from a service manager (systemd socket activation) or from the
     /// process this one replaces, so that the port never closes in between.
+    ///
+    /// Such a listener may be shared with another process, so the accept thread polls it
+    /// (every 100 ms) instead of being woken by a connection to itself, and a client it
+    /// accepts as the server stops is still served.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
         self.bind = Bind::Listening(Arc::new(listener));
         self
@@ -202,8 +212,17 @@ impl ServerBuilder {
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
-            Bind::Listening(l) => Listener::Tcp(l.try_clone()?),
+            Bind::Listening(l) => {
+                // A listener shared with another process (the one that handed it to us, or
+                // the one we hand it to) cannot be woken by connecting to it: the other
+                // process may take that connection. So its accept polls: SO_RCVTIMEO bounds
+                // accept() on Linux; std sets it through a socket handle on a dup of the fd.
+                TcpStream::from(OwnedFd::from(l.try_clone()?))
+                    .set_read_timeout(Some(SHARED_ACCEPT_POLL))?;
+                Listener::Tcp(l.try_clone()?)
+            }
         };
+        let shared = matches!(self.bind, Bind::Listening(_));
         let local_addr = listener.local_addr()?;
         let shutdown_timeout = self.options.shutdown_timeout;
         let inner = Arc::new(Inner {
@@ -212,6 +231,7 @@ impl ServerBuilder {
             stopping: AtomicBool::new(false),
             metrics: Arc::new(Metrics::default()),
             accept_thread: Mutex::new(None),
+            shared,
             stopped: Latch::default(),
         });
         let acceptor = Acceptor {
@@ -260,12 +280,17 @@ struct Inner<C: Codec> {
     stopping: AtomicBool,
     metrics: Arc<Metrics>,
     accept_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The listener may be shared with another process: no wake-up connection (its accept
+    /// polls), and a connection accepted while stopping is served, not dropped.
+    shared: bool,
     stopped: Latch,
 }
 
 impl<C: Codec> Inner<C> {
-    fn stop(&self, deadline: Duration) {
-        if !self.stopping.swap(true, Ordering::SeqCst) {
+    /// Stops: no more accepts, then every connection shuts down with `deadline`; with
+    /// `drain`, the connections first get until the deadline to end on their own.
+    fn stop(&self, deadline: Duration, drain: bool) {
+        if !self.stopping.swap(true, Ordering::SeqCst) && !self.shared {
             // A blocked accept() cannot be interrupted (rust-lang/rust #67978): connect to
             // ourselves so it returns, and unpark it in case it sleeps in its backoff.
             if let Some(t) = lock(&self.accept_thread).as_ref() {
@@ -281,7 +306,11 @@ impl<C: Codec> Inner<C> {
         };
         let _ = accept.join();
         let until = deadline_after(deadline);
-        self.registry.for_each(|conn| conn.stop(deadline));
+        if drain {
+            self.registry.wait_empty(until);
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        self.registry.for_each(|conn| conn.stop(left));
         // The connections' own deadline timers close stragglers; this does too, in case the
         // timing wheel cannot (stop() called from one of its callbacks blocks its thread).
         if !self.registry.wait_empty(until) {
@@ -298,7 +327,7 @@ impl<C: Codec> Inner<C> {
 
 impl<C: Codec> Stop for Inner<C> {
     fn stop(&self, deadline: Duration) {
-        Inner::stop(self, deadline);
+        Inner::stop(self, deadline, false);
     }
 }
 
@@ -324,12 +353,23 @@ where
         let mut backoff = self.backoff.0;
         loop {
             let accepted = listener.accept();
-            if self.inner.stopping.load(Ordering::SeqCst) {
-                return; // drops the listener: the port is released
+            let stopping = self.inner.stopping.load(Ordering::SeqCst);
+            if stopping && (accepted.is_err() || !self.inner.shared) {
+                return; // drops the listener: the port is released (unless shared)
             }
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A shared listener's poll: look at the stop flag again.
+                Err(e)
+                    if self.inner.shared
+                        && matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) =>
+                {
+                    continue
+                }
                 Err(_) => {
                     thread::park_timeout(backoff);
                     backoff = (backoff * 2).min(self.backoff.1);
@@ -347,6 +387,9 @@ where
             let id = next_id;
             next_id += 1;
             self.spawn_connection(id, stream, peer, &shared_codec);
+            if stopping {
+                return; // a client of the shared listener, accepted as the stop began: served
+            }
         }
     }
 
@@ -457,7 +500,16 @@ impl<C: Codec> ServerHandle<C> {
     /// [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)), and every thread the
     /// server started joined. A second call waits for the first to finish.
     pub fn stop(&self, deadline: Duration) {
-        self.inner.stop(deadline);
+        self.inner.stop(deadline, false);
+    }
+
+    /// Stops for a restart: no more accepts, then the open connections get up to `deadline`
+    /// to end on their own (their peers close them, or their handlers do), and those left are
+    /// stopped as [`stop`](Self::stop) stops them. Unlike `stop`, it does not shut busy
+    /// connections down at once: a request still on its way gets its reply. goes waits up to a
+    /// minute this way before exiting after a hand-off.
+    pub fn drain(&self, deadline: Duration) {
+        self.inner.stop(deadline, true);
     }
 
     /// True once [`stop`](Self::stop) has finished.

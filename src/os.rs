@@ -1,0 +1,347 @@
+//! The few OS calls that std has no safe way to make, and the crate's only `unsafe` code.
+//!
+//! std cannot install a signal handler (it has no `sigaction` at all), cannot take ownership
+//! of a file descriptor a parent process passed down (`from_raw_fd` is `unsafe` because only
+//! the caller can know that nothing else owns the fd), cannot clear or set `FD_CLOEXEC`, cannot
+//! ask a socket for its address family without knowing its type, and cannot place an fd at a
+//! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
+//! `unsafe`). So this module declares those C functions itself (no `libc` crate: the crate has
+//! no dependencies) and wraps each in a safe function whose invariants it keeps itself.
+//! Every `unsafe` block says why it is sound in a `// SAFETY:` comment. [`crate::signal`] and
+//! [`crate::activation`] are built on these wrappers in safe code.
+//!
+//! The declarations are written for Linux on x86_64 and aarch64 (glibc and musl agree there on
+//! every layout and constant used). On any other target the same functions exist and return
+//! [`io::ErrorKind::Unsupported`], so the crate still builds and the callers can say so.
+
+use std::io;
+
+/// Most fds [`inherit_fds`] places in a child: fds 3 to 66.
+pub(crate) const MAX_INHERITED: usize = 64;
+
+/// What a signal did before we installed our handler, to put back when nobody listens any
+/// more.
+#[derive(Clone, Copy)]
+pub(crate) struct Disposition(#[allow(dead_code)] imp::SigAction);
+
+pub(crate) use imp::*;
+
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod imp {
+    use super::{Disposition, MAX_INHERITED};
+    use std::ffi::{c_int, c_void};
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+    use std::os::unix::net::UnixStream;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::OnceLock;
+
+    pub(crate) const SIGHUP: c_int = 1;
+    pub(crate) const SIGINT: c_int = 2;
+    pub(crate) const SIGUSR1: c_int = 10;
+    pub(crate) const SIGUSR2: c_int = 12;
+    pub(crate) const SIGTERM: c_int = 15;
+
+    /// Restart a system call the signal interrupted, rather than fail it with `EINTR`: other
+    /// threads of the program are in blocking `read`, `accept` and `recv` calls.
+    const SA_RESTART: c_int = 0x1000_0000;
+    const F_GETFD: c_int = 1;
+    const F_SETFD: c_int = 2;
+    const FD_CLOEXEC: c_int = 1;
+    const F_DUPFD_CLOEXEC: c_int = 1030;
+    const SIG_DFL: usize = 0;
+
+    /// `struct sigaction` as glibc and musl lay it out on x86_64 and aarch64: the handler (a
+    /// union with `sa_sigaction`; we never set `SA_SIGINFO`), a 1024-bit `sigset_t`, the `int`
+    /// flags (then 4 bytes of padding, which `repr(C)` adds), and `sa_restorer`, which the C
+    /// library fills in itself. 152 bytes.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    pub(crate) struct SigAction {
+        handler: usize,
+        mask: [u64; 16],
+        flags: c_int,
+        restorer: usize,
+    }
+
+    const _: () = assert!(std::mem::size_of::<SigAction>() == 152);
+
+    extern "C" {
+        fn sigaction(signum: c_int, act: *const SigAction, oldact: *mut SigAction) -> c_int;
+        fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
+        fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+        fn dup2(oldfd: c_int, newfd: c_int) -> c_int;
+        fn getsockname(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
+        fn __errno_location() -> *mut c_int;
+    }
+
+    /// The write end of the self-pipe, as a raw fd for the handler; -1 until installed.
+    static PIPE_FD: AtomicI32 = AtomicI32::new(-1);
+    /// Owns the write end for the rest of the process, so that the fd the handler writes to
+    /// can never be closed and reused by another file.
+    static PIPE: OnceLock<UnixStream> = OnceLock::new();
+
+    /// The signal handler: one `write(2)` of the signal number to the self-pipe, which is
+    /// async-signal-safe, and nothing else (no allocation, no lock). `errno` is saved and
+    /// restored, since the interrupted code may be about to read it. The write end is
+    /// non-blocking: if the pipe is full, the signal is dropped rather than the handler
+    /// blocking; a reader that far behind has plenty of the same signals queued.
+    extern "C" fn on_signal(signum: c_int) {
+        // SAFETY: __errno_location returns a pointer to this thread's errno, valid and
+        // aligned for the whole life of the thread, which outlives this handler call.
+        let errno = unsafe { __errno_location() };
+        // SAFETY: as above; reading an int through a valid pointer.
+        let saved = unsafe { *errno };
+        let fd = PIPE_FD.load(Ordering::Relaxed);
+        if fd >= 0 {
+            let byte = signum as u8;
+            // SAFETY: `fd` is the write end kept open forever in PIPE; the buffer is one
+            // byte on our stack, valid for the call. write(2) is async-signal-safe.
+            unsafe { write(fd, (&byte as *const u8).cast(), 1) };
+        }
+        // SAFETY: as above; writing an int through a valid pointer.
+        unsafe { *errno = saved };
+    }
+
+    /// Makes `write_end` the pipe every handled signal writes its number to (one byte). Only
+    /// the first call takes effect; the stream is kept open for the rest of the process.
+    pub(crate) fn set_signal_pipe(write_end: UnixStream) -> io::Result<()> {
+        write_end.set_nonblocking(true)?;
+        let fd = write_end.as_raw_fd();
+        if PIPE.set(write_end).is_ok() {
+            PIPE_FD.store(fd, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Installs the self-pipe handler for `signum`, with `SA_RESTART` and nothing masked;
+    /// returns what was there before.
+    pub(crate) fn install_handler(signum: c_int) -> io::Result<Disposition> {
+        let new = SigAction {
+            handler: on_signal as extern "C" fn(c_int) as usize,
+            mask: [0; 16], // sigemptyset: all bits clear
+            flags: SA_RESTART,
+            restorer: 0,
+        };
+        swap_action(signum, &new).map(Disposition)
+    }
+
+    /// Puts back what [`install_handler`] replaced.
+    pub(crate) fn restore_handler(signum: c_int, old: Disposition) -> io::Result<()> {
+        swap_action(signum, &old.0).map(drop)
+    }
+
+    /// Restores the default action (terminate, for every signal we handle).
+    pub(crate) fn default_handler(signum: c_int) -> io::Result<()> {
+        let dfl = SigAction {
+            handler: SIG_DFL,
+            mask: [0; 16],
+            flags: 0,
+            restorer: 0,
+        };
+        swap_action(signum, &dfl).map(drop)
+    }
+
+    fn swap_action(signum: c_int, new: &SigAction) -> io::Result<SigAction> {
+        let mut old = SigAction {
+            handler: SIG_DFL,
+            mask: [0; 16],
+            flags: 0,
+            restorer: 0,
+        };
+        // SAFETY: both pointers are to live, properly laid out `struct sigaction`s (layout
+        // checked above for this target); the handler in `new` is either SIG_DFL, one the C
+        // library gave us back, or `on_signal`, which only does async-signal-safe work.
+        let rc = unsafe { sigaction(signum, new, &mut old) };
+        if rc == 0 {
+            Ok(old)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Sets `FD_CLOEXEC` on `fd`, so it is not passed on to programs this one runs.
+    pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+        // SAFETY: fcntl with F_GETFD takes no third argument and only reads the fd's flags;
+        // `fd` is open for the borrow.
+        let flags = unsafe { fcntl(fd.as_raw_fd(), F_GETFD) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: F_SETFD takes an int; this changes only this fd's close-on-exec flag.
+        if unsafe { fcntl(fd.as_raw_fd(), F_SETFD, flags | FD_CLOEXEC) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// The address family of the socket `fd` (`AF_INET` 2, `AF_UNIX` 1, `AF_INET6` 10).
+    pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<u16> {
+        // sockaddr_storage: 128 bytes, 8-aligned; on Linux the family is its first u16.
+        let mut storage = [0u64; 16];
+        let mut len = std::mem::size_of_val(&storage) as u32;
+        // SAFETY: the buffer is 128 writable bytes and `len` says so; getsockname writes at
+        // most `len` bytes and updates `len`. `fd` is open for the borrow.
+        let rc = unsafe { getsockname(fd.as_raw_fd(), storage.as_mut_ptr().cast(), &mut len) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if len < 2 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "getsockname returned no address family",
+            ));
+        }
+        Ok(u16::from_ne_bytes(
+            storage[0].to_ne_bytes()[..2].try_into().unwrap(),
+        ))
+    }
+
+    /// Whether [`take_listen_fds`] has handed out the inherited fds already.
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+
+    /// Takes ownership of the `n` fds from 3 up that the service manager (or the process this
+    /// one replaces) passed down under the `LISTEN_FDS` protocol, and marks them close-on-exec.
+    /// Hands them out at most once per process: later calls get an empty list.
+    ///
+    /// # Errors
+    ///
+    /// `n` is larger than [`MAX_INHERITED`], or one of the fds is not open (`EBADF`).
+    pub(crate) fn take_listen_fds(n: usize) -> io::Result<Vec<OwnedFd>> {
+        if n > MAX_INHERITED {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("LISTEN_FDS={n}: more than {MAX_INHERITED}"),
+            ));
+        }
+        if n == 0 || TAKEN.swap(true, Ordering::SeqCst) {
+            return Ok(Vec::new());
+        }
+        let mut fds = Vec::with_capacity(n);
+        for raw in 3..3 + n as RawFd {
+            // SAFETY: F_GETFD only reads the flags of `raw`; an fd that is not open fails
+            // with EBADF and touches nothing.
+            if unsafe { fcntl(raw, F_GETFD) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: the LISTEN_FDS protocol gives this process fds 3..3+n, open (checked
+            // just above). Nothing else in the process owns them: they were open across
+            // exec, so no file std or we opened since can have their numbers, and TAKEN
+            // makes sure we give each out once. The caller removes LISTEN_FDS from the
+            // environment, so no later reader in this process claims them again.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            set_cloexec(fd.as_fd())?;
+            fds.push(fd);
+        }
+        Ok(fds)
+    }
+
+    use std::os::fd::AsFd;
+
+    /// Arranges for `cmd`'s child to have `fds` at fds 3, 4, … (in order), open across
+    /// `exec`. The originals stay close-on-exec, so the child gets each exactly once.
+    ///
+    /// # Errors
+    ///
+    /// More than [`MAX_INHERITED`] fds.
+    pub(crate) fn inherit_fds(cmd: &mut Command, fds: Vec<OwnedFd>) -> io::Result<()> {
+        if fds.len() > MAX_INHERITED {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("more than {MAX_INHERITED} fds to pass"),
+            ));
+        }
+        let first_free = 3 + fds.len() as c_int;
+        let hook = move || {
+            // Runs in the child between fork and exec: only async-signal-safe calls
+            // (fcntl, dup2), no allocation: the temporary fds go in a stack array.
+            let mut moved = [0 as c_int; MAX_INHERITED];
+            // First move every fd above the target range, so that placing one cannot
+            // overwrite another that sits at a target number already.
+            for (slot, fd) in moved.iter_mut().zip(&fds) {
+                // SAFETY: F_DUPFD_CLOEXEC duplicates an open fd (owned by `fds`, alive in
+                // this child) to the lowest free number >= first_free, close-on-exec.
+                let dup = unsafe { fcntl(fd.as_raw_fd(), F_DUPFD_CLOEXEC, first_free) };
+                if dup < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                *slot = dup;
+            }
+            for (i, &dup) in moved.iter().take(fds.len()).enumerate() {
+                // SAFETY: dup2 makes fd 3+i a copy of `dup` (replacing whatever 3+i was in
+                // this about-to-exec child) and leaves the copy without FD_CLOEXEC; `dup`
+                // is open (made just above) and stays close-on-exec.
+                if unsafe { dup2(dup, 3 + i as c_int) } < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        };
+        // SAFETY: the hook only calls fcntl and dup2, which are async-signal-safe, touches
+        // no lock and allocates nothing, as code between fork and exec must.
+        unsafe { cmd.pre_exec(hook) };
+        Ok(())
+    }
+}
+
+#[cfg(not(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+mod imp {
+    //! Other targets: every call reports `Unsupported`.
+    use super::{unsupported, Disposition};
+    use std::ffi::c_int;
+    use std::io;
+    use std::os::fd::{BorrowedFd, OwnedFd};
+    use std::os::unix::net::UnixStream;
+    use std::process::Command;
+
+    pub(crate) const SIGHUP: c_int = 1;
+    pub(crate) const SIGINT: c_int = 2;
+    pub(crate) const SIGUSR1: c_int = 30;
+    pub(crate) const SIGUSR2: c_int = 31;
+    pub(crate) const SIGTERM: c_int = 15;
+
+    #[derive(Clone, Copy)]
+    pub(crate) struct SigAction;
+
+    pub(crate) fn set_signal_pipe(_: UnixStream) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn install_handler(_: c_int) -> io::Result<Disposition> {
+        Err(unsupported())
+    }
+    pub(crate) fn restore_handler(_: c_int, _: Disposition) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn default_handler(_: c_int) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn set_cloexec(_: BorrowedFd<'_>) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn socket_family(_: BorrowedFd<'_>) -> io::Result<u16> {
+        Err(unsupported())
+    }
+    pub(crate) fn take_listen_fds(_: usize) -> io::Result<Vec<OwnedFd>> {
+        Err(unsupported())
+    }
+    pub(crate) fn inherit_fds(_: &mut Command, _: Vec<OwnedFd>) -> io::Result<()> {
+        Err(unsupported())
+    }
+}
+
+/// The error every call gives on a target this module has no declarations for.
+#[allow(dead_code)]
+fn unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "signals and inherited sockets are implemented for Linux on x86_64 and aarch64 only",
+    )
+}
