@@ -20,8 +20,11 @@
 //! * `--idle-timeout SECS`: close a connection whose client has sent nothing for SECS seconds
 //!   (fractions allowed; off by default).
 //! * `--pid-file PATH`: write the process id there (atomically), remove it on exit.
+//! * `--metrics-addr HOST:PORT`: also serve the server's counters at `/metrics` there, in the
+//!   Prometheus text format, over threadnet's own HTTP codec.
 //!
-//! The first line on stdout is `listening on ADDR`, with the real bound address. Then the
+//! The first line on stdout is `listening on ADDR`, with the real bound address; with
+//! `--metrics-addr`, the second is `metrics on ADDR`. Then the
 //! server runs until a signal:
 //!
 //! * SIGINT or SIGTERM: stop gracefully. The server stops accepting, every connection gets
@@ -43,17 +46,19 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use threadnet::activation::{self, Inherited, PidFile};
+use threadnet::metrics::serve_prometheus;
 use threadnet::signal::StopOnSignals;
 use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
 
 const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--stack-kib N]
-            [--idle-timeout SECS] [--pid-file PATH]
+            [--idle-timeout SECS] [--pid-file PATH] [--metrics-addr HOST:PORT]
   --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
   --max-connections N    most connections open at once (default 16384)
   --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
                          0 = std's default, 2 MiB)
   --idle-timeout SECS    close a connection whose client sent nothing for SECS (default: off)
   --pid-file PATH        write the pid to PATH, remove it on exit
+  --metrics-addr H:P     serve Prometheus metrics at http://H:P/metrics
 signals: INT/TERM stop gracefully (twice: at once), USR2 hands off to a new copy, HUP is ignored";
 
 /// How long connections get to finish after SIGINT/SIGTERM.
@@ -72,6 +77,7 @@ struct Args {
     stack_bytes: Option<usize>,
     idle_timeout: Option<Duration>,
     pid_file: Option<String>,
+    metrics_addr: Option<String>,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
@@ -82,6 +88,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         stack_bytes: None,
         idle_timeout: None,
         pid_file: None,
+        metrics_addr: None,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -101,6 +108,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             }
             "--idle-timeout" => parsed.idle_timeout = Some(seconds(&flag, &value()?)?),
             "--pid-file" => parsed.pid_file = Some(value()?),
+            "--metrics-addr" => parsed.metrics_addr = Some(value()?),
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -219,10 +227,30 @@ fn main() -> ExitCode {
         }
     };
 
+    // The counters, served over HTTP; it stops with the process.
+    let metrics = match args.metrics_addr.as_deref() {
+        None => None,
+        Some(addr) => {
+            let watched = server.clone();
+            let render = move || watched.metrics().to_prometheus();
+            match serve_prometheus(addr, render) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    eprintln!("echo: cannot serve metrics on {addr}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+    };
+
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = std::io::stdout().lock();
-    let announced =
-        writeln!(stdout, "listening on {}", server.local_addr()).and_then(|()| stdout.flush());
+    let announced = writeln!(stdout, "listening on {}", server.local_addr())
+        .and_then(|()| match &metrics {
+            Some(m) => writeln!(stdout, "metrics on {}", m.local_addr()),
+            None => Ok(()),
+        })
+        .and_then(|()| stdout.flush());
     drop(stdout);
     if let Err(e) = announced {
         eprintln!("echo: cannot write to stdout: {e}");

@@ -2,6 +2,8 @@
 //! served at /metrics over the crate's own HTTP codec, per-connection stats, the event hook.
 
 mod common;
+#[path = "common/process.rs"]
+mod process;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -276,4 +278,60 @@ fn the_event_hook_sees_opens_and_closes_with_reasons() {
     assert_eq!(log[0], "#1 opened");
     assert!(log[1].starts_with("#1 closed: error:"), "{log:?}");
     server.stop(WAIT);
+}
+
+#[test]
+fn the_echo_example_serves_its_counters_with_metrics_addr() {
+    let mut echo = process::Echo::spawn(process::Echo::command(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]));
+    let addr = echo.listening();
+    let line = echo.line();
+    let metrics_addr: std::net::SocketAddr = line
+        .strip_prefix("metrics on ")
+        .unwrap_or_else(|| panic!("expected `metrics on ADDR`, got {line:?}"))
+        .parse()
+        .unwrap();
+    let mut p = peer(addr);
+    for _ in 0..3 {
+        write_frame(&mut p, b"abc").unwrap();
+        assert_eq!(expect_frame(&mut p), b"abc");
+    }
+    drop(p);
+    let scrape = || {
+        let mut s = peer(metrics_addr);
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_string();
+        parse_prometheus(&body)
+    };
+    let has = |samples: &[(String, u64)], name: &str, v: u64| {
+        samples.iter().any(|(n, x)| n == name && *x == v)
+    };
+    // The peer's close is counted once the server has finished that connection.
+    let deadline = Instant::now() + WAIT;
+    let samples = loop {
+        let samples = scrape();
+        if has(
+            &samples,
+            "threadnet_connections_closed_total{reason=\"peer_closed\"}",
+            1,
+        ) {
+            break samples;
+        }
+        assert!(Instant::now() < deadline, "the close was never counted");
+    };
+    assert!(has(&samples, "threadnet_connections_accepted_total", 1));
+    assert!(has(&samples, "threadnet_messages_received_total", 3));
+    assert!(has(&samples, "threadnet_messages_sent_total", 3));
+    assert!(has(&samples, "threadnet_bytes_received_total", 21));
+    assert!(has(&samples, "threadnet_bytes_sent_total", 21));
+    assert!(process::kill("TERM", echo.pid()));
+    let status = echo.wait_exit(process::CHILD_WAIT).expect("echo exits");
+    assert_eq!(status.code(), Some(0));
 }
