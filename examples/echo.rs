@@ -40,12 +40,10 @@
 //! serves on that and ignores `--addr`; `examples/systemd/` has the units.
 
 use std::io::Write;
-use std::net::TcpListener;
-use std::os::fd::AsFd;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use threadnet::activation::{self, Inherited, PidFile};
+use threadnet::activation::{self, PidFile};
 use threadnet::metrics::serve_prometheus;
 use threadnet::signal::StopOnSignals;
 use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
@@ -65,8 +63,6 @@ signals: INT/TERM stop gracefully (twice: at once), USR2 hands off to a new copy
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 /// How long connections get to finish after a hand-off (goes waits a minute too).
 const HANDOFF_DEADLINE: Duration = Duration::from_secs(60);
-/// How long the new process of a hand-off may take to be ready.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// std's default thread stack, used for `--stack-kib 0` as `std-echo` does.
 const STD_STACK: usize = 2 * 1024 * 1024;
@@ -153,24 +149,21 @@ fn main() -> ExitCode {
         options = options.read_idle(timeout);
     }
 
-    let listener = match listen(&args.addr) {
+    let listener = match activation::tcp_listener(&args.addr) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("echo: cannot listen on {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
-    // Kept to hand over to the next process on SIGUSR2.
-    let handoff_listener = match listener.try_clone() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("echo: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
     let started = TcpServer::builder()
-        .listener(listener)
+        .listener(match listener.try_clone() {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("echo: {e}");
+                return ExitCode::FAILURE;
+            }
+        })
         .max_connections(args.max_connections)
         .options(options)
         .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
@@ -206,19 +199,9 @@ fn main() -> ExitCode {
     // as it has read it.
     let stop = StopOnSignals::new(STOP_DEADLINE)
         .on_reload(|| eprintln!("echo: SIGHUP: nothing to reload"))
-        .on_handoff(HANDOFF_DEADLINE, move || {
-            match activation::spawn_self(&[handoff_listener.as_fd()], READY_TIMEOUT) {
-                Ok(child) => {
-                    eprintln!("echo: handed off to pid {}", child.id());
-                    true
-                }
-                Err(e) => {
-                    eprintln!("echo: hand-off failed, serving on: {e}");
-                    false
-                }
-            }
-        })
-        .arm();
+        .hand_off(HANDOFF_DEADLINE, &listener)
+        .and_then(StopOnSignals::arm);
+    drop(listener); // the server and the hand-off hold their own
     let stop = match stop {
         Ok(stop) => stop,
         Err(e) => {
@@ -268,16 +251,4 @@ fn main() -> ExitCode {
         server.wait();
     }
     ExitCode::SUCCESS
-}
-
-/// The listener passed down by systemd or by the process this one replaces, else a new one
-/// bound to `addr`.
-fn listen(addr: &str) -> std::io::Result<TcpListener> {
-    match activation::listeners()?
-        .into_iter()
-        .find_map(Inherited::into_tcp)
-    {
-        Some(inherited) => Ok(inherited),
-        None => TcpListener::bind(addr),
-    }
 }

@@ -29,11 +29,12 @@
 //! stops it gracefully (exit code 0 once its clients are done; a second signal: at once).
 
 use std::io::{self, Write};
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use threadnet::http::{self, Http1, Request, Response};
-use threadnet::{signal, ConnOptions, ServerHandle, TcpServer};
+use threadnet::{activation, signal, ConnOptions, ServerHandle, TcpServer};
 
 const USAGE: &str = "usage: http_hello [--addr HOST:PORT]
   --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)";
@@ -85,15 +86,22 @@ fn not_allowed(allow: &'static str) -> Response {
 
 /// How long connections get to finish after SIGINT/SIGTERM.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
+/// How long connections get to finish after a SIGUSR2 hand-off.
+const HANDOFF_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How long a kept-alive connection may send nothing before it is closed: it frees the thread
 /// of an idle keep-alive client, and of a client that never finishes its request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Starts the server on `addr` (what `main` runs; the integration tests start it the same way).
+/// Starts the server on `addr` (the integration tests start it this way).
 pub fn start(addr: &str) -> io::Result<ServerHandle<Http1>> {
+    serve(TcpListener::bind(addr)?)
+}
+
+/// Starts the server on `listener` (what `main` runs, with an inherited listener if any).
+pub fn serve(listener: TcpListener) -> io::Result<ServerHandle<Http1>> {
     TcpServer::builder()
-        .addr(addr)
+        .listener(listener)
         .options(ConnOptions::new().read_idle(IDLE_TIMEOUT))
         .start(Http1::new(), http::serve(route))
 }
@@ -123,7 +131,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match start(&addr) {
+    // Inherited from systemd or from the process handing off to this one, else bound here.
+    let listener = match activation::tcp_listener(&addr) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("http_hello: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match listener.try_clone().and_then(serve) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("http_hello: cannot listen on {addr}: {e}");
@@ -133,7 +149,12 @@ fn main() -> ExitCode {
 
     // The signal handlers go in before the line below: a script may send a signal as soon
     // as it has read it.
-    let stop = match signal::StopOnSignals::new(STOP_DEADLINE).arm() {
+    // SIGUSR2 hands the listener to a new copy of this program, then drains.
+    let stop = signal::StopOnSignals::new(STOP_DEADLINE)
+        .hand_off(HANDOFF_DEADLINE, &listener)
+        .and_then(signal::StopOnSignals::arm);
+    drop(listener);
+    let stop = match stop {
         Ok(stop) => stop,
         Err(e) => {
             eprintln!("http_hello: cannot handle signals: {e}");
@@ -149,6 +170,11 @@ fn main() -> ExitCode {
     if let Err(e) = announced {
         eprintln!("http_hello: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
+    }
+
+    // Tells systemd (Type=notify) or the process handing off to this one that it serves.
+    if let Err(e) = activation::notify_ready() {
+        eprintln!("http_hello: cannot notify readiness: {e}");
     }
 
     // SIGINT/SIGTERM stop the server gracefully (a second one: at once), then exit code 0.

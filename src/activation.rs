@@ -119,6 +119,21 @@ pub fn listeners() -> io::Result<Vec<Inherited>> {
     Ok(named_listeners()?.into_iter().map(|(_, l)| l).collect())
 }
 
+/// The TCP listener to serve on: the first one inherited ([`listeners`]: from systemd or from
+/// the process this one replaces), else a new one bound to `addr`. With
+/// [`ServerBuilder::listener`](crate::ServerBuilder::listener), the one line a server needs
+/// for socket activation and hand-offs.
+///
+/// # Errors
+///
+/// As [`listeners`], or binding `addr` fails.
+pub fn tcp_listener(addr: &str) -> io::Result<std::net::TcpListener> {
+    match listeners()?.into_iter().find_map(Inherited::into_tcp) {
+        Some(inherited) => Ok(inherited),
+        None => std::net::TcpListener::bind(addr),
+    }
+}
+
 /// As [`listeners`], each with its name from `LISTEN_FDNAMES` (`FileDescriptorName=` in the
 /// `.socket` unit; `"unknown"` when not given, as `sd_listen_fds_with_names(3)` does).
 ///

@@ -38,6 +38,8 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::net::TcpListener;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Mutex, MutexGuard};
@@ -448,6 +450,34 @@ impl StopOnSignals {
             Err(e) => return Err(e),
         };
         Ok(Armed { cfg: self, events })
+    }
+
+    /// Hands `listener` over on SIGUSR2 (goes' graceful restart): a new copy of this program
+    /// is started with it as fd 3 ([`activation::spawn_self`](crate::activation::spawn_self)),
+    /// and once it says it is ready, this server drains (its connections get `deadline` to
+    /// finish) and stops. If the copy fails, this one serves on. `listener` is the one the
+    /// server serves on ([`ServerBuilder::listener`](crate::ServerBuilder::listener)); a clone
+    /// of it is kept for the hand-off. Progress is reported on stderr.
+    ///
+    /// # Errors
+    ///
+    /// The listener cannot be cloned (out of file descriptors).
+    pub fn hand_off(self, deadline: Duration, listener: &TcpListener) -> io::Result<Self> {
+        /// How long the new copy gets to say it is ready.
+        const READY_TIMEOUT: Duration = Duration::from_secs(10);
+        let kept = listener.try_clone()?;
+        Ok(self.on_handoff(deadline, move || {
+            match crate::activation::spawn_self(&[kept.as_fd()], READY_TIMEOUT) {
+                Ok(child) => {
+                    eprintln!("threadnet: handed off to pid {}", child.id());
+                    true
+                }
+                Err(e) => {
+                    eprintln!("threadnet: hand-off failed, serving on: {e}");
+                    false
+                }
+            }
+        }))
     }
 
     /// Blocks until `server` has stopped, acting on signals meanwhile as set up: the same as
