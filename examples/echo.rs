@@ -40,10 +40,11 @@
 //! serves on that and ignores `--addr`; `examples/systemd/` has the units.
 
 use std::io::Write;
+use std::net::TcpListener;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use threadnet::activation::{self, PidFile};
+use threadnet::activation::{self, Inherited, PidFile};
 use threadnet::metrics::serve_prometheus;
 use threadnet::signal::StopOnSignals;
 use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
@@ -149,10 +150,12 @@ fn main() -> ExitCode {
         options = options.read_idle(timeout);
     }
 
-    let listener = match activation::tcp_listener(&args.addr) {
-        Ok(l) => l,
+    // Inherited (systemd, or the process handing off to this one: the main listener first,
+    // then the metrics one), else bound here.
+    let (listener, metrics_listener) = match listen(&args) {
+        Ok(pair) => pair,
         Err(e) => {
-            eprintln!("echo: cannot listen on {}: {e}", args.addr);
+            eprintln!("echo: cannot listen: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -186,20 +189,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Removed when main returns, unless a newer process has written its own pid there.
-    let _pid_file = match args.pid_file.as_deref().map(PidFile::create).transpose() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("echo: cannot write the pid file: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-
     // The signal handlers go in before the line below: a script may send a signal as soon
     // as it has read it.
     let stop = StopOnSignals::new(STOP_DEADLINE)
         .on_reload(|| eprintln!("echo: SIGHUP: nothing to reload"))
-        .hand_off(HANDOFF_DEADLINE, &listener)
+        .hand_off(
+            HANDOFF_DEADLINE,
+            &[Some(&listener), metrics_listener.as_ref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        )
         .and_then(StopOnSignals::arm);
     drop(listener); // the server and the hand-off hold their own
     let stop = match stop {
@@ -211,18 +211,28 @@ fn main() -> ExitCode {
     };
 
     // The counters, served over HTTP; it stops with the process.
-    let metrics = match args.metrics_addr.as_deref() {
+    let metrics = match metrics_listener {
         None => None,
-        Some(addr) => {
+        Some(l) => {
             let watched = server.clone();
-            let render = move || watched.metrics().to_prometheus();
-            match serve_prometheus(addr, render) {
+            match serve_prometheus(l, move || watched.metrics().to_prometheus()) {
                 Ok(m) => Some(m),
                 Err(e) => {
-                    eprintln!("echo: cannot serve metrics on {addr}: {e}");
+                    eprintln!("echo: cannot serve metrics: {e}");
                     return ExitCode::FAILURE;
                 }
             }
+        }
+    };
+
+    // After everything else that can fail: a process a hand-off started and then gave up on
+    // must not have replaced the pid file. Before the announcement, which scripts wait for. Removed when main returns, unless a newer process
+    // has written its own pid there.
+    let _pid_file = match args.pid_file.as_deref().map(PidFile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("echo: cannot write the pid file: {e}");
+            return ExitCode::FAILURE;
         }
     };
 
@@ -251,4 +261,25 @@ fn main() -> ExitCode {
         server.wait();
     }
     ExitCode::SUCCESS
+}
+
+/// The listeners to serve on: those inherited (from systemd, or from the process handing off
+/// to this one, which passes the main one first and the metrics one second), else new ones
+/// bound to `--addr` and `--metrics-addr`.
+fn listen(args: &Args) -> std::io::Result<(TcpListener, Option<TcpListener>)> {
+    let mut inherited = activation::listeners()?
+        .into_iter()
+        .filter_map(Inherited::into_tcp);
+    let main = match inherited.next() {
+        Some(l) => l,
+        None => TcpListener::bind(&args.addr)?,
+    };
+    let metrics = match &args.metrics_addr {
+        None => None,
+        Some(addr) => Some(match inherited.next() {
+            Some(l) => l,
+            None => TcpListener::bind(addr)?,
+        }),
+    };
+    Ok((main, metrics))
 }

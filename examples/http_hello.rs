@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     // as it has read it.
     // SIGUSR2 hands the listener to a new copy of this program, then drains.
     let stop = signal::StopOnSignals::new(STOP_DEADLINE)
-        .hand_off(HANDOFF_DEADLINE, &listener)
+        .hand_off(HANDOFF_DEADLINE, &[&listener])
         .and_then(signal::StopOnSignals::arm);
     drop(listener);
     let stop = match stop {

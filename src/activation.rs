@@ -241,6 +241,19 @@ pub fn listen_command(
     Ok(cmd)
 }
 
+/// The path of this program's executable, as a new copy of it should be started: Linux reports
+/// the running file as `PATH (deleted)` once an upgrade has replaced the file at `PATH` (std
+/// does not remove the suffix, Go's `os.Executable` does), and the new copy is to run the new
+/// file there.
+fn own_executable() -> io::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?;
+    let deleted = exe
+        .to_str()
+        .and_then(|s| s.strip_suffix(" (deleted)"))
+        .map(std::path::PathBuf::from);
+    Ok(deleted.unwrap_or(exe))
+}
+
 /// Starts a new copy of this program (`std::env::current_exe()`, the same arguments) with
 /// `listeners` inherited as fds 3, 4, … ([`listen_command`]), and waits up to `ready_timeout`
 /// for it to call [`notify_ready`]. Its stdin, stdout and stderr are this process's.
@@ -253,7 +266,7 @@ pub fn listen_command(
 /// The child could not be started, exited, or was not ready in time; it has been killed and
 /// reaped then, and this process should go on serving. Or the platform is not supported.
 pub fn spawn_self(listeners: &[BorrowedFd<'_>], ready_timeout: Duration) -> io::Result<Child> {
-    let exe = std::env::current_exe()?;
+    let exe = own_executable()?;
     let notify = NotifySocket::bind()?;
     let mut child = listen_command(&exe, listeners)?
         .args(std::env::args_os().skip(1))

@@ -35,6 +35,7 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::conn::CloseReason;
@@ -199,7 +200,8 @@ pub struct MetricsSnapshot {
     /// Bad input from peers (`InvalidData` or a frame cut short) and messages the codec
     /// refused to encode.
     pub codec_errors: u64,
-    /// Panics caught in handlers, factories, codecs and connection timers.
+    /// Panics that closed a connection: caught in its handler (`on_close` excepted: the
+    /// connection has closed by then), its factory, its codec or its connection timers.
     pub panics: u64,
 }
 
@@ -351,21 +353,24 @@ impl Core {
     }
 }
 
-/// Serves `render()` at `GET /metrics` on `addr` (`HOST:PORT`), over threadnet's own
-/// [`Http1`] codec, as Prometheus scrapes it; every other path is 404. Returns the HTTP
-/// server's handle (its [`local_addr`](ServerHandle::local_addr) is the real address).
+/// Serves `render()` at `GET /metrics` on `listener` (bind one with
+/// `TcpListener::bind("HOST:PORT")`), over threadnet's own [`Http1`] codec, as Prometheus
+/// scrapes it; every other path is 404. Returns the HTTP server's handle (its
+/// [`local_addr`](ServerHandle::local_addr) is the real address). Taking a listener rather
+/// than an address lets a restarted process inherit it
+/// ([`StopOnSignals::hand_off`](crate::signal::StopOnSignals::hand_off)).
 ///
 /// `render` runs on the scraping connection's thread; typically it is
 /// `move || server.metrics().to_prometheus()` for a handle `server`.
 ///
 /// # Errors
 ///
-/// Binding `addr` fails.
-pub fn serve_prometheus<F>(addr: &str, render: F) -> io::Result<ServerHandle<Http1>>
+/// The server's accept thread cannot be started.
+pub fn serve_prometheus<F>(listener: TcpListener, render: F) -> io::Result<ServerHandle<Http1>>
 where
     F: Fn() -> String + Send + Sync + 'static,
 {
-    TcpServer::builder().addr(addr).start(
+    TcpServer::builder().listener(listener).start(
         Http1::new(),
         http::serve(move |req: &Request| match req.path() {
             "/metrics" if req.method() == "GET" || req.method() == "HEAD" => Response::new(200)

@@ -259,7 +259,22 @@ mod imp {
         let first_free = 3 + fds.len() as c_int;
         let hook = move || {
             // Runs in the child between fork and exec: only async-signal-safe calls
-            // (fcntl, dup2), no allocation: the temporary fds go in a stack array.
+            // (sigaction, fcntl, dup2), no allocation: the temporary fds go in a stack array.
+            //
+            // The parent's handlers are still installed here, and std has unblocked every
+            // signal: a signal now (a Ctrl-C to the process group) would be written into the
+            // parent's self-pipe and counted twice there. Put the defaults back first.
+            let default = SigAction {
+                handler: SIG_DFL,
+                mask: [0; 16],
+                flags: 0,
+                restorer: 0,
+            };
+            for signum in [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM] {
+                // SAFETY: sigaction is async-signal-safe; `default` is a valid struct
+                // sigaction on this stack frame; no old action is asked for (null).
+                unsafe { sigaction(signum, &default, std::ptr::null_mut()) };
+            }
             let mut moved = [0 as c_int; MAX_INHERITED];
             // First move every fd above the target range, so that placing one cannot
             // overwrite another that sits at a target number already.
@@ -282,8 +297,8 @@ mod imp {
             }
             Ok(())
         };
-        // SAFETY: the hook only calls fcntl and dup2, which are async-signal-safe, touches
-        // no lock and allocates nothing, as code between fork and exec must.
+        // SAFETY: the hook only calls sigaction, fcntl and dup2, which are async-signal-safe,
+        // touches no lock and allocates nothing, as code between fork and exec must.
         unsafe { cmd.pre_exec(hook) };
         Ok(())
     }

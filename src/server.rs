@@ -217,6 +217,9 @@ impl ServerBuilder {
                 // the one we hand it to) cannot be woken by connecting to it: the other
                 // process may take that connection. So its accept polls: SO_RCVTIMEO bounds
                 // accept() on Linux; std sets it through a socket handle on a dup of the fd.
+                // Blocking (another holder may have made it non-blocking, and a non-blocking
+                // accept would spin), with the poll as its timeout.
+                l.set_nonblocking(false)?;
                 TcpStream::from(OwnedFd::from(l.try_clone()?))
                     .set_read_timeout(Some(SHARED_ACCEPT_POLL))?;
                 Listener::Tcp(l.try_clone()?)

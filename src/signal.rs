@@ -298,6 +298,9 @@ pub trait Stoppable: Clone + Send + 'static {
     fn wait(&self);
     /// Closes every open connection now, dropping what is queued.
     fn close_all(&self);
+    /// Shuts every open connection down gracefully now (its queue is written, then FIN), each
+    /// getting `deadline` to finish.
+    fn shutdown_all(&self, deadline: Duration);
     /// Stops accepting and lets the connections end on their own for up to `deadline`, for a
     /// hand-off. Defaults to [`stop`](Self::stop), which shuts the connections down at once
     /// (a FIN after what is queued) rather than waiting for their peers.
@@ -316,6 +319,9 @@ impl<C: Codec> Stoppable for ServerHandle<C> {
     fn close_all(&self) {
         self.connections().for_each(|c| c.close());
     }
+    fn shutdown_all(&self, deadline: Duration) {
+        self.connections().for_each(|c| c.shutdown(deadline));
+    }
     fn drain(&self, deadline: Duration) {
         ServerHandle::drain(self, deadline);
     }
@@ -330,6 +336,9 @@ impl<C: Codec> Stoppable for UdpHandle<C> {
     }
     fn close_all(&self) {
         self.connections().for_each(|c| c.close());
+    }
+    fn shutdown_all(&self, deadline: Duration) {
+        self.connections().for_each(|c| c.shutdown(deadline));
     }
 }
 
@@ -452,22 +461,29 @@ impl StopOnSignals {
         Ok(Armed { cfg: self, events })
     }
 
-    /// Hands `listener` over on SIGUSR2 (goes' graceful restart): a new copy of this program
-    /// is started with it as fd 3 ([`activation::spawn_self`](crate::activation::spawn_self)),
-    /// and once it says it is ready, this server drains (its connections get `deadline` to
-    /// finish) and stops. If the copy fails, this one serves on. `listener` is the one the
-    /// server serves on ([`ServerBuilder::listener`](crate::ServerBuilder::listener)); a clone
-    /// of it is kept for the hand-off. Progress is reported on stderr.
+    /// Hands `listeners` over on SIGUSR2 (goes' graceful restart): a new copy of this program
+    /// is started with them as fds 3, 4, … in order
+    /// ([`activation::spawn_self`](crate::activation::spawn_self)), and once it says it is
+    /// ready, this server drains (its connections get `deadline` to finish) and stops. If the
+    /// copy fails, this one serves on. The listeners are the ones the program serves on
+    /// ([`ServerBuilder::listener`](crate::ServerBuilder::listener)): the main one first, then
+    /// any other (a metrics endpoint), which the new copy finds in the same order with
+    /// [`activation::listeners`](crate::activation::listeners). Clones are kept for the
+    /// hand-off. Progress is reported on stderr.
     ///
     /// # Errors
     ///
-    /// The listener cannot be cloned (out of file descriptors).
-    pub fn hand_off(self, deadline: Duration, listener: &TcpListener) -> io::Result<Self> {
+    /// A listener cannot be cloned (out of file descriptors).
+    pub fn hand_off(self, deadline: Duration, listeners: &[&TcpListener]) -> io::Result<Self> {
         /// How long the new copy gets to say it is ready.
         const READY_TIMEOUT: Duration = Duration::from_secs(10);
-        let kept = listener.try_clone()?;
+        let kept = listeners
+            .iter()
+            .map(|l| l.try_clone())
+            .collect::<io::Result<Vec<_>>>()?;
         Ok(self.on_handoff(deadline, move || {
-            match crate::activation::spawn_self(&[kept.as_fd()], READY_TIMEOUT) {
+            let fds: Vec<_> = kept.iter().map(|l| l.as_fd()).collect();
+            match crate::activation::spawn_self(&fds, READY_TIMEOUT) {
                 Ok(child) => {
                     eprintln!("threadnet: handed off to pid {}", child.id());
                     true
@@ -544,6 +560,9 @@ impl Armed {
             // Out of threads: stop from here, giving up the immediate second stop.
             spawned.map_err(|_| server.stop(deadline)).ok()
         };
+        // A hand-off's drain waits for connections to end on their own; a first SIGINT/SIGTERM
+        // during it asks them to end now, gracefully; only a second one closes them.
+        let mut draining = false;
         // The waiter holds a sender until the server stops, so recv cannot fail first.
         while let Ok(Event::Signal(signal)) = rx.recv() {
             match signal {
@@ -551,6 +570,10 @@ impl Armed {
                     // Whatever the hooks hold (a listener kept for a hand-off) goes now.
                     this.handoff = None;
                     stopper = Some(start_stop(this.deadline, false));
+                }
+                Signal::Int | Signal::Term if draining => {
+                    draining = false;
+                    server.shutdown_all(this.deadline);
                 }
                 Signal::Int | Signal::Term => server.close_all(),
                 Signal::Hup => {
@@ -563,6 +586,7 @@ impl Armed {
                         if handoff() {
                             drop(handoff); // what it holds (the listener) is the new process's
                             stopper = Some(start_stop(deadline, true));
+                            draining = true;
                         } else {
                             this.handoff = Some((deadline, handoff));
                         }

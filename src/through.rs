@@ -217,6 +217,8 @@ impl Core {
         match result {
             Ok(()) => {
                 if gather.buf.is_empty() {
+                    // Written whole, with whatever was gathered before it.
+                    self.count_sent(gather.msgs as u64 + 1);
                     gather.msgs = 0;
                     self.written_out(&mut gather);
                 } else {
@@ -229,7 +231,6 @@ impl Core {
                 if deferred {
                     self.kick_writer(); // the writer thread finishes the message
                 }
-                self.count_sent(1);
                 Through::Written
             }
             Err(_) if stalled => {
@@ -260,6 +261,7 @@ impl Core {
             let n = sock.raw(&[IoSlice::new(&g.buf)])?;
             g.buf.drain(..n);
         }
+        self.count_sent(g.msgs as u64);
         g.msgs = 0;
         self.written_out(g);
         Ok(())
@@ -308,6 +310,7 @@ impl Core {
                 Err(_) => return, // what is left is counted as dropped
             }
         }
+        self.count_sent(g.msgs as u64);
         g.msgs = 0;
         self.written_out(&mut g);
     }

@@ -230,7 +230,8 @@ fn the_prometheus_text_parses_and_is_served_at_slash_metrics() {
     );
 
     let watched = server.clone();
-    let http = serve_prometheus("127.0.0.1:0", move || watched.metrics().to_prometheus()).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http = serve_prometheus(listener, move || watched.metrics().to_prometheus()).unwrap();
     let mut s = peer(http.local_addr());
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .unwrap();
