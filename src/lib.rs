@@ -110,6 +110,15 @@
 //!
 //! A message accepted by a send is either written before the FIN or counted in `dropped`.
 //!
+//! # What else is here
+//!
+//! | for | see |
+//! |---|---|
+//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`) |
+//! | transports | [`TcpServer`] / [`TcpClient`], [`UnixServer`] / [`ClientBuilder::connect_unix`], [`udp`] (each peer a [`Connection`]) |
+//! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
+//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`ConnOptions::on_event`] |
+//!
 //! # Limits of the model
 //!
 //! Two threads per busy connection (one per idle one) put a practical ceiling of about ten
