@@ -171,9 +171,7 @@ impl ClientBuilder {
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
-        if let Some(max) = self.options.max_frame_length {
-            codec.set_max_frame_length(max);
-        }
+        self.options.limit_codec(&mut codec);
         let inner = Arc::new(ClientInner {
             current: Mutex::new(None),
             stopping: Mutex::new(false),

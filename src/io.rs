@@ -128,8 +128,7 @@ impl Read for SocketReader<'_> {
         self.core.flush_gathered(self.stream)?;
         let n = self.stream.read(buf)?;
         if n > 0 {
-            self.core.note_read();
-            self.core.count_read(n);
+            self.core.socket_read(n);
         }
         Ok(n)
     }

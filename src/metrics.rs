@@ -337,14 +337,18 @@ impl Core {
         add(&self.metrics.traffic.messages_sent, messages);
     }
 
-    pub(crate) fn count_read(&self, bytes: usize) {
+    /// `bytes` came from the socket: counted, and noted as activity for idle limits.
+    pub(crate) fn socket_read(&self, bytes: usize) {
         add(&self.traffic.bytes_received, bytes as u64);
         add(&self.metrics.traffic.bytes_received, bytes as u64);
+        self.note_read();
     }
 
-    pub(crate) fn count_written(&self, bytes: usize) {
+    /// `bytes` went to the socket: counted, and noted as activity for idle limits.
+    pub(crate) fn socket_wrote(&self, bytes: usize) {
         add(&self.traffic.bytes_sent, bytes as u64);
         add(&self.metrics.traffic.bytes_sent, bytes as u64);
+        self.note_write();
     }
 
     /// The connection's traffic so far.

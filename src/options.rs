@@ -349,6 +349,14 @@ impl ConnOptions {
             .min(self.high())
     }
 
+    /// Gives `codec` the frame limit of [`max_frame_length`](Self::max_frame_length), if set:
+    /// what every server and client does to its codec before serving.
+    pub(crate) fn limit_codec<C: crate::codec::Codec>(&self, codec: &mut C) {
+        if let Some(max) = self.max_frame_length {
+            codec.set_max_frame_length(max);
+        }
+    }
+
     /// Calls the event hook, if any. A hook that panics is reported on stderr; the
     /// connection goes on as if it had returned.
     pub(crate) fn emit(&self, event: &ConnEvent<'_>) {

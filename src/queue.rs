@@ -249,8 +249,7 @@ impl Core {
                 }
                 Ok(n) => {
                     written += n;
-                    self.note_write();
-                    self.count_written(n);
+                    self.socket_wrote(n);
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -206,9 +206,7 @@ impl ServerBuilder {
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
-        if let Some(max) = self.options.max_frame_length {
-            codec.set_max_frame_length(max);
-        }
+        self.options.limit_codec(&mut codec);
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,

@@ -394,8 +394,7 @@ impl<'a> Sock<'a> {
                 }
                 Ok(n) => {
                     self.written += n;
-                    self.core.note_write();
-                    self.core.count_written(n);
+                    self.core.socket_wrote(n);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

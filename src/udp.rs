@@ -150,9 +150,7 @@ impl UdpBuilder {
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
-        if let Some(max) = self.options.max_frame_length {
-            codec.set_max_frame_length(max);
-        }
+        self.options.limit_codec(&mut codec);
         let socket = Arc::new(UdpSocket::bind(&self.addr)?);
         socket.set_write_timeout(Some(WRITE_SLICE))?;
         socket.set_read_timeout(Some(RECHECK))?;
@@ -395,8 +393,7 @@ where
         if core.closed.load(Ordering::SeqCst) {
             return; // ending: its reader work is done
         }
-        core.note_read();
-        core.count_read(datagram.len());
+        core.socket_read(datagram.len());
         if datagram.len() > max {
             let error = io::Error::new(
                 io::ErrorKind::InvalidData,
