@@ -3,7 +3,8 @@
 //! std cannot install a signal handler (it has no `sigaction` at all), cannot take ownership
 //! of a file descriptor a parent process passed down (`from_raw_fd` is `unsafe` because only
 //! the caller can know that nothing else owns the fd), cannot clear or set `FD_CLOEXEC`, cannot
-//! ask a socket for its address family without knowing its type, and cannot place an fd at a
+//! ask a socket for its address family without knowing its type, cannot turn `SO_LINGER` off
+//! (`set_linger` is unstable), and cannot place an fd at a
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
 //! `unsafe`). So this module declares those C functions itself (no `libc` crate: the crate has
 //! no dependencies) and wraps each in a safe function whose invariants it keeps itself.
@@ -77,6 +78,13 @@ mod imp {
         fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
         fn dup2(oldfd: c_int, newfd: c_int) -> c_int;
         fn getsockname(fd: c_int, addr: *mut c_void, len: *mut u32) -> c_int;
+        fn setsockopt(
+            fd: c_int,
+            level: c_int,
+            name: c_int,
+            value: *const c_void,
+            len: u32,
+        ) -> c_int;
         fn __errno_location() -> *mut c_int;
     }
 
@@ -178,6 +186,33 @@ mod imp {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+
+    /// Turns `SO_LINGER` off on the socket `fd`: a close then sends a FIN after what is
+    /// still buffered, as threadnet's close sequence expects, not an RST (linger 0) or a
+    /// blocking close (linger N). std has `set_linger` only behind a feature gate, and an
+    /// accepted socket inherits its listener's linger, which may come from anywhere.
+    pub(crate) fn clear_linger(fd: BorrowedFd<'_>) -> io::Result<()> {
+        const SOL_SOCKET: c_int = 1;
+        const SO_LINGER: c_int = 13;
+        // struct linger { int l_onoff; int l_linger; }
+        let linger: [c_int; 2] = [0, 0];
+        // SAFETY: the value is 8 readable bytes on our stack and `len` says so; setsockopt
+        // only reads it. `fd` is open for the borrow.
+        let rc = unsafe {
+            setsockopt(
+                fd.as_raw_fd(),
+                SOL_SOCKET,
+                SO_LINGER,
+                linger.as_ptr().cast(),
+                std::mem::size_of_val(&linger) as u32,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// The address family of the socket `fd` (`AF_INET` 2, `AF_UNIX` 1, `AF_INET6` 10).
@@ -343,6 +378,10 @@ mod imp {
     }
     pub(crate) fn socket_family(_: BorrowedFd<'_>) -> io::Result<u16> {
         Err(unsupported())
+    }
+    /// Nothing to do where the option cannot be reached: the socket keeps what it has.
+    pub(crate) fn clear_linger(_: BorrowedFd<'_>) -> io::Result<()> {
+        Ok(())
     }
     pub(crate) fn take_listen_fds(_: usize) -> io::Result<Vec<OwnedFd>> {
         Err(unsupported())

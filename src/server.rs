@@ -384,6 +384,13 @@ where
                 drop(stream);
                 continue;
             }
+            // The accepted socket inherits the listener's options, which may carry anything
+            // (a shared listener's receive timeout, an inherited linger): set ours, or refuse.
+            if stream.prepare(self.options.nodelay).is_err() {
+                self.inner.metrics.refused();
+                drop(stream);
+                continue;
+            }
             self.inner.metrics.accepted();
             let id = next_id;
             next_id += 1;
@@ -395,7 +402,6 @@ where
     }
 
     fn spawn_connection(&self, id: u64, stream: Arc<dyn Socket>, peer: Addr, codec: &Arc<C>) {
-        let _ = stream.prepare(self.options.nodelay);
         let local = stream
             .local_addr()
             .unwrap_or_else(|_| self.inner.local_addr.clone());
@@ -479,7 +485,9 @@ impl<C: Codec> ServerHandle<C> {
         self.metrics().connections_accepted
     }
 
-    /// Connections closed at once because [`ServerBuilder::max_connections`] were open.
+    /// Connections closed at once after `accept`: because [`ServerBuilder::max_connections`]
+    /// were open, or because the accepted socket could not be given the options a connection
+    /// needs.
     pub fn refused_count(&self) -> u64 {
         self.metrics().connections_refused
     }

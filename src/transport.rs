@@ -8,6 +8,7 @@
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -118,7 +119,15 @@ pub(crate) trait Socket: Send + Sync + 'static {
     /// Blocks until a byte can be read (`Ok(true)`) or the peer's EOF (`Ok(false)`), without
     /// consuming anything. A transport that cannot wait this way returns `Ok(true)` at once.
     fn wait_readable(&self) -> io::Result<bool>;
-    /// Sets the write slice (and for TCP, `TCP_NODELAY`) before the connection starts.
+    /// Sets every option the connection relies on, before it starts, whatever the socket
+    /// carries: an accepted socket inherits its listener's options on Linux, and a listener
+    /// inherited from systemd or a hand-off (or polled with a receive timeout, as a shared
+    /// listener is) may carry anything. Blocking mode; no receive timeout (the reader blocks
+    /// until data, EOF or a close's `shutdown`, and a timeout mid-frame would tear the codec's
+    /// stream); [`WRITE_SLICE`] as the send timeout; for TCP, `TCP_NODELAY` as asked and
+    /// `SO_LINGER` off, so a close is a FIN after the buffered bytes. Options threadnet does
+    /// not rely on (keep-alive, buffer sizes) are left as the listener set them: a systemd
+    /// `.socket` unit sets them there on purpose.
     fn prepare(&self, nodelay: bool) -> io::Result<()>;
     fn peer_addr(&self) -> io::Result<Addr>;
     fn local_addr(&self) -> io::Result<Addr>;
@@ -147,7 +156,10 @@ impl Socket for TcpStream {
 
     fn prepare(&self, nodelay: bool) -> io::Result<()> {
         self.set_nodelay(nodelay)?;
-        self.set_write_timeout(Some(WRITE_SLICE))
+        self.set_nonblocking(false)?;
+        self.set_read_timeout(None)?;
+        self.set_write_timeout(Some(WRITE_SLICE))?;
+        crate::os::clear_linger(self.as_fd())
     }
 
     fn peer_addr(&self) -> io::Result<Addr> {
@@ -179,6 +191,8 @@ impl Socket for UnixStream {
     }
 
     fn prepare(&self, _nodelay: bool) -> io::Result<()> {
+        self.set_nonblocking(false)?;
+        self.set_read_timeout(None)?;
         self.set_write_timeout(Some(WRITE_SLICE))
     }
 
