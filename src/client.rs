@@ -11,16 +11,17 @@ use std::time::Duration;
 
 use crate::backoff::Backoff;
 use crate::codec::Codec;
+use crate::conn::core::Core;
+use crate::conn::handler::Handler;
+use crate::conn::metrics::{Metrics, MetricsSnapshot};
+use crate::conn::options::ConnOptions;
+use crate::conn::reader::serve;
+use crate::conn::through::is_own_thread;
 use crate::conn::Connection;
-use crate::handler::Handler;
-use crate::io::serve;
-use crate::lifecycle::{lock, Core};
-use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::options::ConnOptions;
-use crate::queue::deadline_after;
-use crate::stop::{Latch, Stop, StopOnDrop};
-use crate::through::is_own_thread;
-use crate::transport::{Socket, Target};
+use crate::sync::deadline_after;
+use crate::sync::lock;
+use crate::sync::{Latch, Stop, StopOnDrop};
+use crate::sys::transport::{Socket, Target};
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
 /// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread

@@ -134,48 +134,42 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
-pub mod activation;
+// Layer 0, vocabulary and the OS: imports nothing above it.
 mod backoff;
-mod client;
-pub mod codec;
-mod conn;
-mod conn_timers;
 mod error;
-mod handler;
-pub mod http;
-mod idle;
-mod io;
-mod lifecycle;
-pub mod metrics;
-mod options;
-// The crate's only unsafe code: the OS calls std lacks (sigaction, dup2, ...). See its docs.
-#[allow(unsafe_code)]
-mod os;
-mod queue;
-mod registry;
-mod router;
-mod server;
-pub mod signal;
-mod stop;
-mod through;
+mod sync;
+mod sys;
+// Layer 1, engines that know nothing of connections.
+pub mod codec;
 pub mod timer;
-mod transport;
+// Layer 2, the connection.
+mod conn;
+// Layer 3, the endpoints that make connections.
+mod client;
+mod server;
 pub mod udp;
+// Layer 4, protocols on top of connections.
+pub mod http;
+mod router;
+// Layer 5, operations.
+mod ops;
+
+pub use ops::{activation, metrics, signal};
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
 pub use codec::{
     Codec, Endian, LengthDelimited, Lines, ProtocolError, Raw, Reply, Resp, Tlv, TlvFrame,
 };
+pub use conn::handler::Handler;
+pub use conn::idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind};
+pub use conn::metrics::{ConnStats, MetricsSnapshot};
+pub use conn::options::{ConnEvent, ConnOptions, EventHook, WatermarkEvent, WatermarkObserver};
+pub use conn::registry::{BroadcastReport, Registry};
 pub use conn::{CloseReason, Connection};
 pub use error::{SendError, TrySendError};
-pub use handler::Handler;
-pub use idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind};
-pub use metrics::{ConnStats, MetricsSnapshot};
-pub use options::{ConnEvent, ConnOptions, EventHook, WatermarkEvent, WatermarkObserver};
-pub use registry::{BroadcastReport, Registry};
 pub use router::Router;
 pub use server::{ServerBuilder, ServerHandle, TcpServer, UnixServer};
+pub use sys::transport::Addr;
 pub use timer::{ManualClock, TimerId, TimingWheel};
-pub use transport::Addr;
 pub use udp::{UdpBuilder, UdpHandle, UdpServer};

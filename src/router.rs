@@ -6,8 +6,8 @@ use std::io;
 use std::sync::Arc;
 
 use crate::codec::{Tlv, TlvFrame};
+use crate::conn::handler::Handler;
 use crate::conn::Connection;
-use crate::handler::Handler;
 
 /// A handler for one message type: the connection and the payload.
 type Route = Arc<dyn Fn(&Connection<Tlv>, Vec<u8>) + Send + Sync>;

@@ -49,19 +49,20 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::codec::Codec;
+use crate::conn::core::{Cause, Core};
+use crate::conn::handler::Handler;
+use crate::conn::idle;
+use crate::conn::metrics::{Metrics, MetricsSnapshot};
+use crate::conn::options::ConnEvent;
+use crate::conn::options::ConnOptions;
+use crate::conn::registry::Registry;
+use crate::conn::through::ReaderMark;
 use crate::conn::Connection;
-use crate::handler::Handler;
-use crate::idle;
-use crate::io::catch;
-use crate::lifecycle::{lock, Cause, Core};
-use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::options::ConnEvent;
-use crate::options::ConnOptions;
-use crate::queue::deadline_after;
-use crate::registry::Registry;
-use crate::stop::{Latch, Stop, StopOnDrop};
-use crate::through::ReaderMark;
-use crate::transport::{Addr, Socket, WRITE_SLICE};
+use crate::sync::catch;
+use crate::sync::deadline_after;
+use crate::sync::lock;
+use crate::sync::{Latch, Stop, StopOnDrop};
+use crate::sys::transport::{Addr, Socket, WRITE_SLICE};
 
 /// How long a UDP peer may send nothing before its connection ends, unless [`ConnOptions`]
 /// sets an idle limit of its own: 60 s.

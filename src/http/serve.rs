@@ -10,9 +10,9 @@ use super::codec::{Http1, Incoming};
 use super::error::HttpError;
 use super::request::{Request, Version};
 use super::response::Response;
+use crate::conn::handler::Handler;
 use crate::conn::Connection;
 use crate::error::SendError;
-use crate::handler::Handler;
 
 /// How long a connection that HTTP closes (an error, `Connection: close`, HTTP/1.0) waits for
 /// the peer's EOF after our response and FIN before it is closed by force: the time a client

@@ -24,11 +24,12 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::conn::core::Core;
+use crate::conn::options::WatermarkEvent;
+use crate::conn::through::mark_writer;
 use crate::error::Refused;
-use crate::lifecycle::{lock, Core};
-use crate::options::WatermarkEvent;
-use crate::through::mark_writer;
-use crate::transport::Socket;
+use crate::sync::{deadline_after, lock};
+use crate::sys::transport::Socket;
 
 /// Most messages the writer takes into one vectored write.
 const BATCH_MESSAGES: usize = 64;
@@ -113,13 +114,6 @@ pub(crate) enum Mode {
     Try,
     /// Up to this long from the moment it first has to wait: the clock is read only then.
     Wait(Duration),
-}
-
-/// `timeout` from now, or a year from now if that is past what `Instant` holds.
-pub(crate) fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .unwrap_or(now + Duration::from_secs(86_400 * 365))
 }
 
 /// An I/O error after `written` bytes of a batch.

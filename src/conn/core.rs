@@ -4,26 +4,27 @@
 //!
 //! A connection's state lives in one `Core`, shared by its reader thread, its writer thread and
 //! every [`Connection`](crate::Connection) clone. The send side (queue, writer thread) is in
-//! `queue.rs`, write-through in `through.rs`, the reader thread in `io.rs`, and the public
-//! handle in `conn.rs`.
+//! `queue.rs`, write-through in `through.rs`, the reader thread in `reader.rs`, and the public
+//! handle in `handle.rs`.
 
 use std::io;
 use std::mem;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::conn::idle::{Activity, IdleKind};
+use crate::conn::metrics::{Metrics, Traffic};
+use crate::conn::options::{ConnEvent, ConnOptions};
+use crate::conn::queue::{Events, QState, Tx};
+use crate::conn::through::Gather;
+use crate::conn::timers::ConnTimers;
 use crate::conn::CloseReason;
-use crate::conn_timers::ConnTimers;
-use crate::idle::{Activity, IdleKind};
-use crate::metrics::{Metrics, Traffic};
-use crate::options::{ConnEvent, ConnOptions};
-use crate::queue::{deadline_after, Events, QState, Tx};
-use crate::through::Gather;
+use crate::sync::{deadline_after, lock};
+use crate::sys::transport::{Addr, Socket};
 use crate::timer::{TimerId, TimingWheel};
-use crate::transport::{Addr, Socket};
 
 /// What asked the connection to end (`Core::set_cause` says which one wins); `Core::finish`
 /// turns it into the public [`CloseReason`].
@@ -109,12 +110,6 @@ pub(crate) struct Core {
     pub(crate) traffic: Traffic,
     /// The counters of the server or client this connection belongs to.
     pub(crate) metrics: Arc<Metrics>,
-}
-
-/// Locks a mutex, ignoring poisoning: no threadnet code panics while holding one of its locks,
-/// and user callbacks never run under them.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Core {

@@ -5,11 +5,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::conn::idle::IdleOptions;
 use crate::conn::CloseReason;
 use crate::error::panic_message;
-use crate::idle::IdleOptions;
+use crate::sys::transport::Addr;
 use crate::timer::TimingWheel;
-use crate::transport::Addr;
 
 /// A send queue crossed a watermark: goes' `OnBufferFull` / `OnBufferDrain`, Netty's
 /// `channelWritabilityChanged`.

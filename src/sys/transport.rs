@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one socket write may block (`SO_SNDTIMEO`) before the writer checks whether the
-/// connection was closed meanwhile; see `through.rs`.
+/// connection was closed meanwhile; see `conn/through.rs`.
 pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(50);
 
 /// The address of one end of a connection: an internet address for TCP, a path for a
@@ -159,7 +159,7 @@ impl Socket for TcpStream {
         self.set_nonblocking(false)?;
         self.set_read_timeout(None)?;
         self.set_write_timeout(Some(WRITE_SLICE))?;
-        crate::os::clear_linger(self.as_fd())
+        crate::sys::os::clear_linger(self.as_fd())
     }
 
     fn peer_addr(&self) -> io::Result<Addr> {

@@ -12,9 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
+use crate::conn::core::{Cause, Core};
 use crate::conn::Connection;
 use crate::error::panic_message;
-use crate::lifecycle::{lock, Cause, Core};
+use crate::sync::lock;
 use crate::timer::{TimerId, TimingWheel};
 
 thread_local! {

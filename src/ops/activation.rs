@@ -63,7 +63,7 @@ use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::os;
+use crate::sys::os;
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;

@@ -10,16 +10,17 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
+use crate::conn::core::Core;
+use crate::conn::handler::Handler;
+use crate::conn::metrics::{Metrics, MetricsSnapshot};
+use crate::conn::options::ConnOptions;
+use crate::conn::reader::serve;
+use crate::conn::registry::Registry;
 use crate::conn::Connection;
-use crate::handler::Handler;
-use crate::io::serve;
-use crate::lifecycle::{lock, Core};
-use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::options::ConnOptions;
-use crate::queue::deadline_after;
-use crate::registry::Registry;
-use crate::stop::{Latch, Stop, StopOnDrop};
-use crate::transport::{wake_acceptor, Addr, Listener, Socket};
+use crate::sync::deadline_after;
+use crate::sync::lock;
+use crate::sync::{Latch, Stop, StopOnDrop};
+use crate::sys::transport::{wake_acceptor, Addr, Listener, Socket};
 
 /// How often accept on a shared listener (see [`ServerBuilder::listener`]) looks up to see
 /// whether the server is stopping.

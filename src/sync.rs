@@ -1,11 +1,31 @@
-//! What the server, UDP server and client handles share about stopping: a latch that threads
-//! wait on until something has finished, and the guard that stops a service when the last
-//! clone of its handle is dropped.
+//! Small helpers for threads and time that every layer uses: a lock that ignores poisoning,
+//! a deadline that cannot overflow, a callback run that turns a panic into its message, a
+//! latch that threads wait on until something has finished, and the guard that stops a
+//! service (a server, a UDP server, a client) when the last clone of its handle is dropped.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::lifecycle::lock;
+use crate::error::panic_message;
+
+/// Locks a mutex, ignoring poisoning: no threadnet code panics while holding one of its locks,
+/// and user callbacks never run under them.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `timeout` from now, or a year from now if that is past what `Instant` holds.
+pub(crate) fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or(now + Duration::from_secs(86_400 * 365))
+}
+
+/// Runs a user callback, turning a panic into its message.
+pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()).to_string())
+}
 
 /// A flag that is set once and waited for: "the server has stopped", "the client thread has
 /// ended".

@@ -47,8 +47,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::os;
 use crate::server::ServerHandle;
+use crate::sys::os;
 use crate::udp::UdpHandle;
 
 /// A signal this module can deliver.

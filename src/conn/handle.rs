@@ -1,5 +1,5 @@
 //! The connection handle, and why a connection closed. The state behind the handle, and what
-//! `close` and `shutdown` do to it, are in `lifecycle.rs`.
+//! `close` and `shutdown` do to it, are in `core.rs`.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
+use crate::conn::core::{Cause, Core};
+use crate::conn::idle::IdleKind;
+use crate::conn::metrics::ConnStats;
+use crate::conn::queue::{Mode, Payload};
+use crate::conn::through::{is_reader_thread, Through};
 use crate::error::{Refused, SendError, TrySendError};
-use crate::idle::IdleKind;
-use crate::lifecycle::{lock, Cause, Core};
-use crate::metrics::ConnStats;
-use crate::queue::{Mode, Payload};
-use crate::through::{is_reader_thread, Through};
-use crate::transport::Addr;
+use crate::sync::lock;
+use crate::sys::transport::Addr;
 
 /// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
 ///

@@ -8,11 +8,11 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::codec::Codec;
+use crate::conn::queue::Payload;
+use crate::conn::through::is_own_thread;
 use crate::conn::Connection;
 use crate::error::TrySendError;
-use crate::lifecycle::lock;
-use crate::queue::Payload;
-use crate::through::is_own_thread;
+use crate::sync::lock;
 
 /// What [`Registry::broadcast`] did for each connection, by connection id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,19 +2,18 @@
 //! the handler, and end the connection in the one safe order.
 
 use std::io::{self, BufReader, Read};
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
+use crate::conn::core::{Cause, Core};
+use crate::conn::handler::Handler;
+use crate::conn::idle;
+use crate::conn::options::ConnEvent;
+use crate::conn::through::ReaderMark;
 use crate::conn::{CloseReason, Connection};
-use crate::error::panic_message;
-use crate::handler::Handler;
-use crate::idle;
-use crate::lifecycle::{Cause, Core};
-use crate::options::ConnEvent;
-use crate::through::ReaderMark;
-use crate::transport::Socket;
+use crate::sync::catch;
+use crate::sys::transport::Socket;
 
 /// How the read loop ended.
 enum End {
@@ -132,9 +131,4 @@ impl Read for SocketReader<'_> {
         }
         Ok(n)
     }
-}
-
-/// Runs a user callback, turning a panic into its message.
-pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()).to_string())
 }

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::lifecycle::{Cause, Core};
-use crate::options::ConnOptions;
-use crate::queue::{Mode, Payload};
+use crate::conn::core::{Cause, Core};
+use crate::conn::options::ConnOptions;
+use crate::conn::queue::{Mode, Payload};
 use crate::timer::nanos;
 
 /// Which silence an idle event is about.

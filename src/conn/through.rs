@@ -8,7 +8,7 @@
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
 //! writes a header and then a payload still costs one syscall.
 //!
-//! A slow peer: socket writes block for at most [`WRITE_SLICE`] (the socket's `SO_SNDTIMEO`, set in `transport.rs`).
+//! A slow peer: socket writes block for at most [`WRITE_SLICE`] (the socket's `SO_SNDTIMEO`, set in `sys/transport.rs`).
 //! A message the socket takes no byte of within one slice goes to the queue like any other
 //! send. A message that has started but is not all out by the send's deadline is finished by
 //! the writer thread: its remaining bytes stay gathered, the writer writes them before its
@@ -34,11 +34,13 @@ use std::time::{Duration, Instant};
 
 use std::cell::{Cell, RefCell};
 
-use crate::conn_timers::is_timer_thread_of;
-use crate::lifecycle::{lock, Core};
-use crate::queue::{deadline_after, Mode, Tx};
+use crate::conn::core::Core;
+use crate::conn::queue::{Mode, Tx};
+use crate::conn::timers::is_timer_thread_of;
+use crate::sync::deadline_after;
+use crate::sync::lock;
+use crate::sys::transport::Socket;
 use crate::timer::TimerId;
-use crate::transport::Socket;
 
 /// Writes up to this many bytes are gathered and sent with the next larger one.
 const GATHER: usize = 2048;

@@ -1,0 +1,32 @@
+//! The connection: everything that one accepted or dialled socket is made of, independent of
+//! who made it (a TCP or Unix server, a client, a UDP server's peer table).
+//!
+//! | file | part |
+//! |---|---|
+//! | `handle.rs` | [`Connection`], the cloneable handle: send, try_send, close, shutdown |
+//! | `handler.rs` | [`Handler`], the callbacks a connection runs on its reader thread |
+//! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
+//! | `core.rs` | `Core`, the state every part shares, and the close sequence |
+//! | `reader.rs` | the reader thread: `codec.read` → `on_message`, then the close in order |
+//! | `queue.rs` | the bounded send queue and the writer thread that drains it |
+//! | `through.rs` | write-through: a reply written on the reader thread, no hand-off |
+//! | `idle.rs` | idle limits and heartbeats, one re-armed timer per connection |
+//! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
+//! | `metrics.rs` | counters per connection and per server or client |
+//! | `registry.rs` | the live connections by id: look up, visit, broadcast, join |
+//!
+//! Nothing here knows servers, clients, protocols or operations: those build on it.
+
+pub(crate) mod core;
+mod handle;
+pub(crate) mod handler;
+pub(crate) mod idle;
+pub(crate) mod metrics;
+pub(crate) mod options;
+pub(crate) mod queue;
+pub(crate) mod reader;
+pub(crate) mod registry;
+pub(crate) mod through;
+pub(crate) mod timers;
+
+pub use handle::{CloseReason, Connection};
