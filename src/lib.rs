@@ -119,6 +119,22 @@
 //! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
 //! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`ConnOptions::on_event`] |
 //!
+//! # How the source is laid out
+//!
+//! `src/` is cut in layers, each using only the ones below it (`.ci/layers.sh` checks this):
+//!
+//! | layer | where | what |
+//! |---|---|---|
+//! | vocabulary and the OS | `error.rs`, `sync.rs`, `backoff.rs`, `sys/` | errors, locks and deadlines, the one `unsafe` module (`sys/os.rs`), sockets (`sys/transport.rs`) |
+//! | engines | `timer/`, `codec/` | the timing wheel, the codecs: nothing about connections |
+//! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue and writer thread (`queue.rs`), write-through, idle limits, timers, counters |
+//! | endpoints | `server/`, `client.rs`, `udp.rs` | the accept loop, dialling, the UDP peer table |
+//! | protocols | `http/`, `router.rs` | built on connections |
+//! | operations | `ops/` | signals, socket activation and hand-off, the metrics endpoint |
+//!
+//! The [`design`] page tells the rest: the states of a connection, and the eight invariants
+//! the code keeps, each with the tests that hold it.
+//!
 //! # Limits of the model
 //!
 //! Two threads per busy connection (one per idle one) put a practical ceiling of about ten
@@ -155,6 +171,11 @@ mod router;
 mod ops;
 
 pub use ops::{activation, metrics, signal};
+
+/// The design document (`DESIGN.md` in the repository): threads, layers, the states of a
+/// connection, and the invariants with the tests that hold them.
+#[doc = include_str!("../DESIGN.md")]
+pub mod design {}
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};

@@ -1,4 +1,4 @@
-//! DESIGN invariant 1: `on_connect` once, before any `on_message`; `on_close` exactly once,
+//! Invariant 1 (DESIGN.md): `on_connect` once, before any `on_message`; `on_close` exactly once,
 //! after the last `on_message`, with the right reason. Plus: a send on a closed connection
 //! hands the message back.
 

@@ -126,7 +126,7 @@ fn stop_removes_the_socket_file_and_delivers_what_was_queued() {
         server.stop(WAIT);
         server
     });
-    // Every queued message, then EOF (DESIGN invariant 3, on a Unix socket).
+    // Every queued message, then EOF (invariant 3 in DESIGN.md, on a Unix socket).
     for i in 0..50u8 {
         assert_eq!(expect_frame(&mut u), vec![i; 1000]);
     }

@@ -288,7 +288,7 @@ impl Core {
         self.abort();
     }
 
-    /// The peer's EOF: flush what is queued, then close (DESIGN invariant 4).
+    /// The peer's EOF: flush what is queued, then close (invariant 4, DESIGN.md).
     pub(crate) fn peer_closed(self: &Arc<Self>) {
         let timeout = self.cfg.shutdown_timeout;
         self.begin_shutdown(Cause::PeerClosed, timeout);

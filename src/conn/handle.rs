@@ -20,7 +20,7 @@ use crate::sys::transport::Addr;
 /// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
 ///
 /// Variants that can leave messages unwritten carry `dropped`: how many messages that a send
-/// had accepted were never written (DESIGN invariant 2: nothing is lost silently).
+/// had accepted were never written (invariant 2 in DESIGN.md: nothing is lost silently).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CloseReason {
@@ -310,7 +310,7 @@ impl<C: Codec> Connection<C> {
         self.core.io_failed(error);
     }
 
-    /// Closes the connection gracefully (DESIGN invariant 3): sends are refused from now on,
+    /// Closes the connection gracefully (invariant 3, DESIGN.md): sends are refused from now on,
     /// the writer drains the queue, then `shutdown(Write)` sends our FIN, and the reader reads
     /// on (still calling `on_message`) until the peer's EOF. If that has not happened within
     /// `timeout`, the connection is closed by force ([`CloseReason::ShutdownTimeout`]).

@@ -7,7 +7,7 @@ use crate::conn::{CloseReason, Connection};
 /// connection with its factory, so a handler can keep per-connection state in `&mut self`;
 /// state shared between connections goes in an `Arc` that the factory captures.
 ///
-/// Every callback runs on the connection's reader thread, in this order (DESIGN invariant 1):
+/// Every callback runs on the connection's reader thread, in this order (invariant 1, DESIGN.md):
 /// [`on_connect`](Handler::on_connect) once, then [`on_message`](Handler::on_message) for each
 /// message, then [`on_close`](Handler::on_close) exactly once, before the socket is released.
 /// A callback that blocks holds up only its own connection's reads; a callback that panics

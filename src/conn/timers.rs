@@ -92,7 +92,7 @@ impl ConnTimers {
             }
         }
         let _restore = Restore(previous);
-        // A panic in a connection's callback is that connection's panic (DESIGN invariant 7):
+        // A panic in a connection's callback is that connection's panic (invariant 7, DESIGN.md):
         // it closes the connection, not the wheel's other work.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
             let message = panic_message(payload.as_ref()).to_string();
