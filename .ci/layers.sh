@@ -11,7 +11,7 @@ module_layer() {
     error | sync | backoff | sys) echo 0 ;;
     timer | codec) echo 1 ;;
     conn) echo 2 ;;
-    server | client | udp) echo 3 ;;
+    server | client | udp | pull) echo 3 ;;
     http | router) echo 4 ;;
     ops | activation | signal | metrics) echo 5 ;;
     *) echo "" ;; # a re-exported type at the crate root, or not a module
@@ -24,7 +24,7 @@ file_layer() {
     src/error.rs | src/sync.rs | src/backoff.rs | src/sys/*) echo 0 ;;
     src/timer/* | src/codec/*) echo 1 ;;
     src/conn/*) echo 2 ;;
-    src/server/* | src/client.rs | src/udp.rs) echo 3 ;;
+    src/server/* | src/client.rs | src/udp.rs | src/pull/*) echo 3 ;;
     src/http/* | src/router.rs) echo 4 ;;
     src/ops/*) echo 5 ;;
     src/lib.rs) echo "" ;;

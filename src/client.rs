@@ -69,6 +69,7 @@ pub struct ClientBuilder {
     retry: Option<Backoff>,
     reconnect: Option<Backoff>,
     options: ConnOptions,
+    inbox_capacity: usize,
 }
 
 impl Default for ClientBuilder {
@@ -78,6 +79,7 @@ impl Default for ClientBuilder {
             retry: None,
             reconnect: None,
             options: ConnOptions::default(),
+            inbox_capacity: 64,
         }
     }
 }
@@ -116,6 +118,27 @@ impl ClientBuilder {
     pub fn options(mut self, options: ConnOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// For a [`BlockingClient`](crate::BlockingClient): how many received messages wait for
+    /// `recv` before the reader stops reading (and TCP flow control slows the server down).
+    /// Memory: at most this many messages, each at most the codec's frame limit.
+    ///
+    /// Defaults to 64.
+    pub fn inbox_capacity(mut self, messages: usize) -> Self {
+        self.inbox_capacity = messages.max(1);
+        self
+    }
+
+    /// The inbox capacity of a blocking client, which cannot reconnect.
+    pub(crate) fn blocking_inbox(&self) -> io::Result<usize> {
+        if self.reconnect.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a blocking client is one connection: reconnect cannot be set",
+            ));
+        }
+        Ok(self.inbox_capacity)
     }
 
     /// Dials `addr` (retrying if [`retry`](Self::retry) is set), then serves the connection on

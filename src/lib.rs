@@ -128,7 +128,7 @@
 //! | vocabulary and the OS | `error.rs`, `sync.rs`, `backoff.rs`, `sys/` | errors, locks and deadlines, the one `unsafe` module (`sys/os.rs`), sockets (`sys/transport.rs`) |
 //! | engines | `timer/`, `codec/` | the timing wheel, the codecs: nothing about connections |
 //! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue and writer thread (`queue.rs`), write-through, idle limits, timers, counters |
-//! | endpoints | `server/`, `client.rs`, `udp.rs` | the accept loop, dialling, the UDP peer table |
+//! | endpoints | `server/`, `client.rs`, `udp.rs`, `pull/` | the accept loop, dialling, the UDP peer table; [`BlockingClient`] and [`PullServer`] |
 //! | protocols | `http/`, `router.rs` | built on connections |
 //! | operations | `ops/` | signals, socket activation and hand-off, the metrics endpoint |
 //!
@@ -162,6 +162,7 @@ pub mod timer;
 mod conn;
 // Layer 3, the endpoints that make connections.
 mod client;
+mod pull;
 mod server;
 pub mod udp;
 // Layer 4, protocols on top of connections.
@@ -189,6 +190,9 @@ pub use conn::options::{ConnEvent, ConnOptions, EventHook, WatermarkEvent, Water
 pub use conn::registry::{BroadcastReport, Registry};
 pub use conn::{CloseReason, Connection};
 pub use error::{SendError, TrySendError};
+pub use pull::{
+    BlockingClient, Event, PullServer, RecvError, RecvTimeoutError, RequestError, TryRecvError,
+};
 pub use router::Router;
 pub use server::{ServerBuilder, ServerHandle, TcpServer, UnixServer};
 pub use sys::transport::Addr;

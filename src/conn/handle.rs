@@ -120,6 +120,37 @@ impl fmt::Display for CloseReason {
     }
 }
 
+/// A copy of the reason. An `io::Error` cannot be cloned, so the copy of
+/// [`Error`](CloseReason::Error) holds a new error of the same kind and message (its source
+/// chain is not kept).
+impl Clone for CloseReason {
+    fn clone(&self) -> Self {
+        match self {
+            CloseReason::PeerClosed => CloseReason::PeerClosed,
+            CloseReason::Shutdown => CloseReason::Shutdown,
+            CloseReason::Closed { dropped } => CloseReason::Closed { dropped: *dropped },
+            CloseReason::ShutdownTimeout { dropped } => {
+                CloseReason::ShutdownTimeout { dropped: *dropped }
+            }
+            CloseReason::ServerStopped { dropped } => {
+                CloseReason::ServerStopped { dropped: *dropped }
+            }
+            CloseReason::Error { error, dropped } => CloseReason::Error {
+                error: io::Error::new(error.kind(), error.to_string()),
+                dropped: *dropped,
+            },
+            CloseReason::IdleTimeout { kind, dropped } => CloseReason::IdleTimeout {
+                kind: *kind,
+                dropped: *dropped,
+            },
+            CloseReason::Panic { message, dropped } => CloseReason::Panic {
+                message: message.clone(),
+                dropped: *dropped,
+            },
+        }
+    }
+}
+
 /// A cloneable handle to one connection: its identity, its send queue, and the ways to end it.
 ///
 /// `Connection` is `Clone + Send + Sync`: keep a clone in another thread, in a registry or in a

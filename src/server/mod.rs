@@ -118,6 +118,7 @@ pub struct ServerBuilder {
     backoff_min: Duration,
     backoff_max: Duration,
     options: ConnOptions,
+    inbox_capacity: usize,
 }
 
 impl Default for ServerBuilder {
@@ -128,6 +129,7 @@ impl Default for ServerBuilder {
             backoff_min: Duration::from_millis(5),
             backoff_max: Duration::from_secs(1),
             options: ConnOptions::default(),
+            inbox_capacity: 1024,
         }
     }
 }
@@ -190,6 +192,21 @@ impl ServerBuilder {
     pub fn options(mut self, options: ConnOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// For a [`PullServer`](crate::PullServer): how many messages, from all connections
+    /// together, wait for the caller before readers stop reading (and TCP flow control slows
+    /// their peers down). Memory: at most this many messages, each at most the codec's frame
+    /// limit.
+    ///
+    /// Defaults to 1024.
+    pub fn inbox_capacity(mut self, messages: usize) -> Self {
+        self.inbox_capacity = messages.max(1);
+        self
+    }
+
+    pub(crate) fn inbox(&self) -> usize {
+        self.inbox_capacity
     }
 
     /// Binds and starts the server on background threads.
