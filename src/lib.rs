@@ -7,13 +7,11 @@
 //!
 //! # Hello, echo
 //!
-//! A server that upper-cases lines, and a plain std client talking to it:
+//! A server that upper-cases lines, and a client that calls it:
 //!
 //! ```
-//! use std::io::{BufRead, BufReader, Write};
-//! use std::net::TcpStream;
 //! use std::time::Duration;
-//! use threadnet::{Connection, Lines, TcpServer};
+//! use threadnet::{BlockingClient, Connection, Lines, TcpServer};
 //!
 //! let server = TcpServer::builder()
 //!     .addr("127.0.0.1:0") // port 0: any free port
@@ -24,15 +22,33 @@
 //!         }
 //!     })?;
 //!
-//! let mut peer = TcpStream::connect(server.local_addr())?;
-//! peer.write_all(b"hello\n")?;
-//! let mut reply = String::new();
-//! BufReader::new(&peer).read_line(&mut reply)?;
-//! assert_eq!(reply, "HELLO\n");
+//! let client = BlockingClient::connect(server.local_addr(), Lines::new())?;
+//! let reply = client.request("hello".to_string(), Duration::from_secs(5)).unwrap();
+//! assert_eq!(reply, "HELLO");
 //!
+//! drop(client); // a graceful close: the server sees the peer close
 //! server.stop(Duration::from_secs(1)); // graceful: drains, FINs, joins every thread
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Callbacks or pulling
+//!
+//! The server above is called: its handler runs on each connection's reader thread. The client
+//! is pulled from: [`BlockingClient::recv`] and [`request`](BlockingClient::request) return on
+//! the caller's thread, like a socket's `read`, but framed and with a timeout that never tears
+//! a frame. Both models exist on both sides:
+//!
+//! | | called back ([`Handler`]) | pulled from |
+//! |---|---|---|
+//! | client | [`TcpClient`]: a handler per connection, reconnects | [`BlockingClient`]: `send`, `recv`, `request` |
+//! | server | [`TcpServer`], [`UnixServer`], [`udp`] | [`PullServer`]: one loop takes every connection's [`Event`]s |
+//!
+//! Callbacks suit servers where each connection can be served on its own: there is no hand-off
+//! between threads, and replies are written straight from the reader thread. Pulling suits a
+//! program that already has a loop (a game tick, an actor, a test that reads top to bottom),
+//! and a client that asks and waits. Either way the reader thread owns the framing, the queues
+//! are bounded, and a caller who stops receiving slows the peer down through TCP flow control
+//! instead of losing messages.
 //!
 //! # The threads
 //!
