@@ -301,8 +301,12 @@ impl<C: Codec> Inner<C> {
         }
         let accept = lock(&self.accept_thread).take();
         let Some(accept) = accept else {
-            // Another stop() is doing the work: wait for it.
-            self.wait();
+            // Another stop() is doing the work: wait for it; but not from one of a
+            // connection's own threads (a handler, on_close, a watermark observer, a timer,
+            // on_idle), which that stop may be joining: the wait would never end.
+            if !self.registry.is_own_thread_of_any() {
+                self.wait();
+            }
             return;
         };
         let _ = accept.join();
@@ -507,7 +511,10 @@ impl<C: Codec> ServerHandle<C> {
     /// released first), every connection shut down gracefully with `deadline` (queues drain,
     /// FIN, wait for the peer's EOF, forced close at the deadline, reason
     /// [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)), and every thread the
-    /// server started joined. A second call waits for the first to finish.
+    /// server started joined. A second call waits for the first to finish, except on one of
+    /// the server's own connection threads (a handler, `on_close`, a watermark observer, a
+    /// connection timer or `on_idle`): there it returns at once, since the first call may be
+    /// waiting for that very thread, which ends once its callback returns.
     pub fn stop(&self, deadline: Duration) {
         self.inner.stop(deadline, false);
     }
