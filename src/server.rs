@@ -1,8 +1,6 @@
 //! `TcpServer` and `UnixServer`: the builder, the accept loop, and the handle that stops it.
 
 use std::io;
-use std::net::TcpStream;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,10 +18,6 @@ use crate::queue::deadline_after;
 use crate::registry::Registry;
 use crate::stop::{Latch, Stop, StopOnDrop};
 use crate::transport::{wake_acceptor, Addr, Listener, Socket};
-
-/// How often accept on a shared listener (see [`ServerBuilder::listener`]) looks up to see
-/// whether the server is stopping.
-const SHARED_ACCEPT_POLL: Duration = Duration::from_millis(100);
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -153,9 +147,9 @@ impl ServerBuilder {
     /// listener inherited from a service manager (systemd socket activation) or from the
     /// process this one replaces, so that the port never closes in between.
     ///
-    /// Such a listener may be shared with another process, so the accept thread polls it
-    /// (every 100 ms) instead of being woken by a connection to itself, and a client it
-    /// accepts as the server stops is still served.
+    /// Such a listener may be shared with another process, so stopping does not wake its
+    /// accept thread by a connection to itself: the thread sees the stop at its next poll
+    /// (every 100 ms), and a client it accepts as the server stops is still served.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
         self.bind = Bind::Listening(Arc::new(listener));
         self
@@ -174,6 +168,15 @@ impl ServerBuilder {
     /// How long the accept loop waits after `accept` fails (for example `EMFILE`, out of file
     /// descriptors): `min` after the first failure, doubling up to `max`, back to `min` after a
     /// success. As Tao does, so a full fd table does not spin a core.
+    ///
+    /// Meanwhile a peer that connects waits in the listen backlog, and is served once a file
+    /// descriptor is free again (at most `max` later); connections already open are served
+    /// throughout. The server does not keep a spare descriptor to accept and drop such peers
+    /// (libuv's and muduo's trick): another thread of the process may take the descriptor
+    /// freed for it, and a peer that arrives after the shortage has passed would be dropped
+    /// instead of served. To refuse peers with an EOF rather than keep them waiting, set
+    /// [`max_connections`](Self::max_connections) below the fd limit (`ulimit -n`) minus the
+    /// descriptors the rest of the process uses: each connection takes one.
     ///
     /// Defaults to 5 ms doubling to 1 s.
     pub fn accept_backoff(mut self, min: Duration, max: Duration) -> Self {
@@ -210,18 +213,10 @@ impl ServerBuilder {
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
-            Bind::Listening(l) => {
-                // A listener shared with another process (the one that handed it to us, or
-                // the one we hand it to) cannot be woken by connecting to it: the other
-                // process may take that connection. So its accept polls: SO_RCVTIMEO bounds
-                // accept() on Linux; std sets it through a socket handle on a dup of the fd.
-                // Blocking (another holder may have made it non-blocking, and a non-blocking
-                // accept would spin), with the poll as its timeout.
-                l.set_nonblocking(false)?;
-                TcpStream::from(OwnedFd::from(l.try_clone()?))
-                    .set_read_timeout(Some(SHARED_ACCEPT_POLL))?;
-                Listener::Tcp(l.try_clone()?)
-            }
+            // A listener shared with another process (the one that handed it to us, or the
+            // one we hand it to) cannot be woken by connecting to it: the other process may
+            // take that connection. Its accept polls, as every TCP accept does.
+            Bind::Listening(l) => Listener::from_tcp(l.try_clone()?)?,
         };
         let shared = matches!(self.bind, Bind::Listening(_));
         let local_addr = listener.local_addr()?;
@@ -364,17 +359,12 @@ where
             }
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
+                // Interrupted, or the accept poll passed: look at the stop flag again.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // A shared listener's poll: look at the stop flag again.
-                Err(e)
-                    if self.inner.shared
-                        && matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                {
-                    continue
-                }
+                // Out of file descriptors (EMFILE, ENFILE), or out of memory: wait, and
+                // accept again. Linux fails such an accept before looking at the queue, so
+                // without this wait the loop would spin. The peer stays in the listen backlog
+                // until an fd is free (see `accept_backoff`).
                 Err(_) => {
                     thread::park_timeout(backoff);
                     backoff = (backoff * 2).min(self.backoff.1);
