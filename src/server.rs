@@ -17,6 +17,7 @@ use crate::options::ConnOptions;
 use crate::queue::deadline_after;
 use crate::registry::Registry;
 use crate::stop::{Latch, Stop, StopOnDrop};
+use crate::timer::TimingWheel;
 use crate::transport::{wake_acceptor, Addr, Listener, Socket};
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
@@ -159,6 +160,14 @@ impl ServerBuilder {
     /// once (a peer sees EOF or a reset, not a hanging connect), and counted in
     /// [`ServerHandle::refused_count`].
     ///
+    /// This bounds the threads (and file descriptors) the server's peers can hold, but a peer
+    /// that connects and never sends holds its slot for as long as it likes: enough of them
+    /// fill the server. Shed them with a read idle limit
+    /// ([`ConnOptions::read_idle`](crate::ConnOptions::read_idle)): a connection that has read
+    /// nothing for that long closes with
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout), freeing its slot for a
+    /// peer that talks.
+    ///
     /// Defaults to 1024.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n;
@@ -202,7 +211,8 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// Binding the address fails (in use, not an address of this host, no permission), or the
-    /// accept thread cannot be spawned.
+    /// accept thread, or the thread of the global [`TimingWheel`] (started here on first use,
+    /// unless [`ConnOptions::timing_wheel`] names another), cannot be spawned.
     pub fn start<C, H, F>(self, mut codec: C, factory: F) -> io::Result<ServerHandle<C>>
     where
         C: Codec,
@@ -210,6 +220,11 @@ impl ServerBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         self.options.limit_codec(&mut codec);
+        // Every connection needs a timing wheel: start the global one now if it is the one,
+        // so that its thread failing is this error, not a panic on the accept thread.
+        if self.options.wheel.is_none() {
+            TimingWheel::try_global()?;
+        }
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
@@ -426,8 +441,13 @@ where
             });
         match spawned {
             Ok(thread) => self.inner.registry.set_thread(id, thread),
-            // Out of threads: the connection closes (its stream drops with the registry entry).
-            Err(_) => self.inner.registry.remove(id),
+            // Out of threads (or memory for a stack): the connection closes (its socket drops
+            // with the registry entry) and counts as refused. It never opened: no handler was
+            // made, so there is no on_connect and no on_close. The loop goes on.
+            Err(_) => {
+                self.inner.registry.remove(id);
+                self.inner.metrics.not_served();
+            }
         }
     }
 }
@@ -480,8 +500,10 @@ impl<C: Codec> ServerHandle<C> {
     }
 
     /// Connections closed at once after `accept`: because [`ServerBuilder::max_connections`]
-    /// were open, or because the accepted socket could not be given the options a connection
-    /// needs.
+    /// were open, because the accepted socket could not be given the options a connection
+    /// needs, or because no thread could be spawned for it (out of threads or memory, or an
+    /// impossible [`ConnOptions::stack_size`]). A refused connection never opens: its handler
+    /// is not made, and it gets neither `on_connect` nor `on_close`.
     pub fn refused_count(&self) -> u64 {
         self.metrics().connections_refused
     }

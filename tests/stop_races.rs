@@ -192,7 +192,9 @@ fn stop_from_on_close_while_another_stop_runs() {
     let race = Race::new();
     let loser = race.loser.clone();
     let server = TcpServer::builder()
-        .start(LengthDelimited::new(), move |_: &Conn| Stopper(loser.clone()))
+        .start(LengthDelimited::new(), move |_: &Conn| {
+            Stopper(loser.clone())
+        })
         .unwrap();
     race.arm(&server);
     let p = peer(server.local_addr());
