@@ -22,6 +22,7 @@ use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sync::{Latch, Stop, StopOnDrop};
 use crate::sys::transport::{Socket, Target};
+use crate::timer::TimingWheel;
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
 /// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread
@@ -148,7 +149,8 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// The address does not resolve, or the last attempt's error (refused, timed out) once the
-    /// attempts are used up, or the thread cannot be spawned.
+    /// attempts are used up, or the thread (or the global [`TimingWheel`]'s, on first use)
+    /// cannot be spawned.
     pub fn connect<A, C, H, F>(self, addr: A, codec: C, factory: F) -> io::Result<ClientHandle<C>>
     where
         A: ToSocketAddrs,
@@ -168,7 +170,7 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// The last attempt's error (no such file, refused) once the attempts are used up, or the
-    /// thread cannot be spawned.
+    /// thread (or the global [`TimingWheel`]'s, on first use) cannot be spawned.
     pub fn connect_unix<C, H, F>(
         self,
         path: impl AsRef<Path>,
@@ -196,6 +198,10 @@ impl ClientBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         self.options.limit_codec(&mut codec);
+        // As a server does: the global wheel's thread failing is this error, not a panic.
+        if self.options.wheel.is_none() {
+            TimingWheel::try_global()?;
+        }
         let inner = Arc::new(ClientInner {
             current: Mutex::new(None),
             stopping: Mutex::new(false),

@@ -70,6 +70,13 @@ impl Metrics {
         add(&self.refused, 1);
     }
 
+    /// A connection counted as accepted could not be served after all (no thread for it): it
+    /// counts as refused instead.
+    pub(crate) fn not_served(&self) {
+        self.accepted.fetch_sub(1, Ordering::Relaxed);
+        self.refused();
+    }
+
     /// A send found the queue full (a `try_send` refused, or a `send` timed out).
     pub(crate) fn queue_full(&self) {
         add(&self.queue_full, 1);
@@ -145,7 +152,8 @@ fn is_codec_error(e: &io::Error) -> bool {
 pub struct MetricsSnapshot {
     /// Connections accepted and served (for a client: connections made; for UDP: peers).
     pub connections_accepted: u64,
-    /// Connections closed at once because the connection limit was reached.
+    /// Connections closed at once after accept: the connection limit was reached, or the
+    /// connection could not be set up (no thread could be spawned for it).
     pub connections_refused: u64,
     /// Connections open now.
     pub connections_active: u64,

@@ -1,8 +1,6 @@
 //! `TcpServer` and `UnixServer`: the builder, the accept loop, and the handle that stops it.
 
 use std::io;
-use std::net::TcpStream;
-use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,10 +19,7 @@ use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sync::{Latch, Stop, StopOnDrop};
 use crate::sys::transport::{wake_acceptor, Addr, Listener, Socket};
-
-/// How often accept on a shared listener (see [`ServerBuilder::listener`]) looks up to see
-/// whether the server is stopping.
-const SHARED_ACCEPT_POLL: Duration = Duration::from_millis(100);
+use crate::timer::TimingWheel;
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -156,9 +151,9 @@ impl ServerBuilder {
     /// listener inherited from a service manager (systemd socket activation) or from the
     /// process this one replaces, so that the port never closes in between.
     ///
-    /// Such a listener may be shared with another process, so the accept thread polls it
-    /// (every 100 ms) instead of being woken by a connection to itself, and a client it
-    /// accepts as the server stops is still served.
+    /// Such a listener may be shared with another process, so stopping does not wake its
+    /// accept thread by a connection to itself: the thread sees the stop at its next poll
+    /// (every 100 ms), and a client it accepts as the server stops is still served.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
         self.bind = Bind::Listening(Arc::new(listener));
         self
@@ -167,6 +162,14 @@ impl ServerBuilder {
     /// Most connections open at once. A connection past the limit is accepted and closed at
     /// once (a peer sees EOF or a reset, not a hanging connect), and counted in
     /// [`ServerHandle::refused_count`].
+    ///
+    /// This bounds the threads (and file descriptors) the server's peers can hold, but a peer
+    /// that connects and never sends holds its slot for as long as it likes: enough of them
+    /// fill the server. Shed them with a read idle limit
+    /// ([`ConnOptions::read_idle`](crate::ConnOptions::read_idle)): a connection that has read
+    /// nothing for that long closes with
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout), freeing its slot for a
+    /// peer that talks.
     ///
     /// Defaults to 1024.
     pub fn max_connections(mut self, n: usize) -> Self {
@@ -177,6 +180,15 @@ impl ServerBuilder {
     /// How long the accept loop waits after `accept` fails (for example `EMFILE`, out of file
     /// descriptors): `min` after the first failure, doubling up to `max`, back to `min` after a
     /// success. As Tao does, so a full fd table does not spin a core.
+    ///
+    /// Meanwhile a peer that connects waits in the listen backlog, and is served once a file
+    /// descriptor is free again (at most `max` later); connections already open are served
+    /// throughout. The server does not keep a spare descriptor to accept and drop such peers
+    /// (libuv's and muduo's trick): another thread of the process may take the descriptor
+    /// freed for it, and a peer that arrives after the shortage has passed would be dropped
+    /// instead of served. To refuse peers with an EOF rather than keep them waiting, set
+    /// [`max_connections`](Self::max_connections) below the fd limit (`ulimit -n`) minus the
+    /// descriptors the rest of the process uses: each connection takes one.
     ///
     /// Defaults to 5 ms doubling to 1 s.
     pub fn accept_backoff(mut self, min: Duration, max: Duration) -> Self {
@@ -217,7 +229,8 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// Binding the address fails (in use, not an address of this host, no permission), or the
-    /// accept thread cannot be spawned.
+    /// accept thread, or the thread of the global [`TimingWheel`] (started here on first use,
+    /// unless [`ConnOptions::timing_wheel`] names another), cannot be spawned.
     pub fn start<C, H, F>(self, mut codec: C, factory: F) -> io::Result<ServerHandle<C>>
     where
         C: Codec,
@@ -225,21 +238,18 @@ impl ServerBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         self.options.limit_codec(&mut codec);
+        // Every connection needs a timing wheel: start the global one now if it is the one,
+        // so that its thread failing is this error, not a panic on the accept thread.
+        if self.options.wheel.is_none() {
+            TimingWheel::try_global()?;
+        }
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
-            Bind::Listening(l) => {
-                // A listener shared with another process (the one that handed it to us, or
-                // the one we hand it to) cannot be woken by connecting to it: the other
-                // process may take that connection. So its accept polls: SO_RCVTIMEO bounds
-                // accept() on Linux; std sets it through a socket handle on a dup of the fd.
-                // Blocking (another holder may have made it non-blocking, and a non-blocking
-                // accept would spin), with the poll as its timeout.
-                l.set_nonblocking(false)?;
-                TcpStream::from(OwnedFd::from(l.try_clone()?))
-                    .set_read_timeout(Some(SHARED_ACCEPT_POLL))?;
-                Listener::Tcp(l.try_clone()?)
-            }
+            // A listener shared with another process (the one that handed it to us, or the
+            // one we hand it to) cannot be woken by connecting to it: the other process may
+            // take that connection. Its accept polls, as every TCP accept does.
+            Bind::Listening(l) => Listener::from_tcp(l.try_clone()?)?,
         };
         let shared = matches!(self.bind, Bind::Listening(_));
         let local_addr = listener.local_addr()?;
@@ -319,8 +329,12 @@ impl<C: Codec> Inner<C> {
         }
         let accept = lock(&self.accept_thread).take();
         let Some(accept) = accept else {
-            // Another stop() is doing the work: wait for it.
-            self.wait();
+            // Another stop() is doing the work: wait for it; but not from one of a
+            // connection's own threads (a handler, on_close, a watermark observer, a timer,
+            // on_idle), which that stop may be joining: the wait would never end.
+            if !self.registry.is_own_thread_of_any() {
+                self.wait();
+            }
             return;
         };
         let _ = accept.join();
@@ -378,17 +392,12 @@ where
             }
             let (stream, peer) = match accepted {
                 Ok(pair) => pair,
+                // Interrupted, or the accept poll passed: look at the stop flag again.
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // A shared listener's poll: look at the stop flag again.
-                Err(e)
-                    if self.inner.shared
-                        && matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                        ) =>
-                {
-                    continue
-                }
+                // Out of file descriptors (EMFILE, ENFILE), or out of memory: wait, and
+                // accept again. Linux fails such an accept before looking at the queue, so
+                // without this wait the loop would spin. The peer stays in the listen backlog
+                // until an fd is free (see `accept_backoff`).
                 Err(_) => {
                     thread::park_timeout(backoff);
                     backoff = (backoff * 2).min(self.backoff.1);
@@ -450,8 +459,13 @@ where
             });
         match spawned {
             Ok(thread) => self.inner.registry.set_thread(id, thread),
-            // Out of threads: the connection closes (its stream drops with the registry entry).
-            Err(_) => self.inner.registry.remove(id),
+            // Out of threads (or memory for a stack): the connection closes (its socket drops
+            // with the registry entry) and counts as refused. It never opened: no handler was
+            // made, so there is no on_connect and no on_close. The loop goes on.
+            Err(_) => {
+                self.inner.registry.remove(id);
+                self.inner.metrics.not_served();
+            }
         }
     }
 }
@@ -504,8 +518,10 @@ impl<C: Codec> ServerHandle<C> {
     }
 
     /// Connections closed at once after `accept`: because [`ServerBuilder::max_connections`]
-    /// were open, or because the accepted socket could not be given the options a connection
-    /// needs.
+    /// were open, because the accepted socket could not be given the options a connection
+    /// needs, or because no thread could be spawned for it (out of threads or memory, or an
+    /// impossible [`ConnOptions::stack_size`]). A refused connection never opens: its handler
+    /// is not made, and it gets neither `on_connect` nor `on_close`.
     pub fn refused_count(&self) -> u64 {
         self.metrics().connections_refused
     }
@@ -525,7 +541,10 @@ impl<C: Codec> ServerHandle<C> {
     /// released first), every connection shut down gracefully with `deadline` (queues drain,
     /// FIN, wait for the peer's EOF, forced close at the deadline, reason
     /// [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)), and every thread the
-    /// server started joined. A second call waits for the first to finish.
+    /// server started joined. A second call waits for the first to finish, except on one of
+    /// the server's own connection threads (a handler, `on_close`, a watermark observer, a
+    /// connection timer or `on_idle`): there it returns at once, since the first call may be
+    /// waiting for that very thread, which ends once its callback returns.
     pub fn stop(&self, deadline: Duration) {
         self.inner.stop(deadline, false);
     }

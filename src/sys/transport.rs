@@ -8,7 +8,7 @@
 use std::fmt;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -223,10 +223,29 @@ pub(crate) struct SocketFile {
 /// accept cannot be woken by connecting to it once its file is gone, so it polls.
 const UNIX_ACCEPT_POLL: Duration = Duration::from_millis(50);
 
+/// The longest a TCP `accept` blocks before the accept loop looks at its stop flag again.
+/// [`wake_acceptor`] makes it return at once, but that takes a file descriptor, and with the
+/// fd table full (`EMFILE`) there is none: then this bounds how long `stop` waits. A listener
+/// shared with another process cannot be woken at all (the other process may take the
+/// wake-up connection), so this is its only way out.
+pub(crate) const ACCEPT_POLL: Duration = Duration::from_millis(100);
+
 impl Listener {
     /// Binds a TCP listener.
     pub(crate) fn tcp(addr: &str) -> io::Result<Listener> {
-        TcpListener::bind(addr).map(Listener::Tcp)
+        Listener::from_tcp(TcpListener::bind(addr)?)
+    }
+
+    /// A listener on a TCP socket already bound and listening (inherited, or handed over),
+    /// made blocking (another holder may have made it non-blocking, and a non-blocking accept
+    /// would spin), with `accept` bounded by [`ACCEPT_POLL`].
+    pub(crate) fn from_tcp(listener: TcpListener) -> io::Result<Listener> {
+        listener.set_nonblocking(false)?;
+        // SO_RCVTIMEO bounds accept() on Linux; std sets it through a socket handle, here on
+        // a dup of the fd (the option belongs to the socket, so it applies to every fd of it).
+        TcpStream::from(OwnedFd::from(listener.try_clone()?))
+            .set_read_timeout(Some(ACCEPT_POLL))?;
+        Ok(Listener::Tcp(listener))
     }
 
     /// Binds a Unix-domain listener at `path`. A stale socket file (one nobody listens on any
@@ -274,9 +293,20 @@ impl Listener {
     /// Accepts one connection: the socket and the peer's address.
     pub(crate) fn accept(&self) -> io::Result<(Arc<dyn Socket>, Addr)> {
         match self {
-            Listener::Tcp(l) => l
-                .accept()
-                .map(|(s, a)| (Arc::new(s) as Arc<dyn Socket>, Addr::Inet(a))),
+            Listener::Tcp(l) => match l.accept() {
+                Ok((s, a)) => Ok((Arc::new(s) as Arc<dyn Socket>, Addr::Inet(a))),
+                // The ACCEPT_POLL passed with nothing to accept: let the accept loop look at
+                // its stop flag.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    Err(io::ErrorKind::Interrupted.into())
+                }
+                Err(e) => Err(e),
+            },
             Listener::Unix(l, _) => match l.accept() {
                 Ok((s, a)) => {
                     s.set_nonblocking(false)?;
@@ -308,7 +338,9 @@ impl Drop for Listener {
 }
 
 /// Makes an accept blocked on the listener at `addr` return, by connecting to it: a blocked
-/// `accept()` cannot be interrupted otherwise (rust-lang/rust #67978).
+/// `accept()` cannot be interrupted otherwise (rust-lang/rust #67978). Best effort: without a
+/// free file descriptor the connection cannot be made, and the accept returns at its next
+/// [`ACCEPT_POLL`] instead.
 pub(crate) fn wake_acceptor(addr: &Addr) {
     match addr {
         Addr::Inet(a) => {

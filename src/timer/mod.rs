@@ -114,6 +114,7 @@ mod driver;
 mod wheel;
 
 use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -200,10 +201,33 @@ impl TimingWheel {
     ///
     /// # Panics
     ///
-    /// On first use, if the operating system cannot spawn the thread.
+    /// On first use, if the operating system cannot spawn the thread; see
+    /// [`try_global`](Self::try_global) for the error instead.
     pub fn global() -> &'static TimingWheel {
+        TimingWheel::try_global().expect("TimingWheel: cannot spawn the timer thread")
+    }
+
+    /// The process-wide wheel, as [`global`](Self::global), started now if it is not yet.
+    /// Servers and clients call it as they start, so that a wheel that cannot start is their
+    /// start's error rather than a panic on one of their threads later.
+    ///
+    /// # Errors
+    ///
+    /// The operating system cannot spawn the wheel's thread (out of threads or memory). Nothing
+    /// is kept: a later call tries again.
+    pub fn try_global() -> io::Result<&'static TimingWheel> {
         static GLOBAL: OnceLock<TimingWheel> = OnceLock::new();
-        GLOBAL.get_or_init(|| TimingWheel::start(GLOBAL_TICK, "the global timing wheel".to_owned()))
+        static STARTING: Mutex<()> = Mutex::new(());
+        if let Some(wheel) = GLOBAL.get() {
+            return Ok(wheel);
+        }
+        // One thread starts it; the others wait here and find it started.
+        let _one = STARTING.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(wheel) = GLOBAL.get() {
+            return Ok(wheel);
+        }
+        let wheel = TimingWheel::try_start(GLOBAL_TICK, "the global timing wheel".to_owned())?;
+        Ok(GLOBAL.get_or_init(|| wheel))
     }
 
     /// A wheel on a manual clock, for tests: no thread, and time stands still until
@@ -253,18 +277,21 @@ impl TimingWheel {
     }
 
     fn start(tick: Duration, label: String) -> TimingWheel {
+        TimingWheel::try_start(tick, label).expect("TimingWheel: cannot spawn the timer thread")
+    }
+
+    fn try_start(tick: Duration, label: String) -> io::Result<TimingWheel> {
         let shared = Arc::new(Shared::new(tick, ClockKind::Real, label));
         let driver = Arc::clone(&shared);
         let thread = thread::Builder::new()
             .name(THREAD_NAME.to_owned())
-            .spawn(move || driver.run_thread())
-            .expect("TimingWheel: cannot spawn the timer thread");
-        TimingWheel {
+            .spawn(move || driver.run_thread())?;
+        Ok(TimingWheel {
             inner: Arc::new(Inner {
                 shared,
                 thread: Mutex::new(Some(thread)),
             }),
-        }
+        })
     }
 
     /// Runs `f` once, `after` from now (never earlier), on the wheel's thread.
