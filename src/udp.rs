@@ -20,7 +20,7 @@
 //!   message back in [`TrySendError::Full`](crate::TrySendError::Full). `Ok` means the
 //!   datagram was handed to the kernel (UDP itself may still lose it). A send error other
 //!   than a full buffer ends the peer's connection with that error and hands the message
-//!   back. Queue sizes and watermarks ([`ConnOptions::queue_capacity`] and friends) do not
+//!   back. Queue sizes and watermarks ([`ConnOptions::send_queue_capacity`] and friends) do not
 //!   apply: nothing is ever queued, and `dropped` is always 0.
 //! * **No end of stream**: a peer's connection ends when it is closed or shut down (our side),
 //!   when an idle limit passes, or when the server stops. Peers are kept for
@@ -29,7 +29,7 @@
 //! * **A full table makes room**: when [`UdpBuilder::max_peers`] peers are served and a new
 //!   one sends, the peer heard from least recently is ended (`on_close` with
 //!   [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of kind
-//!   [`IdleKind::Read`](crate::IdleKind::Read)) and the newcomer is served. Refusing the
+//!   [`IdleKind::Read`]) and the newcomer is served. Refusing the
 //!   newcomer instead would let anyone who sprays datagrams from many source ports lock every
 //!   new peer out for the whole idle expiry. A peer that keeps talking is not evicted unless
 //!   `max_peers` newer peers sent something since it last did.
