@@ -6,9 +6,24 @@
 //! only reports what happened (joined, said, left) to one hub thread over a bounded channel,
 //! and the hub, which owns the [`ServerHandle`], fans out through the server's registry
 //! ([`ServerHandle::connections`]). Every client therefore sees the room's events in the
-//! same order. Fan-out never blocks: it uses `try_send` and [`Registry::broadcast`], and a
-//! client whose send queue is full is disconnected, so one slow reader cannot hold up the
-//! room.
+//! same order.
+//!
+//! # Flow control: the talkers wait, the readers are not cut off
+//!
+//! A client that keeps reading is never disconnected: it receives every line said while it
+//! is in the room, in the room's order (each sender's lines in the order sent), however fast
+//! the others talk. When a client's send queue is full, the hub waits for it to take a line
+//! (`send_timeout`) instead of dropping it; meanwhile the hub's backlog fills, the reader
+//! threads of the clients who talk wait for the hub, and TCP flow control slows the talkers
+//! down, the one who floods the room most of all. So the room moves at the pace of its
+//! slowest reader, and nothing is lost.
+//!
+//! A client that stops reading altogether would stop the room, so the wait has a bound: a
+//! client whose queue stays full for `--slow-reader` seconds (10 by default) without taking a
+//! single line is disconnected, and the room goes on. (Before, a client was disconnected as
+//! soon as its queue was full: one client sending as fast as it could got the others cut off,
+//! readers included.) A client must read while it writes: one that writes a lot and reads
+//! nothing until it is done waits on itself, and is disconnected after that bound.
 //!
 //! The same handler and hub run over TCP, a Unix-domain socket or UDP, chosen by a flag: only
 //! the line that starts the server differs (goes' promise).
@@ -28,7 +43,9 @@
 //! * `--addr ADDR`: `HOST:PORT` for TCP and UDP (default `127.0.0.1:7002`; port 0 picks a free
 //!   one), a socket path for Unix (default `/tmp/threadnet-chat.sock`);
 //! * `--idle-timeout SECS`: disconnect a client that has said nothing for SECS seconds (off by
-//!   default for TCP and Unix; UDP members expire after 60 s unless this is set).
+//!   default for TCP and Unix; UDP members expire after 60 s unless this is set);
+//! * `--slow-reader SECS`: disconnect a client whose queue has stayed full (nothing read) for
+//!   SECS seconds (default 10).
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; the room's
 //! events are logged on stderr. The server runs until SIGINT or SIGTERM stops it gracefully
@@ -51,17 +68,24 @@ use threadnet::{
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: chat [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS]
+            [--slow-reader SECS]
   --transport T         tcp (default), unix or udp
   --addr ADDR           HOST:PORT for tcp and udp (default 127.0.0.1:7002; port 0 picks a free
                         port), a socket path for unix (default /tmp/threadnet-chat.sock)
-  --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)";
+  --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)
+  --slow-reader SECS    disconnect a client that has read nothing for SECS while its queue
+                        was full (default 10)";
+
+/// How long the hub waits for a client whose queue is full to take a line, by default.
+const SLOW_READER: Duration = Duration::from_secs(10);
 
 /// Longest text relayed from one line, in bytes; longer lines are cut (on a character
 /// boundary). It keeps every relayed line, prefix included, far below the codec's 64 KiB limit.
 const MAX_TEXT: usize = 4096;
 
-/// Room events waiting for the hub. When the hub falls this far behind, readers wait for it,
-/// which in turn slows down the clients that talk the most (TCP backpressure), not the others.
+/// Room events waiting for the hub. When the hub falls this far behind (it waits for a client
+/// whose queue is full), readers wait for it, which in turn slows down the clients that talk
+/// (TCP backpressure), the most talkative first.
 const HUB_BACKLOG: usize = 1024;
 
 /// What a connection tells the hub.
@@ -102,60 +126,48 @@ impl Handler<Lines> for Member {
 }
 
 /// The hub: the only place that sends to clients. Runs until every sender is gone, which
-/// for a server that is never stopped means forever.
-fn run_hub(room: &Registry<Lines>, events: Receiver<Event>) {
+/// for a server that is never stopped means forever. `slow` is how long it waits for a client
+/// whose queue is full to take a line before it disconnects that client.
+fn run_hub(room: &Registry<Lines>, events: Receiver<Event>, slow: Duration) {
     for event in events {
         match event {
             Event::Joined { id, peer } => {
                 eprintln!("chat: #{id} {peer} joined");
-                announce(room, format!("* {peer} joined"));
+                announce(room, None, &format!("* {peer} joined"), slow);
             }
             Event::Left { id, peer, reason } => {
                 eprintln!("chat: #{id} {peer} left: {reason}");
-                announce(room, format!("* {peer} left"));
+                announce(room, None, &format!("* {peer} left"), slow);
             }
             Event::Said { id, peer, text } => {
                 let line = format!("{peer}: {}", clean(&text));
-                room.for_each(|conn| {
-                    if conn.id() == id {
-                        return; // not back to the sender
-                    }
-                    // Slow clients must not block the others: `try_send` never waits, and a
-                    // client whose queue is full (1024 lines or 1 MiB behind, the defaults)
-                    // is disconnected instead of being waited for or silently skipped. Its
-                    // `on_close` then announces that it left.
-                    if let Err(e) = conn.try_send(line.clone()) {
-                        if e.is_full() {
-                            eprintln!(
-                                "chat: #{} {} too slow, disconnecting",
-                                conn.id(),
-                                conn.peer_addr()
-                            );
-                            conn.close();
-                        }
-                        // Closed: it is leaving, and its `Left` event is on its way.
-                    }
-                });
+                announce(room, Some(id), &line, slow); // not back to the sender
             }
         }
     }
 }
 
-/// Sends a notice to every client, the newcomer included. `broadcast` encodes the line once
-/// and offers the same bytes to each queue without waiting; the ones that were full are
-/// disconnected, as in `run_hub`.
-fn announce(registry: &Registry<Lines>, notice: String) {
-    match registry.broadcast(&notice) {
-        Ok(report) => {
-            for id in report.full {
-                if let Some(conn) = registry.get(id) {
-                    eprintln!("chat: #{id} {} too slow, disconnecting", conn.peer_addr());
-                    conn.close();
-                }
-            }
+/// Sends `line` to every client but `except`, in turn. A client whose queue is full is waited
+/// for, up to `slow`: while it is, the hub's backlog fills and the talkers are slowed down
+/// (see the module docs). One that takes nothing in that time is disconnected; its
+/// `on_close` then announces that it left.
+fn announce(room: &Registry<Lines>, except: Option<u64>, line: &str, slow: Duration) {
+    room.for_each(|conn| {
+        if Some(conn.id()) == except {
+            return;
         }
-        Err(e) => eprintln!("chat: cannot encode {notice:?}: {e}"),
-    }
+        if let Err(e) = conn.send_timeout(line.to_string(), slow) {
+            if e.is_timeout() {
+                eprintln!(
+                    "chat: #{} {} read nothing for {slow:?}, disconnecting",
+                    conn.id(),
+                    conn.peer_addr()
+                );
+                conn.close();
+            }
+            // Closed: it is leaving, and its `Left` event is on its way.
+        }
+    });
 }
 
 /// The text of a line as it is relayed: at most `MAX_TEXT` bytes, and no trailing `\r` (the
@@ -199,39 +211,60 @@ impl Room {
     }
 }
 
-fn main() -> ExitCode {
-    let mut transport = "tcp".to_string();
-    let mut addr = None;
-    let mut options = ConnOptions::new();
-    let mut args = std::env::args().skip(1);
+/// The command line.
+struct Args {
+    transport: String,
+    addr: Option<String>,
+    options: ConnOptions,
+    slow_reader: Duration,
+}
+
+/// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong. Every flag but
+/// `--help` takes one value.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        transport: "tcp".to_string(),
+        addr: None,
+        options: ConnOptions::new(),
+        slow_reader: SLOW_READER,
+    };
     while let Some(flag) = args.next() {
-        match (flag.as_str(), args.next()) {
-            ("--transport", Some(value)) if ["tcp", "unix", "udp"].contains(&value.as_str()) => {
-                transport = value;
+        if matches!(flag.as_str(), "-h" | "--help") {
+            return Ok(None);
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let secs = || seconds(&value).ok_or(format!("{flag}: not a positive number: {value:?}"));
+        match flag.as_str() {
+            "--transport" if ["tcp", "unix", "udp"].contains(&value.as_str()) => {
+                parsed.transport = value;
             }
-            ("--addr", Some(value)) => addr = Some(value),
-            ("--idle-timeout", Some(value)) => match seconds(&value) {
-                // A lurker is disconnected; its `on_close` announces that it left.
-                Some(timeout) => options = options.read_idle(timeout),
-                None => {
-                    eprintln!("chat: --idle-timeout: not a positive number: {value:?}\n{USAGE}");
-                    return ExitCode::from(2);
-                }
-            },
-            ("-h" | "--help", _) => {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            ("--addr" | "--idle-timeout" | "--transport", None) => {
-                eprintln!("chat: {flag} needs a value\n{USAGE}");
-                return ExitCode::from(2);
-            }
-            _ => {
-                eprintln!("chat: bad flag {flag:?}\n{USAGE}");
-                return ExitCode::from(2);
-            }
+            "--addr" => parsed.addr = Some(value),
+            // A lurker is disconnected; its `on_close` announces that it left.
+            "--idle-timeout" => parsed.options = parsed.options.read_idle(secs()?),
+            "--slow-reader" => parsed.slow_reader = secs()?,
+            _ => return Err(format!("bad flag {flag:?} {value:?}")),
         }
     }
+    Ok(Some(parsed))
+}
+
+fn main() -> ExitCode {
+    let Args {
+        transport,
+        addr,
+        options,
+        slow_reader,
+    } = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(why) => {
+            eprintln!("chat: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
 
     let (hub, events) = mpsc::sync_channel(HUB_BACKLOG);
     let member = move |_: &Connection<Lines>| Member { hub: hub.clone() };
@@ -284,7 +317,7 @@ fn main() -> ExitCode {
 
     // The hub runs on a thread of its own; this one stops the server on SIGINT/SIGTERM.
     let hub_room = room.clone();
-    thread::spawn(move || run_hub(hub_room.members(), events));
+    thread::spawn(move || run_hub(hub_room.members(), events, slow_reader));
     let stopped = match &room {
         Room::Stream(server) => stop.run(server),
         Room::Datagram(server) => stop.run(server),

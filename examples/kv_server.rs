@@ -28,10 +28,13 @@
 //! The store is shared by every connection: `--shards N` hash maps, each behind its own
 //! mutex, so connections that touch different keys rarely wait for each other.
 //!
-//! Expiry is driven by the timing wheel: each key with a TTL has one O(1) timer that removes
-//! it at its deadline, so a key nobody reads again does not stay in memory. A command that
-//! reads a key in the instant between its deadline and its timer's run also treats it as
-//! absent (and removes it).
+//! Expiry is driven by the timing wheel: each key with a TTL has exactly one pending O(1)
+//! timer that removes it at its deadline, so a key nobody reads again does not stay in
+//! memory. The timer's id lives in the key's entry, and whatever replaces or removes the TTL
+//! cancels it: `SET` without `KEEPTTL`, `EXPIRE`, `DEL`, `FLUSHALL`, and the key's own
+//! expiry. Memory therefore grows with the keys, not with the commands: 200 000 `EXPIRE`s on
+//! one key leave one timer, not 200 000. A command that reads a key in the instant between its
+//! deadline and its timer's run also treats it as absent (and removes it).
 //!
 //! Input that breaks the protocol gets Redis' answer, `-ERR Protocol error: ...`, and the
 //! connection then closes gracefully (reply, FIN, wait for the peer's EOF).
@@ -54,7 +57,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use threadnet::{
-    signal, Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer, TimingWheel,
+    signal, Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer, TimerId,
+    TimingWheel,
 };
 
 const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-connections N]
@@ -72,15 +76,43 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(1);
 // ---------------------------------------------------------------------------------------------
 // The store
 
-/// A value and, if it has one, the instant it expires.
+/// A value and, if it has one, the instant it expires and the one timer that removes it then.
 struct Entry {
     value: Vec<u8>,
     expires: Option<Instant>,
+    /// Pending while `expires` is set (and only then): cancelled by whatever replaces or
+    /// removes the entry or its TTL, so a key never has more than one.
+    timer: Option<TimerId>,
 }
 
 impl Entry {
+    /// An entry without a TTL.
+    fn new(value: Vec<u8>) -> Entry {
+        Entry {
+            value,
+            expires: None,
+            timer: None,
+        }
+    }
+
     fn is_expired(&self, now: &mut Now) -> bool {
         self.expires.is_some_and(|t| now.get() >= t)
+    }
+
+    /// Drops the TTL and cancels its timer.
+    fn persist(&mut self) {
+        self.expires = None;
+        if let Some(id) = self.timer.take() {
+            TimingWheel::global().cancel(id);
+        }
+    }
+}
+
+impl Drop for Entry {
+    /// An entry that leaves the store (replaced, deleted, flushed, expired) takes its timer
+    /// with it: the timer holds a copy of the key, and must not outlive the entry.
+    fn drop(&mut self) {
+        self.persist();
     }
 }
 
@@ -120,21 +152,28 @@ impl Store {
         })
     }
 
-    /// Removes `key` at `at` if its deadline is still `at` then: active expiry, driven by the
-    /// process's timing wheel (one O(1) timer per key with a TTL), so a key nobody reads again
-    /// does not stay in memory. A later `SET` or `EXPIRE` gives the key a new deadline and a
-    /// new timer; the old timer then finds a different deadline and does nothing.
-    fn expire_at(&self, key: &[u8], at: Instant) {
+    /// Gives `entry` (the entry of `key`, its shard locked by the caller) the deadline `at`:
+    /// its old timer, if any, is cancelled and one new timer removes the key at `at` if its
+    /// deadline is still `at` then. Active expiry, driven by the process's timing wheel, so a
+    /// key nobody reads again does not stay in memory; one timer per key at most, so memory
+    /// does not grow with the commands that set TTLs.
+    fn expire_at(&self, key: &[u8], entry: &mut Entry, at: Instant) {
+        entry.persist();
         let store = self.me.clone();
         let key = key.to_vec();
-        TimingWheel::global().at(at, move || {
+        let id = TimingWheel::global().at(at, move || {
             if let Some(store) = store.upgrade() {
                 let mut map = store.shard(&key);
                 if map.get(&key).is_some_and(|e| e.expires == Some(at)) {
-                    map.remove(&key);
+                    // Its own timer is running: nothing to cancel.
+                    if let Some(mut e) = map.remove(&key) {
+                        e.timer = None;
+                    }
                 }
             }
         });
+        entry.expires = Some(at);
+        entry.timer = Some(id);
     }
 
     /// The map that holds `key`, locked.
@@ -283,14 +322,17 @@ fn set(store: &Store, args: &mut Args) -> Reply {
     {
         return Reply::Null;
     }
-    let expires = match old {
-        Some(old) if options.keep_ttl => old.expires,
-        _ => options.expires,
-    };
-    if let Some(at) = options.expires {
-        store.expire_at(&key, at);
+    if let Some(old) = old.filter(|_| options.keep_ttl) {
+        // The TTL and its timer stay as they are.
+        old.value = value;
+        return Reply::ok();
     }
-    map.insert(key, Entry { value, expires });
+    let mut entry = Entry::new(value);
+    if let Some(at) = options.expires {
+        store.expire_at(&key, &mut entry, at);
+    }
+    // The old entry, if any, is dropped here, and its timer with it.
+    map.insert(key, entry);
     Reply::ok()
 }
 
@@ -360,18 +402,25 @@ fn incr(store: &Store, args: &mut Args) -> Reply {
     let key = std::mem::take(&mut args[1]);
     let mut map = store.shard(&key);
     let mut now = Now::new();
-    let (old, expires) = match live(&mut map, &key, &mut now) {
+    let entry = live(&mut map, &key, &mut now);
+    let old = match &entry {
         Some(e) => match Resp::parse_integer(&e.value) {
-            Some(n) => (n, e.expires),
+            Some(n) => n,
             None => return err(NOT_AN_INTEGER),
         },
-        None => (0, None),
+        None => 0,
     };
     let Some(new) = old.checked_add(1) else {
         return err("ERR increment or decrement would overflow");
     };
     let value = new.to_string().into_bytes();
-    map.insert(key, Entry { value, expires });
+    match entry {
+        // In place: the TTL and its timer are kept.
+        Some(e) => e.value = value,
+        None => {
+            map.insert(key, Entry::new(value));
+        }
+    }
     Reply::Integer(new)
 }
 
@@ -395,8 +444,7 @@ fn expire(store: &Store, args: &mut Args) -> Reply {
     }
     match now.get().checked_add(Duration::from_millis(ms as u64)) {
         Some(t) => {
-            entry.expires = Some(t);
-            store.expire_at(key, t);
+            store.expire_at(key, entry, t);
             Reply::Integer(1)
         }
         None => err("ERR invalid expire time in 'expire' command"),

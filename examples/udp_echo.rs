@@ -2,8 +2,10 @@
 //!
 //! It is the smallest [`UdpServer`]: the [`Raw`] codec reads each datagram as one message
 //! (a datagram is what one read of it returns), and the handler sends it back. Each sender
-//! address is a [`Connection`] of its own, with its own bounded send queue; senders that go
-//! quiet expire after 60 s.
+//! address is a [`Connection`] of its own; senders that go quiet expire after 60 s, and once
+//! 1 024 are served a new one takes the place of the one heard from least recently. A reply
+//! is written at once from the reader thread (UDP peers have no writer threads), so the
+//! process has a handful of threads however many senders it serves.
 //!
 //! ```sh
 //! cargo run --release --example udp_echo -- --addr 127.0.0.1:7003
@@ -48,8 +50,9 @@ fn main() -> ExitCode {
         .addr(addr.as_str())
         .start(Raw, |_: &Connection<Raw>| {
             |conn: &Connection<Raw>, datagram: Vec<u8>| {
-                // try_send: a sender whose replies pile up (1024 queued) loses this one
-                // rather than stalling every other sender's datagrams behind it.
+                // try_send: when the socket's send buffer is full, this reply is dropped
+                // after at most one 50 ms write slice, rather than stalling every other
+                // sender's datagrams behind it for the whole send timeout.
                 let _ = conn.try_send(datagram);
             }
         });

@@ -3,20 +3,36 @@
 //! goes promises that moving a line protocol from TCP to UDP changes the transport line, not the
 //! handler; so does threadnet. Each peer address that sends a datagram becomes a
 //! [`Connection`]: the same handle, the same `on_connect` / `on_message` / `on_close`, the same
-//! bounded send queue with a writer thread, the same timers and idle limits. What differs is
-//! underneath:
+//! send calls, the same timers and idle limits. What differs is underneath:
 //!
 //! * **One reader thread for the socket**, not one per peer: it receives each datagram, finds
 //!   (or makes) the peer's connection, and decodes the datagram with that peer's codec: a
 //!   datagram holds whole messages (usually one), never part of one. A datagram that does not
 //!   decode, or is over [`UdpBuilder::max_datagram`], ends that peer's connection with an
 //!   `Error`, as a bad frame ends a TCP connection.
-//! * **One datagram per message** out: the writer sends each queued message with its own
-//!   `send_to`, never a batch (write-through is off: a codec may write a message in pieces).
+//! * **No writer threads**: a send writes its message as one datagram (`send_to`) at once, on
+//!   the thread that sends, so a server with thousands of peers still has one thread (the
+//!   reader) plus the process's timing wheel. A UDP send does not wait for the peer, only for
+//!   room in the socket's send buffer, which the kernel frees at the speed of the network
+//!   card. So nothing is queued per peer, and the send calls keep their meaning with the
+//!   socket buffer (shared by every peer) in place of the queue: `send` waits up to its
+//!   timeout for room there, `try_send` waits at most one 50 ms write slice and then hands the
+//!   message back in [`TrySendError::Full`](crate::TrySendError::Full). `Ok` means the
+//!   datagram was handed to the kernel (UDP itself may still lose it). A send error other
+//!   than a full buffer ends the peer's connection with that error and hands the message
+//!   back. Queue sizes and watermarks ([`ConnOptions::send_queue_capacity`] and friends) do not
+//!   apply: nothing is ever queued, and `dropped` is always 0.
 //! * **No end of stream**: a peer's connection ends when it is closed or shut down (our side),
 //!   when an idle limit passes, or when the server stops. Peers are kept for
 //!   [`DEFAULT_PEER_IDLE`] without a datagram unless [`ConnOptions`] sets an idle limit, so a
 //!   server does not fill up with peers that left.
+//! * **A full table makes room**: when [`UdpBuilder::max_peers`] peers are served and a new
+//!   one sends, the peer heard from least recently is ended (`on_close` with
+//!   [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of kind
+//!   [`IdleKind::Read`]) and the newcomer is served. Refusing the
+//!   newcomer instead would let anyone who sprays datagrams from many source ports lock every
+//!   new peer out for the whole idle expiry. A peer that keeps talking is not evicted unless
+//!   `max_peers` newer peers sent something since it last did.
 //!
 //! ```
 //! use std::net::UdpSocket;
@@ -43,7 +59,7 @@
 use std::collections::HashMap;
 use std::io::{self, IoSlice};
 use std::net::{Shutdown, SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -51,17 +67,15 @@ use std::time::Duration;
 use crate::codec::Codec;
 use crate::conn::core::{Cause, Core};
 use crate::conn::handler::Handler;
-use crate::conn::idle;
+use crate::conn::idle::{self, IdleKind};
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
-use crate::conn::options::ConnEvent;
-use crate::conn::options::ConnOptions;
+use crate::conn::options::{ConnEvent, ConnOptions};
+use crate::conn::queue::{Mode, Payload, Tx};
 use crate::conn::registry::Registry;
 use crate::conn::through::ReaderMark;
 use crate::conn::Connection;
-use crate::sync::catch;
-use crate::sync::deadline_after;
-use crate::sync::lock;
-use crate::sync::{Latch, Stop, StopOnDrop};
+use crate::error::Refused;
+use crate::sync::{catch, deadline_after, lock, Latch, Stop, StopOnDrop};
 use crate::sys::transport::{Addr, Socket, WRITE_SLICE};
 
 /// How long a UDP peer may send nothing before its connection ends, unless [`ConnOptions`]
@@ -112,12 +126,14 @@ impl UdpBuilder {
         self
     }
 
-    /// Most peers served at once. A datagram from a new peer past the limit is dropped and
-    /// counted in [`UdpHandle::refused_count`].
+    /// Most peers served at once. A datagram from a new peer past the limit ends the
+    /// connection of the peer heard from least recently, counted in
+    /// [`UdpHandle::evicted_count`], and the new peer is served (see the
+    /// [module docs](crate::udp)). At least 1.
     ///
     /// Defaults to 1024.
     pub fn max_peers(mut self, n: usize) -> Self {
-        self.max_peers = n;
+        self.max_peers = n.max(1);
         self
     }
 
@@ -130,9 +146,9 @@ impl UdpBuilder {
         self
     }
 
-    /// Options of every peer's connection (send queue, timeouts, idle limits, timing wheel).
-    /// Write-through is always off for UDP. Without an idle limit, peers expire after
-    /// [`DEFAULT_PEER_IDLE`].
+    /// Options of every peer's connection (send timeout, idle limits, timing wheel).
+    /// Write-through, the queue's bounds and watermarks do not apply to UDP: sends write at
+    /// once. Without an idle limit, peers expire after [`DEFAULT_PEER_IDLE`].
     ///
     /// Defaults to [`ConnOptions::default`].
     pub fn options(mut self, options: ConnOptions) -> Self {
@@ -167,6 +183,7 @@ impl UdpBuilder {
             registry: Registry::new(Arc::new(codec.clone())),
             ended: Arc::new(Mutex::new(Vec::new())),
             stopping: AtomicBool::new(false),
+            evicted: AtomicU64::new(0),
             metrics: Arc::new(Metrics::default()),
             thread: Mutex::new(None),
             stopped: Latch::default(),
@@ -181,6 +198,7 @@ impl UdpBuilder {
             max_datagram: self.max_datagram,
             peers: HashMap::new(),
             next_id: 1,
+            heard: 0,
         };
         let thread = thread::Builder::new()
             .name("threadnet-udp".into())
@@ -204,6 +222,8 @@ struct Inner<C: Codec> {
     /// Peers whose connection has ended on our side, for the reader to finish.
     ended: Arc<Mutex<Vec<SocketAddr>>>,
     stopping: AtomicBool,
+    /// Peers ended to make room for a new one.
+    evicted: AtomicU64,
     metrics: Arc<Metrics>,
     thread: Mutex<Option<JoinHandle<()>>>,
     stopped: Latch,
@@ -325,12 +345,74 @@ impl Socket for UdpPeer {
     }
 }
 
+/// The send side of a UDP peer's connection: no queue, no writer thread.
+impl Core {
+    /// Writes `p` as one datagram now, from this thread. While the socket's send buffer is
+    /// full, waits as `mode` allows (`Try`: one write slice) and then hands `p` back as
+    /// `Full` or `Timeout`. Any other error ends the connection and hands `p` back as
+    /// `Closed`, as does a connection that is closing.
+    ///
+    /// The check that the connection is open and the write happen under `q`, the lock its
+    /// close takes to refuse sends: no datagram goes out once the close has begun (a
+    /// graceful one then has nothing to drain, and finishes at once).
+    pub(crate) fn send_datagram(&self, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
+        let mut deadline = None;
+        loop {
+            let q = lock(&self.q);
+            if matches!(q.tx, Tx::Done) {
+                return Err((p, Refused::Closed));
+            }
+            let Some(socket) = self.stream() else {
+                return Err((p, Refused::Closed));
+            };
+            let sent = socket.write_vectored(&[IoSlice::new(p.as_slice())]);
+            drop(q);
+            match sent {
+                Ok(n) => {
+                    self.socket_wrote(n);
+                    self.count_sent(1);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let wait = match mode {
+                        Mode::Try => None,
+                        Mode::Wait(t) => deadline
+                            .get_or_insert_with(|| deadline_after(t))
+                            .checked_duration_since(std::time::Instant::now()),
+                    };
+                    if !wait.is_some_and(|w| !w.is_zero()) {
+                        self.metrics.queue_full();
+                        let why = match mode {
+                            Mode::Try => Refused::Full,
+                            Mode::Wait(_) => Refused::Timeout,
+                        };
+                        return Err((p, why));
+                    }
+                }
+                Err(e) => {
+                    self.io_failed(e);
+                    return Err((p, Refused::Closed));
+                }
+            }
+        }
+    }
+}
+
 /// One peer, owned by the reader thread.
 struct Peer<C: Codec, H> {
     conn: Connection<C>,
     /// `None` if the factory panicked.
     handler: Option<H>,
     codec: C,
+    /// When it last sent a datagram, on the reader's datagram count: the lowest is the peer
+    /// heard from least recently.
+    heard: u64,
 }
 
 /// Everything the reader thread owns.
@@ -344,6 +426,8 @@ struct Reader<C: Codec, H, F> {
     max_datagram: usize,
     peers: HashMap<SocketAddr, Peer<C, H>>,
     next_id: u64,
+    /// Datagrams received so far: the clock of `Peer::heard`.
+    heard: u64,
 }
 
 impl<C, H, F> Reader<C, H, F>
@@ -387,9 +471,11 @@ where
             return;
         }
         let max = self.max_datagram;
+        self.heard += 1;
         let Some(peer) = self.peers.get_mut(&from) else {
             return;
         };
+        peer.heard = self.heard;
         let core = Arc::clone(&peer.conn.core);
         if core.closed.load(Ordering::SeqCst) {
             return; // ending: its reader work is done
@@ -434,13 +520,14 @@ where
         }
     }
 
-    /// Makes the connection of a new peer and runs `on_connect`; false if refused.
+    /// Makes the connection of a new peer and runs `on_connect`; false if refused (the
+    /// server is stopping).
     fn connect(&mut self, from: SocketAddr) -> bool {
-        let inner = &self.inner;
-        if inner.stopping.load(Ordering::SeqCst) || self.peers.len() >= self.max_peers {
-            inner.metrics.refused();
+        if self.inner.stopping.load(Ordering::SeqCst) || !self.make_room() {
+            self.inner.metrics.refused();
             return false;
         }
+        let inner = &self.inner;
         let socket = Arc::new(UdpPeer {
             socket: Arc::clone(&inner.socket),
             peer: from,
@@ -485,9 +572,36 @@ where
                 conn,
                 handler,
                 codec: self.codec.clone(),
+                heard: self.heard,
             },
         );
         true
+    }
+
+    /// Below `max_peers`, or gets there by ending the peer heard from least recently (one
+    /// O(peers) scan, only when the table is full and a new peer sends).
+    fn make_room(&mut self) -> bool {
+        if self.peers.len() < self.max_peers {
+            return true;
+        }
+        self.finish_ended();
+        if self.peers.len() < self.max_peers {
+            return true;
+        }
+        let oldest = self
+            .peers
+            .iter()
+            .min_by_key(|(_, p)| p.heard)
+            .map(|(addr, p)| (*addr, Arc::clone(&p.conn.core)));
+        let Some((addr, core)) = oldest else {
+            return false;
+        };
+        self.inner.evicted.fetch_add(1, Ordering::Relaxed);
+        core.close_now(Cause::IdleTimeout(IdleKind::Read));
+        // Its close reported it ended (`UdpPeer::shutdown`); make sure, then finish it.
+        lock(&self.inner.ended).push(addr);
+        self.finish_ended();
+        self.peers.len() < self.max_peers
     }
 
     /// Finishes the peers whose connection ended: the writer is joined, `on_close` runs, the
@@ -537,9 +651,14 @@ impl<C: Codec> UdpHandle<C> {
         &self.inner.registry
     }
 
-    /// Datagrams from new peers dropped because [`UdpBuilder::max_peers`] were served.
+    /// Datagrams from new peers dropped because the server was stopping.
     pub fn refused_count(&self) -> u64 {
         self.metrics().connections_refused
+    }
+
+    /// Peers ended to make room for a new one once [`UdpBuilder::max_peers`] were served.
+    pub fn evicted_count(&self) -> u64 {
+        self.inner.evicted.load(Ordering::Relaxed)
     }
 
     /// The server's counters now (lock-free): peers, messages, bytes, errors; see

@@ -1,6 +1,6 @@
 //! UDP: each peer is a `Connection` served by the same handlers as TCP; one datagram holds
 //! whole messages; a bad datagram ends only its peer's connection; idle peers expire; stop
-//! sends what was queued.
+//! sends what was sent; a full table evicts the peer heard from least recently.
 
 mod common;
 
@@ -249,24 +249,43 @@ fn an_idle_peer_expires_on_the_wheel_and_a_busy_one_does_not() {
 }
 
 #[test]
-fn stop_sends_what_was_queued_and_new_peers_past_the_limit_are_refused() {
-    let (tx, _events) = mpsc::channel();
+fn stop_sends_what_was_sent_and_a_full_table_evicts_the_peer_heard_from_least_recently() {
+    let (tx, events) = mpsc::channel();
     let server = UdpServer::builder()
-        .max_peers(1)
+        .max_peers(2)
         .start(LengthDelimited::new(), move |_: &_| Report(tx.clone()))
         .unwrap();
     let first = client();
-    first.send_to(&frame(b"in"), server.local_addr()).unwrap();
-    assert_eq!(recv_datagram(&first), frame(b"in"));
     let second = client();
-    second
-        .send_to(&frame(b"no room"), server.local_addr())
-        .unwrap();
-    // The refusal is counted once the reader has seen the datagram; the first peer's next
-    // echo comes after it (one reader, datagrams in order of arrival).
-    first.send_to(&frame(b"sync"), server.local_addr()).unwrap();
-    assert_eq!(recv_datagram(&first), frame(b"sync"));
-    assert_eq!(server.refused_count(), 1);
+    for (c, m) in [
+        (&first, &b"in"[..]),
+        (&second, b"in too"),
+        (&first, b"again"),
+    ] {
+        c.send_to(&frame(m), server.local_addr()).unwrap();
+        assert_eq!(recv_datagram(c), frame(m));
+    }
+    // The table is full; `second` was heard from least recently: it makes room. (Before,
+    // the newcomer was refused for as long as the others stayed: a lockout anyone could
+    // cause by sending from many ports.)
+    let third = client();
+    third.send_to(&frame(b"new"), server.local_addr()).unwrap();
+    assert_eq!(recv_datagram(&third), frame(b"new"));
+    let second_addr = second.local_addr().unwrap();
+    let closed: Vec<_> = std::iter::repeat_with(|| recv(&events))
+        .take(6)
+        .filter(|(_, e)| matches!(e, Ev::Close(..)))
+        .collect();
+    assert!(
+        matches!(
+            &closed[..],
+            [(a, Ev::Close(2, Reason::Idle { kind: IdleKind::Read, dropped: 0 }))] if *a == second_addr
+        ),
+        "{closed:?}"
+    );
+    assert_eq!(server.evicted_count(), 1);
+    assert_eq!(server.refused_count(), 0);
+    assert_eq!(server.connections().len(), 2);
 
     let conn = server.connections().get(1).unwrap();
     for i in 0..20u8 {

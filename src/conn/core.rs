@@ -75,6 +75,9 @@ pub(crate) struct Core {
     /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
     stream: Mutex<Option<Arc<dyn Socket>>>,
+    /// A UDP peer: sends write their datagram at once, with no queue and no writer thread
+    /// (`Core::send_datagram`, in `udp.rs`).
+    pub(crate) datagram: bool,
     pub(crate) cfg: Arc<ConnOptions>,
     pub(crate) wheel: TimingWheel,
     pub(crate) high: usize,
@@ -126,6 +129,7 @@ impl Core {
             id,
             peer,
             local,
+            datagram: stream.is_datagram(),
             stream: Mutex::new(Some(stream)),
             wheel: cfg.wheel(),
             high: cfg.high(),

@@ -126,6 +126,9 @@ impl Core {
     /// Accepts `p` into the queue, waiting for room as `mode` allows, or hands it back with
     /// the reason.
     pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
+        if self.datagram {
+            return self.send_datagram(p, mode);
+        }
         let len = p.as_slice().len();
         let mut deadline = None;
         let mut q = lock(&self.q);

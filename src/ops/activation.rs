@@ -53,15 +53,18 @@
 //! fail with [`io::ErrorKind::Unsupported`].
 
 use std::ffi::OsStr;
-use std::fs;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::hash::{BuildHasher, RandomState};
 use std::io::{self, Write};
 use std::net::TcpListener;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::sys::os;
 
@@ -256,49 +259,103 @@ fn own_executable() -> io::Result<std::path::PathBuf> {
 
 /// Starts a new copy of this program (`std::env::current_exe()`, the same arguments) with
 /// `listeners` inherited as fds 3, 4, … ([`listen_command`]), and waits up to `ready_timeout`
-/// for it to call [`notify_ready`]. Its stdin, stdout and stderr are this process's.
+/// for it to call [`notify_ready`] ([`spawn_ready`]). Its stdin, stdout and stderr are this
+/// process's.
 ///
 /// Returns the running child; dropping the [`Child`] leaves it running. The caller then stops
 /// accepting and lets its own connections finish.
 ///
 /// # Errors
 ///
-/// The child could not be started, exited, or was not ready in time; it has been killed and
-/// reaped then, and this process should go on serving. Or the platform is not supported.
+/// The child could not be started, exited, or was not ready in time; this process should go
+/// on serving then. A child that is still running gets SIGTERM, as [`spawn_ready`] says, and
+/// this process's [`PidFile`]s name it again once the child is gone. Or the platform is not
+/// supported.
 pub fn spawn_self(listeners: &[BorrowedFd<'_>], ready_timeout: Duration) -> io::Result<Child> {
     let exe = own_executable()?;
+    let mut cmd = listen_command(&exe, listeners)?;
+    cmd.args(std::env::args_os().skip(1));
+    spawn_ready(&mut cmd, ready_timeout)
+}
+
+/// Spawns `cmd` with `NOTIFY_SOCKET` set, and waits up to `ready_timeout` for the child to
+/// call [`notify_ready`] (or send `READY=1` there as `sd_notify(3)` does). The socket is in a
+/// new directory of the temp dir with an unpredictable name and mode 0700, so no other user
+/// can take its path or send `READY=1` to it; both are removed when the wait is over.
+///
+/// A child that is not ready in time may have taken the listener and accepted connections
+/// already, so it is not killed outright: it gets SIGTERM, on which a threadnet server stops
+/// gracefully (its clients get their replies and a FIN), and only if it still runs
+/// [`KILL_AFTER`] later, SIGKILL. A thread reaps it meanwhile. Once it is gone, every
+/// [`PidFile`] of this process names this process again (the child may have replaced it with
+/// its own pid, and removed it on the way out).
+///
+/// # Errors
+///
+/// The child could not be started, exited, or was not ready in time; or the directory or
+/// socket could not be made.
+pub fn spawn_ready(cmd: &mut Command, ready_timeout: Duration) -> io::Result<Child> {
     let notify = NotifySocket::bind()?;
-    let mut child = listen_command(&exe, listeners)?
-        .args(std::env::args_os().skip(1))
-        .env("NOTIFY_SOCKET", &notify.path)
-        .spawn()?;
-    match notify.wait_ready(&mut child, ready_timeout) {
+    let mut child = cmd.env("NOTIFY_SOCKET", &notify.path).spawn()?;
+    let ready = notify.wait_ready(&mut child, ready_timeout);
+    drop(notify);
+    match ready {
         Ok(()) => Ok(child),
         Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
+            give_up_on(child);
             Err(e)
         }
     }
 }
 
-/// A datagram socket on a fresh path in the temp directory, where a child sends `READY=1`.
+/// How long a hand-off child that was not ready in time has, after SIGTERM, to stop before it
+/// is killed: 30 s.
+pub const KILL_AFTER: Duration = Duration::from_secs(30);
+
+/// Ends and reaps a child that a hand-off gave up on (see [`spawn_ready`]), then points this
+/// process's pid files back at it.
+fn give_up_on(mut child: Child) {
+    let reap = move || {
+        let exited = matches!(child.try_wait(), Ok(Some(_)));
+        if !exited && os::terminate(child.id()).is_ok() {
+            let until = Instant::now() + KILL_AFTER;
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = child.kill(); // an error if it has exited: nothing to do
+        let _ = child.wait();
+        rewrite_pid_files();
+    };
+    // A child that has exited is dealt with now; one that drains, on a thread of its own.
+    let spawned = std::thread::Builder::new()
+        .name("threadnet-reap".into())
+        .spawn(reap);
+    if let Err(e) = spawned {
+        eprintln!("threadnet: cannot start a thread to reap a hand-off child: {e}");
+    }
+}
+
+/// A datagram socket where a child sends `READY=1`, in a private directory of the temp dir:
+/// mode 0700 and a name nobody can guess, so no other local user can take the path first or
+/// fake the child's `READY=1` (a fixed name in a shared directory allowed both).
 struct NotifySocket {
     socket: UnixDatagram,
+    dir: PathBuf,
     path: PathBuf,
 }
 
 impl NotifySocket {
     fn bind() -> io::Result<NotifySocket> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "threadnet-notify-{}-{}.sock",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_file(&path); // left by a process with our pid that died
-        let socket = UnixDatagram::bind(&path)?;
-        Ok(NotifySocket { socket, path })
+        let dir = private_dir("threadnet-notify")?;
+        let path = dir.join("notify.sock");
+        match UnixDatagram::bind(&path) {
+            Ok(socket) => Ok(NotifySocket { socket, dir, path }),
+            Err(e) => {
+                let _ = fs::remove_dir(&dir);
+                Err(e)
+            }
+        }
     }
 
     /// Waits for a datagram with a `READY=1` line, checking every 50 ms that the child lives.
@@ -339,7 +396,37 @@ impl NotifySocket {
 impl Drop for NotifySocket {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
+        let _ = fs::remove_dir(&self.dir);
     }
+}
+
+/// A number no other process can predict: std's `RandomState` (seeded from the OS's random
+/// source) hashing the time, the pid, a counter and a stack address. No `rand` crate.
+fn unpredictable() -> u64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let on_stack = 0u8;
+    RandomState::new().hash_one((
+        SystemTime::now(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        &on_stack as *const u8 as usize,
+    ))
+}
+
+/// Makes a new directory `PREFIX-RANDOM` in the temp dir with mode 0700 (this user only).
+/// `mkdir` fails on any existing path, a planted symlink included, so the directory is always
+/// our own new one.
+fn private_dir(prefix: &str) -> io::Result<PathBuf> {
+    let mut last = None;
+    for _ in 0..16 {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{:016x}", unpredictable()));
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::ErrorKind::AlreadyExists.into()))
 }
 
 fn is_ready(datagram: &[u8]) -> bool {
@@ -388,10 +475,19 @@ fn send_abstract(_: &UnixDatagram, _: &[u8], _: &[u8]) -> io::Result<()> {
     ))
 }
 
-/// A pid file: this process's pid and a newline, written atomically (to a temporary file in
-/// the same directory, then renamed over `path`), and removed when the guard is dropped, if
+/// A pid file: this process's pid and a newline, written atomically (to a new temporary file
+/// in the same directory, then renamed over `path`), and removed when the guard is dropped, if
 /// it still names this process (after a hand-off the new process has written its own pid
 /// there, and the file is left to it).
+///
+/// Safe in a directory others can write to (`/tmp`, `/run` shared with other services): the
+/// temporary file has an unpredictable name and is created with `O_CREAT | O_EXCL`
+/// ([`OpenOptions::create_new`]), which refuses any existing path, a planted symlink included,
+/// instead of writing through it; and `rename` replaces a symlink at `path` itself, never the
+/// file it points to.
+///
+/// When a hand-off fails ([`spawn_ready`]) after the new process wrote its pid here, the file
+/// is written again with this process's pid once the new process is gone.
 ///
 /// ```
 /// let path = std::env::temp_dir().join(format!("threadnet-doc-{}.pid", std::process::id()));
@@ -407,6 +503,13 @@ pub struct PidFile {
     pid: u32,
 }
 
+/// The paths of this process's live pid files, for [`rewrite_pid_files`].
+static PID_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn pid_files() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PID_FILES.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl PidFile {
     /// Writes this process's pid to `path`, replacing what was there.
     ///
@@ -416,18 +519,8 @@ impl PidFile {
     pub fn create(path: impl AsRef<Path>) -> io::Result<PidFile> {
         let path = path.as_ref().to_path_buf();
         let pid = std::process::id();
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "a pid file needs a file name")
-        })?;
-        let mut tmp_name = OsStr::new(".").to_os_string();
-        tmp_name.push(name);
-        tmp_name.push(format!(".{pid}.tmp"));
-        let tmp = path.with_file_name(tmp_name);
-        let written = fs::File::create(&tmp).and_then(|mut f| writeln!(f, "{pid}"));
-        if let Err(e) = written.and_then(|()| fs::rename(&tmp, &path)) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
+        write_pid(&path, pid)?;
+        pid_files().push(path.clone());
         Ok(PidFile { path, pid })
     }
 
@@ -435,14 +528,102 @@ impl PidFile {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    fn names_us(&self) -> bool {
+        fs::read_to_string(&self.path).is_ok_and(|s| s.trim().parse::<u32>().ok() == Some(self.pid))
+    }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let ours = fs::read_to_string(&self.path)
-            .is_ok_and(|s| s.trim().parse::<u32>().ok() == Some(self.pid));
-        if ours {
+        let mut files = pid_files();
+        if let Some(i) = files.iter().position(|p| *p == self.path) {
+            files.swap_remove(i);
+        }
+        // Under the lock: a failed hand-off's rewrite cannot put the file back meanwhile.
+        if self.names_us() {
             let _ = fs::remove_file(&self.path);
         }
+    }
+}
+
+/// `pid` and a newline into a new temporary file beside `path`, renamed over `path`.
+fn write_pid(path: &Path, pid: u32) -> io::Result<()> {
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, "a pid file needs a file name")
+    })?;
+    let mut last = None;
+    for _ in 0..16 {
+        let mut tmp_name = OsStr::new(".").to_os_string();
+        tmp_name.push(name);
+        tmp_name.push(format!(".{pid}.{:016x}.tmp", unpredictable()));
+        let tmp = path.with_file_name(tmp_name);
+        let mut file = match create_exclusive(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let written = writeln!(file, "{pid}").and_then(|()| fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        return written;
+    }
+    Err(last.unwrap_or_else(|| io::ErrorKind::AlreadyExists.into()))
+}
+
+/// Creates `path` for writing, mode 0644, only if nothing is there: `O_CREAT | O_EXCL` never
+/// follows a symlink, dangling or not, and fails with `AlreadyExists` instead.
+fn create_exclusive(path: &Path) -> io::Result<fs::File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+}
+
+/// Points every pid file of this process back at it, where another process has replaced or
+/// removed it (a hand-off child that failed).
+fn rewrite_pid_files() {
+    let files = pid_files();
+    let pid = std::process::id();
+    for path in files.iter() {
+        let ours =
+            fs::read_to_string(path).is_ok_and(|s| s.trim().parse::<u32>().ok() == Some(pid));
+        if !ours {
+            if let Err(e) = write_pid(path, pid) {
+                eprintln!(
+                    "threadnet: cannot rewrite the pid file {}: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exclusive_create_refuses_a_planted_symlink() {
+        let dir = private_dir("threadnet-unit").unwrap();
+        let (victim, link) = (dir.join("victim"), dir.join("link"));
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = create_exclusive(&link).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        // A private directory: this user only, and a new name each time.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let other = private_dir("threadnet-unit").unwrap();
+        assert_ne!(other, dir);
+        fs::remove_dir_all(&dir).unwrap();
+        fs::remove_dir(&other).unwrap();
     }
 }

@@ -465,7 +465,12 @@ impl StopOnSignals {
     /// is started with them as fds 3, 4, … in order
     /// ([`activation::spawn_self`](crate::activation::spawn_self)), and once it says it is
     /// ready, this server drains (its connections get `deadline` to finish) and stops. If the
-    /// copy fails, this one serves on. The listeners are the ones the program serves on
+    /// copy fails, this one serves on: a copy that is not ready within 10 s gets SIGTERM
+    /// (it may have accepted connections already; SIGKILL only if it still runs
+    /// [`KILL_AFTER`](crate::activation::KILL_AFTER) later), and this process's
+    /// [`PidFile`](crate::activation::PidFile)s name it again once the copy is gone. The copy
+    /// starts with the signal dispositions this process had before its handlers went in (a
+    /// signal ignored under `nohup` stays ignored). The listeners are the ones the program serves on
     /// ([`ServerBuilder::listener`](crate::ServerBuilder::listener)): the main one first, then
     /// any other (a metrics endpoint), which the new copy finds in the same order with
     /// [`activation::listeners`](crate::activation::listeners). Clones are kept for the

@@ -1,6 +1,7 @@
 //! The few OS calls that std has no safe way to make, and the crate's only `unsafe` code.
 //!
-//! std cannot install a signal handler (it has no `sigaction` at all), cannot take ownership
+//! std cannot install a signal handler (it has no `sigaction` at all), cannot send a signal
+//! other than SIGKILL (`Child::kill`; a hand-off's child gets SIGTERM), cannot take ownership
 //! of a file descriptor a parent process passed down (`from_raw_fd` is `unsafe` because only
 //! the caller can know that nothing else owns the fd), cannot clear or set `FD_CLOEXEC`, cannot
 //! ask a socket for its address family without knowing its type, cannot turn `SO_LINGER` off
@@ -42,6 +43,15 @@ mod imp {
     use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
     use std::sync::OnceLock;
 
+    /// Signal numbers below this have a slot in [`IGNORED_BEFORE`].
+    const SIGNALS: usize = 32;
+    /// The signals handled here, in the order `inherit_fds` resets them.
+    const HANDLED: [c_int; 5] = [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM];
+    /// For each signal, whether it was ignored (`SIG_IGN`, as `nohup` leaves SIGHUP) when
+    /// [`install_handler`] replaced its action: what a child started with [`inherit_fds`]
+    /// must get back. Atomics, because the child reads them between fork and exec.
+    static IGNORED_BEFORE: [AtomicBool; SIGNALS] = [const { AtomicBool::new(false) }; SIGNALS];
+
     pub(crate) const SIGHUP: c_int = 1;
     pub(crate) const SIGINT: c_int = 2;
     pub(crate) const SIGUSR1: c_int = 10;
@@ -56,6 +66,7 @@ mod imp {
     const FD_CLOEXEC: c_int = 1;
     const F_DUPFD_CLOEXEC: c_int = 1030;
     const SIG_DFL: usize = 0;
+    const SIG_IGN: usize = 1;
 
     /// `struct sigaction` as glibc and musl lay it out on x86_64 and aarch64: the handler (a
     /// union with `sa_sigaction`; we never set `SA_SIGINFO`), a 1024-bit `sigset_t`, the `int`
@@ -74,6 +85,7 @@ mod imp {
 
     extern "C" {
         fn sigaction(signum: c_int, act: *const SigAction, oldact: *mut SigAction) -> c_int;
+        fn kill(pid: c_int, sig: c_int) -> c_int;
         fn write(fd: c_int, buf: *const c_void, count: usize) -> isize;
         fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
         fn dup2(oldfd: c_int, newfd: c_int) -> c_int;
@@ -128,7 +140,8 @@ mod imp {
     }
 
     /// Installs the self-pipe handler for `signum`, with `SA_RESTART` and nothing masked;
-    /// returns what was there before.
+    /// returns what was there before, and notes whether that was "ignore" for the children
+    /// [`inherit_fds`] starts.
     pub(crate) fn install_handler(signum: c_int) -> io::Result<Disposition> {
         let new = SigAction {
             handler: on_signal as extern "C" fn(c_int) as usize,
@@ -136,7 +149,29 @@ mod imp {
             flags: SA_RESTART,
             restorer: 0,
         };
-        swap_action(signum, &new).map(Disposition)
+        let old = swap_action(signum, &new)?;
+        if let Some(slot) = usize::try_from(signum)
+            .ok()
+            .and_then(|i| IGNORED_BEFORE.get(i))
+        {
+            slot.store(old.handler == SIG_IGN, Ordering::SeqCst);
+        }
+        Ok(Disposition(old))
+    }
+
+    /// Sends SIGTERM to the process `pid`.
+    pub(crate) fn terminate(pid: u32) -> io::Result<()> {
+        let pid = c_int::try_from(pid)
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a process id"))?;
+        // SAFETY: kill(2) with a positive pid signals that one process and touches no memory
+        // of ours.
+        if unsafe { kill(pid, SIGTERM) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 
     /// Puts back what [`install_handler`] replaced.
@@ -279,7 +314,9 @@ mod imp {
     use std::os::fd::AsFd;
 
     /// Arranges for `cmd`'s child to have `fds` at fds 3, 4, … (in order), open across
-    /// `exec`. The originals stay close-on-exec, so the child gets each exactly once.
+    /// `exec`. The originals stay close-on-exec, so the child gets each exactly once. The
+    /// signals this process handles (with [`install_handler`]) get back, in the child, what
+    /// they had before: ignored stays ignored.
     ///
     /// # Errors
     ///
@@ -298,17 +335,36 @@ mod imp {
             //
             // The parent's handlers are still installed here, and std has unblocked every
             // signal: a signal now (a Ctrl-C to the process group) would be written into the
-            // parent's self-pipe and counted twice there. Put the defaults back first.
-            let default = SigAction {
-                handler: SIG_DFL,
-                mask: [0; 16],
-                flags: 0,
-                restorer: 0,
-            };
-            for signum in [SIGHUP, SIGINT, SIGUSR1, SIGUSR2, SIGTERM] {
-                // SAFETY: sigaction is async-signal-safe; `default` is a valid struct
+            // parent's self-pipe and counted twice there. So each signal that has our handler
+            // gets back what the parent had before it: ignored if it was ignored (`nohup`
+            // ignores SIGHUP, and the new copy must stay immune to it too), else the default.
+            // A signal without our handler is left as it is, ignored or default (exec resets
+            // any other handler to the default itself).
+            let ours = on_signal as extern "C" fn(c_int) as usize;
+            for signum in HANDLED {
+                let mut current = SigAction {
+                    handler: SIG_DFL,
+                    mask: [0; 16],
+                    flags: 0,
+                    restorer: 0,
+                };
+                // SAFETY: sigaction is async-signal-safe; with a null new action it only
+                // writes the current one into `current`, a valid struct on this stack frame.
+                if unsafe { sigaction(signum, std::ptr::null(), &mut current) } != 0
+                    || current.handler != ours
+                {
+                    continue;
+                }
+                let ignored = IGNORED_BEFORE[signum as usize].load(Ordering::SeqCst);
+                let before = SigAction {
+                    handler: if ignored { SIG_IGN } else { SIG_DFL },
+                    mask: [0; 16],
+                    flags: 0,
+                    restorer: 0,
+                };
+                // SAFETY: sigaction is async-signal-safe; `before` is a valid struct
                 // sigaction on this stack frame; no old action is asked for (null).
-                unsafe { sigaction(signum, &default, std::ptr::null_mut()) };
+                unsafe { sigaction(signum, &before, std::ptr::null_mut()) };
             }
             let mut moved = [0 as c_int; MAX_INHERITED];
             // First move every fd above the target range, so that placing one cannot
@@ -371,6 +427,9 @@ mod imp {
         Err(unsupported())
     }
     pub(crate) fn default_handler(_: c_int) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn terminate(_: u32) -> io::Result<()> {
         Err(unsupported())
     }
     pub(crate) fn set_cloexec(_: BorrowedFd<'_>) -> io::Result<()> {
