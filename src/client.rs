@@ -22,7 +22,6 @@ use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sync::{Latch, Stop, StopOnDrop};
 use crate::sys::transport::{Socket, Target};
-use crate::timer::TimingWheel;
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
 /// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread
@@ -197,11 +196,7 @@ impl ClientBuilder {
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
-        self.options.limit_codec(&mut codec);
-        // As a server does: the global wheel's thread failing is this error, not a panic.
-        if self.options.wheel.is_none() {
-            TimingWheel::try_global()?;
-        }
+        self.options.prepare_start(&mut codec)?;
         let inner = Arc::new(ClientInner {
             current: Mutex::new(None),
             stopping: Mutex::new(false),

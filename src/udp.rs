@@ -167,7 +167,7 @@ impl UdpBuilder {
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
-        self.options.limit_codec(&mut codec);
+        self.options.prepare_start(&mut codec)?;
         let socket = Arc::new(UdpSocket::bind(&self.addr)?);
         socket.set_write_timeout(Some(WRITE_SLICE))?;
         socket.set_read_timeout(Some(RECHECK))?;

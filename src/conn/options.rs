@@ -349,12 +349,21 @@ impl ConnOptions {
             .min(self.high())
     }
 
-    /// Gives `codec` the frame limit of [`max_frame_length`](Self::max_frame_length), if set:
-    /// what every server and client does to its codec before serving.
-    pub(crate) fn limit_codec<C: crate::codec::Codec>(&self, codec: &mut C) {
+    /// What every server and client does before it serves: gives `codec` the frame limit of
+    /// [`max_frame_length`](Self::max_frame_length), if set, and starts the global timing
+    /// wheel if the connections will use it, so that its thread failing to start is an error
+    /// here and not a panic on a thread that accepts or reads later.
+    pub(crate) fn prepare_start<C: crate::codec::Codec>(
+        &self,
+        codec: &mut C,
+    ) -> std::io::Result<()> {
         if let Some(max) = self.max_frame_length {
             codec.set_max_frame_length(max);
         }
+        if self.wheel.is_none() {
+            TimingWheel::try_global()?;
+        }
+        Ok(())
     }
 
     /// Calls the event hook, if any. A hook that panics is reported on stderr; the

@@ -19,7 +19,6 @@ use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sync::{Latch, Stop, StopOnDrop};
 use crate::sys::transport::{wake_acceptor, Addr, Listener, Socket};
-use crate::timer::TimingWheel;
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -237,12 +236,7 @@ impl ServerBuilder {
         H: Handler<C>,
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
-        self.options.limit_codec(&mut codec);
-        // Every connection needs a timing wheel: start the global one now if it is the one,
-        // so that its thread failing is this error, not a panic on the accept thread.
-        if self.options.wheel.is_none() {
-            TimingWheel::try_global()?;
-        }
+        self.options.prepare_start(&mut codec)?;
         let listener = match &self.bind {
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
