@@ -60,8 +60,8 @@ fn start(name: &str, how: Listener, args: &[&str]) -> (Example, SocketAddr) {
         }
         Listener::Activated => {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            let mut cmd = activation::listen_command(example_binary(name), &[listener.as_fd()])
-                .unwrap();
+            let mut cmd =
+                activation::listen_command(example_binary(name), &[listener.as_fd()]).unwrap();
             cmd.args(["--addr", UNBINDABLE]).args(args);
             cmd
         }
@@ -168,7 +168,11 @@ fn handoff_then_idle(name: &str, exchange: impl Fn(SocketAddr) -> Box<dyn FnMut(
     let mut on_old = exchange(addr);
     on_old();
     assert!(kill("USR2", old.pid()));
-    assert_eq!(old.listening(), addr, "the new process serves the same address");
+    assert_eq!(
+        old.listening(),
+        addr,
+        "the new process serves the same address"
+    );
     let mut new = Vec::new();
     assert!(
         poll_until(CHILD_WAIT, || {
@@ -259,7 +263,10 @@ fn chat_keeps_idle_members_talking() {
     let b = peer(addr);
     let mut b_lines = BufReader::new(&b);
     let a_name = a.local_addr().unwrap();
-    chat_expect(&mut b_lines, &format!("* {} joined", b.local_addr().unwrap()));
+    chat_expect(
+        &mut b_lines,
+        &format!("* {} joined", b.local_addr().unwrap()),
+    );
     writeln!(&a, "before the silence").unwrap();
     chat_expect(&mut b_lines, &format!("{a_name}: before the silence"));
     thread::sleep(SILENCE);
@@ -306,7 +313,10 @@ fn eof(s: &TcpStream) -> bool {
     match (&*s).read(&mut [0u8; 16]) {
         Ok(0) => true,
         Ok(_) => false,
-        Err(e) => !matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut),
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
     }
 }
 
