@@ -1,6 +1,6 @@
-//! The `echo` example as a child process, for the tests that send it signals or hand it a
-//! socket: where its binary is, and a guard that kills it (and whatever process it handed off
-//! to) on every path out of a test.
+//! The examples as child processes, for the tests that send them signals, hand them a socket
+//! or attack them from outside: where their binaries are, and a guard that kills a child (and
+//! whatever process it handed off to) on every path out of a test.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -14,12 +14,22 @@ use std::time::{Duration, Instant};
 /// How long a child may take to do what a test waits for.
 pub const CHILD_WAIT: Duration = Duration::from_secs(20);
 
-/// The `echo` example's binary. `cargo test` builds examples, `cargo test --test signals`
-/// does not; so this runs `cargo build --example echo` (a no-op after a plain `cargo test`)
-/// with the same cargo and profile, and takes the binary's path from cargo's own report.
+/// The `echo` example's binary (see [`example_binary`]).
 pub fn echo_binary() -> &'static Path {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
+    example_binary("echo")
+}
+
+/// The examples the tests run as processes, built together by the first [`example_binary`].
+const EXAMPLES: [&str; 5] = ["echo", "http_hello", "kv_server", "chat", "udp_echo"];
+
+/// The binary of the example `name` (one of `echo`, `http_hello`, `kv_server`, `chat`,
+/// `udp_echo`). `cargo test` builds examples, `cargo test --test signals` does not; so the
+/// first call runs `cargo build --example …` for all of them at once (a no-op after a plain
+/// `cargo test`) with the same cargo and profile, and takes the binaries' paths from cargo's
+/// own report.
+pub fn example_binary(name: &str) -> &'static Path {
+    static PATHS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    let paths = PATHS.get_or_init(|| {
         let exe = std::env::current_exe().expect("current_exe");
         // target/<profile>/deps/<test binary>
         let profile = exe
@@ -27,31 +37,44 @@ pub fn echo_binary() -> &'static Path {
             .and_then(Path::parent)
             .and_then(Path::file_name);
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args([
-            "build",
-            "--example",
-            "echo",
-            "--message-format=json-render-diagnostics",
-        ])
-        .arg("--manifest-path")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-        .stderr(Stdio::inherit());
+        cmd.arg("build");
+        for example in EXAMPLES {
+            cmd.args(["--example", example]);
+        }
+        cmd.arg("--message-format=json-render-diagnostics")
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .stderr(Stdio::inherit());
         if profile.is_some_and(|p| p == "release") {
             cmd.arg("--release");
         }
-        let out = cmd.output().expect("run cargo build --example echo");
-        assert!(out.status.success(), "cargo build --example echo failed");
+        let out = cmd.output().expect("run cargo build --example");
+        assert!(out.status.success(), "cargo build --example failed");
         let json = String::from_utf8(out.stdout).expect("cargo's output is UTF-8");
         json.lines()
             .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
-            .filter(|l| l.contains(r#""name":"echo""#))
-            .find_map(|l| {
-                let start = l.find(r#""executable":""#)? + r#""executable":""#.len();
-                let end = start + l[start..].find('"')?;
-                Some(PathBuf::from(&l[start..end]))
+            .filter_map(|l| {
+                let name = field(l, r#""target":{"#, r#""name":""#)?;
+                let exe = field(l, "", r#""executable":""#)?;
+                Some((name.to_string(), PathBuf::from(exe)))
             })
-            .expect("cargo reported no echo executable")
-    })
+            .filter(|(name, _)| EXAMPLES.contains(&name.as_str()))
+            .collect()
+    });
+    paths
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, p)| p.as_path())
+        .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
+}
+
+/// The string value of the JSON key `key` (written with its quotes, colon and opening quote)
+/// that follows `after` in `line`.
+fn field<'a>(line: &'a str, after: &str, key: &str) -> Option<&'a str> {
+    let from = line.find(after)? + after.len();
+    let start = from + line[from..].find(key)? + key.len();
+    let end = start + line[start..].find('"')?;
+    Some(&line[start..end])
 }
 
 /// Sends `signal` (`"TERM"`, `"USR2"`, …) to `pid` with the `kill` command.
@@ -90,7 +113,10 @@ pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// A running `echo` child: its stdout lines arrive on a channel, its stderr is collected for
+/// Any example as a child process: the same guard as [`Echo`].
+pub type Example = Echo;
+
+/// A running `echo` child (or any other example's): its stdout lines arrive on a channel, its stderr is collected for
 /// failure messages. Dropping it kills the child and every pid added with [`Self::adopt`].
 pub struct Echo {
     pub child: Child,
@@ -133,7 +159,12 @@ impl Echo {
 
     /// The echo binary with these arguments.
     pub fn command(args: &[&str]) -> Command {
-        let mut cmd = Command::new(echo_binary());
+        Echo::example("echo", args)
+    }
+
+    /// The binary of the example `name` ([`example_binary`]) with these arguments.
+    pub fn example(name: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(example_binary(name));
         cmd.args(args);
         cmd
     }
@@ -148,7 +179,7 @@ impl Echo {
         match self.lines.recv_timeout(CHILD_WAIT) {
             Ok(l) => l,
             Err(e) => panic!(
-                "no line from echo within {CHILD_WAIT:?} ({e}); stderr:\n{}",
+                "no line from the child within {CHILD_WAIT:?} ({e}); stderr:\n{}",
                 self.stderr()
             ),
         }
