@@ -48,12 +48,17 @@ fn soak_secs() -> u64 {
 
 /// `VmRSS:` of /proc/self/status, in KiB.
 fn rss_kb() -> u64 {
+    status_kb("VmRSS:")
+}
+
+/// A `... kB` line of /proc/self/status (`VmRSS:`, `RssAnon:`), in KiB.
+fn status_kb(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS: in /proc/self/status")
+        .unwrap_or_else(|| panic!("{key} in /proc/self/status"))
 }
 
 /// Threads, fds and RSS (KiB) of the process.
@@ -239,6 +244,7 @@ fn soak_echo_under_mixed_clients() {
         thread_count() <= base.threads && fd_count() <= base.fds
     });
     let end = Sample::now();
+    let end_anon_kb = status_kb("RssAnon:");
 
     let closed: Vec<String> = m
         .closed_by_reason()
@@ -247,10 +253,10 @@ fn soak_echo_under_mixed_clients() {
         .collect();
     println!(
         "soak {}s ({:.1}s with teardown): frames sent {} echoed {} lost {} duplicates {}, \
-         {:.1} MiB, connects {} reconnects {} resets {} half-frames {} pauses {} silent kept {} \
+         {:.1} MiB, connects {} reconnects {} early FINs {} resets {} half-frames {} pauses {} silent kept {} \
          idle-closed {} slow complete {} cut {} ({} frames) | server accepted {} refused {} \
          received {} sent {} closed [{}] dropped {} codec errors {} panics {} | threads {} peak \
-         {} end {}, fds {} peak {} end {}, RSS {} KiB peak {} end {}",
+         {} end {}, fds {} peak {} end {}, RSS {} KiB peak {} end {} (anon {})",
         secs,
         clients_done.as_secs_f64(),
         total.frames_sent,
@@ -260,6 +266,7 @@ fn soak_echo_under_mixed_clients() {
         total.bytes as f64 / (1024.0 * 1024.0),
         total.connects,
         total.reconnects,
+        total.early_fins,
         total.resets,
         total.half_frames,
         total.pauses,
@@ -285,6 +292,7 @@ fn soak_echo_under_mixed_clients() {
         base.rss_kb,
         peak.rss_kb,
         end.rss_kb,
+        end_anon_kb,
     );
 
     // What the clients saw.
@@ -305,6 +313,10 @@ fn soak_echo_under_mixed_clients() {
         "too little traffic"
     );
     assert!(total.reconnects > 0, "no client reconnected");
+    assert!(
+        total.early_fins > 0,
+        "no client sent its FIN with echoes due"
+    );
     assert!(total.pauses > 0, "no client paused");
     assert!(
         total.resets > 0 && total.half_frames > 0,

@@ -43,6 +43,8 @@ pub struct Tally {
     pub reconnects: u64,
     /// Connections of well-behaved clients (each must end `PeerClosed`).
     pub good_conns: u64,
+    /// Connections a well-behaved client half-closed with echoes still due.
+    pub early_fins: u64,
     /// Pauses of 2-4 s, between frames or inside one.
     pub pauses: u64,
     /// Connections closed with unread data, so the kernel sent an RST.
@@ -74,6 +76,7 @@ impl Tally {
         self.connects += other.connects;
         self.reconnects += other.reconnects;
         self.good_conns += other.good_conns;
+        self.early_fins += other.early_fins;
         self.pauses += other.pauses;
         self.resets += other.resets;
         self.half_frames += other.half_frames;
@@ -193,12 +196,14 @@ fn good_loop(addr: SocketAddr, cfg: Good, deadline: Instant, t: &mut Tally) -> R
         }
         first = false;
         let mut on_conn = 0;
+        let mut fin_sent = false;
         // Echoes outstanding: (seq, len), oldest first.
         let mut outstanding: VecDeque<(u64, usize)> = VecDeque::new();
         while Instant::now() < deadline && seq < MAX_FRAMES {
             let burst = if cfg.pipeline { rng.range(2, 8) } else { 1 };
             let mut wire = Vec::new();
             let mut burst_bytes = 0;
+            let mut added = 0;
             for _ in 0..burst {
                 let len = frame_len(&mut rng, seq);
                 if !outstanding.is_empty() && burst_bytes + len > MAX_BURST_BYTES {
@@ -208,6 +213,7 @@ fn good_loop(addr: SocketAddr, cfg: Good, deadline: Instant, t: &mut Tally) -> R
                 wire.extend_from_slice(&frame(&payload(cfg.id, seq, len)));
                 outstanding.push_back((seq, len));
                 seq += 1;
+                added += 1;
                 t.frames_sent += 1;
                 t.bytes += len as u64;
             }
@@ -231,6 +237,18 @@ fn good_loop(addr: SocketAddr, cfg: Good, deadline: Instant, t: &mut Tally) -> R
                 mid_frame = !mid_frame;
                 next_pause = Instant::now() + Duration::from_millis(rng.range(6000, 10_000));
             }
+            on_conn += added;
+            // The last burst of a connection: our FIN goes before the echoes come back, and
+            // the server must still send every one of them (the peer's EOF flushes the queue).
+            let last = cfg.reconnect_every.is_some_and(|n| on_conn >= n)
+                || Instant::now() >= deadline
+                || seq >= MAX_FRAMES;
+            if last {
+                s.shutdown(Shutdown::Write)
+                    .map_err(|e| format!("shutdown with echoes due: {e}"))?;
+                t.early_fins += 1;
+                fin_sent = true;
+            }
             while let Some(&(want, len)) = outstanding.front() {
                 let got = match read_frame(&mut s) {
                     Ok(Some(got)) => got,
@@ -247,14 +265,16 @@ fn good_loop(addr: SocketAddr, cfg: Good, deadline: Instant, t: &mut Tally) -> R
                 outstanding.pop_front();
                 t.frames_echoed += 1;
             }
-            on_conn += burst;
-            if cfg.reconnect_every.is_some_and(|n| on_conn >= n) {
+            if last {
                 break;
             }
         }
-        // Our FIN first: the server must answer with its own clean EOF and nothing else.
-        s.shutdown(Shutdown::Write)
-            .map_err(|e| format!("shutdown: {e}"))?;
+        // Our FIN (if the loop ended without sending it), then the server's clean EOF and
+        // nothing else.
+        if !fin_sent {
+            s.shutdown(Shutdown::Write)
+                .map_err(|e| format!("shutdown: {e}"))?;
+        }
         match read_frame(&mut s) {
             Ok(None) => {}
             Ok(Some(extra)) => {
@@ -394,7 +414,7 @@ fn slow_round(
 pub fn resetter(addr: SocketAddr, deadline: Instant) -> Tally {
     let mut t = Tally::default();
     let mut i = 0u64;
-    while Instant::now() < deadline && i < 5000 {
+    while Instant::now() < deadline && i < 1_000_000 {
         if let Err(e) = reset_once(addr, i, &mut t) {
             t.failures.push(format!("reset {i}: {e}"));
             break;
@@ -439,7 +459,7 @@ fn reset_once(addr: SocketAddr, i: u64, t: &mut Tally) -> io::Result<()> {
 pub fn half_framer(addr: SocketAddr, deadline: Instant) -> Tally {
     let mut t = Tally::default();
     let mut i = 0u64;
-    while Instant::now() < deadline && i < 5000 {
+    while Instant::now() < deadline && i < 1_000_000 {
         if let Err(e) = half_once(addr, i, &mut t) {
             t.failures.push(format!("half frame {i}: {e}"));
             break;
