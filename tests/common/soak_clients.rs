@@ -326,7 +326,7 @@ const SLOW_FRAME: usize = 32 * 1024;
 const SLOW_FRAMES: u64 = 1024;
 
 /// A slow reader: per connection, one thread writes [`SLOW_FRAMES`] frames as fast as the
-/// server takes them while this one reads slowly (a few ms per frame), or, every other
+/// server takes them while this one reads slowly (a 20 ms nap every 8 frames), or, every other
 /// connection, stops reading for 3 s (longer than the server's send timeout), so the server
 /// may cut it off. Either way, what comes back must be an in-order prefix of what was sent;
 /// all of it when the server did not cut the connection.
@@ -388,12 +388,25 @@ fn slow_round(
                 got += 1;
             }
             Ok(None) => break Ok(()),
-            Err(e) => break Ok(drop(e)), // a reset or EOF inside a frame: cut off
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                break Err(format!("no echo and no close within 10 s: {e}"))
+            }
+            // A reset, or EOF inside a frame: cut off.
+            Err(_) => break Ok(()),
         }
         if got > SLOW_FRAMES {
             break Err("more echoes than frames".to_string());
         }
     };
+    if ended.is_err() {
+        // Unblock the writer, which may be stuck on a server that no longer reads.
+        let _ = s.shutdown(Shutdown::Both);
+    }
     let (written, wrote_all) = writer.join().map_err(|_| "the writer panicked")?;
     ended?;
     t.slow_frames += got;
