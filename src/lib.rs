@@ -143,7 +143,7 @@
 //! |---|---|---|
 //! | vocabulary and the OS | `error.rs`, `sync.rs`, `backoff.rs`, `sys/` | errors, locks and deadlines, the one `unsafe` module (`sys/os.rs`), sockets (`sys/transport.rs`) |
 //! | engines | `timer/`, `codec/` | the timing wheel, the codecs: nothing about connections |
-//! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue and writer thread (`queue.rs`), write-through, idle limits, timers, counters |
+//! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue (`queue.rs`), the writer thread (`writer.rs`), write-through, idle limits, timers, counters |
 //! | endpoints | `server/`, `client.rs`, `udp.rs`, `pull/` | the accept loop, dialling, the UDP peer table; [`BlockingClient`] and [`PullServer`] |
 //! | protocols | `http/`, `router.rs` | built on connections |
 //! | operations | `ops/` | signals, socket activation and hand-off, the metrics endpoint |

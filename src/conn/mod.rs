@@ -8,7 +8,8 @@
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
 //! | `core.rs` | `Core`, the state every part shares, and the close sequence |
 //! | `reader.rs` | the reader thread: `codec.read` → `on_message`, then the close in order |
-//! | `queue.rs` | the bounded send queue and the writer thread that drains it |
+//! | `queue.rs` | the bounded send queue: admission, byte and message bounds, watermarks |
+//! | `writer.rs` | the writer thread: drains the queue in batches, one vectored write each |
 //! | `through.rs` | write-through: a reply written on the reader thread, no hand-off |
 //! | `idle.rs` | idle limits and heartbeats, one re-armed timer per connection |
 //! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
@@ -28,5 +29,6 @@ pub(crate) mod reader;
 pub(crate) mod registry;
 pub(crate) mod through;
 pub(crate) mod timers;
+pub(crate) mod writer;
 
 pub use handle::{CloseReason, Connection};

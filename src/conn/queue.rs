@@ -1,5 +1,5 @@
-//! The send side of a connection: admission into the bounded queue, watermarks, and the writer
-//! thread. (Sends that skip the queue are in `through.rs`.)
+//! The send queue of a connection: admission into the bounded queue, and watermarks. The
+//! thread that drains it is in `writer.rs`; sends that skip the queue are in `through.rs`.
 //!
 //! The queue is a std `sync_channel` of encoded messages. Admission is decided first under one
 //! small mutex that counts messages and bytes accepted but not yet written (`pending`,
@@ -17,24 +17,15 @@
 //! then FIN" needs no extra signalling and no send can slip in between.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::conn::core::Core;
 use crate::conn::options::WatermarkEvent;
-use crate::conn::through::mark_writer;
 use crate::error::Refused;
 use crate::sync::{deadline_after, lock};
-use crate::sys::transport::Socket;
-
-/// Most messages the writer takes into one vectored write.
-const BATCH_MESSAGES: usize = 64;
-/// The writer stops adding messages to a batch once it holds this many bytes.
-const BATCH_BYTES: usize = 256 * 1024;
 
 /// What goes through the channel: the encoded bytes of one message (owned, or shared by every
 /// connection of a broadcast), or a wake-up for the writer that is no message at all.
@@ -63,13 +54,13 @@ impl Payload {
         }
     }
 
-    fn is_message(&self) -> bool {
+    pub(crate) fn is_message(&self) -> bool {
         !matches!(self, Payload::Kick)
     }
 }
 
 /// How many of `payloads` are messages, and their bytes.
-fn count<'a>(payloads: impl IntoIterator<Item = &'a Payload>) -> (usize, usize) {
+pub(crate) fn count<'a>(payloads: impl IntoIterator<Item = &'a Payload>) -> (usize, usize) {
     payloads
         .into_iter()
         .filter(|p| p.is_message())
@@ -114,12 +105,6 @@ pub(crate) enum Mode {
     Try,
     /// Up to this long from the moment it first has to wait: the clock is read only then.
     Wait(Duration),
-}
-
-/// An I/O error after `written` bytes of a batch.
-struct WriteFail {
-    written: usize,
-    error: io::Error,
 }
 
 impl Core {
@@ -203,194 +188,9 @@ impl Core {
         (p, Refused::Closed)
     }
 
-    /// Writes a batch: one vectored write on a stream, one datagram per message on a datagram
-    /// socket (a UDP peer), where message boundaries are the wire's.
-    fn write_batch(&self, stream: &dyn Socket, batch: &[Payload]) -> Result<(), WriteFail> {
-        if !stream.is_datagram() {
-            let mut iov: Vec<IoSlice<'_>> =
-                batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
-            return self.write_all(stream, &mut iov);
-        }
-        let mut written = 0;
-        for p in batch.iter().filter(|p| p.is_message()) {
-            let bytes = p.as_slice();
-            self.write_all(stream, &mut [IoSlice::new(bytes)])
-                .map_err(|fail| WriteFail {
-                    written: written + fail.written,
-                    error: fail.error,
-                })?;
-            written += bytes.len();
-        }
-        Ok(())
-    }
-
-    /// Writes all of `bufs`, waiting out write timeouts (a slow peer) until the connection is
-    /// closed.
-    fn write_all(
-        &self,
-        stream: &dyn Socket,
-        mut bufs: &mut [IoSlice<'_>],
-    ) -> Result<(), WriteFail> {
-        let mut written = 0;
-        loop {
-            // Drop leading empty slices (a `Kick`, or an empty message, carries no bytes): a
-            // writev of nothing returns 0, which is not an error here.
-            IoSlice::advance_slices(&mut bufs, 0);
-            if bufs.is_empty() {
-                return Ok(());
-            }
-            match stream.write_vectored(bufs) {
-                Ok(0) => {
-                    let error = io::Error::from(io::ErrorKind::WriteZero);
-                    return Err(WriteFail { written, error });
-                }
-                Ok(n) => {
-                    written += n;
-                    self.socket_wrote(n);
-                    IoSlice::advance_slices(&mut bufs, n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) && !self.closed.load(Ordering::SeqCst) => {}
-                Err(error) => return Err(WriteFail { written, error }),
-            }
-        }
-    }
-
-    fn spawn_writer(self: &Arc<Self>) -> io::Result<SyncSender<Payload>> {
-        // One slot more than the message bound: room for the one `Kick` that may be in flight.
-        let (tx, rx) = mpsc::sync_channel(self.cfg.queue_capacity + 1);
-        let core = Arc::clone(self);
-        let handle = thread::Builder::new()
-            .name("threadnet-writer".into())
-            .stack_size(self.cfg.stack_size)
-            .spawn(move || core.writer_loop(rx))?;
-        *lock(&self.writer) = Some(handle);
-        Ok(tx)
-    }
-
-    /// The writer thread: take one message, then whatever else is queued, write them with one
-    /// vectored write, repeat. When every sender is gone and the queue is empty, send the FIN.
-    fn writer_loop(self: Arc<Self>, rx: Receiver<Payload>) {
-        mark_writer(&self);
-        let Some(stream) = self.stream() else {
-            self.discard(Vec::new(), &rx);
-            return;
-        };
-        let mut batch: Vec<Payload> = Vec::with_capacity(BATCH_MESSAGES);
-        while let Ok(first) = rx.recv() {
-            let mut bytes = first.as_slice().len();
-            batch.push(first);
-            while batch.len() < BATCH_MESSAGES && bytes < BATCH_BYTES {
-                match rx.try_recv() {
-                    Ok(p) => {
-                        bytes += p.as_slice().len();
-                        batch.push(p);
-                    }
-                    Err(_) => break,
-                }
-            }
-            if self.closed.load(Ordering::SeqCst) {
-                drop(stream);
-                self.discard(batch, &rx);
-                return;
-            }
-            let result = {
-                let mut out = lock(&self.out);
-                // What write-through gathered was accepted before anything in this batch.
-                match self.write_gathered(&mut out, &*stream) {
-                    Ok(()) => {
-                        // Only now, with it written: write-through may gather again.
-                        if batch.iter().any(|p| !p.is_message()) {
-                            self.kicked.store(false, Ordering::SeqCst);
-                        }
-                        self.write_batch(&*stream, &batch)
-                    }
-                    Err(error) => Err(WriteFail { written: 0, error }),
-                }
-            };
-            match result {
-                Ok(()) => {
-                    let (n, bytes) = count(&batch);
-                    self.release(n, bytes);
-                    self.count_sent(n as u64);
-                    batch.clear();
-                }
-                Err(WriteFail { written, error }) => {
-                    // Messages wholly written count as written; the rest are dropped.
-                    let mut sum = 0;
-                    let done = batch
-                        .iter()
-                        .take_while(|p| {
-                            sum += p.as_slice().len();
-                            sum <= written
-                        })
-                        .count();
-                    let (n, bytes) = count(&batch[..done]);
-                    self.release(n, bytes);
-                    self.count_sent(n as u64);
-                    batch.drain(..done);
-                    drop(stream);
-                    self.io_failed(error);
-                    self.discard(batch, &rx);
-                    return;
-                }
-            }
-        }
-        // Every sender is gone and the queue is empty: the graceful end.
-        drop(stream);
-        let mut out = lock(&self.out);
-        self.send_fin(&mut out);
-    }
-
-    /// Wakes (or starts) the writer thread to write what write-through gathered; it does so
-    /// before its next batch. At most one wake-up is in flight.
-    pub(crate) fn kick_writer(self: &Arc<Self>) {
-        if self.kicked.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let mut q = lock(&self.q);
-        let tx = match &q.tx {
-            Tx::Open(tx) => tx.clone(),
-            Tx::Idle => match self.spawn_writer() {
-                Ok(tx) => {
-                    q.tx = Tx::Open(tx.clone());
-                    tx
-                }
-                Err(e) => {
-                    drop(q);
-                    self.kicked.store(false, Ordering::SeqCst);
-                    self.io_failed(e);
-                    return;
-                }
-            },
-            // Closing: the FIN path writes what is gathered, or the close counts it.
-            Tx::Done => {
-                self.kicked.store(false, Ordering::SeqCst);
-                return;
-            }
-        };
-        drop(q);
-        if tx.try_send(Payload::Kick).is_err() {
-            self.kicked.store(false, Ordering::SeqCst);
-        }
-    }
-
-    /// Counts what is left as dropped: `batch`, then everything the channel still yields until
-    /// the last in-flight sender has let go of its `SyncSender`.
-    fn discard(&self, batch: Vec<Payload>, rx: &Receiver<Payload>) {
-        let rest: Vec<Payload> = batch.into_iter().chain(rx.iter()).collect();
-        let (n, bytes) = count(&rest);
-        self.dropped.fetch_add(n as u64, Ordering::SeqCst);
-        self.release(n, bytes);
-    }
-
     /// `n` messages of `bytes` left the queue: make room, wake waiting senders, and report a
     /// drain to the watermark observer.
-    fn release(&self, n: usize, bytes: usize) {
+    pub(crate) fn release(&self, n: usize, bytes: usize) {
         let mut q = lock(&self.q);
         q.pending -= n;
         q.bytes -= bytes;

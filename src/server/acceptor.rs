@@ -1,0 +1,137 @@
+//! The accept loop: one thread per server takes connections from the listener, sets each
+//! socket up, and starts its reader thread; it backs off when `accept` fails (out of file
+//! descriptors) and ends when the server stops.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use super::Inner;
+use crate::codec::Codec;
+use crate::conn::core::Core;
+use crate::conn::handler::Handler;
+use crate::conn::options::ConnOptions;
+use crate::conn::reader::serve;
+use crate::conn::registry::Registry;
+use crate::conn::Connection;
+use crate::sys::transport::{Addr, Listener, Socket};
+
+/// Everything the accept thread owns.
+pub(super) struct Acceptor<C: Codec, F> {
+    pub(super) inner: Arc<Inner<C>>,
+    pub(super) codec: C,
+    pub(super) factory: Arc<F>,
+    pub(super) options: Arc<ConnOptions>,
+    pub(super) max_connections: usize,
+    pub(super) backoff: (Duration, Duration),
+}
+
+impl<C, H, F> Acceptor<C, F>
+where
+    C: Codec,
+    H: Handler<C>,
+    F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
+{
+    pub(super) fn run(self, listener: Listener) {
+        let shared_codec = Arc::new(self.codec.clone());
+        let mut next_id = 1u64;
+        let mut backoff = self.backoff.0;
+        loop {
+            let accepted = listener.accept();
+            let stopping = self.inner.stopping.load(Ordering::SeqCst);
+            if stopping && (accepted.is_err() || !self.inner.shared) {
+                return; // drops the listener: the port is released (unless shared)
+            }
+            let (stream, peer) = match accepted {
+                Ok(pair) => pair,
+                // Interrupted, or the accept poll passed: look at the stop flag again.
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // Out of file descriptors (EMFILE, ENFILE), or out of memory: wait, and
+                // accept again. Linux fails such an accept before looking at the queue, so
+                // without this wait the loop would spin. The peer stays in the listen backlog
+                // until an fd is free (see `accept_backoff`).
+                Err(_) => {
+                    thread::park_timeout(backoff);
+                    backoff = (backoff * 2).min(self.backoff.1);
+                    continue;
+                }
+            };
+            backoff = self.backoff.0;
+            self.inner.registry.reap();
+            if self.inner.registry.len() >= self.max_connections {
+                self.inner.metrics.refused();
+                drop(stream);
+                continue;
+            }
+            // The accepted socket inherits the listener's options, which may carry anything
+            // (a shared listener's receive timeout, an inherited linger): set ours, or refuse.
+            if stream.prepare(self.options.nodelay).is_err() {
+                self.inner.metrics.refused();
+                drop(stream);
+                continue;
+            }
+            self.inner.metrics.accepted();
+            let id = next_id;
+            next_id += 1;
+            self.spawn_connection(id, stream, peer, &shared_codec);
+            if stopping {
+                return; // a client of the shared listener, accepted as the stop began: served
+            }
+        }
+    }
+
+    fn spawn_connection(&self, id: u64, stream: Arc<dyn Socket>, peer: Addr, codec: &Arc<C>) {
+        let local = stream
+            .local_addr()
+            .unwrap_or_else(|_| self.inner.local_addr.clone());
+        let core = Core::new(
+            id,
+            stream,
+            peer,
+            local,
+            Arc::clone(&self.options),
+            Arc::clone(&self.inner.metrics),
+        );
+        let conn = Connection::new(core, Arc::clone(codec));
+        self.inner.registry.insert(conn.clone());
+        let reader_codec = self.codec.clone();
+        let factory = Arc::clone(&self.factory);
+        let inner = Arc::clone(&self.inner);
+        let spawned = thread::Builder::new()
+            .name("threadnet-conn".into())
+            .stack_size(self.options.stack_size)
+            .spawn(move || {
+                // Leave the registry even if something below panics, or stop() would wait for
+                // this connection forever.
+                let _leave = Leave {
+                    registry: &inner.registry,
+                    id,
+                };
+                serve(&conn, reader_codec, |c| factory(c));
+            });
+        match spawned {
+            Ok(thread) => self.inner.registry.set_thread(id, thread),
+            // Out of threads (or memory for a stack): the connection closes (its socket drops
+            // with the registry entry) and counts as refused. It never opened: no handler was
+            // made, so there is no on_connect and no on_close. The loop goes on.
+            Err(_) => {
+                self.inner.registry.remove(id);
+                self.inner.metrics.not_served();
+            }
+        }
+    }
+}
+
+/// Removes a connection from the registry when its reader thread ends, however it ends.
+struct Leave<'a, C: Codec> {
+    registry: &'a Registry<C>,
+    id: u64,
+}
+
+impl<C: Codec> Drop for Leave<'_, C> {
+    fn drop(&mut self) {
+        self.registry.remove(self.id);
+    }
+}
