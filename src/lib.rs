@@ -170,7 +170,7 @@ pub use codec::{
 pub use conn::{CloseReason, Connection};
 pub use error::{SendError, TrySendError};
 pub use handler::Handler;
-pub use idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind};
+pub use idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind, DEFAULT_FRAME_TIMEOUT};
 pub use metrics::{ConnStats, MetricsSnapshot};
 pub use options::{ConnEvent, ConnOptions, EventHook, WatermarkEvent, WatermarkObserver};
 pub use registry::{BroadcastReport, Registry};
