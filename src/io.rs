@@ -146,3 +146,7 @@ impl Read for SocketReader<'_> {
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     panic::catch_unwind(AssertUnwindSafe(f)).map_err(|p| panic_message(p.as_ref()).to_string())
 }
+
+#[cfg(test)]
+#[path = "io_tests.rs"]
+mod tests;
