@@ -123,7 +123,7 @@ fn defaults() {
     let c = Http1::new();
     assert_eq!(c.get_max_head(), 8 * 1024);
     assert_eq!(c.get_max_headers(), 100);
-    assert_eq!(c.get_max_body(), 8 * 1024 * 1024);
+    assert_eq!(c.get_max_body(), 1024 * 1024);
     let mut c = Http1::default().max_head(1).max_headers(2).max_body(3);
     assert_eq!(
         (c.get_max_head(), c.get_max_headers(), c.get_max_body()),
