@@ -671,7 +671,12 @@ fn error_responses() {
 #[test]
 fn absolute_form_targets_route_on_their_path_and_name_the_host() {
     let cases: &[(&[u8], &str, Option<&str>, &str)] = &[
-        (b"GET http://h/json HTTP/1.1\r\nHost: h\r\n\r\n", "/json", None, "h"),
+        (
+            b"GET http://h/json HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/json",
+            None,
+            "h",
+        ),
         (
             b"GET HTTP://h:8080/a/b?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
             "/a/b",
@@ -679,10 +684,25 @@ fn absolute_form_targets_route_on_their_path_and_name_the_host() {
             "h:8080",
         ),
         (b"GET https://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", None, "h"),
-        (b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n", "/", Some("q"), "h"),
-        (b"GET /plain?q HTTP/1.1\r\nHost: h\r\n\r\n", "/plain", Some("q"), "h"),
+        (
+            b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/",
+            Some("q"),
+            "h",
+        ),
+        (
+            b"GET /plain?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/plain",
+            Some("q"),
+            "h",
+        ),
         // Not an http(s) URI: left as it is.
-        (b"GET foo://h/x HTTP/1.1\r\nHost: h\r\n\r\n", "foo://h/x", None, "h"),
+        (
+            b"GET foo://h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+            "foo://h/x",
+            None,
+            "h",
+        ),
     ];
     for (wire, path, query, host) in cases {
         let req = first_request(wire);
