@@ -200,7 +200,7 @@ pub use codec::{
     Codec, Endian, LengthDelimited, Lines, ProtocolError, Raw, Reply, Resp, Tlv, TlvFrame,
 };
 pub use conn::handler::Handler;
-pub use conn::idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind};
+pub use conn::idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind, DEFAULT_FRAME_TIMEOUT};
 pub use conn::metrics::{ConnStats, MetricsSnapshot};
 pub use conn::options::{ConnEvent, ConnOptions, EventHook, WatermarkEvent, WatermarkObserver};
 pub use conn::registry::{BroadcastReport, Registry};

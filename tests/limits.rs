@@ -43,7 +43,7 @@ fn oversize_frame_closes_only_that_connection() {
 
     let mut bad = peer(addr);
     echo_once(&mut bad, b"I am fine so far");
-    // A header announcing 100 MiB, over the 8 MiB default: refused on the header alone.
+    // A header announcing 100 MiB, over the 1 MiB default: refused on the header alone.
     bad.write_all(&(100u32 * 1024 * 1024).to_be_bytes())
         .unwrap();
     bad.write_all(b"some of the payload").unwrap();

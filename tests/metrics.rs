@@ -108,7 +108,12 @@ fn counters_match_a_scripted_workload_exactly() {
 fn a_full_queue_and_dropped_messages_are_counted() {
     let (tx, closed) = mpsc::channel();
     let server = TcpServer::builder()
-        .options(ConnOptions::new().send_queue_capacity(2))
+        // 4 MiB messages: more than the socket buffers hold, and than the 1 MiB default frame.
+        .options(
+            ConnOptions::new()
+                .send_queue_capacity(2)
+                .max_frame_length(8 << 20),
+        )
         .start(LengthDelimited::new(), move |_: &Conn| Echo(tx.clone()))
         .unwrap();
     let p = peer(server.local_addr()); // never reads

@@ -44,7 +44,10 @@ fn big(len: usize, fill: u8) -> Vec<u8> {
 #[test]
 fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     const SMALL: u32 = 20;
-    const BIG: usize = 4 * 1024 * 1024; // far more than the socket buffers hold
+    // Four of the largest frame echo takes (1 MiB, the default limit): far more than the
+    // socket buffers hold.
+    const BIG: usize = 1024 * 1024;
+    const BIGS: usize = 4;
     let mut echo = Echo::spawn(Echo::command(&["--addr", "127.0.0.1:0"]));
     let addr = echo.listening();
 
@@ -55,7 +58,9 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
         for i in 0..SMALL {
             all.extend_from_slice(&frame(&tagged(0, i, 100)));
         }
-        all.extend_from_slice(&frame(&big(BIG, 0xAB)));
+        for _ in 0..BIGS {
+            all.extend_from_slice(&frame(&big(BIG, 0xAB)));
+        }
         w.write_all(&all).unwrap();
     });
     let mut r = BufReader::new(&client);
@@ -75,6 +80,9 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     r.read_exact(&mut rest)
         .expect("the whole reply, after SIGTERM");
     assert!(rest.iter().all(|&b| b == 0xAB));
+    for _ in 1..BIGS {
+        assert!(expect_frame(&mut r) == big(BIG, 0xAB), "a whole big reply");
+    }
     // Then the server's FIN: a clean EOF on a frame boundary, no reset.
     assert_eq!(read_frame(&mut r).unwrap(), None);
     // The server waits for this client to finish before it exits.

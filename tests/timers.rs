@@ -366,7 +366,11 @@ fn close_cancels_every_timer_of_the_connection() {
     conn.run_after(secs(60), |_| panic!("must not run"));
     clock.advance(secs(3));
     assert_eq!(runs.load(Ordering::SeqCst), 3);
-    assert_eq!(wheel.len(), 2);
+    assert_eq!(
+        wheel.len(),
+        3,
+        "two of ours, and the idle check of the frame timeout"
+    );
     drop(p);
     assert!(matches!(recv(&events), Ev::Close(..)));
     assert_eq!(

@@ -20,8 +20,9 @@ pub enum Endian {
     Little,
 }
 
-/// The default [`LengthDelimited::max_frame_length`]: 8 MiB.
-pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 8 * 1024 * 1024;
+/// The default [`LengthDelimited::max_frame_length`]: 1 MiB (see
+/// [`ConnOptions`](crate::ConnOptions) for why).
+pub(crate) const DEFAULT_MAX_FRAME_LENGTH: usize = 1024 * 1024;
 
 /// The largest [`LengthDelimited::length_field_offset`]: 64 KiB. The header is read into a
 /// buffer of its own before the length is known, so its size is bounded like every buffer.
@@ -67,7 +68,7 @@ const MAX_LENGTH_FIELD_OFFSET: usize = 64 * 1024;
 /// | [`length_field_offset`](LengthDelimited::length_field_offset) | header bytes before the length field | 0 |
 /// | [`length_adjustment`](LengthDelimited::length_adjustment) | added to the length field to give the payload length (may be negative) | 0 |
 /// | [`num_skip`](LengthDelimited::num_skip) | bytes cut from the start of each frame by `read` | the header: offset + width |
-/// | [`max_frame_length`](LengthDelimited::max_frame_length) | largest payload, after adjustment | 8 MiB |
+/// | [`max_frame_length`](LengthDelimited::max_frame_length) | largest payload, after adjustment | 1 MiB |
 ///
 /// **Writing.** `write(msg)` sends the frame that `read` turns back into `msg`: `num_skip`
 /// zero bytes, then `msg`, with the length field computed and written over its place. So with
@@ -141,7 +142,7 @@ const MAX_LENGTH_FIELD_OFFSET: usize = 64 * 1024;
 /// # Limits
 ///
 /// Every frame's payload, as computed from the length field and the adjustment, must be at
-/// most [`max_frame_length`](LengthDelimited::max_frame_length) bytes (defaults to 8 MiB);
+/// most [`max_frame_length`](LengthDelimited::max_frame_length) bytes (defaults to 1 MiB);
 /// header bytes kept in the message are not counted. When reading, the limit is checked as
 /// soon as the header has arrived, before any memory is set aside for the payload, so a peer
 /// announcing a 4 GiB frame costs nothing: the read fails with
@@ -184,7 +185,7 @@ pub struct LengthDelimited {
 
 impl LengthDelimited {
     /// Creates a codec with the defaults: a 4-byte big-endian length field at the start of
-    /// the frame, counting payload bytes only, a maximum payload of 8 MiB (8 * 1024 * 1024
+    /// the frame, counting payload bytes only, a maximum payload of 1 MiB (1024 * 1024
     /// bytes), and messages that are the payload alone.
     ///
     /// Same as [`LengthDelimited::default`].
@@ -425,7 +426,8 @@ impl LengthDelimited {
     /// as announced by the length field plus [`length_adjustment`]; header bytes kept in the
     /// message by [`num_skip`] are not counted.
     ///
-    /// Defaults to 8 MiB (8 * 1024 * 1024 bytes).
+    /// Defaults to 1 MiB (1024 * 1024 bytes): a peer can make a connection hold at most this
+    /// much for one frame. Up to `usize::MAX` (the widest header is 8 bytes).
     ///
     /// [`length_adjustment`]: LengthDelimited::length_adjustment
     /// [`num_skip`]: LengthDelimited::num_skip
@@ -1076,7 +1078,7 @@ mod tests {
         );
 
         // 4 GiB - 1 announced, adjusted by -4: refused on the header, nothing allocated
-        // (an 8 MiB limit), nothing read past it.
+        // (a 1 MiB limit), nothing read past it.
         let mut codec = LengthDelimited::new().length_adjustment(-4);
         let mut input: &[u8] = &[0xff, 0xff, 0xff, 0xff, 1, 2];
         let err = codec.read(&mut input).unwrap_err();
@@ -1125,7 +1127,7 @@ mod tests {
     #[test]
     fn defaults() {
         let d = LengthDelimited::default();
-        assert_eq!(d.get_max_frame_length(), 8 * 1024 * 1024);
+        assert_eq!(d.get_max_frame_length(), 1024 * 1024);
         assert_eq!(d.width, 4);
         assert_eq!(d.endian, Endian::Big);
         assert_eq!(Endian::default(), Endian::Big);
@@ -1221,7 +1223,7 @@ mod tests {
 
     #[test]
     fn read_over_max_is_rejected_on_the_header() {
-        // A header announcing 4 GiB - 1 with the default 8 MiB limit: refused at once, and
+        // A header announcing 4 GiB - 1 with the default 1 MiB limit: refused at once, and
         // nothing after the header is consumed.
         let mut codec = LengthDelimited::new();
         let wire = [0xff, 0xff, 0xff, 0xff, 1, 2, 3];
@@ -1230,7 +1232,7 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidData);
         let msg = err.to_string();
         assert!(msg.contains("4294967295"), "{msg}");
-        assert!(msg.contains("8388608"), "{msg}");
+        assert!(msg.contains("1048576"), "{msg}");
         assert_eq!(input, [1, 2, 3]);
 
         // Exactly at the limit is fine, one over is not.

@@ -12,8 +12,12 @@ use std::io::{self, BufRead, Read, Write};
 const DEFAULT_MAX_ARRAY: usize = 1024 * 1024;
 /// The default [`Resp::max_bulk_length`]: 512 MiB, Redis' `proto-max-bulk-len`.
 const DEFAULT_MAX_BULK: usize = 512 * 1024 * 1024;
-/// The default [`Resp::max_command_length`]: 1 GiB, Redis' `client-query-buffer-limit`.
-const DEFAULT_MAX_COMMAND: usize = 1024 * 1024 * 1024;
+/// The default [`Resp::max_command_length`]: 1 MiB, the other codecs' default frame limit.
+const DEFAULT_MAX_COMMAND: usize = 1024 * 1024;
+/// What one argument costs beyond its bytes, as counted against the command limit: its
+/// `Vec<u8>` (24 bytes), its slot's share of the argument array while that doubles (up to 24
+/// more), and the allocator's header and rounding of a small allocation (16).
+const ARG_OVERHEAD: usize = 2 * std::mem::size_of::<Vec<u8>>() + 16;
 /// The longest inline command, in bytes, terminator excluded: Redis' `PROTO_INLINE_MAX_SIZE`.
 const INLINE_MAX: usize = 64 * 1024;
 /// The longest `*N\r\n` / `$N\r\n` line after its type byte: an `i64` has at most 20 characters,
@@ -79,15 +83,21 @@ const SMALL: usize = 256;
 ///
 /// Every limit is checked on the header that announces a size, before anything is allocated
 /// for it; past a limit, `read` returns a [`ProtocolError`] and reads nothing more of that
-/// command. The defaults are Redis' own, so whatever a default Redis accepts, this accepts:
+/// command. The defaults are Redis' own except the command's total, which is 1 MiB like the
+/// other codecs' frames (a default Redis accepts up to 1 GiB, a memory bound no server of
+/// many connections can afford):
 ///
 /// * [`max_array_length`](Resp::max_array_length): arguments in one command (1 048 576).
 /// * [`max_bulk_length`](Resp::max_bulk_length): bytes in one argument (512 MiB, Redis'
 ///   `proto-max-bulk-len`); [`set_max_frame_length`](super::Codec::set_max_frame_length) sets
 ///   this one.
-/// * [`max_command_length`](Resp::max_command_length): bytes of all the arguments of one
-///   command together (1 GiB, Redis' `client-query-buffer-limit`). This is what bounds the
-///   memory one connection can make the server hold.
+/// * [`max_command_length`](Resp::max_command_length): the memory all the arguments of one
+///   command hold together, each counted as its length plus 64 bytes of overhead (its
+///   `Vec`, its slot in the argument array, the allocator's rounding): 1 MiB by default. This
+///   is what bounds the memory one connection can make the server hold, and why a command
+///   of many tiny arguments (`*1048576` then one-byte arguments) is refused long before its
+///   announced count. A `SET` of a value up to about 1 MiB fits; raise it (up to Redis' own
+///   1 GiB `client-query-buffer-limit`) for larger values.
 /// * An inline command is at most 64 KiB (65 536 bytes) long, as in Redis.
 ///
 /// A bulk string's buffer grows as its bytes arrive (at most 64 KiB is reserved ahead), so a
@@ -186,20 +196,27 @@ impl Resp {
         self
     }
 
-    /// Sets the most bytes that the arguments of one command may hold together (lengths
-    /// summed; the protocol's own bytes not counted).
+    /// Sets the most memory, in bytes, that the arguments of one command may hold together:
+    /// each argument counts its length plus 64 bytes of overhead (its `Vec`, its slot in the
+    /// argument array, the allocator's rounding); the protocol's own bytes are not counted.
+    /// A command is refused on the header of the argument that would cross it, before that
+    /// argument is read.
     ///
-    /// Defaults to 1 GiB (1024 * 1024 * 1024 bytes), Redis' `client-query-buffer-limit`.
+    /// Defaults to 1 MiB (1 048 576 bytes), the other codecs' default frame limit: a
+    /// connection cannot make the server hold much more than that for one command, and a
+    /// `SET` of a value up to about 1 MiB still fits. Redis' own limit,
+    /// `client-query-buffer-limit`, is 1 GiB; raise this towards it for larger values, and
+    /// mind that `max_connections` times this is what the server may have to hold.
     ///
     /// # Example
     ///
     /// ```
     /// use threadnet::{Codec, Resp};
     ///
-    /// let mut codec = Resp::new().max_command_length(6);
-    /// let mut input: &[u8] = b"*2\r\n$3\r\nGET\r\n$4\r\n";
+    /// let mut codec = Resp::new().max_command_length(140);
+    /// let mut input: &[u8] = b"*2\r\n$3\r\nGET\r\n$77\r\n"; // (3 + 64) + (77 + 64)
     /// let err = codec.read(&mut input).unwrap().unwrap().unwrap_err();
-    /// assert!(err.to_string().contains("over the limit of 6"), "{err}");
+    /// assert!(err.to_string().contains("over the limit of 140"), "{err}");
     /// ```
     pub fn max_command_length(mut self, bytes: usize) -> Self {
         self.max_command = bytes;
@@ -350,8 +367,10 @@ impl Resp {
         Ok(args)
     }
 
-    /// Adds an argument of `len` bytes to a command of `total`, within the command limit.
+    /// Adds an argument of `len` bytes (and its overhead) to a command of `total`, within
+    /// the command limit.
     fn add_to_command(&self, total: usize, len: usize) -> Result<usize, Fail> {
+        let len = len.saturating_add(ARG_OVERHEAD);
         match total.checked_add(len) {
             Some(t) if t <= self.max_command => Ok(t),
             _ => Err(Fail::protocol(format!(
@@ -564,10 +583,12 @@ impl super::Codec for Resp {
         encode(msg, w)
     }
 
-    /// Sets the longest argument, in bytes; the same as
-    /// [`max_bulk_length`](Resp::max_bulk_length).
+    /// Sets the longest argument, in bytes, as [`max_bulk_length`](Resp::max_bulk_length)
+    /// does, and raises [`max_command_length`](Resp::max_command_length) if needed so that a
+    /// command with an argument that long and 64 KiB of others (a key, options) fits.
     fn set_max_frame_length(&mut self, bytes: usize) {
         self.max_bulk = bytes;
+        self.max_command = self.max_command.max(bytes.saturating_add(64 * 1024));
     }
 }
 
@@ -804,7 +825,7 @@ mod tests {
         for codec in [Resp::new(), Resp::default()] {
             assert_eq!(codec.get_max_array_length(), 1024 * 1024);
             assert_eq!(codec.get_max_bulk_length(), 512 * 1024 * 1024);
-            assert_eq!(codec.get_max_command_length(), 1024 * 1024 * 1024);
+            assert_eq!(codec.get_max_command_length(), 1024 * 1024);
         }
     }
 
@@ -928,9 +949,10 @@ mod tests {
                 "invalid multibulk length (1048577 arguments",
             ),
             (
-                Resp::new().max_command_length(8),
+                // (4 + 64) + (5 + 64) bytes: over at the second header.
+                Resp::new().max_command_length(130),
                 b"*2\r\n$4\r\nabcd\r\n$5\r\n",
-                "over the limit of 8 bytes",
+                "over the limit of 130 bytes",
             ),
         ];
         for (codec, header, want) in cases {
@@ -946,6 +968,45 @@ mod tests {
             };
             assert!(err.detail().contains(want), "{err} does not say {want:?}");
             assert_eq!(r.get_ref().count, header.len(), "{}", header.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn many_tiny_arguments_are_counted_with_their_overhead() {
+        // A million arguments announced, then one-byte arguments without end: refused once
+        // their memory (not their bytes) crosses the command limit, 1 MiB by default.
+        let endless = Counting {
+            inner: b"*1048576\r\n".chain(Repeat(b"$1\r\na\r\n", 0)),
+            count: 0,
+        };
+        let mut r = BufReader::with_capacity(1, endless);
+        let err = match Resp::new().read(&mut r).unwrap() {
+            Some(Err(e)) => e,
+            Some(Ok(args)) => panic!("a command of {} arguments was taken", args.len()),
+            None => panic!("EOF"),
+        };
+        assert!(err.detail().contains("over the limit of 1048576"), "{err}");
+        // The header, the arguments taken, and the `$1\r\n` of the one refused.
+        let taken = (r.get_ref().count - 10 - 4) / 7;
+        assert_eq!(taken, 1024 * 1024 / (1 + ARG_OVERHEAD));
+        // A large value still fits: SET k <1 000 000 bytes>.
+        let mut wire = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1000000\r\n".to_vec();
+        wire.resize(wire.len() + 1_000_000, b'v');
+        wire.extend_from_slice(b"\r\n");
+        let got = read_all(&mut Resp::new(), &mut BufReader::new(&wire[..]));
+        assert_eq!(got[0][2].len(), 1_000_000);
+    }
+
+    /// Repeats a pattern forever.
+    struct Repeat(&'static [u8], usize);
+
+    impl Read for Repeat {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            for b in buf.iter_mut() {
+                *b = self.0[self.1];
+                self.1 = (self.1 + 1) % self.0.len();
+            }
+            Ok(buf.len())
         }
     }
 

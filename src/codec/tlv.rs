@@ -77,7 +77,7 @@ impl TlvFrame {
 /// # Limits
 ///
 /// Every payload must be at most [`max_frame_length`](Tlv::max_frame_length) bytes (defaults
-/// to 8 MiB; the server and client option `max_frame_length` sets it too). When reading, the
+/// to 1 MiB; the server and client option `max_frame_length` sets it too). When reading, the
 /// limit is checked as soon as the header has arrived, before any memory is set aside for the
 /// payload: a peer announcing 4 GiB costs nothing, the read fails with
 /// [`io::ErrorKind::InvalidData`] at once, naming the length and the limit. When writing, an
@@ -107,7 +107,7 @@ pub struct Tlv {
 }
 
 impl Tlv {
-    /// Creates a codec with the default maximum payload of 8 MiB (8 * 1024 * 1024 bytes).
+    /// Creates a codec with the default maximum payload of 1 MiB (1024 * 1024 bytes).
     ///
     /// Same as [`Tlv::default`].
     pub fn new() -> Self {
@@ -121,7 +121,7 @@ impl Tlv {
     /// field has 32 bits, so no payload is ever longer than 4 GiB - 1 bytes, whatever this
     /// says.
     ///
-    /// Defaults to 8 MiB (8 * 1024 * 1024 bytes).
+    /// Defaults to 1 MiB (1024 * 1024 bytes).
     ///
     /// # Example
     ///
@@ -263,8 +263,8 @@ mod tests {
 
     #[test]
     fn defaults_and_heartbeats() {
-        assert_eq!(Tlv::new().get_max_frame_length(), 8 * 1024 * 1024);
-        assert_eq!(Tlv::default().get_max_frame_length(), 8 * 1024 * 1024);
+        assert_eq!(Tlv::new().get_max_frame_length(), 1024 * 1024);
+        assert_eq!(Tlv::default().get_max_frame_length(), 1024 * 1024);
         let hb = TlvFrame::heartbeat();
         assert_eq!((hb.kind, hb.payload.len()), (TlvFrame::HEARTBEAT, 0));
         assert!(hb.is_heartbeat());
@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::InvalidData);
         let msg = err.to_string();
         assert!(msg.contains("4294967295"), "{msg}");
-        assert!(msg.contains("8388608"), "{msg}");
+        assert!(msg.contains("1048576"), "{msg}");
         assert_eq!(input, [1, 2, 3]);
 
         // At the limit is fine, one over is not; set_max_frame_length sets the same limit.

@@ -103,6 +103,10 @@ pub(crate) struct Core {
     pub(crate) kicked: AtomicBool,
     /// The reader has started to finish the connection: no more deadlines.
     ended: AtomicBool,
+    /// Asked to end at the protocol's next boundary ([`Connection::wind_down`]).
+    ///
+    /// [`Connection::wind_down`]: crate::Connection::wind_down
+    pub(crate) winding_down: AtomicBool,
     pub(crate) dropped: AtomicU64,
     life: Mutex<Life>,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
@@ -145,6 +149,7 @@ impl Core {
             events: Mutex::new(Events::default()),
             kicked: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            winding_down: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             life: Mutex::new(Life::default()),
             timers: ConnTimers::default(),

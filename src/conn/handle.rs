@@ -352,6 +352,27 @@ impl<C: Codec> Connection<C> {
         self.core.begin_shutdown(Cause::Shutdown, timeout);
     }
 
+    /// Asks the connection to end at its protocol's next natural boundary, so that nothing
+    /// is cut short: a handler that can tell its peer the connection is ending does so with
+    /// its next reply, then shuts down. [`http::serve`](crate::http::serve) answers the next
+    /// request with `Connection: close` and closes gracefully after it, so a keep-alive
+    /// client gets its response and then EOF, not a reset.
+    ///
+    /// Nothing else changes: sends are accepted as before, and the connection stays open until
+    /// its handler or its peer ends it, or it is shut down or stopped.
+    /// [`ServerHandle::drain`](crate::ServerHandle::drain) calls it on every connection, so
+    /// that keep-alive connections end on their own within the drain rather than at its
+    /// deadline.
+    pub fn wind_down(&self) {
+        self.core.winding_down.store(true, Ordering::SeqCst);
+    }
+
+    /// True once [`wind_down`](Self::wind_down) was called: the handler should end the
+    /// connection at its next boundary.
+    pub fn is_winding_down(&self) -> bool {
+        self.core.winding_down.load(Ordering::SeqCst)
+    }
+
     pub(crate) fn stop(&self, timeout: Duration) {
         self.core.begin_shutdown(Cause::ServerStopped, timeout);
     }

@@ -13,9 +13,18 @@
 //! the timer is set again for the earliest moment a limit could next pass — `last activity +
 //! limit`, not "now + limit", so a connection that stays busy costs one timer run per limit
 //! period and no more.
+//!
+//! # The frame timeout
+//!
+//! The reader also notes when the current frame began: on the first socket read while no
+//! frame is in progress (one more relaxed load, and no extra clock read, on a read), and again
+//! when the codec returns a message while bytes of the next one are already buffered. A
+//! finished message with nothing buffered after it ends the frame. The same check timer compares
+//! that start with [`ConnOptions::frame_timeout`]; between frames it looks again one limit
+//! later, so a connection costs one timer run per limit period, never a timer per message.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +47,9 @@ pub enum IdleKind {
     /// The peer sent nothing for `misses` heartbeat intervals ([`ConnOptions::heartbeat`]):
     /// it is presumed dead.
     Heartbeat,
+    /// One message took longer than [`ConnOptions::frame_timeout`] to arrive once its first
+    /// byte had: a peer trickling a frame (slowloris), which read-idle limits never catch.
+    Frame,
 }
 
 impl fmt::Display for IdleKind {
@@ -47,6 +59,7 @@ impl fmt::Display for IdleKind {
             IdleKind::Write => "nothing written",
             IdleKind::All => "nothing read or written",
             IdleKind::Heartbeat => "peer missed its heartbeats",
+            IdleKind::Frame => "a message took too long to arrive",
         })
     }
 }
@@ -144,14 +157,31 @@ impl Heartbeat {
     }
 }
 
+/// The default of [`ConnOptions::frame_timeout`]: 30 seconds.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The idle part of [`ConnOptions`].
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub(crate) struct IdleOptions {
     read: Option<Duration>,
     write: Option<Duration>,
     all: Option<Duration>,
+    frame: Option<Duration>,
     heartbeat: Option<Heartbeat>,
     hook: Option<IdleHook>,
+}
+
+impl Default for IdleOptions {
+    fn default() -> Self {
+        IdleOptions {
+            read: None,
+            write: None,
+            all: None,
+            frame: Some(DEFAULT_FRAME_TIMEOUT),
+            heartbeat: None,
+            hook: None,
+        }
+    }
 }
 
 impl IdleOptions {
@@ -159,6 +189,7 @@ impl IdleOptions {
         self.read.is_some()
             || self.write.is_some()
             || self.all.is_some()
+            || self.frame.is_some()
             || self.heartbeat.is_some()
     }
 }
@@ -169,6 +200,7 @@ impl fmt::Debug for IdleOptions {
             .field("read", &self.read)
             .field("write", &self.write)
             .field("all", &self.all)
+            .field("frame", &self.frame)
             .field("heartbeat", &self.heartbeat)
             .field("hook", &self.hook.is_some())
             .finish()
@@ -198,6 +230,37 @@ impl ConnOptions {
     pub fn all_idle(mut self, timeout: Duration) -> Self {
         self.idle.all = non_zero(timeout);
         self
+    }
+
+    /// The longest one message may take to arrive once its first byte has: a connection
+    /// whose peer has started a frame (an HTTP head, a RESP command, a length-delimited
+    /// frame) and not finished it within `timeout` is closed with
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of [`IdleKind::Frame`],
+    /// unless the [`on_idle`](Self::on_idle) hook keeps it. [`Duration::ZERO`] turns it off.
+    ///
+    /// It is what stops a *slowloris* peer: one that trickles a frame a byte at a time, so
+    /// that [`read_idle`](Self::read_idle) never fires, and holds a connection (a thread and a
+    /// read buffer) for as long as it likes. Time between frames does not count: a peer may
+    /// pause as long as the other limits allow, and a handler may take as long as it needs.
+    ///
+    /// Defaults to 30 seconds ([`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT)), on,
+    /// so that a server is protected without its author knowing of the attack: nginx closes
+    /// a client that has not sent its request head within `client_header_timeout` (60 s by
+    /// default), and Apache's `mod_reqtimeout` allows 20 s for the head, extended up to
+    /// 40 s while the client sends at least 500 bytes per second. 30 s sits between them and
+    /// lets a 1 MiB frame (the default frame limit) arrive at 35 KB/s. A peer that sends
+    /// huge frames over a very slow link needs a longer timeout (or none).
+    ///
+    /// Only the stream transports (TCP, Unix) keep it: a UDP datagram is whole when it comes.
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.idle.frame = non_zero(timeout);
+        self
+    }
+
+    /// The configured frame timeout; `None` when it is off. See
+    /// [`frame_timeout`](Self::frame_timeout).
+    pub fn get_frame_timeout(&self) -> Option<Duration> {
+        self.idle.frame
     }
 
     /// Sends `heartbeat`'s message whenever the connection has written nothing for its
@@ -230,11 +293,20 @@ fn non_zero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 
-/// When the socket was last read and written, in nanoseconds since the wheel's origin.
+/// No frame in progress, in [`Activity::frame`].
+const NO_FRAME: u64 = u64::MAX;
+
+/// When the socket was last read and written, and when the frame being read began, in
+/// nanoseconds since the wheel's origin.
 pub(crate) struct Activity {
     tracked: bool,
     read: AtomicU64,
     write: AtomicU64,
+    /// When the frame being read began, or [`NO_FRAME`]; kept only by a stream reader
+    /// ([`frames`](Self::frames)).
+    frame: AtomicU64,
+    /// A stream reader keeps `frame`: the frame timeout applies.
+    frames: AtomicBool,
 }
 
 impl Activity {
@@ -243,6 +315,8 @@ impl Activity {
             tracked,
             read: AtomicU64::new(0),
             write: AtomicU64::new(0),
+            frame: AtomicU64::new(NO_FRAME),
+            frames: AtomicBool::new(false),
         }
     }
 }
@@ -254,6 +328,31 @@ impl Core {
             let now = self.wheel.now_nanos();
             self.activity.read.store(now, Ordering::Relaxed);
         }
+    }
+
+    /// The stream reader read bytes (after [`note_read`](Self::note_read)): if no frame was
+    /// in progress, one begins now.
+    pub(crate) fn frame_bytes(&self) {
+        let a = &self.activity;
+        if self.cfg.idle.frame.is_some() && a.frame.load(Ordering::Relaxed) == NO_FRAME {
+            a.frame
+                .store(a.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+
+    /// The codec returned a message: the frame is over. Call again with `next_started` once
+    /// the handler is done with it, if bytes of the next frame were already buffered: that
+    /// frame began then (the time a handler takes is not the peer's).
+    pub(crate) fn frame_done(&self, next_started: bool) {
+        if self.cfg.idle.frame.is_none() {
+            return;
+        }
+        let at = if next_started {
+            self.wheel.now_nanos()
+        } else {
+            NO_FRAME
+        };
+        self.activity.frame.store(at, Ordering::Relaxed);
     }
 
     /// Bytes went to the socket.
@@ -275,6 +374,12 @@ pub(crate) fn watch(core: &Arc<Core>) {
     core.activity.read.store(now, Ordering::Relaxed);
     core.activity.write.store(now, Ordering::Relaxed);
     check(core);
+}
+
+/// Makes the frame timeout apply to `core`: called by a stream reader, which keeps the start
+/// of each frame, before [`watch`].
+pub(crate) fn watch_frames(core: &Core) {
+    core.activity.frames.store(true, Ordering::Relaxed);
 }
 
 /// Sets the watch timer for `at` (nanoseconds since the wheel's origin).
@@ -306,9 +411,20 @@ fn check(core: &Arc<Core>) {
         (IdleKind::Write, opts.write, write),
         (IdleKind::All, opts.all, read.max(write)),
         (IdleKind::Heartbeat, None, read),
+        (IdleKind::Frame, None, 0),
     ];
     if let Some(beat) = &opts.heartbeat {
         limits[3].1 = Some(beat.interval.saturating_mul(beat.misses));
+    }
+    if let Some(limit) = opts
+        .frame
+        .filter(|_| core.activity.frames.load(Ordering::Relaxed))
+    {
+        match core.activity.frame.load(Ordering::Relaxed) {
+            // Between frames: look again one limit later (a frame begun by then is due after).
+            NO_FRAME => next = now.saturating_add(nanos(limit)),
+            start => limits[4] = (IdleKind::Frame, Some(limit), start),
+        }
     }
     for (kind, limit, last) in limits {
         let Some(limit) = limit else { continue };

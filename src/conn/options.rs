@@ -57,6 +57,25 @@ pub type EventHook = Arc<dyn Fn(&ConnEvent<'_>) + Send + Sync>;
 /// Options of every connection of a server or client: send queue bounds, watermarks, timeouts,
 /// buffers and thread stacks.
 ///
+/// # Memory
+///
+/// What a server can be made to hold is bounded by its connections times what each one may
+/// hold at once:
+///
+/// ```text
+/// max_connections × (send_queue_bytes + read_buffer_size + the codec's frame limit)
+///                 + 2 × stack_size of address space per connection (touched pages only)
+/// ```
+///
+/// With the defaults, 1 024 connections ×
+/// ([`send_queue_bytes`](Self::send_queue_bytes) 1 MiB + [`read_buffer_size`](Self::read_buffer_size)
+/// 32 KiB + a frame of 1 MiB: [`LengthDelimited`](crate::LengthDelimited),
+/// [`Tlv`](crate::Tlv), an [`Http1`](crate::http::Http1) body, a [`Resp`](crate::Resp)
+/// command) is about 2 GiB, which a small machine can afford (with 8 MiB frames it was over
+/// 9 GiB). The frame limit is the one to raise for a protocol of large messages
+/// ([`max_frame_length`](Self::max_frame_length), or the codec's own `max_*`, each up to its
+/// protocol's maximum); lower `max_connections` on the server builder in proportion.
+///
 /// ```
 /// use std::time::Duration;
 /// use threadnet::ConnOptions;
@@ -309,8 +328,9 @@ impl ConnOptions {
     /// Sets the codec's largest frame in bytes (through
     /// [`Codec::set_max_frame_length`](crate::Codec::set_max_frame_length)).
     ///
-    /// Defaults to the codec's own limit (8 MiB for [`LengthDelimited`](crate::LengthDelimited),
-    /// 64 KiB for [`Lines`](crate::Lines)).
+    /// Defaults to the codec's own limit (1 MiB for [`LengthDelimited`](crate::LengthDelimited),
+    /// [`Tlv`](crate::Tlv) and an [`Http1`](crate::http::Http1) body, 64 KiB for
+    /// [`Lines`](crate::Lines)); see [Memory](Self#memory) for what it costs.
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
         self.max_frame_length = Some(bytes);
         self

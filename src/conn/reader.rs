@@ -36,6 +36,7 @@ where
     let mut mark = None;
     if let Some(stream) = core.stream() {
         mark = Some(ReaderMark::set(core, Arc::clone(&stream)));
+        idle::watch_frames(core);
         idle::watch(core);
         core.cfg.emit(&ConnEvent::Opened {
             id: core.id,
@@ -77,6 +78,7 @@ fn read_loop<C: Codec, H: Handler<C>>(
             Ok(false) => return End::Eof,
             Ok(true) => {
                 conn.core.note_read();
+                conn.core.frame_bytes();
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -97,11 +99,16 @@ fn read_loop<C: Codec, H: Handler<C>>(
         match read {
             Ok(Some(msg)) => {
                 conn.core.count_received(1);
+                conn.core.frame_done(false);
                 // More input already buffered: replies to it can be gathered into one write.
                 let more = !reader.buffer().is_empty();
                 conn.core.corked.store(more, Ordering::Relaxed);
                 if let Err(message) = catch(|| handler.on_message(conn, msg)) {
                     return End::Panic(message);
+                }
+                if more {
+                    // The next frame has begun: its first bytes are buffered already.
+                    conn.core.frame_done(true);
                 }
                 // close() from a handler stops delivery, even of frames already buffered.
                 if conn.core.closed.load(Ordering::SeqCst) {
@@ -128,6 +135,7 @@ impl Read for SocketReader<'_> {
         let n = self.stream.read(buf)?;
         if n > 0 {
             self.core.socket_read(n);
+            self.core.frame_bytes();
         }
         Ok(n)
     }

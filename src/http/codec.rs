@@ -14,8 +14,8 @@ use crate::codec::Codec;
 const DEFAULT_MAX_HEAD: usize = 8 * 1024;
 /// The default [`Http1::max_headers`]: 100 fields.
 const DEFAULT_MAX_HEADERS: usize = 100;
-/// The default [`Http1::max_body`]: 8 MiB.
-const DEFAULT_MAX_BODY: usize = 8 * 1024 * 1024;
+/// The default [`Http1::max_body`]: 1 MiB, nginx's `client_max_body_size`.
+const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
 /// What [`Http1`] reads: a request, a request that waits for `100 Continue` before sending its
 /// body, or a request refused with a status.
@@ -56,7 +56,7 @@ enum State {
 ///            Host: example\r\n                  header fields (100 at most)
 ///            Content-Length: 2\r\n              ─┐ or Transfer-Encoding: chunked
 ///            \r\n                               ─┘ head ends: 8 KiB at most
-///            hi                                 body: 8 MiB at most
+///            hi                                 body: 1 MiB at most
 ///
 /// response:  HTTP/1.1 200 OK\r\n
 ///            Content-Type: application/json\r\n
@@ -77,7 +77,7 @@ enum State {
 /// * [`max_headers`](Http1::max_headers): header fields. Defaults to 100.
 /// * [`max_body`](Http1::max_body): the body, after de-chunking. A `Content-Length` over it is
 ///   refused before a byte of the body is read; a chunked body as soon as a chunk size
-///   would pass it. Defaults to 8 MiB; `set_max_frame_length` (the builders'
+///   would pass it. Defaults to 1 MiB, as nginx's `client_max_body_size`; `set_max_frame_length` (the builders'
 ///   `max_frame_length` option) sets it.
 ///
 /// # Example
@@ -111,7 +111,7 @@ pub struct Http1 {
 }
 
 impl Http1 {
-    /// A codec with the default limits: 8 KiB of head, 100 header fields, 8 MiB of body.
+    /// A codec with the default limits: 8 KiB of head, 100 header fields, 1 MiB of body.
     ///
     /// Same as [`Http1::default`].
     pub fn new() -> Http1 {
@@ -148,7 +148,7 @@ impl Http1 {
     /// Sets the largest request body, in bytes (after de-chunking); larger is refused with
     /// 413 before it is read.
     ///
-    /// Defaults to 8 MiB (8 * 1024 * 1024 bytes).
+    /// Defaults to 1 MiB (1024 * 1024 bytes), as nginx's `client_max_body_size`.
     pub fn max_body(mut self, bytes: usize) -> Http1 {
         self.limits.body = bytes;
         self

@@ -354,6 +354,30 @@ impl Meaning {
     }
 }
 
+/// Splits an absolute-form target (`http://host:port/path?query`, RFC 9112 §3.2.2) into the
+/// ranges of its path and query (the origin-form a server routes on) and of its authority.
+/// Any other target is all origin, with no authority.
+fn split_absolute(target: &[u8]) -> Result<(Range<usize>, Option<Range<usize>>), HttpError> {
+    let scheme = target.iter().position(|&b| b == b':').unwrap_or(0);
+    let is_http = target[..scheme].eq_ignore_ascii_case(b"http")
+        || target[..scheme].eq_ignore_ascii_case(b"https");
+    if !is_http || !target[scheme..].starts_with(b"://") {
+        return Ok((0..target.len(), None));
+    }
+    let start = scheme + 3;
+    let end = target[start..]
+        .iter()
+        .position(|&b| b == b'/' || b == b'?')
+        .map_or(target.len(), |i| start + i);
+    let authority = &target[start..end];
+    // An authority is a host, an optional port; userinfo (`user@`) is not allowed in http(s)
+    // URIs (RFC 9110 §4.2.4).
+    if authority.is_empty() || authority.contains(&b'@') {
+        return refuse(400, "malformed absolute-form request target");
+    }
+    Ok((end..target.len(), Some(start..end)))
+}
+
 /// Parses a head read by [`read_head`] (with its count of lines) into a request without its
 /// body.
 pub(crate) fn parse_head(
@@ -383,7 +407,11 @@ pub(crate) fn parse_head(
     }
     let version = parse_version(version)?;
     let method = line.start..line.start + method.len();
-    let target = method.end + 1..method.end + 1 + target.len();
+    let (origin, authority) = split_absolute(target)?;
+    let at = method.end + 1;
+    let origin = at + origin.start..at + origin.end;
+    let authority = authority.map(|a| at + a.start..at + a.end);
+    let target = at..at + target.len();
 
     // One allocation for the fields: the head's line count bounds them.
     let mut fields = Vec::with_capacity(lines_hint.saturating_sub(1).min(limits.headers));
@@ -440,6 +468,8 @@ pub(crate) fn parse_head(
             head,
             method,
             target,
+            origin,
+            authority,
             version,
             fields,
             keep_alive,

@@ -66,6 +66,10 @@ pub struct Request {
     pub(crate) head: String,
     pub(crate) method: Range<usize>,
     pub(crate) target: Range<usize>,
+    /// The target's path and query: all of it, except in the absolute-form.
+    pub(crate) origin: Range<usize>,
+    /// The authority of an absolute-form target.
+    pub(crate) authority: Option<Range<usize>>,
     pub(crate) version: Version,
     pub(crate) fields: Vec<Field>,
     pub(crate) keep_alive: bool,
@@ -80,20 +84,50 @@ impl Request {
     }
 
     /// The request target, as sent: usually a path with an optional query (`/a/b?x=1`), but
-    /// also `*` (for `OPTIONS`), `host:port` (for `CONNECT`) or an absolute URL (to proxies).
+    /// also `*` (for `OPTIONS`), `host:port` (for `CONNECT`) or an absolute URL
+    /// (`http://host/a/b?x=1`, the absolute-form, which a server must accept too).
     pub fn target(&self) -> &str {
         &self.head[self.target.clone()]
     }
 
-    /// The target up to its first `?` (all of it when there is none). Not percent-decoded.
+    /// The target's path: up to its first `?` (all of it when there is none), and in the
+    /// absolute-form, what follows the authority (`/json` of `http://host/json`; `/` when
+    /// nothing does). Not percent-decoded.
+    ///
+    /// ```
+    /// use threadnet::http::{Http1, Incoming};
+    /// use threadnet::Codec;
+    ///
+    /// let mut wire: &[u8] = b"GET http://example.com:8080/a?x=1 HTTP/1.1\r\nHost: other\r\n\r\n";
+    /// let Some(Incoming::Request(req)) = Http1::new().read(&mut wire).unwrap() else {
+    ///     panic!("a request")
+    /// };
+    /// assert_eq!((req.path(), req.query()), ("/a", Some("x=1")));
+    /// assert_eq!(req.host(), Some("example.com:8080")); // not the Host field's
+    /// ```
     pub fn path(&self) -> &str {
-        let t = self.target();
-        t.split_once('?').map_or(t, |(path, _)| path)
+        let t = &self.head[self.origin.clone()];
+        match t.split_once('?').map_or(t, |(path, _)| path) {
+            "" if self.authority.is_some() => "/",
+            path => path,
+        }
     }
 
     /// The target after its first `?`, if it has one. Not percent-decoded.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        self.head[self.origin.clone()]
+            .split_once('?')
+            .map(|(_, query)| query)
+    }
+
+    /// The host the request is for (with its port, if given): the authority of an
+    /// absolute-form target, which replaces the `Host` field (RFC 9112 §3.2.2), or else the
+    /// `Host` field; `None` for an HTTP/1.0 request without either.
+    pub fn host(&self) -> Option<&str> {
+        match &self.authority {
+            Some(a) => Some(&self.head[a.clone()]),
+            None => self.header("host"),
+        }
     }
 
     /// The HTTP version of the request line.

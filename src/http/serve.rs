@@ -107,7 +107,8 @@ fn internal_error() -> Response {
 /// * to `HEAD`, the header fields only ([`Response::omit_body`]);
 /// * to HTTP/1.0, a chunked body as one with `Content-Length` ([`Response::unchunked`]);
 /// * when the request does not keep the connection alive (`Connection: close`, or HTTP/1.0
-///   without `Connection: keep-alive`) or the response says `Connection: close`: with
+///   without `Connection: keep-alive`), the response says `Connection: close`, or the
+///   connection is winding down ([`Connection::wind_down`]: the server is draining): with
 ///   `Connection: close`, then a graceful close ([`Connection::shutdown`] with
 ///   [`CLOSE_TIMEOUT`], so the response is flushed before the FIN); to an HTTP/1.0
 ///   keep-alive request, with `Connection: keep-alive`.
@@ -122,7 +123,7 @@ pub fn reply(conn: &Connection<Http1>, req: &Request, mut resp: Response) {
     if req.is_head() {
         resp = resp.omit_body();
     }
-    let close = !req.keep_alive() || resp.says_close();
+    let close = !req.keep_alive() || resp.says_close() || conn.is_winding_down();
     if close && !resp.says_close() {
         resp = resp.header("Connection", "close");
     } else if !close && req.version() == Version::Http10 {

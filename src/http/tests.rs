@@ -123,7 +123,7 @@ fn defaults() {
     let c = Http1::new();
     assert_eq!(c.get_max_head(), 8 * 1024);
     assert_eq!(c.get_max_headers(), 100);
-    assert_eq!(c.get_max_body(), 8 * 1024 * 1024);
+    assert_eq!(c.get_max_body(), 1024 * 1024);
     let mut c = Http1::default().max_head(1).max_headers(2).max_body(3);
     assert_eq!(
         (c.get_max_head(), c.get_max_headers(), c.get_max_body()),
@@ -666,4 +666,57 @@ fn error_responses() {
     );
     assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
     assert_eq!(reason_phrase(299), "");
+}
+
+#[test]
+fn absolute_form_targets_route_on_their_path_and_name_the_host() {
+    let cases: &[(&[u8], &str, Option<&str>, &str)] = &[
+        (
+            b"GET http://h/json HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/json",
+            None,
+            "h",
+        ),
+        (
+            b"GET HTTP://h:8080/a/b?x=1 HTTP/1.1\r\nHost: other\r\n\r\n",
+            "/a/b",
+            Some("x=1"),
+            "h:8080",
+        ),
+        (b"GET https://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", None, "h"),
+        (
+            b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/",
+            Some("q"),
+            "h",
+        ),
+        (
+            b"GET /plain?q HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/plain",
+            Some("q"),
+            "h",
+        ),
+        // Not an http(s) URI: left as it is.
+        (
+            b"GET foo://h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+            "foo://h/x",
+            None,
+            "h",
+        ),
+    ];
+    for (wire, path, query, host) in cases {
+        let req = first_request(wire);
+        let what = String::from_utf8_lossy(wire);
+        assert_eq!(req.path(), *path, "{what}");
+        assert_eq!(req.query(), *query, "{what}");
+        assert_eq!(req.host(), Some(*host), "{what}");
+    }
+    // No authority, or userinfo: refused. A Host field is still required in HTTP/1.1.
+    for wire in [
+        &b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"GET http://u@h/x HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET http://h/x HTTP/1.1\r\n\r\n",
+    ] {
+        assert_eq!(status_of(wire), 400, "{}", String::from_utf8_lossy(wire));
+    }
 }

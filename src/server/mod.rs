@@ -336,6 +336,9 @@ impl<C: Codec> Inner<C> {
         let _ = accept.join();
         let until = deadline_after(deadline);
         if drain {
+            // Ask every connection to end at its next boundary (an HTTP server answers the
+            // request in flight with `Connection: close`), then give them until the deadline.
+            self.registry.for_each(|conn| conn.wind_down());
             self.registry.wait_empty(until);
         }
         let left = until.saturating_duration_since(Instant::now());

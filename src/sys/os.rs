@@ -5,7 +5,8 @@
 //! of a file descriptor a parent process passed down (`from_raw_fd` is `unsafe` because only
 //! the caller can know that nothing else owns the fd), cannot clear or set `FD_CLOEXEC`, cannot
 //! ask a socket for its address family without knowing its type, cannot turn `SO_LINGER` off
-//! (`set_linger` is unstable), and cannot place an fd at a
+//! (`set_linger` is unstable), cannot write to a socket without risking `SIGPIPE` (its
+//! `write_vectored` is `writev`, which has no `MSG_NOSIGNAL`), and cannot place an fd at a
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
 //! `unsafe`). So this module declares those C functions itself (no `libc` crate: the crate has
 //! no dependencies) and wraps each in a safe function whose invariants it keeps itself.
@@ -98,6 +99,64 @@ mod imp {
             len: u32,
         ) -> c_int;
         fn __errno_location() -> *mut c_int;
+        fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
+    }
+
+    /// `struct msghdr` as glibc lays it out on x86_64 and aarch64: 56 bytes. musl declares
+    /// `msg_iovlen` and `msg_controllen` as a 32-bit int followed by 32 bits of padding; on
+    /// these little-endian targets a `usize` below 2^31 has the same bytes.
+    #[repr(C)]
+    struct MsgHdr {
+        name: *mut c_void,
+        namelen: u32,
+        iov: *const std::io::IoSlice<'static>,
+        iovlen: usize,
+        control: *mut c_void,
+        controllen: usize,
+        flags: c_int,
+    }
+
+    const _: () = assert!(std::mem::size_of::<MsgHdr>() == 56);
+
+    /// Don't raise `SIGPIPE` when the peer has gone: fail with `EPIPE` instead.
+    const MSG_NOSIGNAL: c_int = 0x4000;
+    /// Most buffers one `sendmsg` takes (`IOV_MAX` on Linux); std's `write_vectored` caps
+    /// the same way.
+    const IOV_MAX: usize = 1024;
+
+    /// Writes `bufs` to the connected stream socket `socket` with one `sendmsg(2)` and
+    /// `MSG_NOSIGNAL`: what `write_vectored` (`writev(2)`) does, except that a write to a
+    /// peer that has reset the connection fails with `EPIPE` instead of raising `SIGPIPE`,
+    /// which kills a process whose `SIGPIPE` disposition is the default (a C host, or a
+    /// program that restored it). Rust programs ignore `SIGPIPE`; a library must not rely on
+    /// it. Takes at most 1024 buffers (`IOV_MAX`); returns the bytes written.
+    pub(crate) fn send_vectored<S>(socket: &S, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize>
+    where
+        S: AsFd,
+        for<'a> &'a S: std::io::Write,
+    {
+        let bufs = &bufs[..bufs.len().min(IOV_MAX)];
+        let msg = MsgHdr {
+            name: std::ptr::null_mut(),
+            namelen: 0,
+            iov: bufs.as_ptr().cast(),
+            iovlen: bufs.len(),
+            control: std::ptr::null_mut(),
+            controllen: 0,
+            flags: 0,
+        };
+        // SAFETY: `msg` is a properly laid out `struct msghdr` (size checked above) on our
+        // stack, with no address and no control data; its iovec array is `bufs`, which std
+        // guarantees is ABI-compatible with `struct iovec` on Unix (`IoSlice` docs), and
+        // which stays borrowed, so every base and length is valid for reading for the whole
+        // call; `iovlen` is its true length, at most IOV_MAX. sendmsg only reads them. The
+        // fd is open for the borrow of `socket`.
+        let n = unsafe { sendmsg(socket.as_fd().as_raw_fd(), &msg, MSG_NOSIGNAL) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
     }
 
     /// The write end of the self-pipe, as a raw fd for the handler; -1 until installed.
@@ -447,6 +506,16 @@ mod imp {
     }
     pub(crate) fn inherit_fds(_: &mut Command, _: Vec<OwnedFd>) -> io::Result<()> {
         Err(unsupported())
+    }
+    /// Other targets: a plain `write_vectored` (on the BSDs and macOS, set `SO_NOSIGPIPE`
+    /// or ignore `SIGPIPE` to be safe from it).
+    pub(crate) fn send_vectored<S>(socket: &S, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize>
+    where
+        S: std::os::fd::AsFd,
+        for<'a> &'a S: std::io::Write,
+    {
+        let mut w = socket;
+        std::io::Write::write_vectored(&mut w, bufs)
     }
 }
 

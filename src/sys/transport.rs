@@ -6,7 +6,7 @@
 //! reader and the writer share one `Arc<dyn Socket>` and no `try_clone` is needed.
 
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, Read};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -143,7 +143,8 @@ impl Socket for TcpStream {
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Write::write_vectored(&mut &*self, bufs)
+        // sendmsg with MSG_NOSIGNAL: a reset peer is an EPIPE error, never a SIGPIPE.
+        crate::sys::os::send_vectored(self, bufs)
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -177,7 +178,8 @@ impl Socket for UnixStream {
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Write::write_vectored(&mut &*self, bufs)
+        // sendmsg with MSG_NOSIGNAL: a reset peer is an EPIPE error, never a SIGPIPE.
+        crate::sys::os::send_vectored(self, bufs)
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -387,3 +389,7 @@ impl Target {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "sigpipe_tests.rs"]
+mod sigpipe_tests;
