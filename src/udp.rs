@@ -65,7 +65,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::conn::core::{Cause, Core};
+use crate::conn::core::Core;
 use crate::conn::handler::Handler;
 use crate::conn::idle::{self, IdleKind};
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
@@ -73,6 +73,7 @@ use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::queue::{Mode, Payload, Tx};
 use crate::conn::registry::Registry;
 use crate::conn::through::ReaderMark;
+use crate::conn::CloseReason;
 use crate::conn::Connection;
 use crate::error::Refused;
 use crate::sync::{catch, deadline_after, lock, Latch, Stop, StopOnDrop};
@@ -502,13 +503,13 @@ where
         loop {
             let read = match catch(|| peer.codec.read(&mut rest)) {
                 Ok(read) => read,
-                Err(message) => return core.close_now(Cause::Panic(message)),
+                Err(message) => return core.close_now(CloseReason::panic(message)),
             };
             match read {
                 Ok(Some(msg)) => {
                     core.count_received(1);
                     if let Err(message) = catch(|| handler.on_message(&peer.conn, msg)) {
-                        return core.close_now(Cause::Panic(message));
+                        return core.close_now(CloseReason::panic(message));
                     }
                     if core.closed.load(Ordering::SeqCst) {
                         return;
@@ -557,12 +558,12 @@ where
             Ok(mut h) => match catch(|| h.on_connect(&conn)) {
                 Ok(()) => Some(h),
                 Err(message) => {
-                    conn.core.close_now(Cause::Panic(message));
+                    conn.core.close_now(CloseReason::panic(message));
                     Some(h)
                 }
             },
             Err(message) => {
-                conn.core.close_now(Cause::Panic(message));
+                conn.core.close_now(CloseReason::panic(message));
                 None
             }
         };
@@ -597,7 +598,7 @@ where
             return false;
         };
         self.inner.evicted.fetch_add(1, Ordering::Relaxed);
-        core.close_now(Cause::IdleTimeout(IdleKind::Read));
+        core.close_now(CloseReason::idle(IdleKind::Read));
         // Its close reported it ended (`UdpPeer::shutdown`); make sure, then finish it.
         lock(&self.inner.ended).push(addr);
         self.finish_ended();

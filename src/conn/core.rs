@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::conn::idle::{Activity, IdleKind};
+use crate::conn::idle::Activity;
 use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::queue::{Events, QState, Tx};
@@ -26,31 +26,11 @@ use crate::sync::{deadline_after, lock};
 use crate::sys::transport::{Addr, Socket};
 use crate::timer::{TimerId, TimingWheel};
 
-/// What asked the connection to end (`Core::set_cause` says which one wins); `Core::finish`
-/// turns it into the public [`CloseReason`].
-#[derive(Debug)]
-pub(crate) enum Cause {
-    PeerClosed,
-    Shutdown,
-    ServerStopped,
-    Closed,
-    Error(io::Error),
-    IdleTimeout(IdleKind),
-    Panic(String),
-}
-
-impl Cause {
-    fn is_graceful(&self) -> bool {
-        matches!(
-            self,
-            Cause::PeerClosed | Cause::Shutdown | Cause::ServerStopped
-        )
-    }
-}
-
 #[derive(Default)]
 pub(crate) struct Life {
-    cause: Option<Cause>,
+    /// What asked the connection to end, with `dropped` still 0 (`Core::set_cause` says which
+    /// one wins); `Core::finish` settles it into the reason `on_close` gets.
+    cause: Option<CloseReason>,
     /// The deadline timer fired and closed the connection by force.
     forced: bool,
     /// The graceful close's deadline timer, and when it fires.
@@ -166,7 +146,7 @@ impl Core {
 
     /// Records why the connection ends. The first cause wins, except that an abortive one (a
     /// close, an error, a panic) replaces a graceful one: it is what actually ended it.
-    fn set_cause(&self, cause: Cause) {
+    fn set_cause(&self, cause: CloseReason) {
         let mut life = lock(&self.life);
         let replace = match &life.cause {
             None => true,
@@ -178,7 +158,7 @@ impl Core {
     }
 
     /// Closes now for `cause`; see [`abort`](Self::abort).
-    pub(crate) fn close_now(&self, cause: Cause) {
+    pub(crate) fn close_now(&self, cause: CloseReason) {
         self.set_cause(cause);
         self.abort();
     }
@@ -201,7 +181,7 @@ impl Core {
     /// deadline timer forces the close if the whole thing is not over by `timeout`.
     /// Returns without blocking. If a graceful close is already under way, only its deadline
     /// can move, and only earlier.
-    pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: Cause, timeout: Duration) {
+    pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: CloseReason, timeout: Duration) {
         self.set_cause(cause);
         // Who sends the FIN is decided under `q`, where the writer is started: the writer
         // thread if there is one; else this thread, if nothing is being written or waits to
@@ -292,7 +272,7 @@ impl Core {
     /// caused (the socket shut down under a blocked read or write) are not recorded.
     pub(crate) fn io_failed(&self, error: io::Error) {
         if !self.closed.load(Ordering::SeqCst) {
-            self.set_cause(Cause::Error(error));
+            self.set_cause(CloseReason::error(error));
         }
         self.abort();
     }
@@ -300,7 +280,7 @@ impl Core {
     /// The peer's EOF: flush what is queued, then close (invariant 4, DESIGN.md).
     pub(crate) fn peer_closed(self: &Arc<Self>) {
         let timeout = self.cfg.shutdown_timeout;
-        self.begin_shutdown(Cause::PeerClosed, timeout);
+        self.begin_shutdown(CloseReason::PeerClosed, timeout);
     }
 
     /// Waits for the writer thread, cancels the deadline, and says why the connection closed.
@@ -320,18 +300,11 @@ impl Core {
         }
         let dropped = self.dropped.load(Ordering::SeqCst);
         let cut_short = life.forced || dropped > 0;
-        let reason = match life.cause.take().unwrap_or(Cause::PeerClosed) {
-            Cause::Closed => CloseReason::Closed { dropped },
-            Cause::Error(error) => CloseReason::Error { error, dropped },
-            Cause::Panic(message) => CloseReason::Panic { message, dropped },
-            Cause::IdleTimeout(kind) => CloseReason::IdleTimeout { kind, dropped },
-            Cause::ServerStopped => CloseReason::ServerStopped { dropped },
-            Cause::Shutdown | Cause::PeerClosed if cut_short => {
-                CloseReason::ShutdownTimeout { dropped }
-            }
-            Cause::Shutdown => CloseReason::Shutdown,
-            Cause::PeerClosed => CloseReason::PeerClosed,
-        };
+        let reason = life
+            .cause
+            .take()
+            .unwrap_or(CloseReason::PeerClosed)
+            .settle(dropped, cut_short);
         drop(life);
         self.metrics.closed(&reason);
         self.cfg.emit(&ConnEvent::Closed {

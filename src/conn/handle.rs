@@ -1,5 +1,5 @@
-//! The connection handle, and why a connection closed. The state behind the handle, and what
-//! `close` and `shutdown` do to it, are in `core.rs`.
+//! The connection handle. The state behind it, and what `close` and `shutdown` do to it, are
+//! in `core.rs`; why a connection closed is in `reason.rs`.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -8,148 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::conn::core::{Cause, Core};
-use crate::conn::idle::IdleKind;
+use crate::conn::core::Core;
 use crate::conn::metrics::ConnStats;
 use crate::conn::queue::{Mode, Payload};
 use crate::conn::through::{is_reader_thread, Through};
+use crate::conn::CloseReason;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::sync::lock;
 use crate::sys::transport::Addr;
-
-/// Why a connection closed: the argument of [`Handler::on_close`](crate::Handler::on_close).
-///
-/// Variants that can leave messages unwritten carry `dropped`: how many messages that a send
-/// had accepted were never written (invariant 2 in DESIGN.md: nothing is lost silently).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// The peer closed its side (EOF between frames); everything queued was written, then the
-    /// socket closed.
-    PeerClosed,
-    /// [`Connection::shutdown`] finished gracefully: the queue drained, our FIN went out and the
-    /// peer closed its side before the deadline.
-    Shutdown,
-    /// [`Connection::close`] was called: the socket closed at once and the queue was dropped.
-    Closed {
-        /// Accepted messages that were never written.
-        dropped: u64,
-    },
-    /// A graceful close (after [`Connection::shutdown`] or the peer's EOF) did not finish by
-    /// its deadline, so the connection was closed by force.
-    ShutdownTimeout {
-        /// Accepted messages that were never written.
-        dropped: u64,
-    },
-    /// The server or client was stopped. Its deadline works as in `ShutdownTimeout`.
-    ServerStopped {
-        /// Accepted messages that were never written (non-zero only if the deadline passed).
-        dropped: u64,
-    },
-    /// Reading, decoding or writing failed. Codec errors such as an oversize frame arrive here
-    /// with [`io::ErrorKind::InvalidData`].
-    Error {
-        /// What failed.
-        error: io::Error,
-        /// Accepted messages that were never written.
-        dropped: u64,
-    },
-    /// An idle timeout expired ([`ConnOptions::read_idle`](crate::ConnOptions::read_idle) and
-    /// the others) or the peer missed its heartbeats
-    /// ([`ConnOptions::heartbeat`](crate::ConnOptions::heartbeat)), and the connection was
-    /// closed at once.
-    IdleTimeout {
-        /// Which silence it was.
-        kind: IdleKind,
-        /// Accepted messages that were never written.
-        dropped: u64,
-    },
-    /// A handler callback panicked; the panic was caught and only this connection closed.
-    Panic {
-        /// The panic message.
-        message: String,
-        /// Accepted messages that were never written.
-        dropped: u64,
-    },
-}
-
-impl CloseReason {
-    /// Accepted messages that were never written (0 for the graceful reasons).
-    pub fn dropped(&self) -> u64 {
-        match self {
-            CloseReason::PeerClosed | CloseReason::Shutdown => 0,
-            CloseReason::Closed { dropped }
-            | CloseReason::ShutdownTimeout { dropped }
-            | CloseReason::ServerStopped { dropped }
-            | CloseReason::Error { dropped, .. }
-            | CloseReason::IdleTimeout { dropped, .. }
-            | CloseReason::Panic { dropped, .. } => *dropped,
-        }
-    }
-
-    /// True for the reasons after which everything accepted was written and the peer saw a
-    /// clean end of stream.
-    pub fn is_graceful(&self) -> bool {
-        matches!(self, CloseReason::PeerClosed | CloseReason::Shutdown)
-            || matches!(self, CloseReason::ServerStopped { dropped: 0 })
-    }
-}
-
-impl fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CloseReason::PeerClosed => f.write_str("peer closed"),
-            CloseReason::Shutdown => f.write_str("shut down"),
-            CloseReason::Closed { dropped } => write!(f, "closed ({dropped} dropped)"),
-            CloseReason::ShutdownTimeout { dropped } => {
-                write!(f, "shutdown deadline passed ({dropped} dropped)")
-            }
-            CloseReason::ServerStopped { dropped } => {
-                write!(f, "server stopped ({dropped} dropped)")
-            }
-            CloseReason::Error { error, dropped } => {
-                write!(f, "error: {error} ({dropped} dropped)")
-            }
-            CloseReason::IdleTimeout { kind, dropped } => {
-                write!(f, "idle timeout: {kind} ({dropped} dropped)")
-            }
-            CloseReason::Panic { message, dropped } => {
-                write!(f, "handler panicked: {message} ({dropped} dropped)")
-            }
-        }
-    }
-}
-
-/// A copy of the reason. An `io::Error` cannot be cloned, so the copy of
-/// [`Error`](CloseReason::Error) holds a new error of the same kind and message (its source
-/// chain is not kept).
-impl Clone for CloseReason {
-    fn clone(&self) -> Self {
-        match self {
-            CloseReason::PeerClosed => CloseReason::PeerClosed,
-            CloseReason::Shutdown => CloseReason::Shutdown,
-            CloseReason::Closed { dropped } => CloseReason::Closed { dropped: *dropped },
-            CloseReason::ShutdownTimeout { dropped } => {
-                CloseReason::ShutdownTimeout { dropped: *dropped }
-            }
-            CloseReason::ServerStopped { dropped } => {
-                CloseReason::ServerStopped { dropped: *dropped }
-            }
-            CloseReason::Error { error, dropped } => CloseReason::Error {
-                error: io::Error::new(error.kind(), error.to_string()),
-                dropped: *dropped,
-            },
-            CloseReason::IdleTimeout { kind, dropped } => CloseReason::IdleTimeout {
-                kind: *kind,
-                dropped: *dropped,
-            },
-            CloseReason::Panic { message, dropped } => CloseReason::Panic {
-                message: message.clone(),
-                dropped: *dropped,
-            },
-        }
-    }
-}
 
 /// A cloneable handle to one connection: its identity, its send queue, and the ways to end it.
 ///
@@ -327,7 +193,7 @@ impl<C: Codec> Connection<C> {
             // Replies this thread gathered would have been written without gathering.
             self.core.flush_before_close();
         }
-        self.core.close_now(Cause::Closed);
+        self.core.close_now(CloseReason::Closed { dropped: 0 });
     }
 
     /// Closes the connection now, like [`close`](Self::close), but ends it with
@@ -349,7 +215,7 @@ impl<C: Codec> Connection<C> {
     /// Returns at once; the deadline is kept by the timing wheel. Does nothing if a close or
     /// shutdown is already under way.
     pub fn shutdown(&self, timeout: Duration) {
-        self.core.begin_shutdown(Cause::Shutdown, timeout);
+        self.core.begin_shutdown(CloseReason::Shutdown, timeout);
     }
 
     /// Asks the connection to end at its protocol's next natural boundary, so that nothing
@@ -374,7 +240,8 @@ impl<C: Codec> Connection<C> {
     }
 
     pub(crate) fn stop(&self, timeout: Duration) {
-        self.core.begin_shutdown(Cause::ServerStopped, timeout);
+        self.core
+            .begin_shutdown(CloseReason::ServerStopped { dropped: 0 }, timeout);
     }
 
     /// True once the connection takes no more messages: after [`close`](Self::close),

@@ -29,9 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::conn::core::{Cause, Core};
+use crate::conn::core::Core;
 use crate::conn::options::ConnOptions;
 use crate::conn::queue::{Mode, Payload};
+use crate::conn::CloseReason;
 use crate::timer::nanos;
 
 /// Which silence an idle event is about.
@@ -444,7 +445,7 @@ fn check(core: &Arc<Core>) {
             .as_ref()
             .map_or(IdleAction::Close, |hook| hook(event));
         if action == IdleAction::Close {
-            core.close_now(Cause::IdleTimeout(kind));
+            core.close_now(CloseReason::idle(kind));
             return;
         }
         next = next.min(now.saturating_add(limit));

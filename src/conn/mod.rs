@@ -4,6 +4,7 @@
 //! | file | part |
 //! |---|---|
 //! | `handle.rs` | [`Connection`], the cloneable handle: send, try_send, close, shutdown |
+//! | `reason.rs` | [`CloseReason`]: why a connection closed, as a cause and as the final reason |
 //! | `handler.rs` | [`Handler`], the callbacks a connection runs on its reader thread |
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
 //! | `core.rs` | `Core`, the state every part shares, and the close sequence |
@@ -26,9 +27,11 @@ pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod queue;
 pub(crate) mod reader;
+mod reason;
 pub(crate) mod registry;
 pub(crate) mod through;
 pub(crate) mod timers;
 pub(crate) mod writer;
 
-pub use handle::{CloseReason, Connection};
+pub use handle::Connection;
+pub use reason::CloseReason;

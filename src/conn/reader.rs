@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
-use crate::conn::core::{Cause, Core};
+use crate::conn::core::Core;
 use crate::conn::handler::Handler;
 use crate::conn::idle;
 use crate::conn::options::ConnEvent;
@@ -50,7 +50,7 @@ where
         match end {
             End::Eof => core.peer_closed(),
             End::Error(e) => core.io_failed(e),
-            End::Panic(message) => core.close_now(Cause::Panic(message)),
+            End::Panic(message) => core.close_now(CloseReason::panic(message)),
         }
     }
     let reason = core.finish();

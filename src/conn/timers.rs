@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
-use crate::conn::core::{Cause, Core};
+use crate::conn::core::Core;
+use crate::conn::CloseReason;
 use crate::conn::Connection;
 use crate::error::panic_message;
 use crate::sync::lock;
@@ -96,7 +97,7 @@ impl ConnTimers {
         // it closes the connection, not the wheel's other work.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
             let message = panic_message(payload.as_ref()).to_string();
-            core.close_now(Cause::Panic(message));
+            core.close_now(CloseReason::panic(message));
         }
     }
 
