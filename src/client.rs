@@ -24,7 +24,7 @@ use crate::sync::{Latch, Stop, StopOnDrop};
 use crate::sys::transport::{Socket, Target};
 
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
-/// and [`Connection`] as a server's: a reader thread that calls the handler and a writer thread
+/// and [`Connection`](crate::Connection) as a server's: a reader thread that calls the handler and a writer thread
 /// for the send queue.
 ///
 /// ```
@@ -148,7 +148,7 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// The address does not resolve, or the last attempt's error (refused, timed out) once the
-    /// attempts are used up, or the thread (or the global [`TimingWheel`]'s, on first use)
+    /// attempts are used up, or the thread (or the global [`TimingWheel`](crate::TimingWheel)'s, on first use)
     /// cannot be spawned.
     pub fn connect<A, C, H, F>(self, addr: A, codec: C, factory: F) -> io::Result<ClientHandle<C>>
     where
@@ -169,7 +169,7 @@ impl ClientBuilder {
     /// # Errors
     ///
     /// The last attempt's error (no such file, refused) once the attempts are used up, or the
-    /// thread (or the global [`TimingWheel`]'s, on first use) cannot be spawned.
+    /// thread (or the global [`TimingWheel`](crate::TimingWheel)'s, on first use) cannot be spawned.
     pub fn connect_unix<C, H, F>(
         self,
         path: impl AsRef<Path>,

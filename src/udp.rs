@@ -28,7 +28,7 @@
 //!   server does not fill up with peers that left.
 //! * **A full table makes room**: when [`UdpBuilder::max_peers`] peers are served and a new
 //!   one sends, the peer heard from least recently is ended (`on_close` with
-//!   [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of kind
+//!   [`CloseReason::IdleTimeout`] of kind
 //!   [`IdleKind::Read`]) and the newcomer is served. Refusing the
 //!   newcomer instead would let anyone who sprays datagrams from many source ports lock every
 //!   new peer out for the whole idle expiry. A peer that keeps talking is not evicted unless
@@ -670,7 +670,7 @@ impl<C: Codec> UdpHandle<C> {
 
     /// Stops the server: no new peers; every peer's connection shuts down with `deadline`
     /// (its queue is sent, then it ends, reason
-    /// [`CloseReason::ServerStopped`](crate::CloseReason::ServerStopped)); the reader thread is
+    /// [`CloseReason::ServerStopped`]); the reader thread is
     /// joined. A second call waits for the first.
     pub fn stop(&self, deadline: Duration) {
         self.inner.stop(deadline);

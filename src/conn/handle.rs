@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::codec::Codec;
 use crate::conn::core::Core;
@@ -16,6 +16,7 @@ use crate::conn::CloseReason;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::sync::lock;
 use crate::sys::transport::Addr;
+use crate::timer::TimerId;
 
 /// A cloneable handle to one connection: its identity, its send queue, and the ways to end it.
 ///
@@ -282,6 +283,88 @@ impl<C: Codec> Connection<C> {
     /// until it falls back to the low one.
     pub fn is_writable(&self) -> bool {
         !self.core.above_high.load(Ordering::SeqCst)
+    }
+}
+
+/// A connection's timers (Tao's `RunAt` / `RunAfter` / `RunEvery`, on the connection).
+impl<C: Codec> Connection<C> {
+    /// Runs `f` once, `after` from now (never earlier), on the connection's timing wheel
+    /// ([`ConnOptions::timing_wheel`](crate::ConnOptions::timing_wheel), the global one by
+    /// default). `f` receives this connection.
+    ///
+    /// Every timer of a connection is cancelled when it ends: none runs after (or during)
+    /// [`Handler::on_close`](crate::Handler::on_close). On a connection that has already ended,
+    /// nothing is scheduled and the returned id names no timer.
+    ///
+    /// `f` runs on the wheel's thread, shared by every timer of the process: keep it short
+    /// (send, close, set a flag). See [`TimingWheel`](crate::TimingWheel) for accuracy. If `f` panics, the panic
+    /// closes this connection with [`CloseReason::Panic`](crate::CloseReason::Panic), as a
+    /// panic in its handler would.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use threadnet::{Connection, Lines};
+    ///
+    /// // A handler that closes the connection if no `AUTH` line arrives within 5 s.
+    /// let handler = |conn: &Connection<Lines>, line: String| {
+    ///     if line == "HELLO" {
+    ///         let _ = conn.run_after(Duration::from_secs(5), |conn| conn.close());
+    ///     }
+    /// };
+    /// # let _ = handler;
+    /// ```
+    pub fn run_after<F>(&self, after: Duration, f: F) -> TimerId
+    where
+        F: FnOnce(&Connection<C>) + Send + 'static,
+    {
+        let conn = self.clone();
+        self.core.timers.add(|| {
+            self.core.wheel.after_id(after, move |id| {
+                let core = Arc::clone(&conn.core);
+                core.timers.run(&core, id, true, || f(&conn));
+            })
+        })
+    }
+
+    /// Runs `f` once at `at` (never earlier; an instant in the past means at once). As
+    /// [`run_after`](Self::run_after) otherwise.
+    pub fn run_at<F>(&self, at: Instant, f: F) -> TimerId
+    where
+        F: FnOnce(&Connection<C>) + Send + 'static,
+    {
+        let conn = self.clone();
+        let nanos = self.core.wheel.nanos_of(at);
+        self.core.timers.add(|| {
+            self.core.wheel.at_nanos_id(nanos, move |id| {
+                let core = Arc::clone(&conn.core);
+                core.timers.run(&core, id, true, || f(&conn));
+            })
+        })
+    }
+
+    /// Runs `f` every `interval` (drift-free, missed periods skipped: see
+    /// [`TimingWheel::every`](crate::TimingWheel::every)) until it is cancelled or the connection ends. As
+    /// [`run_after`](Self::run_after) otherwise.
+    pub fn run_every<F>(&self, interval: Duration, mut f: F) -> TimerId
+    where
+        F: FnMut(&Connection<C>) + Send + 'static,
+    {
+        let conn = self.clone();
+        self.core.timers.add(|| {
+            self.core.wheel.every(interval, move || {
+                let core = Arc::clone(&conn.core);
+                // A repeating timer stays in the set until cancelled: its id is not needed.
+                core.timers.run(&core, TimerId::NONE, false, || f(&conn));
+            })
+        })
+    }
+
+    /// Cancels a timer of this connection; `true` if that prevented a run (as
+    /// [`TimingWheel::cancel`](crate::TimingWheel::cancel)). An id of another connection's timer cancels nothing.
+    pub fn cancel_timer(&self, id: TimerId) -> bool {
+        self.core.timers.cancel(&self.core.wheel, id)
     }
 }
 

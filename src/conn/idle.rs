@@ -20,7 +20,7 @@
 //! frame is in progress (one more relaxed load, and no extra clock read, on a read), and again
 //! when the codec returns a message while bytes of the next one are already buffered. A
 //! finished message with nothing buffered after it ends the frame. The same check timer compares
-//! that start with [`ConnOptions::frame_timeout`]; between frames it looks again one limit
+//! that start with [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout); between frames it looks again one limit
 //! later, so a connection costs one timer run per limit period, never a timer per message.
 
 use std::fmt;
@@ -30,7 +30,6 @@ use std::time::Duration;
 
 use crate::codec::Codec;
 use crate::conn::core::Core;
-use crate::conn::options::ConnOptions;
 use crate::conn::queue::{Mode, Payload};
 use crate::conn::CloseReason;
 use crate::timer::nanos;
@@ -39,16 +38,16 @@ use crate::timer::nanos;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum IdleKind {
-    /// Nothing was read from the peer for [`ConnOptions::read_idle`].
+    /// Nothing was read from the peer for [`ConnOptions::read_idle`](crate::ConnOptions::read_idle).
     Read,
-    /// Nothing was written to the peer for [`ConnOptions::write_idle`].
+    /// Nothing was written to the peer for [`ConnOptions::write_idle`](crate::ConnOptions::write_idle).
     Write,
-    /// Nothing was read or written for [`ConnOptions::all_idle`].
+    /// Nothing was read or written for [`ConnOptions::all_idle`](crate::ConnOptions::all_idle).
     All,
-    /// The peer sent nothing for `misses` heartbeat intervals ([`ConnOptions::heartbeat`]):
+    /// The peer sent nothing for `misses` heartbeat intervals ([`ConnOptions::heartbeat`](crate::ConnOptions::heartbeat)):
     /// it is presumed dead.
     Heartbeat,
-    /// One message took longer than [`ConnOptions::frame_timeout`] to arrive once its first
+    /// One message took longer than [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout) to arrive once its first
     /// byte had: a peer trickling a frame (slowloris), which read-idle limits never catch.
     Frame,
 }
@@ -65,7 +64,7 @@ impl fmt::Display for IdleKind {
     }
 }
 
-/// An idle limit passed on a connection; given to the [`ConnOptions::on_idle`] hook.
+/// An idle limit passed on a connection; given to the [`ConnOptions::on_idle`](crate::ConnOptions::on_idle) hook.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IdleEvent {
     /// The connection's [`id`](crate::Connection::id).
@@ -76,7 +75,7 @@ pub struct IdleEvent {
     pub idle: Duration,
 }
 
-/// What to do about an [`IdleEvent`]; see [`ConnOptions::on_idle`].
+/// What to do about an [`IdleEvent`]; see [`ConnOptions::on_idle`](crate::ConnOptions::on_idle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdleAction {
     /// Close the connection now, with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout).
@@ -85,7 +84,7 @@ pub enum IdleAction {
     Keep,
 }
 
-/// The hook of [`ConnOptions::on_idle`].
+/// The hook of [`ConnOptions::on_idle`](crate::ConnOptions::on_idle).
 pub type IdleHook = Arc<dyn Fn(IdleEvent) -> IdleAction + Send + Sync>;
 
 /// A heartbeat: a message sent whenever the connection has written nothing for `interval`, and
@@ -158,18 +157,18 @@ impl Heartbeat {
     }
 }
 
-/// The default of [`ConnOptions::frame_timeout`]: 30 seconds.
+/// The default of [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout): 30 seconds.
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The idle part of [`ConnOptions`].
+/// The idle part of [`ConnOptions`](crate::ConnOptions).
 #[derive(Clone)]
 pub(crate) struct IdleOptions {
-    read: Option<Duration>,
-    write: Option<Duration>,
-    all: Option<Duration>,
-    frame: Option<Duration>,
-    heartbeat: Option<Heartbeat>,
-    hook: Option<IdleHook>,
+    pub(crate) read: Option<Duration>,
+    pub(crate) write: Option<Duration>,
+    pub(crate) all: Option<Duration>,
+    pub(crate) frame: Option<Duration>,
+    pub(crate) heartbeat: Option<Heartbeat>,
+    pub(crate) hook: Option<IdleHook>,
 }
 
 impl Default for IdleOptions {
@@ -208,89 +207,8 @@ impl fmt::Debug for IdleOptions {
     }
 }
 
-/// Idle timeouts and heartbeats.
-impl ConnOptions {
-    /// Closes a connection that has read nothing from its peer for `timeout` (Netty's
-    /// reader-idle), with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of
-    /// [`IdleKind::Read`], unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default;
-    /// [`Duration::ZERO`] turns it off.
-    pub fn read_idle(mut self, timeout: Duration) -> Self {
-        self.idle.read = non_zero(timeout);
-        self
-    }
-
-    /// As [`read_idle`](Self::read_idle), for a connection that has written nothing for
-    /// `timeout` ([`IdleKind::Write`]). Off by default; [`Duration::ZERO`] turns it off.
-    pub fn write_idle(mut self, timeout: Duration) -> Self {
-        self.idle.write = non_zero(timeout);
-        self
-    }
-
-    /// As [`read_idle`](Self::read_idle), for a connection that has neither read nor written
-    /// for `timeout` ([`IdleKind::All`]). Off by default; [`Duration::ZERO`] turns it off.
-    pub fn all_idle(mut self, timeout: Duration) -> Self {
-        self.idle.all = non_zero(timeout);
-        self
-    }
-
-    /// The longest one message may take to arrive once its first byte has: a connection
-    /// whose peer has started a frame (an HTTP head, a RESP command, a length-delimited
-    /// frame) and not finished it within `timeout` is closed with
-    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of [`IdleKind::Frame`],
-    /// unless the [`on_idle`](Self::on_idle) hook keeps it. [`Duration::ZERO`] turns it off.
-    ///
-    /// It is what stops a *slowloris* peer: one that trickles a frame a byte at a time, so
-    /// that [`read_idle`](Self::read_idle) never fires, and holds a connection (a thread and a
-    /// read buffer) for as long as it likes. Time between frames does not count: a peer may
-    /// pause as long as the other limits allow, and a handler may take as long as it needs.
-    ///
-    /// Defaults to 30 seconds ([`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT)), on,
-    /// so that a server is protected without its author knowing of the attack: nginx closes
-    /// a client that has not sent its request head within `client_header_timeout` (60 s by
-    /// default), and Apache's `mod_reqtimeout` allows 20 s for the head, extended up to
-    /// 40 s while the client sends at least 500 bytes per second. 30 s sits between them and
-    /// lets a 1 MiB frame (the default frame limit) arrive at 35 KB/s. A peer that sends
-    /// huge frames over a very slow link needs a longer timeout (or none).
-    ///
-    /// Only the stream transports (TCP, Unix) keep it: a UDP datagram is whole when it comes.
-    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
-        self.idle.frame = non_zero(timeout);
-        self
-    }
-
-    /// The configured frame timeout; `None` when it is off. See
-    /// [`frame_timeout`](Self::frame_timeout).
-    pub fn get_frame_timeout(&self) -> Option<Duration> {
-        self.idle.frame
-    }
-
-    /// Sends `heartbeat`'s message whenever the connection has written nothing for its
-    /// interval, and closes it ([`IdleKind::Heartbeat`]) when the peer has sent nothing for
-    /// `misses` intervals. Works the same on servers and clients. Off by default.
-    ///
-    /// A heartbeat that finds the send queue full is skipped (the connection is not idle).
-    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
-        self.idle.heartbeat = Some(heartbeat);
-        self
-    }
-
-    /// Decides what an idle limit does: `hook` gets each [`IdleEvent`] and returns
-    /// [`IdleAction::Close`] (the default without a hook) or [`IdleAction::Keep`].
-    ///
-    /// The hook runs on the timing wheel's thread, so it must be short; to act on the
-    /// connection (send a probe, log), look it up by `event.id` in
-    /// [`ServerHandle::connections`](crate::ServerHandle::connections).
-    pub fn on_idle<F>(mut self, hook: F) -> Self
-    where
-        F: Fn(IdleEvent) -> IdleAction + Send + Sync + 'static,
-    {
-        self.idle.hook = Some(Arc::new(hook));
-        self
-    }
-}
-
 /// A limit of zero means no limit (a zero limit would fire on every tick).
-fn non_zero(d: Duration) -> Option<Duration> {
+pub(crate) fn non_zero(d: Duration) -> Option<Duration> {
     (!d.is_zero()).then_some(d)
 }
 

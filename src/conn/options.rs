@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::conn::idle::IdleOptions;
+use crate::conn::idle::{non_zero, Heartbeat, IdleAction, IdleEvent, IdleOptions};
 use crate::conn::CloseReason;
 use crate::error::panic_message;
 use crate::sys::transport::Addr;
@@ -404,5 +404,86 @@ impl ConnOptions {
         self.wheel
             .clone()
             .unwrap_or_else(|| TimingWheel::global().clone())
+    }
+}
+
+/// Idle timeouts and heartbeats.
+impl ConnOptions {
+    /// Closes a connection that has read nothing from its peer for `timeout` (Netty's
+    /// reader-idle), with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of
+    /// [`IdleKind::Read`](crate::IdleKind::Read), unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default;
+    /// [`Duration::ZERO`] turns it off.
+    pub fn read_idle(mut self, timeout: Duration) -> Self {
+        self.idle.read = non_zero(timeout);
+        self
+    }
+
+    /// As [`read_idle`](Self::read_idle), for a connection that has written nothing for
+    /// `timeout` ([`IdleKind::Write`](crate::IdleKind::Write)). Off by default; [`Duration::ZERO`] turns it off.
+    pub fn write_idle(mut self, timeout: Duration) -> Self {
+        self.idle.write = non_zero(timeout);
+        self
+    }
+
+    /// As [`read_idle`](Self::read_idle), for a connection that has neither read nor written
+    /// for `timeout` ([`IdleKind::All`](crate::IdleKind::All)). Off by default; [`Duration::ZERO`] turns it off.
+    pub fn all_idle(mut self, timeout: Duration) -> Self {
+        self.idle.all = non_zero(timeout);
+        self
+    }
+
+    /// The longest one message may take to arrive once its first byte has: a connection
+    /// whose peer has started a frame (an HTTP head, a RESP command, a length-delimited
+    /// frame) and not finished it within `timeout` is closed with
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of [`IdleKind::Frame`](crate::IdleKind::Frame),
+    /// unless the [`on_idle`](Self::on_idle) hook keeps it. [`Duration::ZERO`] turns it off.
+    ///
+    /// It is what stops a *slowloris* peer: one that trickles a frame a byte at a time, so
+    /// that [`read_idle`](Self::read_idle) never fires, and holds a connection (a thread and a
+    /// read buffer) for as long as it likes. Time between frames does not count: a peer may
+    /// pause as long as the other limits allow, and a handler may take as long as it needs.
+    ///
+    /// Defaults to 30 seconds ([`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT)), on,
+    /// so that a server is protected without its author knowing of the attack: nginx closes
+    /// a client that has not sent its request head within `client_header_timeout` (60 s by
+    /// default), and Apache's `mod_reqtimeout` allows 20 s for the head, extended up to
+    /// 40 s while the client sends at least 500 bytes per second. 30 s sits between them and
+    /// lets a 1 MiB frame (the default frame limit) arrive at 35 KB/s. A peer that sends
+    /// huge frames over a very slow link needs a longer timeout (or none).
+    ///
+    /// Only the stream transports (TCP, Unix) keep it: a UDP datagram is whole when it comes.
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.idle.frame = non_zero(timeout);
+        self
+    }
+
+    /// The configured frame timeout; `None` when it is off. See
+    /// [`frame_timeout`](Self::frame_timeout).
+    pub fn get_frame_timeout(&self) -> Option<Duration> {
+        self.idle.frame
+    }
+
+    /// Sends `heartbeat`'s message whenever the connection has written nothing for its
+    /// interval, and closes it ([`IdleKind::Heartbeat`](crate::IdleKind::Heartbeat)) when the peer has sent nothing for
+    /// `misses` intervals. Works the same on servers and clients. Off by default.
+    ///
+    /// A heartbeat that finds the send queue full is skipped (the connection is not idle).
+    pub fn heartbeat(mut self, heartbeat: Heartbeat) -> Self {
+        self.idle.heartbeat = Some(heartbeat);
+        self
+    }
+
+    /// Decides what an idle limit does: `hook` gets each [`IdleEvent`](crate::IdleEvent) and returns
+    /// [`IdleAction::Close`](crate::IdleAction::Close) (the default without a hook) or [`IdleAction::Keep`](crate::IdleAction::Keep).
+    ///
+    /// The hook runs on the timing wheel's thread, so it must be short; to act on the
+    /// connection (send a probe, log), look it up by `event.id` in
+    /// [`ServerHandle::connections`](crate::ServerHandle::connections).
+    pub fn on_idle<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(IdleEvent) -> IdleAction + Send + Sync + 'static,
+    {
+        self.idle.hook = Some(Arc::new(hook));
+        self
     }
 }

@@ -18,15 +18,15 @@ pub enum CloseReason {
     /// The peer closed its side (EOF between frames); everything queued was written, then the
     /// socket closed.
     PeerClosed,
-    /// [`Connection::shutdown`] finished gracefully: the queue drained, our FIN went out and the
+    /// [`Connection::shutdown`](crate::Connection::shutdown) finished gracefully: the queue drained, our FIN went out and the
     /// peer closed its side before the deadline.
     Shutdown,
-    /// [`Connection::close`] was called: the socket closed at once and the queue was dropped.
+    /// [`Connection::close`](crate::Connection::close) was called: the socket closed at once and the queue was dropped.
     Closed {
         /// Accepted messages that were never written.
         dropped: u64,
     },
-    /// A graceful close (after [`Connection::shutdown`] or the peer's EOF) did not finish by
+    /// A graceful close (after [`Connection::shutdown`](crate::Connection::shutdown) or the peer's EOF) did not finish by
     /// its deadline, so the connection was closed by force.
     ShutdownTimeout {
         /// Accepted messages that were never written.

@@ -58,7 +58,7 @@ impl TcpServer {
     }
 }
 
-/// A Unix-domain stream socket server: the same codecs, handlers and [`Connection`]s as a
+/// A Unix-domain stream socket server: the same codecs, handlers and [`Connection`](crate::Connection)s as a
 /// [`TcpServer`], on a socket file instead of a port. The socket file is removed when the
 /// server stops; a stale one (left by a process that died) is replaced at start.
 ///
@@ -230,7 +230,7 @@ impl ServerBuilder {
     /// # Errors
     ///
     /// Binding the address fails (in use, not an address of this host, no permission), or the
-    /// accept thread, or the thread of the global [`TimingWheel`] (started here on first use,
+    /// accept thread, or the thread of the global [`TimingWheel`](crate::TimingWheel) (started here on first use,
     /// unless [`ConnOptions::timing_wheel`] names another), cannot be spawned.
     pub fn start<C, H, F>(self, mut codec: C, factory: F) -> io::Result<ServerHandle<C>>
     where
