@@ -61,6 +61,7 @@ fi
   echo "kernel: $(uname -r), cpus: $(nproc), $(rustc --version)"
   echo "threadnet: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
   echo "rounds: $ROUNDS, secs: $SECS, idle: $IDLE ($IDLE_CONNS connections, touch $IDLE_TOUCH)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)"
 } | tee "$OUT/env.txt"
 
 # ---------------------------------------------------------------- servers
