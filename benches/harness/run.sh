@@ -28,7 +28,7 @@ OUT=$(cd "$OUT" && pwd)
 
 echo "== building threadnet's echo example and the harness (release)"
 (cd "$ROOT" && timeout 1800 cargo build --release --quiet --example echo)
-timeout 1800 cargo build --release --quiet --manifest-path "$HERE/Cargo.toml"
+timeout 1800 cargo build --release --quiet --locked --manifest-path "$HERE/Cargo.toml"
 THREADNET_ECHO=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/echo
 BIN=${CARGO_TARGET_DIR:-$HERE/target}/release
 

@@ -46,7 +46,11 @@ impl Table {
 
     fn cell(&self, case: &str, server: &str, field: &str, decimals: usize) -> String {
         match self.median(case, server, field) {
-            Some(v) => format!("{v:.decimals$}"),
+            Some(v) => {
+                // Rounded first, then + 0.0, so that a tiny negative prints "0.0", not "-0.0".
+                let scale = 10f64.powi(decimals as i32);
+                format!("{:.decimals$}", (v * scale).round() / scale + 0.0)
+            }
             None => "–".into(),
         }
     }
