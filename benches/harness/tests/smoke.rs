@@ -130,3 +130,42 @@ fn the_report_is_a_markdown_table_of_medians() {
     assert!(table.contains("| pp | 200 | 50 | 3.0 / 9.0 |"), "{table}");
     assert!(table.contains("1 run(s) had errors"), "{table}");
 }
+
+#[test]
+fn idle_reports_a_server_that_drops_its_connections() {
+    // A "server" in this process that accepts and closes at once: it holds nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    listener.set_nonblocking(true).unwrap();
+    let acceptor = std::thread::spawn(move || {
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => drop(stream),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            }
+        }
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "idle",
+            "--conns",
+            "150",
+            "--hold-secs",
+            "0",
+            "--addr",
+            &addr,
+        ])
+        .args(["--pid", &std::process::id().to_string()])
+        .output()
+        .expect("loadgen runs");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    acceptor.join().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("the server holds 0 of the 150 connections"),
+        "{stdout}"
+    );
+}
