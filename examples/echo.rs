@@ -1,7 +1,7 @@
 //! A length-delimited echo server: every frame (a 4-byte big-endian length, then that many
 //! payload bytes) is sent back unchanged.
 //!
-//! This is the server the peers' benchmark (`shared/peers/run-baselines.sh`) drives beside
+//! This is the server the comparison harness (`benches/harness/run.sh`) drives beside
 //! `std-echo` and `tokio-echo`. It shows the smallest useful server: a [`LengthDelimited`]
 //! codec and a handler that replies from `on_message`, so each reply is written straight to
 //! the socket on the reader thread (write-through) instead of waking the writer thread.
