@@ -217,6 +217,7 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
     let race = Race::new();
     let loser = race.loser.clone();
     let options = ConnOptions::new()
+        .max_frame_length(8 << 20)
         .high_watermark(1000)
         .low_watermark(500)
         .on_watermark(move |e| {
@@ -232,8 +233,11 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
     let p = peer(server.local_addr());
     assert!(wait_until(WAIT, || server.connection_count() == 1));
     let conn = server.connections().get(1).expect("the connection");
-    const BIG: usize = 8 << 20;
-    conn.send(vec![7u8; BIG]).unwrap(); // not the reader thread: queued
+    // Two messages: whatever the socket takes of the first at once, the second waits in the
+    // queue, above the high watermark.
+    const BIG: usize = 4 << 20;
+    conn.send(vec![7u8; BIG]).unwrap();
+    conn.send(vec![7u8; BIG]).unwrap();
     race.go.send(()).unwrap();
     let first = Race::first_stop(&server, Duration::from_secs(4));
     assert!(
@@ -254,7 +258,7 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
             Ok(n) => got += n,
         }
     }
-    assert_eq!(got, BIG + 4, "the queued message was not all written");
+    assert_eq!(got, 2 * (BIG + 4), "the queued messages were not all written");
     drop(p);
     recv(&race.running);
     race.both_return(&first, "a watermark observer");
