@@ -45,7 +45,12 @@
 //! * `--idle-timeout SECS`: disconnect a client that has said nothing for SECS seconds (off by
 //!   default for TCP and Unix; UDP members expire after 60 s unless this is set);
 //! * `--slow-reader SECS`: disconnect a client whose queue has stayed full (nothing read) for
-//!   SECS seconds (default 10).
+//!   SECS seconds (default 10);
+//! * `--frame-timeout SECS`: disconnect a client that has begun a line and not finished it
+//!   within SECS seconds: one that trickles a line byte by byte (slowloris), which
+//!   `--idle-timeout` never catches (fractions allowed; `0` turns it off; default: the
+//!   library's, 30 s). Time between lines does not count, and a UDP datagram is whole when
+//!   it comes, so UDP has no such limit.
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; the room's
 //! events are logged on stderr. The server runs until SIGINT or SIGTERM stops it gracefully
@@ -68,13 +73,15 @@ use threadnet::{
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
 const USAGE: &str = "usage: chat [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS]
-            [--slow-reader SECS]
+            [--slow-reader SECS] [--frame-timeout SECS]
   --transport T         tcp (default), unix or udp
   --addr ADDR           HOST:PORT for tcp and udp (default 127.0.0.1:7002; port 0 picks a free
                         port), a socket path for unix (default /tmp/threadnet-chat.sock)
   --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)
   --slow-reader SECS    disconnect a client that has read nothing for SECS while its queue
-                        was full (default 10)";
+                        was full (default 10)
+  --frame-timeout SECS  disconnect a client that began a line and did not finish it within
+                        SECS (slowloris; tcp and unix); 0 = off (default: the library's, 30)";
 
 /// How long the hub waits for a client whose queue is full to take a line, by default.
 const SLOW_READER: Duration = Duration::from_secs(10);
@@ -182,10 +189,13 @@ fn clean(text: &str) -> &str {
 
 /// A positive number of seconds, fractions allowed.
 fn seconds(value: &str) -> Option<Duration> {
+    seconds_or_zero(value).filter(|d| !d.is_zero())
+}
+
+/// A number of seconds, fractions allowed, zero included.
+fn seconds_or_zero(value: &str) -> Option<Duration> {
     let secs: f64 = value.parse().ok()?;
-    Duration::try_from_secs_f64(secs)
-        .ok()
-        .filter(|d| !d.is_zero())
+    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// The running server, whichever the transport: what the hub needs of it.
@@ -242,6 +252,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             // A lurker is disconnected; its `on_close` announces that it left.
             "--idle-timeout" => parsed.options = parsed.options.read_idle(secs()?),
             "--slow-reader" => parsed.slow_reader = secs()?,
+            // A trickler is disconnected; zero turns the limit off.
+            "--frame-timeout" => {
+                let secs = seconds_or_zero(&value)
+                    .ok_or(format!("{flag}: not a number of seconds: {value:?}"))?;
+                parsed.options = parsed.options.frame_timeout(secs);
+            }
             _ => return Err(format!("bad flag {flag:?} {value:?}")),
         }
     }

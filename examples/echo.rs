@@ -1,5 +1,6 @@
 //! A length-delimited echo server: every frame (a 4-byte big-endian length, then that many
-//! payload bytes) is sent back unchanged.
+//! payload bytes, at most 1 MiB: the codec's default) is sent back unchanged. A longer length
+//! closes the connection as soon as its header is read, before anything is allocated for it.
 //!
 //! This is the server the comparison harness (`benches/harness/run.sh`) drives beside
 //! `std-echo` and `tokio-echo`. It shows the smallest useful server: a [`LengthDelimited`]
@@ -19,6 +20,10 @@
 //!   0 means std's default, 2 MiB).
 //! * `--idle-timeout SECS`: close a connection whose client has sent nothing for SECS seconds
 //!   (fractions allowed; off by default).
+//! * `--frame-timeout SECS`: close a connection whose client has begun a frame and not
+//!   finished it within SECS seconds: a peer that trickles a frame byte by byte (slowloris),
+//!   which `--idle-timeout` never catches (fractions allowed; `0` turns it off; default: the
+//!   library's, 30 s). Time between frames does not count.
 //! * `--pid-file PATH`: write the process id there (atomically), remove it on exit.
 //! * `--metrics-addr HOST:PORT`: also serve the server's counters at `/metrics` there, in the
 //!   Prometheus text format, over threadnet's own HTTP codec.
@@ -47,15 +52,18 @@ use std::time::Duration;
 use threadnet::activation::{self, Inherited, PidFile};
 use threadnet::metrics::serve_prometheus;
 use threadnet::signal::StopOnSignals;
-use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
+use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer, DEFAULT_FRAME_TIMEOUT};
 
 const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--stack-kib N]
-            [--idle-timeout SECS] [--pid-file PATH] [--metrics-addr HOST:PORT]
+            [--idle-timeout SECS] [--frame-timeout SECS] [--pid-file PATH]
+            [--metrics-addr HOST:PORT]
   --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
   --max-connections N    most connections open at once (default 16384)
   --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
                          0 = std's default, 2 MiB)
   --idle-timeout SECS    close a connection whose client sent nothing for SECS (default: off)
+  --frame-timeout SECS   close a connection whose client began a frame and did not finish it
+                         within SECS (slowloris); 0 = off (default: the library's, 30)
   --pid-file PATH        write the pid to PATH, remove it on exit
   --metrics-addr H:P     serve Prometheus metrics at http://H:P/metrics
 signals: INT/TERM stop gracefully (twice: at once), USR2 hands off to a new copy, HUP is ignored";
@@ -73,6 +81,7 @@ struct Args {
     max_connections: usize,
     stack_bytes: Option<usize>,
     idle_timeout: Option<Duration>,
+    frame_timeout: Duration,
     pid_file: Option<String>,
     metrics_addr: Option<String>,
 }
@@ -84,6 +93,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         max_connections: 16_384,
         stack_bytes: None,
         idle_timeout: None,
+        frame_timeout: DEFAULT_FRAME_TIMEOUT,
         pid_file: None,
         metrics_addr: None,
     };
@@ -104,6 +114,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.stack_bytes = Some(bytes);
             }
             "--idle-timeout" => parsed.idle_timeout = Some(seconds(&flag, &value()?)?),
+            "--frame-timeout" => parsed.frame_timeout = seconds_or_zero(&flag, &value()?)?,
             "--pid-file" => parsed.pid_file = Some(value()?),
             "--metrics-addr" => parsed.metrics_addr = Some(value()?),
             _ => return Err(format!("unknown flag {flag:?}")),
@@ -120,12 +131,21 @@ fn number(flag: &str, value: &str) -> Result<usize, String> {
 
 /// A positive number of seconds, fractions allowed.
 fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    match seconds_or_zero(flag, value) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err(format!(
+            "{flag}: not a positive number of seconds: {value:?}"
+        )),
+    }
+}
+
+/// A number of seconds, fractions allowed, zero included.
+fn seconds_or_zero(flag: &str, value: &str) -> Result<Duration, String> {
     value
         .parse::<f64>()
         .ok()
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{flag}: not a positive number of seconds: {value:?}"))
+        .ok_or_else(|| format!("{flag}: not a number of seconds: {value:?}"))
 }
 
 fn main() -> ExitCode {
@@ -141,7 +161,8 @@ fn main() -> ExitCode {
         }
     };
 
-    let mut options = ConnOptions::new();
+    // Zero turns the frame timeout off.
+    let mut options = ConnOptions::new().frame_timeout(args.frame_timeout);
     if let Some(bytes) = args.stack_bytes {
         options = options.stack_size(bytes);
     }

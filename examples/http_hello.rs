@@ -16,13 +16,19 @@
 //! | `/chunked` | GET, HEAD | a text body sent with `Transfer-Encoding: chunked` |
 //!
 //! Other paths get 404, other methods 405. Malformed or oversized requests are refused by the
-//! codec (400, 413, 414, 431, 501, 505) and the connection closes. A connection that sends
-//! nothing for 60 s (an idle keep-alive, or a request that never ends) is closed by the
-//! timing wheel.
+//! codec (400, 413, 414, 431, 501, 505) and the connection closes: the codec's defaults allow
+//! a head of 8 KiB and 100 headers, and a body of 1 MiB (a larger `Content-Length` gets 413
+//! before any of the body is read). A connection that sends nothing for 60 s (an idle
+//! keep-alive, or a request stalled halfway) is closed by the timing wheel, and so is one whose
+//! request takes longer than `--frame-timeout` to arrive once its first byte has, however
+//! steadily it trickles (slowloris).
 //!
 //! Flags:
 //!
 //! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:8080`; port 0 picks a free one).
+//! * `--frame-timeout SECS`: the longest one request (head and body) may take to arrive once
+//!   its first byte has (fractions allowed; `0` turns it off; default: the library's, 30 s).
+//!   Time between requests on a kept-alive connection does not count.
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
 //! server runs until SIGINT or SIGTERM
@@ -34,10 +40,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use threadnet::http::{self, Http1, Request, Response};
-use threadnet::{activation, signal, ConnOptions, ServerHandle, TcpServer};
+use threadnet::{activation, signal, ConnOptions, ServerHandle, TcpServer, DEFAULT_FRAME_TIMEOUT};
 
-const USAGE: &str = "usage: http_hello [--addr HOST:PORT]
-  --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)";
+const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--frame-timeout SECS]
+  --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)
+  --frame-timeout SECS   close a connection whose request, once begun, has not fully arrived
+                         within SECS (slowloris); 0 = off (default: the library's, 30)";
 
 /// The page served at `/`.
 pub const PAGE: &str = "<!doctype html>
@@ -93,35 +101,72 @@ const HANDOFF_DEADLINE: Duration = Duration::from_secs(60);
 /// of an idle keep-alive client, and of a client that never finishes its request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Starts the server on `addr` (the integration tests start it this way).
+/// Starts the server on `addr`, with the library's frame timeout (the integration tests
+/// start it this way).
+///
+/// # Errors
+///
+/// Binding `addr` fails.
 pub fn start(addr: &str) -> io::Result<ServerHandle<Http1>> {
-    serve(TcpListener::bind(addr)?)
+    serve(TcpListener::bind(addr)?, DEFAULT_FRAME_TIMEOUT)
 }
 
-/// Starts the server on `listener` (what `main` runs, with an inherited listener if any).
-pub fn serve(listener: TcpListener) -> io::Result<ServerHandle<Http1>> {
+/// Starts the server on `listener` (what `main` runs, with an inherited listener if any),
+/// closing a connection whose request takes longer than `frame_timeout` to arrive once begun
+/// (`Duration::ZERO`: never) or that sends nothing for [`IDLE_TIMEOUT`].
+///
+/// # Errors
+///
+/// The server's threads cannot be started.
+pub fn serve(listener: TcpListener, frame_timeout: Duration) -> io::Result<ServerHandle<Http1>> {
+    let options = ConnOptions::new()
+        .read_idle(IDLE_TIMEOUT)
+        .frame_timeout(frame_timeout);
     TcpServer::builder()
         .listener(listener)
-        .options(ConnOptions::new().read_idle(IDLE_TIMEOUT))
+        .options(options)
         .start(Http1::new(), http::serve(route))
 }
 
+/// The command line.
+struct Args {
+    addr: String,
+    frame_timeout: Duration,
+}
+
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<String>, String> {
-    let mut addr = "127.0.0.1:8080".to_string();
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut parsed = Args {
+        addr: "127.0.0.1:8080".to_string(),
+        frame_timeout: DEFAULT_FRAME_TIMEOUT,
+    };
     while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--addr" => addr = args.next().ok_or("--addr needs a value")?,
+            "--addr" => parsed.addr = value()?,
+            "--frame-timeout" => parsed.frame_timeout = seconds(&flag, &value()?)?,
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
-    Ok(Some(addr))
+    Ok(Some(parsed))
+}
+
+/// A number of seconds, fractions allowed, zero included.
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{flag}: not a number of seconds: {value:?}"))
 }
 
 fn main() -> ExitCode {
-    let addr = match parse_args(std::env::args().skip(1)) {
-        Ok(Some(addr)) => addr,
+    let Args {
+        addr,
+        frame_timeout,
+    } = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -139,7 +184,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let server = match listener.try_clone().and_then(serve) {
+    let server = match listener.try_clone().and_then(|l| serve(l, frame_timeout)) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("http_hello: cannot listen on {addr}: {e}");

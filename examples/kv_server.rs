@@ -37,13 +37,21 @@
 //! deadline and its timer's run also treats it as absent (and removes it).
 //!
 //! Input that breaks the protocol gets Redis' answer, `-ERR Protocol error: ...`, and the
-//! connection then closes gracefully (reply, FIN, wait for the peer's EOF).
+//! connection then closes gracefully (reply, FIN, wait for the peer's EOF). So does a command
+//! over the [`Resp`] codec's limits, refused before anything is allocated for it: 1 MiB per
+//! command (its arguments, each counted with 64 bytes of overhead, so a `SET` of a value up to
+//! about 1 MiB fits), 512 MiB per argument (Redis' own), 64 KiB per inline command.
 //!
 //! Flags:
 //!
 //! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:6380`; port 0 picks a free one).
 //! * `--shards N`: hash maps in the store (default 16; 1 means one map behind one mutex).
 //! * `--max-connections N`: connections open at once (default 10000, Redis' `maxclients`).
+//! * `--frame-timeout SECS`: close a connection whose client has begun a command and not
+//!   finished it within SECS seconds: a peer that trickles a command byte by byte (slowloris),
+//!   holding a thread and a buffer for as long as it likes (fractions allowed; `0` turns it
+//!   off; default: the library's, 30 s). Time between commands does not count: an idle
+//!   client stays connected, as with Redis' default `timeout 0`.
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
 //! server runs until SIGINT or SIGTERM
@@ -57,14 +65,17 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use threadnet::{
-    signal, Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer, TimerId,
-    TimingWheel,
+    signal, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer,
+    TimerId, TimingWheel, DEFAULT_FRAME_TIMEOUT,
 };
 
 const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-connections N]
+            [--frame-timeout SECS]
   --addr HOST:PORT       listen address (default 127.0.0.1:6380; port 0 picks a free port)
   --shards N             hash maps in the store, each with its own lock (default 16)
-  --max-connections N    most connections open at once (default 10000)";
+  --max-connections N    most connections open at once (default 10000)
+  --frame-timeout SECS   close a connection whose client began a command and did not finish
+                         it within SECS (slowloris); 0 = off (default: the library's, 30)";
 
 /// How long a connection that is closing (after `QUIT` or a protocol error) waits for the
 /// peer to close its side once our reply and FIN are out.
@@ -627,16 +638,32 @@ impl Handler<Resp> for Session {
     }
 }
 
-/// Starts a server on `addr` with a new, empty store of `shards` maps.
+/// Starts a server on `addr` with a new, empty store of `shards` maps, and the library's
+/// connection options (its frame timeout, 30 s, among them).
 ///
 /// # Errors
 ///
 /// Binding `addr` fails.
 pub fn start(addr: &str, shards: usize, max_connections: usize) -> io::Result<ServerHandle<Resp>> {
+    start_with(addr, shards, max_connections, ConnOptions::new())
+}
+
+/// [`start`], with `options` for every connection.
+///
+/// # Errors
+///
+/// Binding `addr` fails.
+pub fn start_with(
+    addr: &str,
+    shards: usize,
+    max_connections: usize,
+    options: ConnOptions,
+) -> io::Result<ServerHandle<Resp>> {
     let store = Store::new(shards);
     TcpServer::builder()
         .addr(addr)
         .max_connections(max_connections)
+        .options(options)
         .start(Resp::new(), move |_: &Connection<Resp>| Session {
             store: Arc::clone(&store),
             closing: false,
@@ -650,6 +677,7 @@ struct Options {
     addr: String,
     shards: usize,
     max_connections: usize,
+    frame_timeout: Duration,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
@@ -658,6 +686,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
         addr: "127.0.0.1:6380".to_string(),
         shards: 16,
         max_connections: 10_000,
+        frame_timeout: DEFAULT_FRAME_TIMEOUT,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -666,6 +695,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Options>,
             "--addr" => parsed.addr = value()?,
             "--shards" => parsed.shards = number(&flag, &value()?)?.max(1),
             "--max-connections" => parsed.max_connections = number(&flag, &value()?)?,
+            "--frame-timeout" => parsed.frame_timeout = seconds(&flag, &value()?)?,
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -676,6 +706,15 @@ fn number(flag: &str, value: &str) -> Result<usize, String> {
     value
         .parse()
         .map_err(|_| format!("{flag}: not a number: {value:?}"))
+}
+
+/// A number of seconds, fractions allowed, zero included.
+fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("{flag}: not a number of seconds: {value:?}"))
 }
 
 fn main() -> ExitCode {
@@ -690,7 +729,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match start(&options.addr, options.shards, options.max_connections) {
+    // Zero turns the frame timeout off.
+    let conn_options = ConnOptions::new().frame_timeout(options.frame_timeout);
+    let server = match start_with(
+        &options.addr,
+        options.shards,
+        options.max_connections,
+        conn_options,
+    ) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kv_server: cannot listen on {}: {e}", options.addr);
