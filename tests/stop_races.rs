@@ -258,7 +258,11 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
             Ok(n) => got += n,
         }
     }
-    assert_eq!(got, 2 * (BIG + 4), "the queued messages were not all written");
+    assert_eq!(
+        got,
+        2 * (BIG + 4),
+        "the queued messages were not all written"
+    );
     drop(p);
     recv(&race.running);
     race.both_return(&first, "a watermark observer");
