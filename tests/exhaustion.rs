@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, SendError, ServerHandle,
-    TcpClient, TcpServer, TimingWheel,
+    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpClient,
+    TcpServer, TimingWheel, TrySendError,
 };
 
 type Conn = Connection<LengthDelimited>;

@@ -4,6 +4,13 @@
 //! request/response handler costs what a hand-written blocking loop costs (muduo's
 //! `TcpConnection::sendInLoop` and Netty's in-event-loop write do the same).
 //!
+//! A send from any other thread (a blocking client's caller, a timer, a broadcaster) takes the
+//! same path when nothing is queued and no other write holds the socket, but its writes never
+//! wait (`MSG_DONTWAIT`, `Socket::write_vectored_now`): a message the socket takes no byte of
+//! is queued, one it takes part of is finished by the writer thread, exactly as a reader-thread
+//! send whose deadline passes. So such a send costs one syscall and no thread wake-up when the
+//! peer keeps up, and never blocks on one that does not.
+//!
 //! The codec writes into a [`SocketWriter`], which gathers small writes (a length prefix, a
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
 //! writes a header and then a payload still costs one syscall.
