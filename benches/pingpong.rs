@@ -171,11 +171,12 @@ fn pingpong(c: &mut Criterion) {
     g.finish();
 }
 
-/// The p50 and p99 of `samples`, in µs.
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+/// The p50, p99 and mean of `samples`, in µs.
+fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
     samples.sort_unstable();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
-    (at(0.50), at(0.99))
+    let mean = samples.iter().sum::<Duration>().as_secs_f64() * 1e6 / samples.len() as f64;
+    (at(0.50), at(0.99), mean)
 }
 
 /// Round-trip percentiles: `BlockingClient::request` against the std client, interleaved.
@@ -201,14 +202,16 @@ fn request_latency(_: &mut Criterion) {
             theirs.push(t.elapsed());
         }
     }
-    let (p50, p99) = percentiles(&mut ours);
-    let (s50, s99) = percentiles(&mut theirs);
+    let (p50, p99, mean) = percentiles(&mut ours);
+    let (s50, s99, smean) = percentiles(&mut theirs);
     println!(
         "request_latency (4 KiB, threadnet echo server, {ROUNDS}x{PER_ROUND} interleaved): \
-         blocking_client p50 {p50:.1} µs p99 {p99:.1} µs; std_client p50 {s50:.1} µs p99 {s99:.1} µs; \
-         ratio p50 {:.2}x p99 {:.2}x",
+         blocking_client p50 {p50:.1} µs p99 {p99:.1} µs mean {mean:.1} µs; \
+         std_client p50 {s50:.1} µs p99 {s99:.1} µs mean {smean:.1} µs; \
+         ratio p50 {:.2}x p99 {:.2}x mean {:.2}x",
         p50 / s50,
-        p99 / s99
+        p99 / s99,
+        mean / smean
     );
     drop(blocking);
     drop(std_client);

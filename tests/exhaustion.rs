@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, SendError, ServerHandle,
-    TcpClient, TcpServer, TimingWheel,
+    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpClient,
+    TcpServer, TimingWheel, TrySendError,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -525,14 +525,15 @@ fn child_writer_spawn_fails() {
         "the client's connection closed early"
     );
     limit_address_space(16 << 20);
-    // Sent from this thread (not a reader), so queued: the writer thread must start, cannot,
-    // and the send says so; the connection ends with the error.
-    match conn.send(b"lost?".to_vec()) {
-        Err(SendError::Closed(m)) => assert_eq!(m, b"lost?"),
+    // try_send always queues (a send from another thread may be written at once): the
+    // writer thread must start, cannot, and the send says so; the connection ends with the
+    // error.
+    match conn.try_send(b"lost?".to_vec()) {
+        Err(TrySendError::Closed(m)) => assert_eq!(m, b"lost?"),
         other => panic!("a send with no writer thread returned {other:?}"),
     }
-    match client_conn.send(b"lost?".to_vec()) {
-        Err(SendError::Closed(m)) => assert_eq!(m, b"lost?"),
+    match client_conn.try_send(b"lost?".to_vec()) {
+        Err(TrySendError::Closed(m)) => assert_eq!(m, b"lost?"),
         other => panic!("a client send with no writer thread returned {other:?}"),
     }
     unlimit_address_space();

@@ -406,7 +406,7 @@ fn a_watermark_observer_may_stop_the_server() {
     *slot.lock().unwrap() = Some(server.clone());
     let p = peer(server.local_addr());
     let conn = recv(&conns);
-    conn.send(vec![7u8; 4000]).unwrap(); // not the reader thread: queued; rises above 1000
+    conn.try_send(vec![7u8; 4000]).unwrap(); // try_send queues: the queue rises above 1000
     assert_eq!(read_bytes(&p, 4000), 4000);
     stopped
         .recv_timeout(WAIT)

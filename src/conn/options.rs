@@ -315,9 +315,12 @@ impl ConnOptions {
     /// requests), replies are gathered and written together just before the reader waits for
     /// input again.
     ///
-    /// Sends from any other thread always go through the queue and the writer thread, so a
-    /// thread that sends to many connections never blocks on one slow peer while that peer's
-    /// queue has room (it costs one thread wake-up per batch).
+    /// A `send` from any other thread (a caller, a timer, a broadcaster) takes the same path
+    /// when nothing is queued and no other write is under way, but never waits for the socket
+    /// (`MSG_DONTWAIT`): what the socket takes at once is written on the caller's thread with
+    /// no thread wake-up; a message it takes nothing of is queued, and one it takes part of is
+    /// finished by the writer thread. So a thread that sends to many connections never blocks
+    /// on one slow peer while that peer's queue has room. `try_send` always queues.
     ///
     /// Defaults to `true`.
     pub fn write_through(mut self, on: bool) -> Self {

@@ -4,6 +4,13 @@
 //! request/response handler costs what a hand-written blocking loop costs (muduo's
 //! `TcpConnection::sendInLoop` and Netty's in-event-loop write do the same).
 //!
+//! A send from any other thread (a blocking client's caller, a timer, a broadcaster) takes the
+//! same path when nothing is queued and no other write holds the socket, but its writes never
+//! wait (`MSG_DONTWAIT`, `Socket::write_vectored_now`): a message the socket takes no byte of
+//! is queued, one it takes part of is finished by the writer thread, exactly as a reader-thread
+//! send whose deadline passes. So such a send costs one syscall and no thread wake-up when the
+//! peer keeps up, and never blocks on one that does not.
+//!
 //! The codec writes into a [`SocketWriter`], which gathers small writes (a length prefix, a
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
 //! writes a header and then a payload still costs one syscall.
@@ -136,8 +143,10 @@ pub(crate) enum Through {
 }
 
 impl Core {
-    /// Lets `encode` write one message straight to the socket when this is the reader thread,
-    /// the mode may block, and nothing is queued.
+    /// Lets `encode` write one message straight to the socket when nothing is queued and the
+    /// mode may wait: on the reader thread, within the send's timeout; on any other thread,
+    /// only what the socket takes without waiting (the rest, if a message started, goes to
+    /// the writer thread), so a caller never blocks on a slow peer here.
     pub(crate) fn write_through(
         self: &Arc<Self>,
         mode: Mode,
@@ -150,19 +159,40 @@ impl Core {
             return Through::Queue;
         }
         let me = Arc::as_ptr(self) as usize;
-        READER
+        let mut encode = Some(encode);
+        let on_reader = READER
             .try_with(|r| match &*r.borrow() {
-                Some((p, stream)) if *p == me => self.write_through_on(&**stream, timeout, encode),
-                _ => Through::Queue,
+                Some((p, stream)) if *p == me => {
+                    let encode = encode.take().expect("not taken yet");
+                    Some(self.write_through_on(&**stream, Some(timeout), encode))
+                }
+                _ => None,
             })
-            .unwrap_or(Through::Queue)
+            .ok()
+            .flatten();
+        if let Some(through) = on_reader {
+            return through;
+        }
+        let Some(encode) = encode else {
+            return Through::Queue;
+        };
+        // Another thread. Not the writer (it is the one that drains the queue), and not while
+        // the writer may be about to write what it was kicked for.
+        if WRITER.try_with(|w| w.get() == me).unwrap_or(false) {
+            return Through::Queue;
+        }
+        match self.stream() {
+            Some(stream) => self.write_through_on(&*stream, None, encode),
+            None => Through::Closed,
+        }
     }
 
-    /// [`write_through`](Self::write_through), on the reader thread, with its socket.
+    /// [`write_through`](Self::write_through) with the connection's socket: on the reader
+    /// thread with the send's `timeout`, or (`None`) from another thread without waiting.
     fn write_through_on(
         self: &Arc<Self>,
         stream: &dyn Socket,
-        timeout: Duration,
+        timeout: Option<Duration>,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
     ) -> Through {
         let Ok(mut gather) = self.out.try_lock() else {
@@ -182,10 +212,15 @@ impl Core {
             // batch): queue behind it, so the gathered bytes stay bounded.
             return Through::Queue;
         }
-        let cork = self.corked.load(Ordering::Relaxed);
+        // Only the reader knows that more input is buffered: another thread never corks.
+        let cork = timeout.is_some() && self.corked.load(Ordering::Relaxed);
         let start = gather.buf.len();
+        let sock = match timeout {
+            Some(timeout) => Sock::new(stream, self, Some(timeout)),
+            None => Sock::now(stream, self),
+        };
         let mut w = SocketWriter {
-            sock: Sock::new(stream, self, Some(timeout)),
+            sock,
             gather: &mut gather.buf,
             cork,
             deferred: false,
@@ -354,6 +389,9 @@ struct Sock<'a> {
     late: bool,
     /// The socket returned an error.
     failed: bool,
+    /// Never wait for the socket: a message it takes no byte of is `stalled` at once, one
+    /// it takes part of is `late` at once (the writer thread finishes it).
+    now: bool,
 }
 
 impl<'a> Sock<'a> {
@@ -367,6 +405,16 @@ impl<'a> Sock<'a> {
             stalled: false,
             late: false,
             failed: false,
+            now: false,
+        }
+    }
+
+    /// A socket side that never waits: for a send from a thread that is neither the reader
+    /// nor the writer.
+    fn now(stream: &'a dyn Socket, core: &'a Core) -> Self {
+        Sock {
+            now: true,
+            ..Sock::new(stream, core, None)
         }
     }
 
@@ -389,7 +437,12 @@ impl<'a> Sock<'a> {
             return Err(io::Error::from(io::ErrorKind::TimedOut));
         }
         loop {
-            match self.stream.write_vectored(bufs) {
+            let wrote = if self.now {
+                self.stream.write_vectored_now(bufs)
+            } else {
+                self.stream.write_vectored(bufs)
+            };
+            match wrote {
                 Ok(0) => {
                     self.failed = true;
                     return Err(io::Error::from(io::ErrorKind::WriteZero));
@@ -410,7 +463,7 @@ impl<'a> Sock<'a> {
                         self.stalled = true;
                         return Err(e);
                     }
-                    if self.past_deadline() {
+                    if self.now || self.past_deadline() {
                         self.late = true;
                         return Err(e);
                     }

@@ -130,11 +130,24 @@ mod imp {
     /// which kills a process whose `SIGPIPE` disposition is the default (a C host, or a
     /// program that restored it). Rust programs ignore `SIGPIPE`; a library must not rely on
     /// it. Takes at most 1024 buffers (`IOV_MAX`); returns the bytes written.
-    pub(crate) fn send_vectored<S>(socket: &S, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize>
+    ///
+    /// With `wait` false the call never blocks (`MSG_DONTWAIT`): a socket whose send buffer
+    /// is full fails at once with `WouldBlock`, whatever its blocking mode and send timeout.
+    pub(crate) fn send_vectored<S>(
+        socket: &S,
+        bufs: &[std::io::IoSlice<'_>],
+        wait: bool,
+    ) -> io::Result<usize>
     where
         S: AsFd,
         for<'a> &'a S: std::io::Write,
     {
+        const MSG_DONTWAIT: c_int = 0x40;
+        let flags = if wait {
+            MSG_NOSIGNAL
+        } else {
+            MSG_NOSIGNAL | MSG_DONTWAIT
+        };
         let bufs = &bufs[..bufs.len().min(IOV_MAX)];
         let msg = MsgHdr {
             name: std::ptr::null_mut(),
@@ -151,7 +164,7 @@ mod imp {
         // which stays borrowed, so every base and length is valid for reading for the whole
         // call; `iovlen` is its true length, at most IOV_MAX. sendmsg only reads them. The
         // fd is open for the borrow of `socket`.
-        let n = unsafe { sendmsg(socket.as_fd().as_raw_fd(), &msg, MSG_NOSIGNAL) };
+        let n = unsafe { sendmsg(socket.as_fd().as_raw_fd(), &msg, flags) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -508,12 +521,20 @@ mod imp {
         Err(unsupported())
     }
     /// Other targets: a plain `write_vectored` (on the BSDs and macOS, set `SO_NOSIGPIPE`
-    /// or ignore `SIGPIPE` to be safe from it).
-    pub(crate) fn send_vectored<S>(socket: &S, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize>
+    /// or ignore `SIGPIPE` to be safe from it). A write that must not wait is refused with
+    /// `WouldBlock` (the caller queues the message instead).
+    pub(crate) fn send_vectored<S>(
+        socket: &S,
+        bufs: &[std::io::IoSlice<'_>],
+        wait: bool,
+    ) -> io::Result<usize>
     where
         S: std::os::fd::AsFd,
         for<'a> &'a S: std::io::Write,
     {
+        if !wait {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let mut w = socket;
         std::io::Write::write_vectored(&mut w, bufs)
     }

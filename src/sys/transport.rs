@@ -115,6 +115,12 @@ impl ToSocketAddrs for Addr {
 pub(crate) trait Socket: Send + Sync + 'static {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+    /// As `write_vectored`, but never blocks: `WouldBlock` at once when the socket takes
+    /// nothing now. A transport that cannot write this way refuses with `WouldBlock`.
+    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let _ = bufs;
+        Err(io::ErrorKind::WouldBlock.into())
+    }
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
     /// Blocks until a byte can be read (`Ok(true)`) or the peer's EOF (`Ok(false)`), without
     /// consuming anything. A transport that cannot wait this way returns `Ok(true)` at once.
@@ -144,7 +150,11 @@ impl Socket for TcpStream {
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         // sendmsg with MSG_NOSIGNAL: a reset peer is an EPIPE error, never a SIGPIPE.
-        crate::sys::os::send_vectored(self, bufs)
+        crate::sys::os::send_vectored(self, bufs, true)
+    }
+
+    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        crate::sys::os::send_vectored(self, bufs, false)
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -179,7 +189,11 @@ impl Socket for UnixStream {
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         // sendmsg with MSG_NOSIGNAL: a reset peer is an EPIPE error, never a SIGPIPE.
-        crate::sys::os::send_vectored(self, bufs)
+        crate::sys::os::send_vectored(self, bufs, true)
+    }
+
+    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        crate::sys::os::send_vectored(self, bufs, false)
     }
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
