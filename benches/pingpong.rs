@@ -11,9 +11,11 @@
 //!
 //! Every socket has `TCP_NODELAY` set, as threadnet's are by default.
 //!
-//! After the criterion group, `request_latency` prints the p50 and p99 of a `BlockingClient`
-//! request and of the std client's round trip against the same server: 5 interleaved rounds
-//! of 5 000 round trips each, percentiles over all of them.
+//! After the criterion group, `request_latency` prints the p50, p99 and mean of a
+//! `BlockingClient` round trip, made with `request` (which waits for the reply awake for a few
+//! µs before it sleeps) and with `send` then `recv` (which sleeps at once), and of the std
+//! client's round trip against the same server: 5 interleaved rounds of 5 000 round trips
+//! each, percentiles over all of them.
 //!
 //! ```sh
 //! cargo bench --bench pingpong
@@ -189,7 +191,7 @@ fn request_latency(_: &mut Criterion) {
     let mut std_client = StdClient::connect(server.local_addr().as_inet().expect("TCP"));
     std_client.check();
     let payload: Vec<u8> = (0..PAYLOAD).map(|i| i as u8).collect();
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut ours, mut asleep, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         for _ in 0..PER_ROUND {
             let t = Instant::now();
@@ -198,15 +200,23 @@ fn request_latency(_: &mut Criterion) {
         }
         for _ in 0..PER_ROUND {
             let t = Instant::now();
+            blocking.send(payload.clone()).unwrap();
+            blocking.recv_timeout(TIMEOUT).unwrap();
+            asleep.push(t.elapsed());
+        }
+        for _ in 0..PER_ROUND {
+            let t = Instant::now();
             std_client.round_trip();
             theirs.push(t.elapsed());
         }
     }
     let (p50, p99, mean) = percentiles(&mut ours);
+    let (a50, a99, amean) = percentiles(&mut asleep);
     let (s50, s99, smean) = percentiles(&mut theirs);
     println!(
         "request_latency (4 KiB, threadnet echo server, {ROUNDS}x{PER_ROUND} interleaved): \
          blocking_client p50 {p50:.1} µs p99 {p99:.1} µs mean {mean:.1} µs; \
+         blocking_send_recv p50 {a50:.1} µs p99 {a99:.1} µs mean {amean:.1} µs; \
          std_client p50 {s50:.1} µs p99 {s99:.1} µs mean {smean:.1} µs; \
          ratio p50 {:.2}x p99 {:.2}x mean {:.2}x",
         p50 / s50,

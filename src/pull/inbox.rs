@@ -6,9 +6,15 @@
 //! (the connection was closed by force, the caller went away). It is a `Mutex<VecDeque>` with
 //! two condition variables rather than a `sync_channel`, because a sender blocked in a full
 //! `sync_channel` cannot be woken by anything but a receive.
+//!
+//! Each condition variable is notified only when someone sleeps on it (a notify is a futex
+//! syscall even with no sleeper), and a flag readable without the lock tells a caller that
+//! waits a few µs for a reply ([`Inbox::wait_briefly`]) when to take the lock.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::conn::CloseReason;
@@ -33,6 +39,10 @@ struct State<T> {
     end: Option<CloseReason>,
     /// The caller went away: pushes stop waiting.
     gone: bool,
+    /// Pulls asleep on `ready`.
+    pulling: usize,
+    /// Pushes asleep on `room`.
+    pushing: usize,
 }
 
 pub(crate) struct Inbox<T> {
@@ -42,6 +52,10 @@ pub(crate) struct Inbox<T> {
     /// Room, or the caller went away.
     room: Condvar,
     capacity: usize,
+    /// True whenever there is an item or the end to take (set and cleared under the lock;
+    /// read without it by [`wait_briefly`](Inbox::wait_briefly), which only uses it as a
+    /// hint).
+    takeable: AtomicBool,
 }
 
 impl<T> Inbox<T> {
@@ -52,10 +66,13 @@ impl<T> Inbox<T> {
                 items: VecDeque::new(),
                 end: None,
                 gone: false,
+                pulling: 0,
+                pushing: 0,
             }),
             ready: Condvar::new(),
             room: Condvar::new(),
             capacity: capacity.max(1),
+            takeable: AtomicBool::new(false),
         }
     }
 
@@ -67,17 +84,19 @@ impl<T> Inbox<T> {
             if state.gone || abandon() {
                 return Err(item);
             }
+            state.pushing += 1;
             state = self
                 .room
                 .wait_timeout(state, RECHECK)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.pushing -= 1;
         }
         if state.gone {
             return Err(item);
         }
         state.items.push_back(item);
-        self.ready.notify_one();
+        self.now_takeable(&state);
         Ok(())
     }
 
@@ -87,7 +106,7 @@ impl<T> Inbox<T> {
         let mut state = lock(&self.state);
         if !state.gone {
             state.items.push_back(item);
-            self.ready.notify_one();
+            self.now_takeable(&state);
         }
     }
 
@@ -95,6 +114,7 @@ impl<T> Inbox<T> {
     pub(crate) fn end(&self, reason: CloseReason) {
         let mut state = lock(&self.state);
         state.end.get_or_insert(reason);
+        self.takeable.store(true, Ordering::Release);
         self.ready.notify_all();
     }
 
@@ -117,7 +137,12 @@ impl<T> Inbox<T> {
         let mut state = lock(&self.state);
         loop {
             if let Some(item) = state.items.pop_front() {
-                self.room.notify_one();
+                if state.items.is_empty() && state.end.is_none() {
+                    self.takeable.store(false, Ordering::Relaxed);
+                }
+                if state.pushing > 0 {
+                    self.room.notify_one();
+                }
                 return Pulled::Item(item);
             }
             if let Some(reason) = &state.end {
@@ -125,6 +150,7 @@ impl<T> Inbox<T> {
             }
             if let Some(reason) = stopped() {
                 state.end = Some(reason.clone());
+                self.takeable.store(true, Ordering::Release);
                 return Pulled::Ended(reason);
             }
             let wait = match until {
@@ -137,11 +163,41 @@ impl<T> Inbox<T> {
                     (until - now).min(RECHECK)
                 }
             };
+            state.pulling += 1;
             state = self
                 .ready
                 .wait_timeout(state, wait)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            state.pulling -= 1;
+        }
+    }
+
+    /// Waits without sleeping, for at most `budget`, until there is something to take or
+    /// the end; returns whether there is. Each turn yields the CPU (`sched_yield`), so on a
+    /// busy machine the threads that produce the item run instead of the waiter.
+    ///
+    /// For a caller that expects an item within µs (a reply to a request just sent): taking
+    /// it without having slept saves waking a sleeping thread, which on a VM whose other CPU
+    /// is idle costs tens of µs. `budget` bounds the CPU it burns.
+    pub(crate) fn wait_briefly(&self, budget: Duration) -> bool {
+        let start = Instant::now();
+        loop {
+            if self.takeable.load(Ordering::Acquire) {
+                return true;
+            }
+            if start.elapsed() >= budget {
+                return false;
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// An item was just added under `state`'s lock: raise the flag, wake a sleeping pull.
+    fn now_takeable(&self, state: &State<T>) {
+        self.takeable.store(true, Ordering::Release);
+        if state.pulling > 0 {
+            self.ready.notify_one();
         }
     }
 
@@ -230,6 +286,52 @@ mod tests {
         ));
         // The stop is remembered as the end.
         assert!(matches!(inbox.pull(None, never), Pulled::Ended(_)));
+    }
+
+    #[test]
+    fn wait_briefly_sees_an_item_pushed_meanwhile_and_gives_up_on_none() {
+        let inbox: Arc<Inbox<u8>> = Arc::new(Inbox::new(2));
+        // Nothing comes: it gives up after its budget.
+        assert!(!inbox.wait_briefly(Duration::from_micros(50)));
+        // An item pushed by another thread ends the wait (a generous budget: it must not
+        // run out first).
+        let pusher = {
+            let inbox = Arc::clone(&inbox);
+            thread::spawn(move || inbox.push(7, || false))
+        };
+        assert!(inbox.wait_briefly(Duration::from_secs(30)));
+        pusher.join().unwrap().unwrap();
+        assert!(matches!(inbox.pull(None, never), Pulled::Item(7)));
+        // Taken: nothing is there any more.
+        assert!(!inbox.wait_briefly(Duration::ZERO));
+        // The end is something to take too.
+        inbox.end(CloseReason::PeerClosed);
+        assert!(inbox.wait_briefly(Duration::ZERO));
+    }
+
+    #[test]
+    fn a_sleeping_pull_is_woken_by_a_push() {
+        let inbox: Arc<Inbox<u8>> = Arc::new(Inbox::new(1));
+        let (asleep_tx, asleep) = std::sync::mpsc::channel();
+        let puller = {
+            let inbox = Arc::clone(&inbox);
+            thread::spawn(move || {
+                asleep_tx.send(()).unwrap();
+                matches!(inbox.pull(None, never), Pulled::Item(9))
+            })
+        };
+        asleep.recv().unwrap();
+        inbox.push(9, || false).unwrap();
+        assert!(puller.join().unwrap());
+        // And a push asleep on a full inbox is woken by a pull.
+        inbox.push(1, || false).unwrap();
+        let pusher = {
+            let inbox = Arc::clone(&inbox);
+            thread::spawn(move || inbox.push(2, || false))
+        };
+        assert!(matches!(inbox.pull(None, never), Pulled::Item(1)));
+        pusher.join().unwrap().unwrap();
+        assert!(matches!(inbox.pull(None, never), Pulled::Item(2)));
     }
 
     #[test]
