@@ -17,9 +17,10 @@ mod process;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
-use common::{frame, read_frame, WAIT};
+use common::{frame, read_frame, write_frame, WAIT};
 use process::{poll_until, Echo};
 
 /// Connections each test holds: enough that a few KiB each stands out of the noise, few
@@ -126,4 +127,48 @@ fn a_never_used_connection_touches_two_pages_of_stack() {
         pages * 4.0
     );
     drop(held);
+}
+
+#[test]
+fn a_connection_gone_quiet_gives_its_read_buffer_back() {
+    let (echo, addr, _up) = echo(&["--addr", "127.0.0.1:0"]);
+    let pid = echo.pid();
+    let base = rss_kib(pid);
+    let mut held = open(addr, CONNS);
+    // A frame as large as the read buffer: every page of the buffer is written.
+    let payload = vec![7u8; 32 * 1024];
+    for s in &mut held {
+        write_frame(s, &payload).unwrap();
+        assert_eq!(read_frame(s).unwrap().map(|p| p.len()), Some(payload.len()));
+    }
+    // One peer pauses inside a frame for longer than the reader's patience: it waits on.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(WAIT)).unwrap();
+    let half = frame(b"slow");
+    slow.write_all(&half[..3]).unwrap();
+    let paused = Instant::now();
+
+    let per_conn = || (rss_kib(pid).saturating_sub(base)) as f64 / CONNS as f64;
+    // Given back after a second of silence: the connections cost what never-used ones do
+    // (10 KiB optimised, 18 not), and no longer their zero-filled 32 KiB buffers (51 KiB).
+    let limit = 28.0;
+    let given_back = poll_until(WAIT, || per_conn() <= limit);
+    let per = per_conn();
+
+    thread::sleep(Duration::from_millis(1500).saturating_sub(paused.elapsed()));
+    slow.write_all(&half[3..]).unwrap();
+    assert_eq!(
+        read_frame(&mut slow).unwrap().as_deref(),
+        Some(&b"slow"[..])
+    );
+    // And a rested connection gets a buffer again at its next byte.
+    for s in held.iter_mut().take(20) {
+        write_frame(s, &payload).unwrap();
+        assert_eq!(read_frame(s).unwrap().map(|p| p.len()), Some(payload.len()));
+    }
+    assert!(
+        given_back,
+        "{per:.1} KiB per connection {:?} after its round trip, expected at most {limit}",
+        WAIT
+    );
 }
