@@ -58,17 +58,21 @@ impl<'a> Input<'a> {
     pub(crate) fn wait_for_frame(&mut self) -> io::Result<bool> {
         debug_assert!(self.buffered().is_empty());
         let (stream, core) = (self.stream, self.core);
-        match read_socket(stream, core, self.buffer()?) {
-            Ok(n) => {
-                (self.pos, self.filled) = (0, n);
-                Ok(true)
+        let buf = self.buffer()?;
+        loop {
+            match read_socket(stream, core, buf) {
+                Ok(n) => {
+                    (self.pos, self.filled) = (0, n);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if timed_out(&e) => {
+                    self.buf = None;
+                    (self.pos, self.filled) = (0, 0);
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
             }
-            Err(e) if timed_out(&e) => {
-                self.buf = None;
-                (self.pos, self.filled) = (0, 0);
-                Ok(false)
-            }
-            Err(e) => Err(e),
         }
     }
 
@@ -94,11 +98,13 @@ fn read_socket(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Result<
 }
 
 /// [`read_socket`], waiting on through read-patience timeouts: inside a frame (or wherever
-/// the codec reads) the reader waits as long as the peer takes.
+/// the codec reads) the reader waits as long as the peer takes. Interrupted reads are
+/// retried too: with a receive timeout set, Linux does not restart a read that a signal
+/// interrupted (even with `SA_RESTART`), and a codec that gave up mid-frame would lose it.
 fn read_patiently(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Result<usize> {
     loop {
         match read_socket(stream, core, into) {
-            Err(e) if timed_out(&e) => {}
+            Err(e) if timed_out(&e) || e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
         }
     }

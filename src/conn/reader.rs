@@ -116,7 +116,6 @@ fn read_frames<C: Codec, H: Handler<C>>(
             match input.wait_for_frame() {
                 Ok(true) => {}
                 Ok(false) => return None,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Some(End::Error(e)),
             }
         }
