@@ -78,7 +78,8 @@
 //!   the codec writes straight to the socket (*write-through*). Replying from `on_message` then
 //!   costs what a hand-written blocking loop costs. See [`ConnOptions::write_through`].
 //! * The channel and the writer thread are created on the first send that needs them, and the
-//!   read buffer on the first byte read, so an idle connection costs one parked thread.
+//!   read buffer on the first byte read (given back after a second of silence between
+//!   messages), so an idle connection costs one parked thread.
 //! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]): shutdown
 //!   deadlines, idle timeouts, heartbeats and your own timers. It is hierarchical (6 × 64 slots,
 //!   `O(1)` schedule and cancel) and sleeps until the next deadline.

@@ -9,6 +9,7 @@
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
 //! | `core.rs` | `Core`, the state every part shares, and the close sequence |
 //! | `reader.rs` | the reader thread: `codec.read` → `on_message`, then the close in order |
+//! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
 //! | `queue.rs` | the bounded send queue: admission, byte and message bounds, watermarks |
 //! | `writer.rs` | the writer thread: drains the queue in batches, one vectored write each |
 //! | `through.rs` | write-through: a reply written on the reader thread, no hand-off |
@@ -23,6 +24,7 @@ pub(crate) mod core;
 mod handle;
 pub(crate) mod handler;
 pub(crate) mod idle;
+mod input;
 pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod queue;

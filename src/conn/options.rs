@@ -268,9 +268,10 @@ impl ConnOptions {
         self
     }
 
-    /// Capacity in bytes of the connection's read buffer (a `BufReader`), allocated when the
-    /// first byte arrives, so an idle connection costs no buffer. Also the largest chunk the
-    /// [`Raw`](crate::Raw) codec returns.
+    /// Capacity in bytes of the connection's read buffer, made when the first byte arrives and
+    /// given back when the peer has sent nothing for a second between two messages, so an idle
+    /// connection costs no buffer. Only the pages the socket has filled take memory. Also the
+    /// largest chunk the [`Raw`](crate::Raw) codec returns.
     ///
     /// Defaults to 32 KiB (32 768 bytes).
     ///

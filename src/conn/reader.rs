@@ -1,14 +1,14 @@
 //! The reader thread body, shared by servers and clients: read frames through the codec, call
 //! the handler, and end the connection in the one safe order.
 
-use std::io::{self, BufReader, Read};
+use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
-use crate::conn::core::Core;
 use crate::conn::handler::Handler;
 use crate::conn::idle;
+use crate::conn::input::{Input, PATIENCE};
 use crate::conn::options::ConnEvent;
 use crate::conn::through::ReaderMark;
 use crate::conn::{CloseReason, Connection};
@@ -71,40 +71,70 @@ fn read_loop<C: Codec, H: Handler<C>>(
     if let Err(message) = catch(|| handler.on_connect(conn)) {
         return End::Panic(message);
     }
-    // Allocate the read buffer only once the first byte arrives: an idle connection costs its
-    // thread and nothing more.
+    let mut input = Input::new(&**stream, &conn.core, conn.core.cfg.read_buffer);
+    // No read buffer until a byte arrives, and none again once the peer has been silent
+    // between frames for a while (`conn/input.rs`): an idle connection costs its thread.
     loop {
         match stream.wait_readable() {
             Ok(false) => return End::Eof,
             Ok(true) => {
                 conn.core.note_read();
                 conn.core.frame_bytes();
-                break;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return End::Error(e),
         }
+        let patient = match stream.set_read_patience(Some(PATIENCE)) {
+            Ok(patient) => patient,
+            Err(e) => return End::Error(e),
+        };
+        match read_frames(conn, &mut input, codec, handler, patient) {
+            Some(end) => return end,
+            None => {
+                if let Err(e) = stream.set_read_patience(None) {
+                    return End::Error(e);
+                }
+            }
+        }
     }
-    let socket = SocketReader {
-        stream: &**stream,
-        core: &conn.core,
-    };
-    let mut reader = BufReader::with_capacity(conn.core.cfg.read_buffer, socket);
+}
+
+/// Reads frames and hands them to the handler until the connection ends (`Some`), or, if the
+/// socket is `patient`, until the peer stays silent between two frames for the patience
+/// (`None`: the buffer has been given back).
+fn read_frames<C: Codec, H: Handler<C>>(
+    conn: &Connection<C>,
+    input: &mut Input<'_>,
+    codec: &mut C,
+    handler: &mut H,
+    patient: bool,
+) -> Option<End> {
+    // The codec is between frames: at the start, and after a message.
+    let mut between = true;
     loop {
+        if patient && between && input.buffered().is_empty() {
+            match input.wait_for_frame() {
+                Ok(true) => {}
+                Ok(false) => return None,
+                Err(e) => return Some(End::Error(e)),
+            }
+        }
+        between = false;
         // A user codec may panic too: that is the connection's panic, not the server's.
-        let read = match catch(|| codec.read(&mut reader)) {
+        let read = match catch(|| codec.read(&mut *input)) {
             Ok(read) => read,
-            Err(message) => return End::Panic(message),
+            Err(message) => return Some(End::Panic(message)),
         };
         match read {
             Ok(Some(msg)) => {
+                between = true;
                 conn.core.count_received(1);
                 conn.core.frame_done(false);
                 // More input already buffered: replies to it can be gathered into one write.
-                let more = !reader.buffer().is_empty();
+                let more = !input.buffered().is_empty();
                 conn.core.corked.store(more, Ordering::Relaxed);
                 if let Err(message) = catch(|| handler.on_message(conn, msg)) {
-                    return End::Panic(message);
+                    return Some(End::Panic(message));
                 }
                 if more {
                     // The next frame has begun: its first bytes are buffered already.
@@ -112,31 +142,12 @@ fn read_loop<C: Codec, H: Handler<C>>(
                 }
                 // close() from a handler stops delivery, even of frames already buffered.
                 if conn.core.closed.load(Ordering::SeqCst) {
-                    return End::Eof;
+                    return Some(End::Eof);
                 }
             }
-            Ok(None) => return End::Eof,
+            Ok(None) => return Some(End::Eof),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return End::Error(e),
+            Err(e) => return Some(End::Error(e)),
         }
-    }
-}
-
-/// The reader's socket: before each read from the kernel, which may block, it writes the
-/// replies that write-through gathered while more input was buffered.
-struct SocketReader<'a> {
-    stream: &'a dyn Socket,
-    core: &'a Core,
-}
-
-impl Read for SocketReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.core.flush_gathered(self.stream)?;
-        let n = self.stream.read(buf)?;
-        if n > 0 {
-            self.core.socket_read(n);
-            self.core.frame_bytes();
-        }
-        Ok(n)
     }
 }

@@ -8,7 +8,8 @@
 //! (`set_linger` is unstable), cannot write to a socket without risking `SIGPIPE` (its
 //! `write_vectored` is `writev`, which has no `MSG_NOSIGNAL`), and cannot place an fd at a
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
-//! `unsafe`). So this module declares those C functions itself (no `libc` crate: the crate has
+//! `unsafe`), and cannot give memory back to the kernel (a freed allocation stays with the
+//! allocator: [`Pages`] is a mapping of its own). So this module declares those C functions itself (no `libc` crate: the crate has
 //! no dependencies) and wraps each in a safe function whose invariants it keeps itself.
 //! Every `unsafe` block says why it is sound in a `// SAFETY:` comment. [`crate::signal`] and
 //! [`crate::activation`] are built on these wrappers in safe code.
@@ -99,6 +100,15 @@ mod imp {
             len: u32,
         ) -> c_int;
         fn __errno_location() -> *mut c_int;
+        fn mmap(
+            addr: *mut c_void,
+            len: usize,
+            prot: c_int,
+            flags: c_int,
+            fd: c_int,
+            offset: i64,
+        ) -> *mut c_void;
+        fn munmap(addr: *mut c_void, len: usize) -> c_int;
         fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
     }
 
@@ -277,6 +287,61 @@ mod imp {
             Ok(old)
         } else {
             Err(io::Error::last_os_error())
+        }
+    }
+
+    const PROT_READ: c_int = 1;
+    const PROT_WRITE: c_int = 2;
+    const MAP_PRIVATE: c_int = 2;
+    const MAP_ANONYMOUS: c_int = 0x20;
+
+    /// Zeroed memory of its own anonymous mapping. A page costs no RSS until it is first
+    /// written, and the whole of it goes back to the kernel when this drops (`munmap`),
+    /// whatever the allocator would have kept of a freed buffer.
+    pub(crate) struct Pages {
+        ptr: std::ptr::NonNull<u8>,
+        len: usize,
+    }
+
+    impl Pages {
+        /// Maps `len` bytes (at least 1), readable and writable.
+        pub(crate) fn new(len: usize) -> io::Result<Pages> {
+            let len = len.max(1);
+            let (prot, flags) = (PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+            // SAFETY: a new private anonymous mapping at an address the kernel picks: it
+            // aliases no memory of the program, and no fd is involved.
+            let p = unsafe { mmap(std::ptr::null_mut(), len, prot, flags, -1, 0) };
+            if p as isize == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            let ptr = std::ptr::NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?;
+            Ok(Pages { ptr, len })
+        }
+    }
+
+    impl std::ops::Deref for Pages {
+        type Target = [u8];
+        fn deref(&self) -> &[u8] {
+            // SAFETY: `len` bytes are mapped readable from `ptr` until drop, initialised (to
+            // zero by the kernel, or by writes through `deref_mut`), reachable only through
+            // this value, which the borrow keeps alive and unchanged.
+            unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+        }
+    }
+
+    impl std::ops::DerefMut for Pages {
+        fn deref_mut(&mut self) -> &mut [u8] {
+            // SAFETY: as in `deref`; the mapping is writable, and `&mut self` makes this the
+            // only reference to it.
+            unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        }
+    }
+
+    impl Drop for Pages {
+        fn drop(&mut self) {
+            // SAFETY: the mapping made in `new`, unmapped once; no slice of it outlives the
+            // borrow of `self` it came from.
+            unsafe { munmap(self.ptr.as_ptr().cast(), self.len) };
         }
     }
 
@@ -510,6 +575,28 @@ mod imp {
     pub(crate) fn socket_family(_: BorrowedFd<'_>) -> io::Result<u16> {
         Err(unsupported())
     }
+    /// Zeroed memory: a plain allocation here (its pages may stay with the allocator).
+    pub(crate) struct Pages(Box<[u8]>);
+
+    impl Pages {
+        pub(crate) fn new(len: usize) -> io::Result<Pages> {
+            Ok(Pages(vec![0; len.max(1)].into_boxed_slice()))
+        }
+    }
+
+    impl std::ops::Deref for Pages {
+        type Target = [u8];
+        fn deref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    impl std::ops::DerefMut for Pages {
+        fn deref_mut(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+
     /// Nothing to do where the option cannot be reached: the socket keeps what it has.
     pub(crate) fn clear_linger(_: BorrowedFd<'_>) -> io::Result<()> {
         Ok(())

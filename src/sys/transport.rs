@@ -125,12 +125,20 @@ pub(crate) trait Socket: Send + Sync + 'static {
     /// Blocks until a byte can be read (`Ok(true)`) or the peer's EOF (`Ok(false)`), without
     /// consuming anything. A transport that cannot wait this way returns `Ok(true)` at once.
     fn wait_readable(&self) -> io::Result<bool>;
+    /// Sets how long a `read` waits for data before it fails with `WouldBlock` (`None`:
+    /// forever, as [`prepare`](Self::prepare) leaves it): the reader's patience before it
+    /// gives its buffer back and goes to [`wait_readable`](Self::wait_readable). `Ok(false)`
+    /// from a transport whose `wait_readable` cannot wait: reads there always block.
+    fn set_read_patience(&self, patience: Option<Duration>) -> io::Result<bool> {
+        let _ = patience;
+        Ok(false)
+    }
     /// Sets every option the connection relies on, before it starts, whatever the socket
     /// carries: an accepted socket inherits its listener's options on Linux, and a listener
     /// inherited from systemd or a hand-off (or polled with a receive timeout, as a shared
     /// listener is) may carry anything. Blocking mode; no receive timeout (the reader blocks
-    /// until data, EOF or a close's `shutdown`, and a timeout mid-frame would tear the codec's
-    /// stream); [`WRITE_SLICE`] as the send timeout; for TCP, `TCP_NODELAY` as asked and
+    /// until data, EOF or a close's `shutdown`; between frames it sets its own,
+    /// [`set_read_patience`](Self::set_read_patience), and waits on through one mid-frame); [`WRITE_SLICE`] as the send timeout; for TCP, `TCP_NODELAY` as asked and
     /// `SO_LINGER` off, so a close is a FIN after the buffered bytes. Options threadnet does
     /// not rely on (keep-alive, buffer sizes) are left as the listener set them: a systemd
     /// `.socket` unit sets them there on purpose.
@@ -163,6 +171,11 @@ impl Socket for TcpStream {
 
     fn wait_readable(&self) -> io::Result<bool> {
         Ok(self.peek(&mut [0u8; 1])? > 0)
+    }
+
+    fn set_read_patience(&self, patience: Option<Duration>) -> io::Result<bool> {
+        self.set_read_timeout(patience)?;
+        Ok(true)
     }
 
     fn prepare(&self, nodelay: bool) -> io::Result<()> {

@@ -1,0 +1,152 @@
+//! The reader's input: a `BufRead` over the connection's socket whose buffer exists only
+//! while the peer talks.
+//!
+//! The buffer ([`ConnOptions::read_buffer_size`](crate::ConnOptions::read_buffer_size), 32 KiB
+//! by default) is a mapping of its own ([`Pages`]): the pages the socket never filled cost no
+//! memory, and giving it back returns all of it to the kernel. It is made when the first byte
+//! arrives, and given back when the peer has been silent for [`PATIENCE`] between two frames:
+//! the reader waits for the next frame with a receive timeout of that length (set once per
+//! busy spell, not per read), and when it passes with nothing buffered and the codec between
+//! frames, the reader drops the buffer and goes back to waiting on the empty socket without
+//! one. A connection that talks costs no system call more than before; one that pauses
+//! mid-frame just waits on (a wake-up per `PATIENCE`).
+
+use std::io::{self, BufRead, Read};
+use std::time::Duration;
+
+use crate::conn::core::Core;
+use crate::sys::os::Pages;
+use crate::sys::transport::Socket;
+
+/// How long the peer may be silent between frames before the reader gives its buffer back.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(1);
+
+/// A `BufReader` over the socket whose buffer can be given back between frames.
+pub(crate) struct Input<'a> {
+    stream: &'a dyn Socket,
+    core: &'a Core,
+    buf: Option<Pages>,
+    size: usize,
+    pos: usize,
+    filled: usize,
+}
+
+impl<'a> Input<'a> {
+    /// No buffer yet: it is made by the first read.
+    pub(crate) fn new(stream: &'a dyn Socket, core: &'a Core, size: usize) -> Input<'a> {
+        Input {
+            stream,
+            core,
+            buf: None,
+            size,
+            pos: 0,
+            filled: 0,
+        }
+    }
+
+    /// The bytes read from the socket and not consumed yet.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        match &self.buf {
+            Some(b) => &b[self.pos..self.filled],
+            None => &[],
+        }
+    }
+
+    /// With nothing buffered and the codec between frames: reads the next bytes, waiting up
+    /// to the socket's read patience. `Ok(false)` when none came in that time: the buffer has
+    /// been given back. `Ok(true)` with bytes buffered, or with none at the peer's EOF.
+    pub(crate) fn wait_for_frame(&mut self) -> io::Result<bool> {
+        debug_assert!(self.buffered().is_empty());
+        let (stream, core) = (self.stream, self.core);
+        let buf = self.buffer()?;
+        loop {
+            match read_socket(stream, core, buf) {
+                Ok(n) => {
+                    (self.pos, self.filled) = (0, n);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if timed_out(&e) => {
+                    self.buf = None;
+                    (self.pos, self.filled) = (0, 0);
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The buffer, made now if there is none.
+    fn buffer(&mut self) -> io::Result<&mut Pages> {
+        if self.buf.is_none() {
+            self.buf = Some(Pages::new(self.size)?);
+        }
+        Ok(self.buf.as_mut().expect("made above"))
+    }
+}
+
+/// One read from the socket, after writing the replies that write-through gathered while more
+/// input was buffered (the reader may block now); the bytes are counted and noted.
+fn read_socket(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Result<usize> {
+    core.flush_gathered(stream)?;
+    let n = stream.read(into)?;
+    if n > 0 {
+        core.socket_read(n);
+        core.frame_bytes();
+    }
+    Ok(n)
+}
+
+/// [`read_socket`], waiting on through read-patience timeouts: inside a frame (or wherever
+/// the codec reads) the reader waits as long as the peer takes. Interrupted reads are
+/// retried too: with a receive timeout set, Linux does not restart a read that a signal
+/// interrupted (even with `SA_RESTART`), and a codec that gave up mid-frame would lose it.
+fn read_patiently(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Result<usize> {
+    loop {
+        match read_socket(stream, core, into) {
+            Err(e) if timed_out(&e) || e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// A blocking read's receive timeout passed (Linux says `EAGAIN`).
+fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+impl Read for Input<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        // As `BufReader`: a read at least as large as the buffer, with nothing buffered,
+        // bypasses it.
+        if self.pos >= self.filled && out.len() >= self.size {
+            return read_patiently(self.stream, self.core, out);
+        }
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(out.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Input<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.pos >= self.filled {
+            let (stream, core) = (self.stream, self.core);
+            let n = read_patiently(stream, core, self.buffer()?)?;
+            (self.pos, self.filled) = (0, n);
+        }
+        Ok(self.buffered())
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.filled);
+    }
+}
