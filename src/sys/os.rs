@@ -9,8 +9,9 @@
 //! `write_vectored` is `writev`, which has no `MSG_NOSIGNAL`), and cannot place an fd at a
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
 //! `unsafe`), and cannot give memory back to the kernel (a freed allocation stays with the
-//! allocator: [`Pages`] is a mapping of its own). So this module declares those C functions itself (no `libc` crate: the crate has
-//! no dependencies) and wraps each in a safe function whose invariants it keeps itself.
+//! allocator: [`Pages`] is a mapping of its own). So this module declares those C functions
+//! itself (no `libc` crate: the crate has no dependencies) and wraps each in a safe function
+//! whose invariants it keeps itself.
 //! Every `unsafe` block says why it is sound in a `// SAFETY:` comment. [`crate::signal`] and
 //! [`crate::activation`] are built on these wrappers in safe code.
 //!

@@ -138,10 +138,11 @@ pub(crate) trait Socket: Send + Sync + 'static {
     /// inherited from systemd or a hand-off (or polled with a receive timeout, as a shared
     /// listener is) may carry anything. Blocking mode; no receive timeout (the reader blocks
     /// until data, EOF or a close's `shutdown`; between frames it sets its own,
-    /// [`set_read_patience`](Self::set_read_patience), and waits on through one mid-frame); [`WRITE_SLICE`] as the send timeout; for TCP, `TCP_NODELAY` as asked and
-    /// `SO_LINGER` off, so a close is a FIN after the buffered bytes. Options threadnet does
-    /// not rely on (keep-alive, buffer sizes) are left as the listener set them: a systemd
-    /// `.socket` unit sets them there on purpose.
+    /// [`set_read_patience`](Self::set_read_patience), and waits on through one mid-frame);
+    /// [`WRITE_SLICE`] as the send timeout; for TCP, `TCP_NODELAY` as asked and `SO_LINGER`
+    /// off, so a close is a FIN after the buffered bytes. Options threadnet does not rely on
+    /// (keep-alive, buffer sizes) are left as the listener set them: a systemd `.socket` unit
+    /// sets them there on purpose.
     fn prepare(&self, nodelay: bool) -> io::Result<()>;
     fn peer_addr(&self) -> io::Result<Addr>;
     fn local_addr(&self) -> io::Result<Addr>;
