@@ -79,7 +79,12 @@ fn v2_tcp4() -> Vec<u8> {
 /// v2 PROXY TCP over IPv6 from [2001:db8::7]:4660 to [::1]:80.
 fn v2_tcp6() -> Vec<u8> {
     let mut b = Vec::new();
-    b.extend_from_slice(&"2001:db8::7".parse::<std::net::Ipv6Addr>().unwrap().octets());
+    b.extend_from_slice(
+        &"2001:db8::7"
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+            .octets(),
+    );
     b.extend_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
     b.extend_from_slice(&[0x12, 0x34, 0x00, 0x50]);
     v2(1, 0x21, &b)
@@ -231,7 +236,10 @@ fn malformed_and_oversize_headers_are_refused() {
         s.write_all(header).unwrap();
         closed_by_server(&mut s);
         // Refused as soon as it is seen wrong, not at the deadline.
-        assert!(sent.elapsed() < ms(500), "header {i} waited for the deadline");
+        assert!(
+            sent.elapsed() < ms(500),
+            "header {i} waited for the deadline"
+        );
         refused(&server, i as u64 + 1);
     }
     // A truncated v2 header, then EOF: refused too.
@@ -284,7 +292,10 @@ fn stop_does_not_wait_for_a_header_deadline() {
     }
     let start = Instant::now();
     server.handle.stop(ms(200));
-    assert!(start.elapsed() < WAIT, "stop waited for the header deadline");
+    assert!(
+        start.elapsed() < WAIT,
+        "stop waited for the header deadline"
+    );
     assert_eq!(server.handle.connection_count(), 0);
     closed_by_server(&mut s);
     assert_eq!(server.made.load(Ordering::SeqCst), 0);
