@@ -314,3 +314,42 @@ fn off_by_default_a_header_is_just_bytes() {
     drop(s);
     server.handle.stop(WAIT);
 }
+
+/// Threads of this process named `name` now (`/proc/self/task/*/comm`).
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == name)
+        .count()
+}
+
+#[test]
+fn a_refused_connection_that_was_sent_to_leaves_no_writer_behind() {
+    let server = proxied();
+    let mut s = peer(server.handle.local_addr());
+    let until = Instant::now() + WAIT;
+    while server.handle.connection_count() == 0 {
+        assert!(Instant::now() < until);
+        thread::yield_now();
+    }
+    // A broadcast reaches the connection while it waits for its header: it starts a writer.
+    let report = server.handle.connections().broadcast(&"early".to_string());
+    assert_eq!(report.unwrap().queued.len(), 1);
+    let mut early = [0u8; 6];
+    s.read_exact(&mut early).unwrap();
+    assert_eq!(&early, b"early\n");
+    s.write_all(b"not a PROXY header\r\n").unwrap();
+    closed_by_server(&mut s);
+    refused(&server, 1);
+    server.handle.stop(WAIT);
+    // The writer ended with the connection (other tests' writers end within their tests).
+    let until = Instant::now() + WAIT;
+    while threads_named("threadnet-writer") > 0 {
+        assert!(
+            Instant::now() < until,
+            "a writer thread outlives its refused connection"
+        );
+        thread::sleep(ms(10));
+    }
+}

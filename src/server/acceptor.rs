@@ -118,7 +118,7 @@ where
                 if let Some(limit) = proxy {
                     if proxy_protocol::accept(&conn.core, limit).is_err() {
                         inner.metrics.not_served();
-                        conn.core.release_socket();
+                        proxy_protocol::refuse(&conn.core);
                         return;
                     }
                 }

@@ -293,6 +293,19 @@ pub(crate) fn accept(core: &Arc<Core>, limit: Duration) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes a connection refused for its header: it never opened, so no `on_close` and no
+/// close reason, but whatever was sent to it meanwhile (a broadcast finds it in the registry)
+/// started a writer thread, which holds the socket: it is stopped and joined, and the socket
+/// released.
+pub(crate) fn refuse(core: &Core) {
+    core.force_close(); // no more sends, the queue dropped, the socket shut down
+    let writer = crate::sync::lock(&core.writer).take();
+    if let Some(writer) = writer {
+        let _ = writer.join();
+    }
+    core.release_socket();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
