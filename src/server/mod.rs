@@ -240,6 +240,34 @@ impl ServerBuilder {
     /// can name any address.
     ///
     /// Defaults to off.
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    /// use threadnet::{Connection, Lines, TcpServer};
+    ///
+    /// // Answers each line with the client's address and the balancer's.
+    /// let server = TcpServer::builder()
+    ///     .proxy_protocol(true)
+    ///     .start(Lines::new(), |_: &Connection<Lines>| {
+    ///         |conn: &Connection<Lines>, _line: String| {
+    ///             let via = conn.proxied_by().unwrap();
+    ///             let _ = conn.send(format!("{} via {via}", conn.peer_addr()));
+    ///         }
+    ///     })?;
+    ///
+    /// // What a balancer sends (HAProxy's `send-proxy`), then the client's own bytes.
+    /// let mut balancer = TcpStream::connect(server.local_addr())?;
+    /// balancer.write_all(b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 443\r\nhello\n")?;
+    /// let mut reply = String::new();
+    /// BufReader::new(&balancer).read_line(&mut reply)?;
+    /// assert_eq!(reply, format!("192.0.2.7:56324 via {}\n", balancer.local_addr()?));
+    ///
+    /// drop(balancer);
+    /// server.stop(Duration::from_secs(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn proxy_protocol(mut self, on: bool) -> Self {
         self.proxy_protocol = on;
         self
