@@ -14,6 +14,7 @@
 //! | `/json` | GET, HEAD | `{"hello":"world"}` |
 //! | `/echo` | POST, PUT | the request body, as `application/octet-stream` |
 //! | `/chunked` | GET, HEAD | a text body sent with `Transfer-Encoding: chunked` |
+//! | `/peer` | GET, HEAD | `peer ADDR` (the client, as the server sees it) and `proxied_by ADDR` (the load balancer, or `-`) |
 //!
 //! Other paths get 404, other methods 405. Malformed or oversized requests are refused by the
 //! codec (400, 413, 414, 431, 501, 505) and the connection closes: the codec's defaults allow
@@ -29,6 +30,9 @@
 //! * `--frame-timeout SECS`: the longest one request (head and body) may take to arrive once
 //!   its first byte has (fractions allowed; `0` turns it off; default: the library's, 30 s).
 //!   Time between requests on a kept-alive connection does not count.
+//! * `--proxy-protocol`: every connection begins with a PROXY protocol header (v1 or v2) from
+//!   a load balancer (HAProxy's `send-proxy-v2`); `/peer` then names the client it relays.
+//!   A connection without a valid header within 3 s is closed.
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
 //! server runs until SIGINT or SIGTERM
@@ -40,12 +44,16 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use threadnet::http::{self, Http1, Request, Response};
-use threadnet::{activation, signal, ConnOptions, ServerHandle, TcpServer, DEFAULT_FRAME_TIMEOUT};
+use threadnet::{
+    activation, signal, ConnOptions, Connection, ServerHandle, TcpServer, DEFAULT_FRAME_TIMEOUT,
+};
 
-const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--frame-timeout SECS]
+const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--frame-timeout SECS] [--proxy-protocol]
   --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)
   --frame-timeout SECS   close a connection whose request, once begun, has not fully arrived
-                         within SECS (slowloris); 0 = off (default: the library's, 30)";
+                         within SECS (slowloris); 0 = off (default: the library's, 30)
+  --proxy-protocol       expect a PROXY protocol header (v1 or v2) on every connection, from a
+                         load balancer: /peer then names the client it relays";
 
 /// The page served at `/`.
 pub const PAGE: &str = "<!doctype html>
@@ -119,19 +127,47 @@ pub fn start(addr: &str) -> io::Result<ServerHandle<Http1>> {
 ///
 /// The server's threads cannot be started.
 pub fn serve(listener: TcpListener, frame_timeout: Duration) -> io::Result<ServerHandle<Http1>> {
+    serve_with(listener, frame_timeout, false)
+}
+
+/// As [`serve`], and with `proxy_protocol` every connection must begin with a PROXY protocol
+/// header, whose client `/peer` then names.
+///
+/// # Errors
+///
+/// The server's threads cannot be started.
+pub fn serve_with(
+    listener: TcpListener,
+    frame_timeout: Duration,
+    proxy_protocol: bool,
+) -> io::Result<ServerHandle<Http1>> {
     let options = ConnOptions::new()
         .read_idle(IDLE_TIMEOUT)
         .frame_timeout(frame_timeout);
     TcpServer::builder()
         .listener(listener)
         .options(options)
-        .start(Http1::new(), http::serve(route))
+        .proxy_protocol(proxy_protocol)
+        .start(Http1::new(), |conn: &Connection<Http1>| {
+            // The connection's addresses, for `/peer`: known before its first request.
+            let via = conn.proxied_by().map_or("-".to_string(), |a| a.to_string());
+            let peer = format!("peer {}\nproxied_by {via}\n", conn.peer_addr());
+            http::serve(move |req: &Request| {
+                let get = req.method() == "GET" || req.method() == "HEAD";
+                match req.path() {
+                    "/peer" if get => Response::text(peer.as_str()),
+                    "/peer" => not_allowed("GET, HEAD"),
+                    _ => route(req),
+                }
+            })(conn)
+        })
 }
 
 /// The command line.
 struct Args {
     addr: String,
     frame_timeout: Duration,
+    proxy_protocol: bool,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
@@ -139,6 +175,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut parsed = Args {
         addr: "127.0.0.1:8080".to_string(),
         frame_timeout: DEFAULT_FRAME_TIMEOUT,
+        proxy_protocol: false,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -146,6 +183,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "-h" | "--help" => return Ok(None),
             "--addr" => parsed.addr = value()?,
             "--frame-timeout" => parsed.frame_timeout = seconds(&flag, &value()?)?,
+            "--proxy-protocol" => parsed.proxy_protocol = true,
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -165,6 +203,7 @@ fn main() -> ExitCode {
     let Args {
         addr,
         frame_timeout,
+        proxy_protocol,
     } = match parse_args(std::env::args().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => {
@@ -184,7 +223,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let server = match listener.try_clone().and_then(|l| serve(l, frame_timeout)) {
+    let server = match listener
+        .try_clone()
+        .and_then(|l| serve_with(l, frame_timeout, proxy_protocol))
+    {
         Ok(s) => s,
         Err(e) => {
             eprintln!("http_hello: cannot listen on {addr}: {e}");

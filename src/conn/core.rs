@@ -11,7 +11,7 @@ use std::io;
 use std::mem;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -50,8 +50,11 @@ enum Fin<'a> {
 /// Everything a connection's threads and handles share.
 pub(crate) struct Core {
     pub(crate) id: u64,
+    /// The socket's peer: with the PROXY protocol, the load balancer (see [`Core::peer`]).
     pub(crate) peer: Addr,
     pub(crate) local: Addr,
+    /// The client a PROXY protocol header named, set once before the handler is made.
+    pub(crate) proxied: OnceLock<Addr>,
     /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
     stream: Mutex<Option<Arc<dyn Socket>>>,
@@ -113,6 +116,7 @@ impl Core {
             id,
             peer,
             local,
+            proxied: OnceLock::new(),
             datagram: stream.is_datagram(),
             stream: Mutex::new(Some(stream)),
             wheel: cfg.wheel(),
@@ -137,6 +141,16 @@ impl Core {
             traffic: Traffic::default(),
             metrics,
         }
+    }
+
+    /// The peer: the client a PROXY protocol header named, else the socket's peer.
+    pub(crate) fn peer(&self) -> &Addr {
+        self.proxied.get().unwrap_or(&self.peer)
+    }
+
+    /// Records the client a PROXY protocol header named (once; before the handler is made).
+    pub(crate) fn set_proxied(&self, client: Addr) {
+        let _ = self.proxied.set(client);
     }
 
     /// The socket, while the connection has one.
@@ -309,7 +323,7 @@ impl Core {
         self.metrics.closed(&reason);
         self.cfg.emit(&ConnEvent::Closed {
             id: self.id,
-            peer: &self.peer,
+            peer: self.peer(),
             reason: &reason,
         });
         reason

@@ -45,7 +45,7 @@ impl<C: Codec> fmt::Debug for Connection<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("id", &self.core.id)
-            .field("peer_addr", &self.core.peer)
+            .field("peer_addr", self.core.peer())
             .field("local_addr", &self.core.local)
             .field("closed", &self.is_closed())
             .finish()
@@ -66,9 +66,19 @@ impl<C: Codec> Connection<C> {
         self.core.id
     }
 
-    /// The peer's address.
+    /// The peer's address. Behind a load balancer that speaks the PROXY protocol (see
+    /// [`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol)), the client's
+    /// address that its header named; the balancer's is [`proxied_by`](Self::proxied_by).
     pub fn peer_addr(&self) -> Addr {
-        self.core.peer.clone()
+        self.core.peer().clone()
+    }
+
+    /// The load balancer that relayed this connection: the socket's peer, when a PROXY
+    /// protocol header named another client; `None` without the PROXY protocol, and for its
+    /// headers that name no client (v1 `UNKNOWN`, v2 `LOCAL` health checks), where
+    /// [`peer_addr`](Self::peer_addr) is the socket's peer.
+    pub fn proxied_by(&self) -> Option<Addr> {
+        self.core.proxied.get().map(|_| self.core.peer.clone())
     }
 
     /// Our end's address.

@@ -40,7 +40,7 @@ where
         idle::watch(core);
         core.cfg.emit(&ConnEvent::Opened {
             id: core.id,
-            peer: &core.peer,
+            peer: core.peer(),
         });
         let end = match catch(|| make(conn)) {
             Ok(h) => read_loop(conn, &stream, &mut codec, handler.insert(h)),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::Inner;
+use super::{proxy_protocol, Inner};
 use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
@@ -26,6 +26,8 @@ pub(super) struct Acceptor<C: Codec, F> {
     pub(super) options: Arc<ConnOptions>,
     pub(super) max_connections: usize,
     pub(super) backoff: (Duration, Duration),
+    /// The PROXY protocol header's deadline, when one is expected.
+    pub(super) proxy: Option<Duration>,
 }
 
 impl<C, H, F> Acceptor<C, F>
@@ -99,6 +101,7 @@ where
         let reader_codec = self.codec.clone();
         let factory = Arc::clone(&self.factory);
         let inner = Arc::clone(&self.inner);
+        let proxy = self.proxy;
         let spawned = thread::Builder::new()
             .name("threadnet-conn".into())
             .stack_size(self.options.stack_size)
@@ -109,6 +112,16 @@ where
                     registry: &inner.registry,
                     id,
                 };
+                // The PROXY protocol header, here on the connection's own thread: the accept
+                // thread never waits for one peer. Without one in time, the connection never
+                // opens (no handler, no on_connect, no on_close) and counts as refused.
+                if let Some(limit) = proxy {
+                    if proxy_protocol::accept(&conn.core, limit).is_err() {
+                        inner.metrics.not_served();
+                        proxy_protocol::refuse(&conn.core);
+                        return;
+                    }
+                }
                 serve(&conn, reader_codec, |c| factory(c));
             });
         match spawned {

@@ -9,6 +9,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 mod acceptor;
+mod proxy_protocol;
 
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
@@ -115,6 +116,8 @@ pub struct ServerBuilder {
     backoff_max: Duration,
     options: ConnOptions,
     inbox_capacity: usize,
+    proxy_protocol: bool,
+    proxy_header_timeout: Duration,
 }
 
 impl Default for ServerBuilder {
@@ -126,6 +129,8 @@ impl Default for ServerBuilder {
             backoff_max: Duration::from_secs(1),
             options: ConnOptions::default(),
             inbox_capacity: 1024,
+            proxy_protocol: false,
+            proxy_header_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -218,6 +223,65 @@ impl ServerBuilder {
         self
     }
 
+    /// Expects every connection to begin with a PROXY protocol header, version 1 (text) or 2
+    /// (binary), as HAProxy (`send-proxy`, `send-proxy-v2`), nginx's `stream` module
+    /// (`proxy_protocol on`) and cloud load balancers send it: then
+    /// [`Connection::peer_addr`] is the client's address the header names, and
+    /// [`Connection::proxied_by`] the balancer's. A header that names no client (v1
+    /// `UNKNOWN`, a v2 `LOCAL` health check) leaves the socket's addresses.
+    ///
+    /// The header is read on the connection's own thread, before the handler is made, at most
+    /// [`proxy_header_timeout`](Self::proxy_header_timeout) after the accept; the bytes after
+    /// it go to the codec. A connection without a valid header in time (no header, a
+    /// malformed one, a v1 line over 107 bytes, a v2 header over 16 + 536 bytes) is closed
+    /// and counted in [`ServerHandle::refused_count`]: it never opens, so its handler is not
+    /// made. Turn it on only behind a balancer that always sends the header (the spec forbids
+    /// guessing), and keep clients from reaching the port directly: anyone who can connect
+    /// can name any address.
+    ///
+    /// Defaults to off.
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    /// use std::net::TcpStream;
+    /// use std::time::Duration;
+    /// use threadnet::{Connection, Lines, TcpServer};
+    ///
+    /// // Answers each line with the client's address and the balancer's.
+    /// let server = TcpServer::builder()
+    ///     .proxy_protocol(true)
+    ///     .start(Lines::new(), |_: &Connection<Lines>| {
+    ///         |conn: &Connection<Lines>, _line: String| {
+    ///             let via = conn.proxied_by().unwrap();
+    ///             let _ = conn.send(format!("{} via {via}", conn.peer_addr()));
+    ///         }
+    ///     })?;
+    ///
+    /// // What a balancer sends (HAProxy's `send-proxy`), then the client's own bytes.
+    /// let mut balancer = TcpStream::connect(server.local_addr())?;
+    /// balancer.write_all(b"PROXY TCP4 192.0.2.7 10.0.0.1 56324 443\r\nhello\n")?;
+    /// let mut reply = String::new();
+    /// BufReader::new(&balancer).read_line(&mut reply)?;
+    /// assert_eq!(reply, format!("192.0.2.7:56324 via {}\n", balancer.local_addr()?));
+    ///
+    /// drop(balancer);
+    /// server.stop(Duration::from_secs(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.proxy_protocol = on;
+        self
+    }
+
+    /// With [`proxy_protocol`](Self::proxy_protocol), how long a connection has to deliver its
+    /// header after the accept before it is refused.
+    ///
+    /// Defaults to 3 s.
+    pub fn proxy_header_timeout(mut self, timeout: Duration) -> Self {
+        self.proxy_header_timeout = timeout;
+        self
+    }
+
     pub(crate) fn inbox(&self) -> usize {
         self.inbox_capacity
     }
@@ -266,6 +330,7 @@ impl ServerBuilder {
             options: Arc::new(self.options),
             max_connections: self.max_connections,
             backoff: (self.backoff_min, self.backoff_max),
+            proxy: self.proxy_protocol.then_some(self.proxy_header_timeout),
         };
         let thread = thread::Builder::new()
             .name("threadnet-accept".into())
@@ -400,8 +465,9 @@ impl<C: Codec> ServerHandle<C> {
 
     /// Connections closed at once after `accept`: because [`ServerBuilder::max_connections`]
     /// were open, because the accepted socket could not be given the options a connection
-    /// needs, or because no thread could be spawned for it (out of threads or memory, or an
-    /// impossible [`ConnOptions::stack_size`]). A refused connection never opens: its handler
+    /// needs, because no thread could be spawned for it (out of threads or memory, or an
+    /// impossible [`ConnOptions::stack_size`]), or, with
+    /// [`ServerBuilder::proxy_protocol`], because it sent no valid header in time. A refused connection never opens: its handler
     /// is not made, and it gets neither `on_connect` nor `on_close`.
     pub fn refused_count(&self) -> u64 {
         self.metrics().connections_refused
