@@ -3,6 +3,8 @@
 //! copes (framing over 1-byte reads, backpressure, resets, half-closes).
 
 mod common;
+#[path = "common/examples.rs"]
+mod examples;
 
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -11,6 +13,7 @@ use std::thread;
 use std::time::Instant;
 
 use common::*;
+use examples::Example;
 use threadnet::testing::{Direction, FaultProxy, Faults};
 use threadnet::{
     CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpServer,
@@ -260,4 +263,34 @@ fn the_same_seed_cuts_the_stream_in_the_same_places() {
     assert!(up.iter().any(|&n| n < 7) && up.len() > 10, "{up:?}");
     assert_eq!(cuts(42), (up.clone(), down.clone()));
     assert_ne!(cuts(43).0, up, "another seed, other cuts");
+}
+
+#[test]
+fn the_example_proxies_with_the_faults_its_flags_name() {
+    let server = echo_server(ConnOptions::new());
+    let upstream = server.handle.local_addr().to_string();
+    let proxy = Example::spawn(
+        "fault_proxy",
+        &[
+            "--upstream",
+            &upstream,
+            "--latency-ms",
+            "30",
+            "--down-split",
+            "1",
+            "--up-reset-after",
+            "100",
+        ],
+    );
+    let mut client = peer(proxy.listening());
+    let t0 = Instant::now();
+    write_frame(&mut client, &payload(1, 50)).unwrap();
+    assert_eq!(expect_frame(&mut client), payload(1, 50));
+    let rtt = t0.elapsed();
+    assert!(rtt >= ms(60), "a round trip through 2 x 30 ms took {rtt:?}");
+    // 54 bytes up so far: the next frame crosses 100, and the proxy resets.
+    write_frame(&mut client, &payload(2, 50)).unwrap();
+    let e = client.read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    server.handle.stop(ms(500));
 }

@@ -12,11 +12,13 @@
 //! use threadnet::testing::{FaultProxy, Faults};
 //! use threadnet::{BlockingClient, Connection, Lines, TcpServer};
 //!
-//! let server = TcpServer::builder().addr("127.0.0.1:0").start(Lines::new(), |_: &Connection<Lines>| {
-//!     |conn: &Connection<Lines>, line: String| {
-//!         let _ = conn.send(line);
-//!     }
-//! })?;
+//! let server = TcpServer::builder()
+//!     .addr("127.0.0.1:0")
+//!     .start(Lines::new(), |_: &Connection<Lines>| {
+//!         |conn: &Connection<Lines>, line: String| {
+//!             let _ = conn.send(line);
+//!         }
+//!     })?;
 //! // 20 ms each way, and the server's replies arrive one byte per write.
 //! let proxy = FaultProxy::builder()
 //!     .upstream(server.local_addr())
