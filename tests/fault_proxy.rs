@@ -145,6 +145,29 @@ fn latency_delays_each_way_and_keeps_order() {
 }
 
 #[test]
+fn bandwidth_paces_the_bytes() {
+    let server = echo_server(ConnOptions::new());
+    // 20 000 bytes/s, in writes of at most 200 bytes (a hundredth of a second's worth).
+    let proxy = proxy(&server, Faults::new(), Faults::new().bandwidth(20_000), 6);
+    let mut client = peer(proxy.local_addr());
+    let p = payload(0, 3996); // 4 000 bytes back: 20 writes, 190 ms apart first to last
+    let t0 = Instant::now();
+    write_frame(&mut client, &p).unwrap();
+    assert_eq!(expect_frame(&mut client), p);
+    let took = t0.elapsed();
+    assert!(
+        took >= ms(150),
+        "4 000 bytes at 20 000 bytes/s took {took:?}"
+    );
+    let sizes = proxy.write_sizes(0, Direction::ServerToClient).unwrap();
+    assert!(sizes.iter().all(|&n| n <= 200), "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 4000);
+    drop(client);
+    proxy.stop();
+    server.handle.stop(ms(500));
+}
+
+#[test]
 fn reset_after_resets_both_peers_and_the_server_serves_on() {
     let server = echo_server(ConnOptions::new());
     let proxy = proxy(&server, Faults::new().reset_after(20), Faults::new(), 3);

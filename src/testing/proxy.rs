@@ -109,7 +109,8 @@ impl FaultProxy {
     }
 
     /// Stops the proxy: no new clients, every proxied connection shut down both ways (each
-    /// peer reads EOF), and every thread joined. Returns within a few hundred milliseconds.
+    /// peer reads EOF), and every thread joined. Returns at once, unless the accept thread
+    /// is dialling the upstream: then within that dial's timeout (2 s) at worst.
     pub fn stop(mut self) {
         self.shutdown();
     }
