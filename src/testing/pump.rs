@@ -181,7 +181,13 @@ impl Pump {
             let nanos = (bytes.len() as u128 * 1_000_000_000 / bps as u128) as u64;
             self.next_free = Some(start + Duration::from_nanos(nanos));
         }
-        let len = bytes.len();
+        // Logged before it is made: a peer that has read the bytes finds them in the log.
+        if let Some(log) = &self.log {
+            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
+            if log.len() < MAX_LOGGED_WRITES {
+                log.push(bytes.len());
+            }
+        }
         while !bytes.is_empty() {
             match (&*dst).write(bytes) {
                 Ok(0) => return false,
@@ -192,12 +198,6 @@ impl Pump {
                     }
                 }
                 Err(_) => return false,
-            }
-        }
-        if let Some(log) = &self.log {
-            let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
-            if log.len() < MAX_LOGGED_WRITES {
-                log.push(len);
             }
         }
         true
