@@ -13,7 +13,7 @@ module_layer() {
     conn) echo 2 ;;
     server | client | udp | pull) echo 3 ;;
     http | router) echo 4 ;;
-    ops | activation | signal | metrics) echo 5 ;;
+    ops | activation | signal | metrics | testing) echo 5 ;;
     *) echo "" ;; # a re-exported type at the crate root, or not a module
   esac
 }
@@ -26,7 +26,7 @@ file_layer() {
     src/conn/*) echo 2 ;;
     src/server/* | src/client.rs | src/udp.rs | src/pull/*) echo 3 ;;
     src/http/* | src/router.rs) echo 4 ;;
-    src/ops/*) echo 5 ;;
+    src/ops/* | src/testing/*) echo 5 ;;
     src/lib.rs) echo "" ;;
     *) echo "?" ;;
   esac

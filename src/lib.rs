@@ -147,7 +147,7 @@
 //! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue (`queue.rs`), the writer thread (`writer.rs`), write-through, idle limits, timers, counters |
 //! | endpoints | `server/`, `client.rs`, `udp.rs`, `pull/` | the accept loop, dialling, the UDP peer table; [`BlockingClient`] and [`PullServer`] |
 //! | protocols | `http/`, `router.rs` | built on connections |
-//! | operations | `ops/` | signals, socket activation and hand-off, the metrics endpoint |
+//! | operations | `ops/`, `testing/` | signals, socket activation and hand-off, the metrics endpoint; the fault-injecting proxy |
 //!
 //! The [`design`] page tells the rest: the states of a connection, and the eight invariants
 //! the code keeps, each with the tests that hold it.
@@ -187,6 +187,7 @@ pub mod http;
 mod router;
 // Layer 5, operations.
 mod ops;
+pub mod testing;
 
 pub use ops::{activation, metrics, signal};
 

@@ -388,6 +388,32 @@ mod imp {
         }
     }
 
+    /// Sets `SO_LINGER` to on with a zero timeout on the socket `fd`: its close then sends an
+    /// RST and discards what is unsent. Only the fault-injecting proxy (`crate::testing`)
+    /// uses it, to reset a connection on purpose; std's `set_linger` is feature-gated.
+    pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
+        const SOL_SOCKET: c_int = 1;
+        const SO_LINGER: c_int = 13;
+        // struct linger { int l_onoff; int l_linger; }
+        let linger: [c_int; 2] = [1, 0];
+        // SAFETY: the value is 8 readable bytes on our stack and `len` says so; setsockopt
+        // only reads it. `fd` is open for the borrow.
+        let rc = unsafe {
+            setsockopt(
+                fd.as_raw_fd(),
+                SOL_SOCKET,
+                SO_LINGER,
+                linger.as_ptr().cast(),
+                std::mem::size_of_val(&linger) as u32,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// The address family of the socket `fd` (`AF_INET` 2, `AF_UNIX` 1, `AF_INET6` 10).
     pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<u16> {
         // sockaddr_storage: 128 bytes, 8-aligned; on Linux the family is its first u16.
@@ -601,6 +627,9 @@ mod imp {
     /// Nothing to do where the option cannot be reached: the socket keeps what it has.
     pub(crate) fn clear_linger(_: BorrowedFd<'_>) -> io::Result<()> {
         Ok(())
+    }
+    pub(crate) fn set_linger_zero(_: BorrowedFd<'_>) -> io::Result<()> {
+        Err(unsupported())
     }
     pub(crate) fn take_listen_fds(_: usize) -> io::Result<Vec<OwnedFd>> {
         Err(unsupported())
