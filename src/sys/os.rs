@@ -366,36 +366,20 @@ mod imp {
     /// blocking close (linger N). std has `set_linger` only behind a feature gate, and an
     /// accepted socket inherits its listener's linger, which may come from anywhere.
     pub(crate) fn clear_linger(fd: BorrowedFd<'_>) -> io::Result<()> {
-        const SOL_SOCKET: c_int = 1;
-        const SO_LINGER: c_int = 13;
-        // struct linger { int l_onoff; int l_linger; }
-        let linger: [c_int; 2] = [0, 0];
-        // SAFETY: the value is 8 readable bytes on our stack and `len` says so; setsockopt
-        // only reads it. `fd` is open for the borrow.
-        let rc = unsafe {
-            setsockopt(
-                fd.as_raw_fd(),
-                SOL_SOCKET,
-                SO_LINGER,
-                linger.as_ptr().cast(),
-                std::mem::size_of_val(&linger) as u32,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        set_linger(fd, [0, 0])
     }
 
     /// Sets `SO_LINGER` to on with a zero timeout on the socket `fd`: its close then sends an
     /// RST and discards what is unsent. Only the fault-injecting proxy (`crate::testing`)
     /// uses it, to reset a connection on purpose; std's `set_linger` is feature-gated.
     pub(crate) fn set_linger_zero(fd: BorrowedFd<'_>) -> io::Result<()> {
+        set_linger(fd, [1, 0])
+    }
+
+    /// `setsockopt(SO_LINGER)` with `struct linger { int l_onoff; int l_linger; }`.
+    fn set_linger(fd: BorrowedFd<'_>, linger: [c_int; 2]) -> io::Result<()> {
         const SOL_SOCKET: c_int = 1;
         const SO_LINGER: c_int = 13;
-        // struct linger { int l_onoff; int l_linger; }
-        let linger: [c_int; 2] = [1, 0];
         // SAFETY: the value is 8 readable bytes on our stack and `len` says so; setsockopt
         // only reads it. `fd` is open for the borrow.
         let rc = unsafe {
