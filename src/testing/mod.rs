@@ -42,10 +42,13 @@
 //! An embedded connection (a handler driven in memory, without sockets, as Netty's
 //! `EmbeddedChannel`) is planned.
 
+mod embedded;
 mod faults;
+mod memory;
 mod pair;
 mod proxy;
 mod pump;
 
+pub use embedded::EmbeddedConnection;
 pub use faults::{Direction, Faults};
 pub use proxy::{FaultProxy, FaultProxyBuilder};
