@@ -19,10 +19,7 @@ fn encode<C: Codec>(codec: &C, msg: &C::Out) -> Vec<u8> {
 }
 
 /// Echoes every message back.
-fn echo<C: Codec<Out = <C as Codec>::In>>(
-    codec: C,
-    options: ConnOptions,
-) -> EmbeddedConnection<C> {
+fn echo<C: Codec<Out = <C as Codec>::In>>(codec: C, options: ConnOptions) -> EmbeddedConnection<C> {
     EmbeddedConnection::new(
         codec,
         |_: &Connection<C>| {
@@ -235,7 +232,12 @@ fn lines_and_tlv_round_trip_split_at_every_byte() {
     split_everywhere(
         &wire,
         || echo(Tlv::new(), ConnOptions::new()),
-        |e| assert_eq!(e.read_outbound_messages().unwrap(), [frame.clone()]),
+        |e| {
+            assert_eq!(
+                e.read_outbound_messages().unwrap(),
+                std::slice::from_ref(&frame)
+            )
+        },
     );
 }
 
@@ -289,3 +291,18 @@ fn http1_round_trips_split_at_every_byte() {
     });
 }
 
+#[test]
+fn options_apply_the_frame_limit() {
+    let codec = LengthDelimited::new();
+    let e = echo(codec.clone(), ConnOptions::new().max_frame_length(4));
+    e.write_inbound(&encode(&codec, &b"1234".to_vec()));
+    assert_eq!(e.read_outbound_messages().unwrap(), [b"1234".to_vec()]);
+    // Refused on the header, before the payload arrives.
+    e.write_inbound(&encode(&codec, &b"12345".to_vec())[..4]);
+    match e.close_reason() {
+        Some(CloseReason::Error { error, .. }) => {
+            assert_eq!(error.kind(), std::io::ErrorKind::InvalidData)
+        }
+        other => panic!("{other:?}"),
+    }
+}

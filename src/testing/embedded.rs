@@ -1,4 +1,5 @@
-//! [`EmbeddedConnection`]: one connection on an in-memory socket, driven from the test's thread.
+//! [`EmbeddedConnection`]: one connection on an in-memory socket (`memory.rs`), driven from
+//! the test's thread; examples in the module docs (`testing/mod.rs`).
 
 use std::io;
 use std::sync::{Arc, Mutex, TryLockError};
@@ -268,9 +269,11 @@ impl<C: Codec> EmbeddedConnection<C> {
     /// to be written.
     fn settle(&self) {
         let core = &*self.conn.core;
-        let settled = self.socket.wait_until(SETTLE_LIMIT, SETTLE_POLL, |s: &State| {
-            (s.done || (s.reader_waiting && s.inbound.is_empty())) && writer_idle(core)
-        });
+        let settled = self
+            .socket
+            .wait_until(SETTLE_LIMIT, SETTLE_POLL, |s: &State| {
+                (s.done || (s.reader_waiting && s.inbound.is_empty())) && writer_idle(core)
+            });
         assert!(
             settled.is_some(),
             "the embedded connection did not settle within {SETTLE_LIMIT:?}: a handler blocked?"
@@ -314,7 +317,7 @@ fn writer_idle(core: &Core) -> bool {
     if !try_lock(&core.out).is_some_and(|g| g.is_empty()) {
         return false;
     }
-    !closing || try_lock(&core.writer).is_some_and(|w| w.as_ref().is_none_or(|h| h.is_finished()))
+    !closing || try_lock(&core.writer).is_some_and(|w| w.as_ref().map_or(true, |h| h.is_finished()))
 }
 
 /// A copy of a close reason (an I/O error is not `Clone`: its kind and message are kept).
@@ -323,12 +326,10 @@ fn copy(r: &CloseReason) -> CloseReason {
         CloseReason::PeerClosed => CloseReason::PeerClosed,
         CloseReason::Shutdown => CloseReason::Shutdown,
         CloseReason::Closed { dropped } => CloseReason::Closed { dropped: *dropped },
-        CloseReason::ShutdownTimeout { dropped } => CloseReason::ShutdownTimeout {
-            dropped: *dropped,
-        },
-        CloseReason::ServerStopped { dropped } => CloseReason::ServerStopped {
-            dropped: *dropped,
-        },
+        CloseReason::ShutdownTimeout { dropped } => {
+            CloseReason::ShutdownTimeout { dropped: *dropped }
+        }
+        CloseReason::ServerStopped { dropped } => CloseReason::ServerStopped { dropped: *dropped },
         CloseReason::Error { error, dropped } => CloseReason::Error {
             error: io::Error::new(error.kind(), error.to_string()),
             dropped: *dropped,

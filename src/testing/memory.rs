@@ -92,10 +92,7 @@ impl MemorySocket {
             }
             s.reader_waiting = true;
             self.changed.notify_all();
-            s = self
-                .changed
-                .wait(s)
-                .unwrap_or_else(PoisonError::into_inner);
+            s = self.changed.wait(s).unwrap_or_else(PoisonError::into_inner);
         }
     }
 }
