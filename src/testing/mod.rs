@@ -1,4 +1,4 @@
-//! Tools for testing a protocol against a misbehaving network.
+//! Tools for testing a protocol: against a misbehaving network, and in memory.
 //!
 //! [`FaultProxy`] is a TCP proxy on loopback that sits between a client and a server and, per
 //! direction, adds latency and jitter, caps the bandwidth, splits the byte stream into small
@@ -39,13 +39,62 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! An embedded connection (a handler driven in memory, without sockets, as Netty's
-//! `EmbeddedChannel`) is planned.
+//! # Embedded connections
+//!
+//! [`EmbeddedConnection`] runs one connection on an in-memory socket, driven from the test's
+//! thread, as Netty's `EmbeddedChannel`: feed it inbound bytes (whole, split anywhere, or
+//! several frames at once), read back what the handler sent, close the peer's side, and see
+//! `on_close` and its [`CloseReason`](crate::CloseReason). The reader loop, write-through, the
+//! send queue and the close sequence are the real ones; each call returns once the connection
+//! has consumed its input and written what it accepted, so no test sleeps. A handler test:
+//!
+//! ```
+//! use threadnet::testing::EmbeddedConnection;
+//! use threadnet::{ConnOptions, Connection, Lines};
+//!
+//! let upper = |_: &Connection<Lines>| {
+//!     |conn: &Connection<Lines>, line: String| drop(conn.send(line.to_uppercase()))
+//! };
+//! let e = EmbeddedConnection::new(Lines::new(), upper, ConnOptions::new())?;
+//! e.write_inbound(b"hel");
+//! assert!(e.read_outbound().is_empty()); // half a line: no message yet
+//! e.write_inbound(b"lo\nworld\n");
+//! assert_eq!(e.read_outbound_messages()?, ["HELLO", "WORLD"]);
+//! e.close_inbound();
+//! assert!(matches!(e.close_reason(), Some(threadnet::CloseReason::PeerClosed)));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! Its timers (idle limits, heartbeats, shutdown deadlines, [`Connection::run_after`]) run on
+//! a manual clock that only [`EmbeddedConnection::advance`] moves:
+//!
+//! ```
+//! use std::time::Duration;
+//! use threadnet::testing::EmbeddedConnection;
+//! use threadnet::{CloseReason, ConnOptions, Connection, IdleKind, Lines};
+//!
+//! let options = ConnOptions::new().read_idle(Duration::from_secs(30));
+//! let e = EmbeddedConnection::new(Lines::new(), |_: &_| |_: &_, _: String| {}, options)?;
+//! e.advance(Duration::from_secs(29));
+//! assert!(!e.is_closed());
+//! e.advance(Duration::from_secs(2)); // at once, not in 2 s
+//! assert!(matches!(
+//!     e.close_reason(),
+//!     Some(CloseReason::IdleTimeout { kind: IdleKind::Read, .. })
+//! ));
+//! # let _ = |c: &Connection<Lines>| c.id();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! [`Connection::run_after`]: crate::Connection::run_after
 
+mod embedded;
 mod faults;
+mod memory;
 mod pair;
 mod proxy;
 mod pump;
 
+pub use embedded::EmbeddedConnection;
 pub use faults::{Direction, Faults};
 pub use proxy::{FaultProxy, FaultProxyBuilder};
