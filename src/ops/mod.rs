@@ -3,5 +3,6 @@
 //! servers and never the other way round.
 
 pub mod activation;
+pub mod control;
 pub mod metrics;
 pub mod signal;
