@@ -11,6 +11,18 @@
 //! cargo run --release --example echo -- --addr 127.0.0.1:0
 //! ```
 //!
+//! Commands (goes' command line, [`threadnet::control`]), before the flags; without one it
+//! serves in the foreground as `start` does:
+//!
+//! * `start [FLAGS]`: serve in the foreground.
+//! * `start -d [FLAGS]`: serve in the background (a new session, stdout and stderr appended to
+//!   the log file); returns once the server is ready. Exit code 4 if one runs already.
+//! * `stop [--pid-file PATH]`: SIGTERM, wait for the exit. Exit code 3 if none runs.
+//! * `reload [--pid-file PATH]`: SIGUSR2 (the hand-off below), wait for the new pid.
+//! * `status [--pid-file PATH]`: exit code 0 and the pid and uptime if running, else 3.
+//!
+//! With a command, the pid file defaults to `echo.pid` in the current directory.
+//!
 //! Flags:
 //!
 //! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:7001`; port 0 picks a free one).
@@ -25,6 +37,8 @@
 //!   which `--idle-timeout` never catches (fractions allowed; `0` turns it off; default: the
 //!   library's, 30 s). Time between frames does not count.
 //! * `--pid-file PATH`: write the process id there (atomically), remove it on exit.
+//! * `--log-file PATH`: where `start -d` appends stdout and stderr (default: the pid file's
+//!   path with the extension `log`, `echo.log`).
 //! * `--metrics-addr HOST:PORT`: also serve the server's counters at `/metrics` there, in the
 //!   Prometheus text format, over threadnet's own HTTP codec.
 //!
@@ -50,13 +64,21 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use threadnet::activation::{self, Inherited, PidFile};
+use threadnet::control;
 use threadnet::metrics::serve_prometheus;
 use threadnet::signal::StopOnSignals;
 use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer, DEFAULT_FRAME_TIMEOUT};
 
-const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--stack-kib N]
-            [--idle-timeout SECS] [--frame-timeout SECS] [--pid-file PATH]
-            [--metrics-addr HOST:PORT]
+const USAGE: &str = "usage: echo [start [-d] | stop | reload | status] [FLAGS]
+  (no command)           serve in the foreground, as `start`
+  start                  serve in the foreground; refused if the pid file names a running echo
+  start -d               serve in the background, output appended to the log file; returns
+                         once it is ready (exit 0), 4 if one runs already, 1 if it failed
+  stop                   SIGTERM, wait for it to exit: 0, 3 if none runs, 1 if it did not exit
+  reload                 SIGUSR2: hand off to a new copy, the port stays open: 0, 3, 1
+  status                 0 and pid and uptime if running, 3 if not
+flags: [--addr HOST:PORT] [--max-connections N] [--stack-kib N] [--idle-timeout SECS]
+       [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH] [--metrics-addr HOST:PORT]
   --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
   --max-connections N    most connections open at once (default 16384)
   --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
@@ -64,7 +86,10 @@ const USAGE: &str = "usage: echo [--addr HOST:PORT] [--max-connections N] [--sta
   --idle-timeout SECS    close a connection whose client sent nothing for SECS (default: off)
   --frame-timeout SECS   close a connection whose client began a frame and did not finish it
                          within SECS (slowloris); 0 = off (default: the library's, 30)
-  --pid-file PATH        write the pid to PATH, remove it on exit
+  --pid-file PATH        write the pid to PATH, remove it on exit (default with a command:
+                         echo.pid)
+  --log-file PATH        where start -d appends stdout and stderr (default: the pid file's
+                         path with the extension .log)
   --metrics-addr H:P     serve Prometheus metrics at http://H:P/metrics
 signals: INT/TERM stop gracefully (twice: at once), USR2 hands off to a new copy, HUP is ignored";
 
@@ -83,6 +108,7 @@ struct Args {
     idle_timeout: Option<Duration>,
     frame_timeout: Duration,
     pid_file: Option<String>,
+    log_file: Option<String>,
     metrics_addr: Option<String>,
 }
 
@@ -95,6 +121,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         idle_timeout: None,
         frame_timeout: DEFAULT_FRAME_TIMEOUT,
         pid_file: None,
+        log_file: None,
         metrics_addr: None,
     };
     while let Some(flag) = args.next() {
@@ -116,6 +143,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--idle-timeout" => parsed.idle_timeout = Some(seconds(&flag, &value()?)?),
             "--frame-timeout" => parsed.frame_timeout = seconds_or_zero(&flag, &value()?)?,
             "--pid-file" => parsed.pid_file = Some(value()?),
+            "--log-file" => parsed.log_file = Some(value()?),
             "--metrics-addr" => parsed.metrics_addr = Some(value()?),
             _ => return Err(format!("unknown flag {flag:?}")),
         }
@@ -149,7 +177,8 @@ fn seconds_or_zero(flag: &str, value: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args(std::env::args().skip(1)) {
+    let (command, flags) = control::Command::split(std::env::args().skip(1));
+    let mut args = match parse_args(flags.iter().cloned()) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
@@ -160,6 +189,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+
+    // goes' commands. A command without --pid-file uses echo.pid; no command and no pid
+    // file serves as before, with nothing to check.
+    if command.is_some() && args.pid_file.is_none() {
+        args.pid_file = Some("echo.pid".to_string());
+    }
+    if let Some(pid_file) = &args.pid_file {
+        let mut control = control::Control::new(pid_file);
+        if let Some(log) = &args.log_file {
+            control = control.log_file(log);
+        }
+        let command = command.unwrap_or(control::Command::Start);
+        if let control::Outcome::Exit(code) = control.run(command, &flags) {
+            return ExitCode::from(code);
+        }
+    }
 
     // Zero turns the frame timeout off.
     let mut options = ConnOptions::new().frame_timeout(args.frame_timeout);

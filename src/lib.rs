@@ -134,7 +134,7 @@
 //! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`) |
 //! | transports | [`TcpServer`] / [`TcpClient`], [`UnixServer`] / [`ClientBuilder::connect_unix`], [`udp`] (each peer a [`Connection`]) |
 //! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
-//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`ConnOptions::on_event`] |
+//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status), [`ConnOptions::on_event`] |
 //!
 //! # How the source is laid out
 //!
@@ -189,7 +189,7 @@ mod router;
 mod ops;
 pub mod testing;
 
-pub use ops::{activation, metrics, signal};
+pub use ops::{activation, control, metrics, signal};
 
 /// The design document (`DESIGN.md` in the repository): threads, layers, the states of a
 /// connection, and the invariants with the tests that hold them.

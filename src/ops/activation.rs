@@ -44,10 +44,10 @@
 //!
 //! # Daemons
 //!
-//! Daemonizing (fork, setsid, closing the terminal) is left to the service manager, which
-//! also restarts, logs and limits the service; the units for the `echo` example are in
-//! `examples/systemd/`. [`PidFile`] covers the one piece of the old routine that scripts still
-//! use.
+//! A service manager also restarts, logs and limits the service; the units for the `echo`
+//! example are in `examples/systemd/`. Without one, [`crate::control`] runs a server in the
+//! background (`start -d`: a fresh copy in a new session, no `fork`) and stops, reloads and
+//! reports on it through its [`PidFile`].
 //!
 //! Implemented for Linux on x86_64 and aarch64; elsewhere [`listeners`] and [`spawn_self`]
 //! fail with [`io::ErrorKind::Unsupported`].

@@ -8,10 +8,11 @@
 //! (`set_linger` is unstable), cannot write to a socket without risking `SIGPIPE` (its
 //! `write_vectored` is `writev`, which has no `MSG_NOSIGNAL`), and cannot place an fd at a
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
-//! `unsafe`), and cannot give memory back to the kernel (a freed allocation stays with the
-//! allocator: [`Pages`] is a mapping of its own). So this module declares those C functions
-//! itself (no `libc` crate: the crate has no dependencies) and wraps each in a safe function
-//! whose invariants it keeps itself.
+//! `unsafe`), cannot start a child in a new session (`setsid`, in `pre_exec` too), and cannot
+//! give memory back to the kernel (a freed allocation stays with the allocator: [`Pages`] is a
+//! mapping of its own). So this module declares those C functions itself (no `libc` crate:
+//! the crate has no dependencies) and wraps each in a safe function whose invariants it keeps
+//! itself.
 //! Every `unsafe` block says why it is sound in a `// SAFETY:` comment. [`crate::signal`] and
 //! [`crate::activation`] are built on these wrappers in safe code.
 //!
@@ -111,6 +112,7 @@ mod imp {
         ) -> *mut c_void;
         fn munmap(addr: *mut c_void, len: usize) -> c_int;
         fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
+        fn setsid() -> c_int;
     }
 
     /// `struct msghdr` as glibc lays it out on x86_64 and aarch64: 56 bytes. musl declares
@@ -244,13 +246,19 @@ mod imp {
 
     /// Sends SIGTERM to the process `pid`.
     pub(crate) fn terminate(pid: u32) -> io::Result<()> {
+        send_signal(pid, SIGTERM)
+    }
+
+    /// Sends `signum` to the process `pid` (one process: 0 and negative pids, which name
+    /// process groups, are refused).
+    pub(crate) fn send_signal(pid: u32, signum: c_int) -> io::Result<()> {
         let pid = c_int::try_from(pid)
             .ok()
             .filter(|&p| p > 0)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a process id"))?;
         // SAFETY: kill(2) with a positive pid signals that one process and touches no memory
         // of ours.
-        if unsafe { kill(pid, SIGTERM) } == 0 {
+        if unsafe { kill(pid, signum) } == 0 {
             Ok(())
         } else {
             Err(io::Error::last_os_error())
@@ -541,6 +549,24 @@ mod imp {
         unsafe { cmd.pre_exec(hook) };
         Ok(())
     }
+
+    /// Makes the child that `cmd` spawns the leader of a new session (`setsid(2)`, between
+    /// fork and exec): no controlling terminal, so a hang-up or Ctrl-C of the terminal that
+    /// started it does not reach it.
+    pub(crate) fn new_session(cmd: &mut Command) -> io::Result<()> {
+        let hook = || {
+            // SAFETY: setsid is async-signal-safe, takes no arguments and touches no memory
+            // of ours.
+            if unsafe { setsid() } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        };
+        // SAFETY: the hook only calls setsid (async-signal-safe) and, on failure, reads errno;
+        // it takes no lock and allocates nothing, as code between fork and exec must.
+        unsafe { cmd.pre_exec(hook) };
+        Ok(())
+    }
 }
 
 #[cfg(not(all(
@@ -578,6 +604,12 @@ mod imp {
         Err(unsupported())
     }
     pub(crate) fn terminate(_: u32) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn send_signal(_: u32, _: c_int) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn new_session(_: &mut Command) -> io::Result<()> {
         Err(unsupported())
     }
     pub(crate) fn set_cloexec(_: BorrowedFd<'_>) -> io::Result<()> {
