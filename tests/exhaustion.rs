@@ -125,6 +125,29 @@ impl Child {
         }
     }
 
+    /// A peer of the child's server; if the connect fails, the test fails with the child's
+    /// state and stderr (a refused connect means its listener is gone).
+    #[track_caller]
+    fn peer(&mut self, addr: &str) -> TcpStream {
+        match TcpStream::connect(addr) {
+            Ok(s) => {
+                s.set_read_timeout(Some(WAIT)).unwrap();
+                s.set_write_timeout(Some(WAIT)).unwrap();
+                s
+            }
+            Err(e) => {
+                let status = self.proc.try_wait();
+                let _ = self.proc.kill();
+                let _ = self.proc.wait();
+                thread::sleep(ms(100)); // let the stderr reader finish
+                panic!(
+                    "connect to the child's server: {e}; the child: {status:?}; its stderr:\n{}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+        }
+    }
+
     fn say(&mut self, line: &str) {
         writeln!(self.stdin, "{line}").unwrap();
         self.stdin.flush().unwrap();
@@ -327,7 +350,7 @@ fn the_accept_loop_backs_off_under_emfile_and_recovers() {
     let mut served = Vec::new();
     let mut pending = Vec::new();
     for i in 0..200u32 {
-        let mut p = peer(addr.as_str());
+        let mut p = child.peer(addr.as_str());
         p.set_read_timeout(Some(ms(500))).unwrap();
         if echoes(&mut p, &tagged(i, 0, 16)) {
             served.push(p);
@@ -343,7 +366,7 @@ fn the_accept_loop_backs_off_under_emfile_and_recovers() {
     assert!(served.len() > 20, "only {} peers were served", served.len());
     // Two more in the backlog.
     for _ in 0..2 {
-        let mut p = peer(addr.as_str());
+        let mut p = child.peer(addr.as_str());
         write_frame(&mut p, b"late").unwrap();
         pending.push(p);
     }
@@ -375,7 +398,7 @@ fn the_accept_loop_backs_off_under_emfile_and_recovers() {
         let got = read_frame(p).unwrap_or_else(|e| panic!("pending peer {i}: {e}"));
         assert!(got.is_some(), "pending peer {i} was closed, not served");
     }
-    let mut fresh = peer(addr.as_str());
+    let mut fresh = child.peer(addr.as_str());
     assert!(echoes(&mut fresh, b"fresh"), "a new peer was not served");
     drop(fresh);
     child.say("stop");
@@ -385,9 +408,11 @@ fn the_accept_loop_backs_off_under_emfile_and_recovers() {
 
 fn child_accept_under_emfile() {
     let (server, _closes) = echo_server(TcpServer::builder()).unwrap();
-    tell(&format!("addr {}", server.local_addr()));
+    // Before the address goes out: once peers connect, the fd table fills, and finding and
+    // opening the accept thread's stat file needs fds.
     let tid = wait_for_thread("threadnet-accept");
     let stat = File::open(format!("/proc/self/task/{tid}/stat")).unwrap();
+    tell(&format!("addr {}", server.local_addr()));
     loop {
         match hear().as_str() {
             "cpu" => {
