@@ -21,7 +21,8 @@
 //!   pid to the pid file's path with `.i` appended; `stop`, `reload` and `status` act on all.
 //! * `stop [--pid-file PATH]`: SIGTERM, wait for the exit. Exit code 3 if none runs.
 //! * `reload [--pid-file PATH]`: SIGUSR2 (the hand-off below), wait for the new pid.
-//! * `status [--pid-file PATH]`: exit code 0 and the pid and uptime if running, else 3.
+//! * `status [--pid-file PATH] [--metrics-addr HOST:PORT]`: exit code 0 and the pid and
+//!   uptime if running, else 3; with the server's metrics address, its metrics snapshot too.
 //!
 //! With a command, the pid file defaults to `echo.pid` in the current directory.
 //!
@@ -84,7 +85,8 @@ const USAGE: &str = "usage: echo [start [-d] | stop | reload | status] [FLAGS]
                          it did not exit
   reload                 SIGUSR2: hand off to a new copy (worker by worker), the port stays
                          open: 0, 3, 1
-  status                 0 and pid and uptime of each process if running, 3 if not
+  status                 0 and pid and uptime of each process if running, 3 if not; with
+                         --metrics-addr, the metrics snapshot fetched from there
 flags: [--addr HOST:PORT] [--max-connections N] [--stack-kib N] [--idle-timeout SECS]
        [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH] [--workers N]
        [--metrics-addr HOST:PORT]
@@ -212,6 +214,9 @@ fn main() -> ExitCode {
         let mut control = control::Control::new(pid_file).workers(args.workers);
         if let Some(log) = &args.log_file {
             control = control.log_file(log);
+        }
+        if let Some(addr) = &args.metrics_addr {
+            control = control.metrics_addr(addr); // status prints the snapshot
         }
         let command = command.unwrap_or(control::Command::Start);
         if let control::Outcome::Exit(code) = control.run(command, &flags) {

@@ -182,3 +182,43 @@ fn workers_in_the_foreground_are_refused() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("use start -d"), "{err}");
 }
+
+#[test]
+fn status_prints_the_metrics_snapshot() {
+    let mut dir = Dir::new("metrics");
+    let (code, out, err) = dir.echo(&[
+        "start",
+        "-d",
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, 0, "start -d: {out}{err}");
+    dir.seen.extend(read_pid(&dir.pid_path()));
+    let log = fs::read_to_string(dir.path.join("echo.log")).unwrap();
+    let line = |prefix: &str| -> String {
+        let found = log.lines().find_map(|l| l.strip_prefix(prefix));
+        found
+            .unwrap_or_else(|| panic!("no {prefix:?} in {log}"))
+            .to_string()
+    };
+    let (addr, metrics) = (line("listening on "), line("metrics on "));
+    drop(served(addr.parse().unwrap(), b"counted"));
+
+    let (code, out, err) = dir.echo(&["status", "--metrics-addr", &metrics]);
+    assert_eq!(code, 0, "status: {out}{err}");
+    assert!(out.contains("running: pid "), "{out}");
+    assert!(
+        out.contains("threadnet_connections_accepted_total 1\n"),
+        "{out}{err}"
+    );
+    // Metrics that cannot be fetched are reported, and the server still runs: exit 0.
+    let (code, _, err) = dir.echo(&["status", "--metrics-addr", "127.0.0.1:1"]);
+    assert_eq!(code, 0);
+    assert!(
+        err.contains("no metrics from http://127.0.0.1:1/metrics"),
+        "{err}"
+    );
+    assert_eq!(dir.echo(&["stop"]).0, 0);
+}

@@ -7,7 +7,8 @@
 //!        (with --workers N: N processes sharing the port, see below)
 //! server stop               SIGTERM, then wait for the process to exit
 //! server reload             SIGUSR2: hand off to a new copy without closing the port
-//! server status             running or not, pid, uptime (one line per process)
+//! server status             running or not, pid, uptime (one line per process), and the
+//!                           metrics snapshot if the server serves one (Control::metrics_addr)
 //! ```
 //!
 //! [`Command::split`] takes the command word off the front of the arguments, and
@@ -158,6 +159,7 @@ pub struct Control {
     ready_timeout: Duration,
     stop_timeout: Duration,
     workers: usize,
+    metrics_addr: Option<String>,
 }
 
 /// The environment variable that makes a process worker `i` of a `start -d --workers N`.
@@ -189,6 +191,7 @@ impl Control {
             ready_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(30),
             workers: 1,
+            metrics_addr: None,
         }
     }
 
@@ -216,6 +219,16 @@ impl Control {
     /// See the module docs on worker processes.
     pub fn workers(mut self, n: usize) -> Control {
         self.workers = n.max(1);
+        self
+    }
+
+    /// Where the server serves its metrics (`HOST:PORT`, as
+    /// [`serve_prometheus`](crate::metrics::serve_prometheus) does): `status` then fetches
+    /// `http://HOST:PORT/metrics` (2 s at most) and prints the snapshot after the process
+    /// lines. A failed fetch is reported on stderr and does not change the exit code. With
+    /// worker processes sharing the metrics port, one of them answers: its own counters.
+    pub fn metrics_addr(mut self, addr: impl Into<String>) -> Control {
+        self.metrics_addr = Some(addr.into());
         self
     }
 
@@ -516,6 +529,12 @@ impl Control {
                 worker.unwrap_or_default()
             );
         }
+        if let Some(addr) = &self.metrics_addr {
+            match fetch_metrics(addr, Duration::from_secs(2)) {
+                Ok(body) => print!("metrics from http://{addr}/metrics:\n{body}"),
+                Err(e) => eprintln!("no metrics from http://{addr}/metrics: {e}"),
+            }
+        }
         Ok(Outcome::Exit(EXIT_OK))
     }
 }
@@ -527,6 +546,38 @@ struct Failure(String, u8);
 /// it replaces a running server rather than competing with it.
 fn replacing() -> bool {
     std::env::var("LISTEN_PID").is_ok_and(|p| p.trim() == std::process::id().to_string())
+}
+
+/// `GET /metrics` from `addr` over HTTP/1.0 (the server closes after the reply), each
+/// connect, write and read bounded by `timeout`, the reply by 1 MiB: the body of a 200.
+fn fetch_metrics(addr: &str, timeout: Duration) -> io::Result<String> {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let target = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut reply)?;
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no complete HTTP reply"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("reply {status:?}"),
+        ));
+    }
+    Ok(body.to_string())
 }
 
 /// Worker `i`'s pid file: `pid_file` with `.i` appended.
