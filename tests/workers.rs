@@ -1,6 +1,7 @@
 //! `start -d --workers N` on the `echo` example: N processes sharing one port with
-//! `SO_REUSEPORT`, the kernel spreading connections among them; `status`, `reload` and `stop`
-//! act on all of them. Real processes, real signals, a temp dir for the pid and log files.
+//! `SO_REUSEPORT`, the kernel spreading connections among them; `status` and `stop` act on
+//! all of them; `status` with the metrics snapshot; and goes' commands on `http_hello` and
+//! `chat`. Real processes, real signals, a temp dir for the pid and log files.
 
 mod common;
 #[path = "common/process.rs"]
@@ -12,17 +13,28 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use process::{alive, echo_binary, kill};
+use process::{alive, example_binary, kill};
 use threadnet::TcpServer;
 
-/// A temp dir for `echo.pid*` and `echo.log`; dropping it kills every echo it saw, then
-/// removes the dir.
+/// A temp dir for `NAME.pid*` and `NAME.log` of the example `NAME` (`echo` unless
+/// [`Dir::example`] says otherwise); dropping it kills every process it saw, then removes
+/// the dir.
 struct Dir {
     path: PathBuf,
+    example: &'static str,
     seen: Vec<u32>,
 }
 
 impl Dir {
+    fn example(mut self, name: &'static str) -> Dir {
+        self.example = name;
+        self
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.path.join(format!("{}.log", self.example))
+    }
+
     fn new(tag: &str) -> Dir {
         let path =
             std::env::temp_dir().join(format!("threadnet-workers-{tag}-{}", std::process::id()));
@@ -30,12 +42,13 @@ impl Dir {
         fs::create_dir(&path).unwrap();
         Dir {
             path,
+            example: "echo",
             seen: Vec::new(),
         }
     }
 
     fn pid_path(&self) -> PathBuf {
-        self.path.join("echo.pid")
+        self.path.join(format!("{}.pid", self.example))
     }
 
     /// Worker `i`'s pid, remembered for the clean-up.
@@ -46,19 +59,20 @@ impl Dir {
         pid
     }
 
-    /// Runs `echo ARGS --pid-file … --log-file …` to its end: exit code, stdout, stderr.
+    /// Runs `NAME ARGS --pid-file … --log-file …` to its end: exit code, stdout, stderr.
     fn echo(&mut self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(echo_binary())
+        let out = Command::new(example_binary(self.example))
             .args(args)
             .arg("--pid-file")
             .arg(self.pid_path())
             .arg("--log-file")
-            .arg(self.path.join("echo.log"))
+            .arg(self.log_path())
             .output()
-            .expect("run echo");
+            .expect("run the example");
         for i in 1..=2 {
             self.worker_pid(i);
         }
+        self.seen.extend(read_pid(&self.pid_path()));
         (
             out.status.code().expect("an exit code, not a signal"),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -195,8 +209,7 @@ fn status_prints_the_metrics_snapshot() {
         "127.0.0.1:0",
     ]);
     assert_eq!(code, 0, "start -d: {out}{err}");
-    dir.seen.extend(read_pid(&dir.pid_path()));
-    let log = fs::read_to_string(dir.path.join("echo.log")).unwrap();
+    let log = fs::read_to_string(dir.log_path()).unwrap();
     let line = |prefix: &str| -> String {
         let found = log.lines().find_map(|l| l.strip_prefix(prefix));
         found
@@ -221,4 +234,63 @@ fn status_prints_the_metrics_snapshot() {
         "{err}"
     );
     assert_eq!(dir.echo(&["stop"]).0, 0);
+}
+
+#[test]
+fn http_hello_start_d_status_serve_and_stop() {
+    let mut dir = Dir::new("http").example("http_hello");
+    let (code, out, err) = dir.echo(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    for command in ["start -d", "stop", "reload", "status", "--workers N"] {
+        assert!(out.contains(command), "--help names {command:?}: {out}");
+    }
+
+    let (code, out, err) = dir.echo(&["start", "-d", "--addr", "127.0.0.1:0"]);
+    assert_eq!(code, 0, "start -d: {out}{err}");
+    let pid = read_pid(&dir.pid_path()).expect("the server wrote its pid file");
+    assert!(out.contains(&format!("pid {pid}")), "{out}");
+    let (code, out, err) = dir.echo(&["status"]);
+    assert_eq!(code, 0, "status: {out}{err}");
+    assert!(out.contains(&format!("running: pid {pid}, up ")), "{out}");
+
+    let log = fs::read_to_string(dir.log_path()).unwrap();
+    let addr = log.lines().find_map(|l| l.strip_prefix("listening on "));
+    let addr = addr.unwrap_or_else(|| panic!("no `listening on` in {log}"));
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(process::CHILD_WAIT)).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /json HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
+    assert!(reply.ends_with(r#"{"hello":"world"}"#), "{reply}");
+
+    let (code, out, err) = dir.echo(&["stop"]);
+    assert_eq!(code, 0, "stop: {out}{err}");
+    assert!(!alive(pid));
+    assert!(!dir.pid_path().exists(), "the server removes its pid file");
+    assert_eq!(dir.echo(&["stop"]).0, 3, "nothing left to stop");
+}
+
+#[test]
+fn chat_start_d_status_and_stop_but_no_reload() {
+    let mut dir = Dir::new("chat").example("chat");
+    let (code, out, _) = dir.echo(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("start -d") && out.contains("no reload"),
+        "{out}"
+    );
+
+    let (code, out, err) = dir.echo(&["start", "-d", "--addr", "127.0.0.1:0"]);
+    assert_eq!(code, 0, "start -d: {out}{err}");
+    let pid = read_pid(&dir.pid_path()).expect("the server wrote its pid file");
+    assert_eq!(dir.echo(&["status"]).0, 0);
+    let (code, _, err) = dir.echo(&["reload"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no reload"), "{err}");
+    assert!(alive(pid), "a refused reload leaves the room alone");
+
+    let (code, out, err) = dir.echo(&["stop"]);
+    assert_eq!(code, 0, "stop: {out}{err}");
+    assert!(!alive(pid));
+    assert!(!dir.pid_path().exists());
 }
