@@ -37,6 +37,19 @@
 //! nc -u 127.0.0.1 7002                                       # each peer address is a member
 //! ```
 //!
+//! Commands (goes' command line, [`threadnet::control`]), before the flags; without one it
+//! serves in the foreground as `start` does. With a command, the pid file defaults to
+//! `chat.pid` in the current directory.
+//!
+//! * `start [FLAGS]`: serve in the foreground; exit code 4 if one runs already.
+//! * `start -d [FLAGS]`: serve in the background (a new session, stdout and stderr appended to
+//!   the log file); returns once the room is ready.
+//! * `stop`: SIGTERM, wait for the exit; exit code 3 if none runs.
+//! * `status`: exit code 0 and the pid and uptime if running, else 3.
+//!
+//! The room lives in the process, so there is no `reload` (it would empty the room: `stop`
+//! and `start -d` say so plainly) and no worker processes (each would be a room of its own).
+//!
 //! Flags:
 //!
 //! * `--transport tcp|unix|udp` (default `tcp`);
@@ -51,6 +64,9 @@
 //!   `--idle-timeout` never catches (fractions allowed; `0` turns it off; default: the
 //!   library's, 30 s). Time between lines does not count, and a UDP datagram is whole when
 //!   it comes, so UDP has no such limit.
+//! * `--pid-file PATH`: write the process id there (atomically), remove it on exit;
+//! * `--log-file PATH`: where `start -d` appends stdout and stderr (default: the pid file's
+//!   path with the extension `log`).
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; the room's
 //! events are logged on stderr. The server runs until SIGINT or SIGTERM stops it gracefully
@@ -65,15 +81,23 @@ use std::thread;
 use std::time::Duration;
 
 use threadnet::{
-    signal, Addr, CloseReason, ConnOptions, Connection, Handler, Lines, Registry, ServerHandle,
-    TcpServer, UdpHandle, UdpServer, UnixServer,
+    activation, control, signal, Addr, CloseReason, ConnOptions, Connection, Handler, Lines,
+    Registry, ServerHandle, TcpServer, UdpHandle, UdpServer, UnixServer,
 };
 
 /// How long members get to finish after SIGINT/SIGTERM.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
-const USAGE: &str = "usage: chat [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS]
-            [--slow-reader SECS] [--frame-timeout SECS]
+const USAGE: &str = "usage: chat [start [-d] | stop | status] [FLAGS]
+  (no command)          serve in the foreground, as `start`
+  start                 serve in the foreground; 4 if the pid file names a running chat
+  start -d              serve in the background, output appended to the log file; returns
+                        once it is ready (exit 0), 4 if one runs already, 1 if it failed
+  stop                  SIGTERM, wait for it to exit: 0, 3 if none runs, 1 if it did not exit
+  status                0 and pid and uptime if running, 3 if not
+  (no reload: the room lives in the process; no worker processes: each would be a room)
+flags: [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS] [--slow-reader SECS]
+       [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH]
   --transport T         tcp (default), unix or udp
   --addr ADDR           HOST:PORT for tcp and udp (default 127.0.0.1:7002; port 0 picks a free
                         port), a socket path for unix (default /tmp/threadnet-chat.sock)
@@ -81,7 +105,11 @@ const USAGE: &str = "usage: chat [--transport tcp|unix|udp] [--addr ADDR] [--idl
   --slow-reader SECS    disconnect a client that has read nothing for SECS while its queue
                         was full (default 10)
   --frame-timeout SECS  disconnect a client that began a line and did not finish it within
-                        SECS (slowloris; tcp and unix); 0 = off (default: the library's, 30)";
+                        SECS (slowloris; tcp and unix); 0 = off (default: the library's, 30)
+  --pid-file PATH       write the pid to PATH, remove it on exit (default with a command:
+                        chat.pid)
+  --log-file PATH       where start -d appends stdout and stderr (default: the pid file's
+                        path with the extension .log)";
 
 /// How long the hub waits for a client whose queue is full to take a line, by default.
 const SLOW_READER: Duration = Duration::from_secs(10);
@@ -227,6 +255,8 @@ struct Args {
     addr: Option<String>,
     options: ConnOptions,
     slow_reader: Duration,
+    pid_file: Option<String>,
+    log_file: Option<String>,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong. Every flag but
@@ -237,6 +267,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         addr: None,
         options: ConnOptions::new(),
         slow_reader: SLOW_READER,
+        pid_file: None,
+        log_file: None,
     };
     while let Some(flag) = args.next() {
         if matches!(flag.as_str(), "-h" | "--help") {
@@ -252,6 +284,8 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             // A lurker is disconnected; its `on_close` announces that it left.
             "--idle-timeout" => parsed.options = parsed.options.read_idle(secs()?),
             "--slow-reader" => parsed.slow_reader = secs()?,
+            "--pid-file" => parsed.pid_file = Some(value),
+            "--log-file" => parsed.log_file = Some(value),
             // A trickler is disconnected; zero turns the limit off.
             "--frame-timeout" => {
                 let secs = seconds_or_zero(&value)
@@ -265,12 +299,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
 }
 
 fn main() -> ExitCode {
+    let (command, flags) = control::Command::split(std::env::args().skip(1));
     let Args {
         transport,
         addr,
         options,
         slow_reader,
-    } = match parse_args(std::env::args().skip(1)) {
+        mut pid_file,
+        log_file,
+    } = match parse_args(flags.iter().cloned()) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
@@ -281,6 +318,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+
+    // goes' commands (see the module docs); only `start` comes back here to serve.
+    if command == Some(control::Command::Reload) {
+        eprintln!("chat: no reload: the room lives in the process; stop, then start -d");
+        return ExitCode::from(control::EXIT_FAILED);
+    }
+    if command.is_some() && pid_file.is_none() {
+        pid_file = Some("chat.pid".to_string());
+    }
+    if let Some(path) = &pid_file {
+        let mut control = control::Control::new(path);
+        if let Some(log) = &log_file {
+            control = control.log_file(log);
+        }
+        let command = command.unwrap_or(control::Command::Start);
+        if let control::Outcome::Exit(code) = control.run(command, &flags) {
+            return ExitCode::from(code);
+        }
+    }
 
     let (hub, events) = mpsc::sync_channel(HUB_BACKLOG);
     let member = move |_: &Connection<Lines>| Member { hub: hub.clone() };
@@ -322,6 +378,19 @@ fn main() -> ExitCode {
         }
     };
 
+    // Removed when main returns, unless a newer process has written its own pid there.
+    let _pid_file = match pid_file
+        .as_deref()
+        .map(activation::PidFile::create)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("chat: cannot write the pid file: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = std::io::stdout().lock();
     let announced = writeln!(stdout, "listening on {}", room.addr()).and_then(|()| stdout.flush());
@@ -329,6 +398,10 @@ fn main() -> ExitCode {
     if let Err(e) = announced {
         eprintln!("chat: cannot write to stdout: {e}");
         return ExitCode::FAILURE;
+    }
+    // Tells `start -d` (or systemd, Type=notify) that the room is open.
+    if let Err(e) = activation::notify_ready() {
+        eprintln!("chat: cannot notify readiness: {e}");
     }
 
     // The hub runs on a thread of its own; this one stops the server on SIGINT/SIGTERM.

@@ -17,9 +17,12 @@
 //! * `start [FLAGS]`: serve in the foreground.
 //! * `start -d [FLAGS]`: serve in the background (a new session, stdout and stderr appended to
 //!   the log file); returns once the server is ready. Exit code 4 if one runs already.
+//!   With `--workers N`, N processes share the port (`SO_REUSEPORT`), worker `i` writing its
+//!   pid to the pid file's path with `.i` appended; `stop`, `reload` and `status` act on all.
 //! * `stop [--pid-file PATH]`: SIGTERM, wait for the exit. Exit code 3 if none runs.
 //! * `reload [--pid-file PATH]`: SIGUSR2 (the hand-off below), wait for the new pid.
-//! * `status [--pid-file PATH]`: exit code 0 and the pid and uptime if running, else 3.
+//! * `status [--pid-file PATH] [--metrics-addr HOST:PORT]`: exit code 0 and the pid and
+//!   uptime if running, else 3; with the server's metrics address, its metrics snapshot too.
 //!
 //! With a command, the pid file defaults to `echo.pid` in the current directory.
 //!
@@ -37,6 +40,9 @@
 //!   which `--idle-timeout` never catches (fractions allowed; `0` turns it off; default: the
 //!   library's, 30 s). Time between frames does not count.
 //! * `--pid-file PATH`: write the process id there (atomically), remove it on exit.
+//! * `--workers N`: with `start -d`, run N processes on the same port, the kernel spreading
+//!   connections among them (default 1). Give a fixed `--addr` port: with port 0 each would
+//!   pick its own. With `--metrics-addr`, they share that port too: any one of them answers.
 //! * `--log-file PATH`: where `start -d` appends stdout and stderr (default: the pid file's
 //!   path with the extension `log`, `echo.log`).
 //! * `--metrics-addr HOST:PORT`: also serve the server's counters at `/metrics` there, in the
@@ -74,11 +80,16 @@ const USAGE: &str = "usage: echo [start [-d] | stop | reload | status] [FLAGS]
   start                  serve in the foreground; refused if the pid file names a running echo
   start -d               serve in the background, output appended to the log file; returns
                          once it is ready (exit 0), 4 if one runs already, 1 if it failed
-  stop                   SIGTERM, wait for it to exit: 0, 3 if none runs, 1 if it did not exit
-  reload                 SIGUSR2: hand off to a new copy, the port stays open: 0, 3, 1
-  status                 0 and pid and uptime if running, 3 if not
+  start -d --workers N   N processes sharing the port (SO_REUSEPORT); pid files PID_FILE.1..N
+  stop                   SIGTERM, wait for it (all workers) to exit: 0, 3 if none runs, 1 if
+                         it did not exit
+  reload                 SIGUSR2: hand off to a new copy (worker by worker), the port stays
+                         open: 0, 3, 1
+  status                 0 and pid and uptime of each process if running, 3 if not; with
+                         --metrics-addr, the metrics snapshot fetched from there
 flags: [--addr HOST:PORT] [--max-connections N] [--stack-kib N] [--idle-timeout SECS]
-       [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH] [--metrics-addr HOST:PORT]
+       [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH] [--workers N]
+       [--metrics-addr HOST:PORT]
   --addr HOST:PORT       listen address (default 127.0.0.1:7001; port 0 picks a free port)
   --max-connections N    most connections open at once (default 16384)
   --stack-kib N          connection thread stack in KiB (default: the crate's, 128;
@@ -88,6 +99,7 @@ flags: [--addr HOST:PORT] [--max-connections N] [--stack-kib N] [--idle-timeout 
                          within SECS (slowloris); 0 = off (default: the library's, 30)
   --pid-file PATH        write the pid to PATH, remove it on exit (default with a command:
                          echo.pid)
+  --workers N            with start -d: N processes on the same (fixed) port (default 1)
   --log-file PATH        where start -d appends stdout and stderr (default: the pid file's
                          path with the extension .log)
   --metrics-addr H:P     serve Prometheus metrics at http://H:P/metrics
@@ -109,6 +121,7 @@ struct Args {
     frame_timeout: Duration,
     pid_file: Option<String>,
     log_file: Option<String>,
+    workers: usize,
     metrics_addr: Option<String>,
 }
 
@@ -122,6 +135,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         frame_timeout: DEFAULT_FRAME_TIMEOUT,
         pid_file: None,
         log_file: None,
+        workers: 1,
         metrics_addr: None,
     };
     while let Some(flag) = args.next() {
@@ -144,6 +158,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--frame-timeout" => parsed.frame_timeout = seconds_or_zero(&flag, &value()?)?,
             "--pid-file" => parsed.pid_file = Some(value()?),
             "--log-file" => parsed.log_file = Some(value()?),
+            "--workers" => parsed.workers = number(&flag, &value()?)?,
             "--metrics-addr" => parsed.metrics_addr = Some(value()?),
             _ => return Err(format!("unknown flag {flag:?}")),
         }
@@ -196,14 +211,19 @@ fn main() -> ExitCode {
         args.pid_file = Some("echo.pid".to_string());
     }
     if let Some(pid_file) = &args.pid_file {
-        let mut control = control::Control::new(pid_file);
+        let mut control = control::Control::new(pid_file).workers(args.workers);
         if let Some(log) = &args.log_file {
             control = control.log_file(log);
+        }
+        if let Some(addr) = &args.metrics_addr {
+            control = control.metrics_addr(addr); // status prints the snapshot
         }
         let command = command.unwrap_or(control::Command::Start);
         if let control::Outcome::Exit(code) = control.run(command, &flags) {
             return ExitCode::from(code);
         }
+        // A worker writes its own pid file (echo.pid.1, …).
+        args.pid_file = Some(control.pid_path().to_string_lossy().into_owned());
     }
 
     // Zero turns the frame timeout off.
@@ -331,20 +351,25 @@ fn main() -> ExitCode {
 
 /// The listeners to serve on: those inherited (from systemd, or from the process handing off
 /// to this one, which passes the main one first and the metrics one second), else new ones
-/// bound to `--addr` and `--metrics-addr`.
+/// bound to `--addr` and `--metrics-addr`: with `SO_REUSEPORT` in a worker process, which
+/// shares them with its siblings.
 fn listen(args: &Args) -> std::io::Result<(TcpListener, Option<TcpListener>)> {
     let mut inherited = activation::listeners()?
         .into_iter()
         .filter_map(Inherited::into_tcp);
+    let bind = |addr: &str| match control::worker() {
+        Some(_) => TcpServer::bind_reuse_port(addr),
+        None => TcpListener::bind(addr),
+    };
     let main = match inherited.next() {
         Some(l) => l,
-        None => TcpListener::bind(&args.addr)?,
+        None => bind(&args.addr)?,
     };
     let metrics = match &args.metrics_addr {
         None => None,
         Some(addr) => Some(match inherited.next() {
             Some(l) => l,
-            None => TcpListener::bind(addr)?,
+            None => bind(addr)?,
         }),
     };
     Ok((main, metrics))

@@ -24,9 +24,25 @@
 //! request takes longer than `--frame-timeout` to arrive once its first byte has, however
 //! steadily it trickles (slowloris).
 //!
+//! Commands (goes' command line, [`threadnet::control`]), before the flags; without one it
+//! serves in the foreground as `start` does. With a command, the pid file defaults to
+//! `http_hello.pid` in the current directory.
+//!
+//! * `start [FLAGS]`: serve in the foreground; exit code 4 if one runs already.
+//! * `start -d [FLAGS]`: serve in the background (a new session, stdout and stderr appended to
+//!   the log file); returns once the server is ready. With `--workers N`, N processes share
+//!   the port (`SO_REUSEPORT`).
+//! * `stop`: SIGTERM to every process, wait for their exit; exit code 3 if none runs.
+//! * `reload`: SIGUSR2 (hand off to a new copy, the port stays open), worker by worker.
+//! * `status`: exit code 0 and each process's pid and uptime if running, else 3.
+//!
 //! Flags:
 //!
 //! * `--addr HOST:PORT`: where to listen (default `127.0.0.1:8080`; port 0 picks a free one).
+//! * `--pid-file PATH`: write the process id there (atomically), remove it on exit.
+//! * `--log-file PATH`: where `start -d` appends stdout and stderr (default: the pid file's
+//!   path with the extension `log`).
+//! * `--workers N`: with `start -d`, N processes on the same (fixed) port (default 1).
 //! * `--frame-timeout SECS`: the longest one request (head and body) may take to arrive once
 //!   its first byte has (fractions allowed; `0` turns it off; default: the library's, 30 s).
 //!   Time between requests on a kept-alive connection does not count.
@@ -36,7 +52,8 @@
 //!
 //! The first line on stdout is `listening on ADDR`, with the real bound address; then the
 //! server runs until SIGINT or SIGTERM
-//! stops it gracefully (exit code 0 once its clients are done; a second signal: at once).
+//! stops it gracefully (exit code 0 once its clients are done; a second signal: at once), or
+//! SIGUSR2 hands the listener to a new copy of itself.
 
 use std::io::{self, Write};
 use std::net::TcpListener;
@@ -45,15 +62,31 @@ use std::time::Duration;
 
 use threadnet::http::{self, Http1, Request, Response};
 use threadnet::{
-    activation, signal, ConnOptions, Connection, ServerHandle, TcpServer, DEFAULT_FRAME_TIMEOUT,
+    activation, control, signal, ConnOptions, Connection, ServerHandle, TcpServer,
+    DEFAULT_FRAME_TIMEOUT,
 };
 
-const USAGE: &str = "usage: http_hello [--addr HOST:PORT] [--frame-timeout SECS] [--proxy-protocol]
+const USAGE: &str = "usage: http_hello [start [-d] | stop | reload | status] [FLAGS]
+  (no command)           serve in the foreground, as `start`
+  start                  serve in the foreground; 4 if the pid file names a running http_hello
+  start -d               serve in the background, output appended to the log file; returns
+                         once it is ready (exit 0), 4 if one runs already, 1 if it failed
+  start -d --workers N   N processes sharing the port (SO_REUSEPORT); pid files PID_FILE.1..N
+  stop                   SIGTERM, wait for every process to exit: 0, 3 if none runs, 1 if not
+  reload                 SIGUSR2: hand off to a new copy, the port stays open: 0, 3, 1
+  status                 0 and pid and uptime of each process if running, 3 if not
+flags: [--addr HOST:PORT] [--frame-timeout SECS] [--proxy-protocol] [--pid-file PATH]
+       [--log-file PATH] [--workers N]
   --addr HOST:PORT       listen address (default 127.0.0.1:8080; port 0 picks a free port)
   --frame-timeout SECS   close a connection whose request, once begun, has not fully arrived
                          within SECS (slowloris); 0 = off (default: the library's, 30)
   --proxy-protocol       expect a PROXY protocol header (v1 or v2) on every connection, from a
-                         load balancer: /peer then names the client it relays";
+                         load balancer: /peer then names the client it relays
+  --pid-file PATH        write the pid to PATH, remove it on exit (default with a command:
+                         http_hello.pid)
+  --log-file PATH        where start -d appends stdout and stderr (default: the pid file's
+                         path with the extension .log)
+  --workers N            with start -d: N processes on the same (fixed) port (default 1)";
 
 /// The page served at `/`.
 pub const PAGE: &str = "<!doctype html>
@@ -168,6 +201,9 @@ struct Args {
     addr: String,
     frame_timeout: Duration,
     proxy_protocol: bool,
+    pid_file: Option<String>,
+    log_file: Option<String>,
+    workers: usize,
 }
 
 /// Parses the command line: `Ok(None)` for `--help`, `Err` with what is wrong.
@@ -176,6 +212,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         addr: "127.0.0.1:8080".to_string(),
         frame_timeout: DEFAULT_FRAME_TIMEOUT,
         proxy_protocol: false,
+        pid_file: None,
+        log_file: None,
+        workers: 1,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -184,6 +223,14 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             "--addr" => parsed.addr = value()?,
             "--frame-timeout" => parsed.frame_timeout = seconds(&flag, &value()?)?,
             "--proxy-protocol" => parsed.proxy_protocol = true,
+            "--pid-file" => parsed.pid_file = Some(value()?),
+            "--log-file" => parsed.log_file = Some(value()?),
+            "--workers" => {
+                let n = value()?;
+                parsed.workers = n
+                    .parse()
+                    .map_err(|_| format!("{flag}: not a number: {n:?}"))?;
+            }
             _ => return Err(format!("unknown flag {flag:?}")),
         }
     }
@@ -200,11 +247,15 @@ fn seconds(flag: &str, value: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    let (command, flags) = control::Command::split(std::env::args().skip(1));
     let Args {
         addr,
         frame_timeout,
         proxy_protocol,
-    } = match parse_args(std::env::args().skip(1)) {
+        mut pid_file,
+        log_file,
+        workers,
+    } = match parse_args(flags.iter().cloned()) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{USAGE}");
@@ -215,7 +266,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // Inherited from systemd or from the process handing off to this one, else bound here.
+    // goes' commands (see the module docs); only `start` comes back here to serve.
+    if command.is_some() && pid_file.is_none() {
+        pid_file = Some("http_hello.pid".to_string());
+    }
+    if let Some(path) = &pid_file {
+        let mut control = control::Control::new(path).workers(workers);
+        if let Some(log) = &log_file {
+            control = control.log_file(log);
+        }
+        let command = command.unwrap_or(control::Command::Start);
+        if let control::Outcome::Exit(code) = control.run(command, &flags) {
+            return ExitCode::from(code);
+        }
+        pid_file = Some(control.pid_path().to_string_lossy().into_owned()); // a worker's own
+    }
+
+    // Inherited from systemd or from the process handing off to this one, else bound here
+    // (with SO_REUSEPORT in a worker process).
     let listener = match activation::tcp_listener(&addr) {
         Ok(l) => l,
         Err(e) => {
@@ -245,6 +313,19 @@ fn main() -> ExitCode {
         Ok(stop) => stop,
         Err(e) => {
             eprintln!("http_hello: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    // Removed when main returns, unless a newer process has written its own pid there.
+    let _pid_file = match pid_file
+        .as_deref()
+        .map(activation::PidFile::create)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("http_hello: cannot write the pid file: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -123,9 +123,11 @@ pub fn listeners() -> io::Result<Vec<Inherited>> {
 }
 
 /// The TCP listener to serve on: the first one inherited ([`listeners`]: from systemd or from
-/// the process this one replaces), else a new one bound to `addr`. With
+/// the process this one replaces), else a new one bound to `addr`: in a worker process
+/// ([`crate::control::worker`]) with `SO_REUSEPORT`, shared with its siblings
+/// ([`TcpServer::bind_reuse_port`](crate::TcpServer::bind_reuse_port)). With
 /// [`ServerBuilder::listener`](crate::ServerBuilder::listener), the one line a server needs
-/// for socket activation and hand-offs.
+/// for socket activation, hand-offs and worker processes.
 ///
 /// # Errors
 ///
@@ -133,6 +135,7 @@ pub fn listeners() -> io::Result<Vec<Inherited>> {
 pub fn tcp_listener(addr: &str) -> io::Result<std::net::TcpListener> {
     match listeners()?.into_iter().find_map(Inherited::into_tcp) {
         Some(inherited) => Ok(inherited),
+        None if crate::control::worker().is_some() => crate::TcpServer::bind_reuse_port(addr),
         None => std::net::TcpListener::bind(addr),
     }
 }

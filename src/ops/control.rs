@@ -4,9 +4,11 @@
 //! ```text
 //! server start [FLAGS]      serve in the foreground (as without a command)
 //! server start -d [FLAGS]   serve in the background; returns once the server is ready
+//!        (with --workers N: N processes sharing the port, see below)
 //! server stop               SIGTERM, then wait for the process to exit
 //! server reload             SIGUSR2: hand off to a new copy without closing the port
-//! server status             running or not, pid, uptime
+//! server status             running or not, pid, uptime (one line per process), and the
+//!                           metrics snapshot if the server serves one (Control::metrics_addr)
 //! ```
 //!
 //! [`Command::split`] takes the command word off the front of the arguments, and
@@ -37,6 +39,22 @@
 //! path with the extension `log`: `server.pid` logs to `server.log`). It waits up to
 //! [`Control::ready_timeout`] for the copy to send `READY=1`
 //! ([`spawn_ready`](crate::activation::spawn_ready)), then reports its pid and returns.
+//!
+//! # Worker processes
+//!
+//! With [`Control::workers`] `N` above 1 (the examples' `--workers N`), `start -d` starts `N`
+//! copies, one after the other, each waited for until ready, each with its own threads and
+//! its own listener on the same port: a worker binds with `SO_REUSEPORT`
+//! ([`TcpServer::bind_reuse_port`](crate::TcpServer::bind_reuse_port)) and the kernel
+//! spreads the connections among them (workerman's `count`). Worker `i` (1 to `N`) runs with
+//! the environment variable `THREADNET_WORKER=i` ([`worker`] reads it) and writes its pid to
+//! its own pid file, the main one's path with `.i` appended (`server.pid.1`, `server.pid.2`;
+//! [`Control::pid_path`]). `stop`, `reload` and `status` act on every process named by the
+//! pid file or a worker pid file: `stop` signals them all and waits for all, `reload` hands
+//! off one worker at a time (the others serve meanwhile), `status` prints a line per process.
+//! If a worker fails to become ready, the ones started are stopped and `start -d` fails.
+//! Workers need a fixed port: with port 0 each would pick its own. `start` in the foreground
+//! refuses `--workers` above 1.
 //!
 //! # Exit codes
 //!
@@ -140,6 +158,27 @@ pub struct Control {
     log_file: Option<PathBuf>,
     ready_timeout: Duration,
     stop_timeout: Duration,
+    workers: usize,
+    metrics_addr: Option<String>,
+}
+
+/// The environment variable that makes a process worker `i` of a `start -d --workers N`.
+const WORKER_ENV: &str = "THREADNET_WORKER";
+
+/// In a worker process started by `start -d` with [`Control::workers`] above 1, its number
+/// (1 to `N`, from `THREADNET_WORKER`); `None` in any other process. A worker must bind its
+/// port with `SO_REUSEPORT` ([`TcpServer::bind_reuse_port`](crate::TcpServer::bind_reuse_port))
+/// so that its siblings can bind it too.
+///
+/// ```
+/// assert_eq!(threadnet::control::worker(), None); // not started as a worker
+/// ```
+pub fn worker() -> Option<usize> {
+    std::env::var(WORKER_ENV)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&i| i > 0)
 }
 
 impl Control {
@@ -151,6 +190,8 @@ impl Control {
             log_file: None,
             ready_timeout: Duration::from_secs(10),
             stop_timeout: Duration::from_secs(30),
+            workers: 1,
+            metrics_addr: None,
         }
     }
 
@@ -172,6 +213,39 @@ impl Control {
     pub fn stop_timeout(mut self, timeout: Duration) -> Control {
         self.stop_timeout = timeout;
         self
+    }
+
+    /// How many processes `start -d` starts, sharing the port (default 1; 0 counts as 1).
+    /// See the module docs on worker processes.
+    pub fn workers(mut self, n: usize) -> Control {
+        self.workers = n.max(1);
+        self
+    }
+
+    /// Where the server serves its metrics (`HOST:PORT`, as
+    /// [`serve_prometheus`](crate::metrics::serve_prometheus) does): `status` then fetches
+    /// `http://HOST:PORT/metrics` (2 s at most) and prints the snapshot after the process
+    /// lines. A failed fetch is reported on stderr and does not change the exit code. With
+    /// worker processes sharing the metrics port, one of them answers: its own counters.
+    pub fn metrics_addr(mut self, addr: impl Into<String>) -> Control {
+        self.metrics_addr = Some(addr.into());
+        self
+    }
+
+    /// The pid file this process writes when it serves: the one given to [`Control::new`],
+    /// or in worker `i` ([`worker`]) that path with `.i` appended.
+    ///
+    /// ```
+    /// use threadnet::control::Control;
+    ///
+    /// let control = Control::new("server.pid");
+    /// assert_eq!(control.pid_path(), std::path::Path::new("server.pid")); // not a worker
+    /// ```
+    pub fn pid_path(&self) -> PathBuf {
+        match worker() {
+            Some(i) => worker_pid_path(&self.pid_file, i),
+            None => self.pid_file.clone(),
+        }
     }
 
     /// The log file `start -d` writes to.
@@ -211,14 +285,61 @@ impl Control {
         }
     }
 
-    /// The running server's pid: the pid file's, if that process lives.
+    /// The pid files: the main one, then the workers' in order (those that exist).
+    fn pid_files(&self) -> Vec<(Option<usize>, PathBuf)> {
+        let mut files = vec![(None, self.pid_file.clone())];
+        let name = self
+            .pid_file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        let dir = match self.pid_file.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut workers: Vec<usize> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let file = e.file_name().to_string_lossy().into_owned();
+                let rest = file.strip_prefix(name.as_deref()?)?.strip_prefix('.')?;
+                rest.parse().ok().filter(|&i| i > 0)
+            })
+            .collect();
+        workers.sort_unstable();
+        files.extend(
+            workers
+                .into_iter()
+                .map(|i| (Some(i), worker_pid_path(&self.pid_file, i))),
+        );
+        files
+    }
+
+    /// The running processes: each pid file's pid (and worker number), if that process lives.
+    fn running_all(&self) -> Vec<(Option<usize>, PathBuf, u32)> {
+        self.pid_files()
+            .into_iter()
+            .filter_map(|(i, path)| {
+                let pid = read_pid(&path).filter(|&pid| is_server(pid))?;
+                Some((i, path, pid))
+            })
+            .collect()
+    }
+
+    /// The running server's pid: the pid file's, or a worker's, if that process lives.
     fn running(&self) -> Option<u32> {
-        read_pid(&self.pid_file).filter(|&pid| is_server(pid))
+        self.running_all().first().map(|r| r.2)
     }
 
     fn start(&self) -> Result<Outcome, Failure> {
-        if replacing() {
+        if replacing() || worker().is_some() {
             return Ok(Outcome::Serve);
+        }
+        if self.workers > 1 {
+            return Err(Failure(
+                "worker processes are started in the background only: use start -d".into(),
+                EXIT_FAILED,
+            ));
         }
         self.refuse_if_running()?;
         Ok(Outcome::Serve)
@@ -245,6 +366,41 @@ impl Control {
 
     fn start_daemon(&self, flags: &[String]) -> Result<Outcome, Failure> {
         self.refuse_if_running()?;
+        if self.workers == 1 {
+            return self.spawn(flags, None).map(|pid| {
+                println!(
+                    "started in the background: pid {pid}, log {}",
+                    self.log_path().display()
+                );
+                Outcome::Exit(EXIT_OK)
+            });
+        }
+        let mut pids = Vec::new();
+        for i in 1..=self.workers {
+            match self.spawn(flags, Some(i)) {
+                Ok(pid) => pids.push(pid),
+                Err(e) => {
+                    for &pid in &pids {
+                        let _ = os::terminate(pid);
+                    }
+                    wait_for(self.stop_timeout, || pids.iter().all(|&p| !is_server(p)));
+                    return Err(Failure(format!("worker {i}: {}", e.0), e.1));
+                }
+            }
+        }
+        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+        println!(
+            "started {} workers in the background: pids {}, log {}",
+            self.workers,
+            list.join(" "),
+            self.log_path().display()
+        );
+        Ok(Outcome::Exit(EXIT_OK))
+    }
+
+    /// Starts one background copy (worker `worker`, or the only server) and waits until it
+    /// is ready: its pid.
+    fn spawn(&self, flags: &[String], worker: Option<usize>) -> Result<u32, Failure> {
         let log_path = self.log_path();
         let failed = |what: &str, e: io::Error| Failure(format!("{what}: {e}"), EXIT_FAILED);
         let log = OpenOptions::new()
@@ -269,6 +425,10 @@ impl Control {
             .stderr(err_log)
             .env_remove("LISTEN_PID")
             .env_remove("LISTEN_FDS");
+        match worker {
+            Some(i) => cmd.env(WORKER_ENV, i.to_string()),
+            None => cmd.env_remove(WORKER_ENV),
+        };
         os::new_session(&mut cmd).map_err(|e| failed("cannot start in a new session", e))?;
         let child = activation::spawn_ready(&mut cmd, self.ready_timeout).map_err(|e| {
             failed(
@@ -279,13 +439,8 @@ impl Control {
                 e,
             )
         })?;
-        println!(
-            "started in the background: pid {}, log {}",
-            child.id(),
-            log_path.display()
-        );
         // Dropping the Child leaves it running; once this process exits, init reaps it.
-        Ok(Outcome::Exit(EXIT_OK))
+        Ok(child.id())
     }
 
     fn not_running(&self) -> Failure {
@@ -300,52 +455,85 @@ impl Control {
     }
 
     fn stop(&self) -> Result<Outcome, Failure> {
-        let pid = self.running().ok_or_else(|| self.not_running())?;
-        os::terminate(pid)
-            .map_err(|e| Failure(format!("cannot signal pid {pid}: {e}"), EXIT_FAILED))?;
-        if !wait_for(self.stop_timeout, || !is_server(pid)) {
+        let running = self.running_all();
+        if running.is_empty() {
+            return Err(self.not_running());
+        }
+        let pids: Vec<u32> = running.iter().map(|r| r.2).collect();
+        for &pid in &pids {
+            os::terminate(pid)
+                .map_err(|e| Failure(format!("cannot signal pid {pid}: {e}"), EXIT_FAILED))?;
+        }
+        if !wait_for(self.stop_timeout, || pids.iter().all(|&p| !is_server(p))) {
+            let left: Vec<String> = pids
+                .iter()
+                .filter(|&&p| is_server(p))
+                .map(u32::to_string)
+                .collect();
             return Err(Failure(
                 format!(
-                    "pid {pid} still running {:?} after SIGTERM",
+                    "pid {} still running {:?} after SIGTERM",
+                    left.join(" "),
                     self.stop_timeout
                 ),
                 EXIT_FAILED,
             ));
         }
-        println!("stopped (pid {pid})");
+        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+        println!("stopped (pid {})", list.join(" "));
         Ok(Outcome::Exit(EXIT_OK))
     }
 
     fn reload(&self) -> Result<Outcome, Failure> {
-        let old = self.running().ok_or_else(|| self.not_running())?;
-        os::send_signal(old, os::SIGUSR2)
-            .map_err(|e| Failure(format!("cannot signal pid {old}: {e}"), EXIT_FAILED))?;
-        let mut new = None;
-        let handed_off = wait_for(self.ready_timeout, || {
-            new = self.running().filter(|&pid| pid != old);
-            new.is_some()
-        });
-        match new {
-            Some(new) if handed_off => {
-                println!("reloaded: pid {old} handed off to pid {new}");
-                Ok(Outcome::Exit(EXIT_OK))
-            }
-            _ => Err(Failure(
-                format!(
-                    "no new process in {} within {:?}; pid {old} serves on",
-                    self.pid_file.display(),
-                    self.ready_timeout
-                ),
-                EXIT_FAILED,
-            )),
+        let running = self.running_all();
+        if running.is_empty() {
+            return Err(self.not_running());
         }
+        // One process at a time: the others serve while it hands off.
+        for (_, path, old) in running {
+            os::send_signal(old, os::SIGUSR2)
+                .map_err(|e| Failure(format!("cannot signal pid {old}: {e}"), EXIT_FAILED))?;
+            let mut new = None;
+            let handed_off = wait_for(self.ready_timeout, || {
+                new = read_pid(&path).filter(|&pid| pid != old && is_server(pid));
+                new.is_some()
+            });
+            match new {
+                Some(new) if handed_off => println!("reloaded: pid {old} handed off to pid {new}"),
+                _ => {
+                    return Err(Failure(
+                        format!(
+                            "no new process in {} within {:?}; pid {old} serves on",
+                            path.display(),
+                            self.ready_timeout
+                        ),
+                        EXIT_FAILED,
+                    ))
+                }
+            }
+        }
+        Ok(Outcome::Exit(EXIT_OK))
     }
 
     fn status(&self) -> Result<Outcome, Failure> {
-        let pid = self.running().ok_or_else(|| self.not_running())?;
-        match uptime(pid) {
-            Ok(up) => println!("running: pid {pid}, up {}s", up.as_secs()),
-            Err(_) => println!("running: pid {pid}"),
+        let running = self.running_all();
+        if running.is_empty() {
+            return Err(self.not_running());
+        }
+        for (worker, _, pid) in running {
+            let up = uptime(pid).map(|up| format!(", up {}s", up.as_secs()));
+            let worker = worker.map(|i| format!(" (worker {i})"));
+            println!(
+                "running: pid {pid}{}{}",
+                up.unwrap_or_default(),
+                worker.unwrap_or_default()
+            );
+        }
+        if let Some(addr) = &self.metrics_addr {
+            match fetch_metrics(addr, Duration::from_secs(2)) {
+                Ok(body) => print!("metrics from http://{addr}/metrics:\n{body}"),
+                Err(e) => eprintln!("no metrics from http://{addr}/metrics: {e}"),
+            }
         }
         Ok(Outcome::Exit(EXIT_OK))
     }
@@ -358,6 +546,45 @@ struct Failure(String, u8);
 /// it replaces a running server rather than competing with it.
 fn replacing() -> bool {
     std::env::var("LISTEN_PID").is_ok_and(|p| p.trim() == std::process::id().to_string())
+}
+
+/// `GET /metrics` from `addr` over HTTP/1.0 (the server closes after the reply), each
+/// connect, write and read bounded by `timeout`, the reply by 1 MiB: the body of a 200.
+fn fetch_metrics(addr: &str, timeout: Duration) -> io::Result<String> {
+    use std::io::{Read, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+    let target = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = Vec::new();
+    stream.take(1 << 20).read_to_end(&mut reply)?;
+    let reply = String::from_utf8_lossy(&reply);
+    let (head, body) = reply
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no complete HTTP reply"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("reply {status:?}"),
+        ));
+    }
+    Ok(body.to_string())
+}
+
+/// Worker `i`'s pid file: `pid_file` with `.i` appended.
+fn worker_pid_path(pid_file: &Path, i: usize) -> PathBuf {
+    let mut path = pid_file.as_os_str().to_owned();
+    path.push(format!(".{i}"));
+    PathBuf::from(path)
 }
 
 /// The pid in the pid file, if there is one and it holds a number.

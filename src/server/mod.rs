@@ -57,6 +57,29 @@ impl TcpServer {
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
     }
+
+    /// A listener bound to `addr` (`HOST:PORT`; the first address it resolves to that binds)
+    /// with `SO_REUSEPORT` set before the bind, so that other listeners bound this way, in
+    /// this process or another of the same user, share the port; the kernel spreads incoming
+    /// connections among them (by a hash of the client's address and port). Hand it to
+    /// [`ServerBuilder::listener`], or use [`ServerBuilder::reuse_port`]. Backlog 1024
+    /// (capped by `net.core.somaxconn`); close-on-exec.
+    ///
+    /// # Errors
+    ///
+    /// `addr` does not resolve, the port is taken by a socket without `SO_REUSEPORT` or of
+    /// another user (`AddrInUse`), or the platform is not Linux on x86_64 or aarch64
+    /// (`Unsupported`).
+    pub fn bind_reuse_port(addr: &str) -> io::Result<std::net::TcpListener> {
+        let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+        for a in std::net::ToSocketAddrs::to_socket_addrs(addr)? {
+            match crate::sys::os::listen_reuse_port(a, 1024) {
+                Ok(fd) => return Ok(std::net::TcpListener::from(fd)),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
 }
 
 /// A Unix-domain stream socket server: the same codecs, handlers and [`Connection`](crate::Connection)s as a
@@ -118,6 +141,7 @@ pub struct ServerBuilder {
     inbox_capacity: usize,
     proxy_protocol: bool,
     proxy_header_timeout: Duration,
+    reuse_port: bool,
 }
 
 impl Default for ServerBuilder {
@@ -131,6 +155,7 @@ impl Default for ServerBuilder {
             inbox_capacity: 1024,
             proxy_protocol: false,
             proxy_header_timeout: Duration::from_secs(3),
+            reuse_port: false,
         }
     }
 }
@@ -162,6 +187,34 @@ impl ServerBuilder {
     /// (every 100 ms), and a client it accepts as the server stops is still served.
     pub fn listener(mut self, listener: std::net::TcpListener) -> Self {
         self.bind = Bind::Listening(Arc::new(listener));
+        self
+    }
+
+    /// Binds the [`addr`](ServerBuilder::addr) with `SO_REUSEPORT` (see
+    /// [`TcpServer::bind_reuse_port`]): servers in this process or others (worker processes,
+    /// [`crate::control`]'s `--workers`) bound the same way share the port, the kernel
+    /// spreading connections among them. Off by default; no effect on a Unix socket or a
+    /// [`listener`](ServerBuilder::listener) made elsewhere. Like such a listener, a shared
+    /// port cannot wake its own accept thread: it sees a stop at its next poll (100 ms).
+    ///
+    /// ```
+    /// use std::net::TcpStream;
+    /// use threadnet::{Connection, Lines, TcpServer};
+    ///
+    /// let factory = |_: &Connection<Lines>| |c: &Connection<Lines>, l: String| {
+    ///     let _ = c.send(l);
+    /// };
+    /// let first = TcpServer::builder().reuse_port(true).start(Lines::new(), factory)?;
+    /// let port = first.local_addr().to_string();
+    /// // A second server on the very same port.
+    /// let second = TcpServer::builder().addr(port.clone()).reuse_port(true)
+    ///     .start(Lines::new(), factory)?;
+    /// assert_eq!(second.local_addr().to_string(), port);
+    /// TcpStream::connect(&port)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
         self
     }
 
@@ -304,6 +357,9 @@ impl ServerBuilder {
     {
         self.options.prepare_start(&mut codec)?;
         let listener = match &self.bind {
+            Bind::Tcp(addr) if self.reuse_port => {
+                Listener::from_tcp(TcpServer::bind_reuse_port(addr)?)?
+            }
             Bind::Tcp(addr) => Listener::tcp(addr)?,
             Bind::Unix(path) => Listener::unix(path)?,
             // A listener shared with another process (the one that handed it to us, or the
@@ -311,7 +367,11 @@ impl ServerBuilder {
             // take that connection. Its accept polls, as every TCP accept does.
             Bind::Listening(l) => Listener::from_tcp(l.try_clone()?)?,
         };
-        let shared = matches!(self.bind, Bind::Listening(_));
+        let shared = match self.bind {
+            Bind::Listening(_) => true,
+            Bind::Tcp(_) => self.reuse_port,
+            Bind::Unix(_) => false,
+        };
         let local_addr = listener.local_addr()?;
         let shutdown_timeout = self.options.shutdown_timeout;
         let inner = Arc::new(Inner {

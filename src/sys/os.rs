@@ -5,7 +5,8 @@
 //! of a file descriptor a parent process passed down (`from_raw_fd` is `unsafe` because only
 //! the caller can know that nothing else owns the fd), cannot clear or set `FD_CLOEXEC`, cannot
 //! ask a socket for its address family without knowing its type, cannot turn `SO_LINGER` off
-//! (`set_linger` is unstable), cannot write to a socket without risking `SIGPIPE` (its
+//! (`set_linger` is unstable), cannot set `SO_REUSEPORT` on a listener before it binds,
+//! cannot write to a socket without risking `SIGPIPE` (its
 //! `write_vectored` is `writev`, which has no `MSG_NOSIGNAL`), and cannot place an fd at a
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
 //! `unsafe`), cannot start a child in a new session (`setsid`, in `pre_exec` too), and cannot
@@ -113,6 +114,9 @@ mod imp {
         fn munmap(addr: *mut c_void, len: usize) -> c_int;
         fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
         fn setsid() -> c_int;
+        fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
+        fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
+        fn listen(fd: c_int, backlog: c_int) -> c_int;
     }
 
     /// `struct msghdr` as glibc lays it out on x86_64 and aarch64: 56 bytes. musl declares
@@ -406,6 +410,79 @@ mod imp {
         }
     }
 
+    /// A TCP socket bound to `addr` and listening (`backlog` pending connections at most),
+    /// with `SO_REUSEADDR` (as std's `TcpListener::bind` sets it) and `SO_REUSEPORT` set
+    /// before the bind: other sockets of this user bound the same way to the same address
+    /// share the port, and the kernel spreads incoming connections among them. std cannot set
+    /// an option between `socket` and `bind`, hence socket, setsockopt, bind and listen here.
+    /// The fd is close-on-exec.
+    pub(crate) fn listen_reuse_port(
+        addr: std::net::SocketAddr,
+        backlog: c_int,
+    ) -> io::Result<OwnedFd> {
+        const AF_INET: c_int = 2;
+        const AF_INET6: c_int = 10;
+        const SOCK_STREAM: c_int = 1;
+        const SOCK_CLOEXEC: c_int = 0o2_000_000;
+        const SOL_SOCKET: c_int = 1;
+        const SO_REUSEADDR: c_int = 2;
+        const SO_REUSEPORT: c_int = 15;
+        let family = if addr.is_ipv4() { AF_INET } else { AF_INET6 };
+        // SAFETY: socket(2) takes only integers and touches no memory of ours.
+        let raw = unsafe { socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is the fd socket(2) has just opened for us: open, and owned by
+        // nothing else in the process; the OwnedFd closes it on every path out.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        for option in [SO_REUSEADDR, SO_REUSEPORT] {
+            let on: c_int = 1;
+            // SAFETY: the value is one readable int on our stack and `len` says so;
+            // setsockopt only reads it. `fd` is open (owned just above).
+            let rc = unsafe {
+                setsockopt(
+                    fd.as_raw_fd(),
+                    SOL_SOCKET,
+                    option,
+                    (&on as *const c_int).cast(),
+                    std::mem::size_of::<c_int>() as u32,
+                )
+            };
+            if rc != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // struct sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes), built as bytes: the
+        // family in host order, the port and the address in network order.
+        let mut sa = [0u8; 28];
+        sa[..2].copy_from_slice(&(family as u16).to_ne_bytes());
+        sa[2..4].copy_from_slice(&addr.port().to_be_bytes());
+        let len = match addr {
+            std::net::SocketAddr::V4(v4) => {
+                sa[4..8].copy_from_slice(&v4.ip().octets());
+                16
+            }
+            std::net::SocketAddr::V6(v6) => {
+                sa[4..8].copy_from_slice(&v6.flowinfo().to_be_bytes());
+                sa[8..24].copy_from_slice(&v6.ip().octets());
+                sa[24..28].copy_from_slice(&v6.scope_id().to_ne_bytes());
+                28
+            }
+        };
+        // SAFETY: `sa` holds `len` readable bytes (at most its 28) laid out as the kernel's
+        // sockaddr_in or sockaddr_in6, which it reads unaligned-safe (it copies them in);
+        // bind only reads them. `fd` is open.
+        if unsafe { bind(fd.as_raw_fd(), sa.as_ptr().cast(), len) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: listen(2) takes only integers; `fd` is open.
+        if unsafe { listen(fd.as_raw_fd(), backlog) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(fd)
+    }
+
     /// The address family of the socket `fd` (`AF_INET` 2, `AF_UNIX` 1, `AF_INET6` 10).
     pub(crate) fn socket_family(fd: BorrowedFd<'_>) -> io::Result<u16> {
         // sockaddr_storage: 128 bytes, 8-aligned; on Linux the family is its first u16.
@@ -645,6 +722,9 @@ mod imp {
         Ok(())
     }
     pub(crate) fn set_linger_zero(_: BorrowedFd<'_>) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn listen_reuse_port(_: std::net::SocketAddr, _: c_int) -> io::Result<OwnedFd> {
         Err(unsupported())
     }
     pub(crate) fn take_listen_fds(_: usize) -> io::Result<Vec<OwnedFd>> {
