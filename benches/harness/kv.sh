@@ -152,7 +152,8 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # ---------------------------------------------------------------- table
-# Medians of the rounds per load, test and server, in requests/s, and threadnet's ratios.
+# Medians of the rounds per load, test and server, in requests/s, and threadnet's ratios;
+# "spread" is the widest max/min over the rounds among the row's servers (1.00× = steady).
 table() {
   awk -F'\t' -v servers="${SERVERS[*]}" '
     function median(list,   v, n, i, j, t) {
@@ -160,6 +161,7 @@ table() {
       for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) {
         t = v[j]; v[j] = v[j-1]; v[j-1] = t
       }
+      spread = v[1] > 0 ? v[n] / v[1] : 0
       return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
     }
     function k(rps,   x) {
@@ -181,17 +183,23 @@ table() {
       name["redis-server"] = "redis-server"
       head = "| load | test |"; rule = "|---|---|"
       for (i = 1; i <= ns; i++) { head = head " " name[s[i]] " |"; rule = rule "---|" }
-      print head " threadnet / std-resp | threadnet / redis |"
-      print rule "---|---|"
+      print head " threadnet / std-resp | threadnet / redis | spread |"
+      print rule "---|---|---|"
       for (r = 1; r <= rows; r++) {
         split(order[r], lt, "|")
         line = "| `" lt[1] "` | " lt[2] " |"
         delete m
+        widest = 0
         for (i = 1; i <= ns; i++) {
-          m[s[i]] = (order[r] "|" s[i]) in runs ? median(runs[order[r] "|" s[i]]) : ""
+          m[s[i]] = ""
+          if ((order[r] "|" s[i]) in runs) {
+            m[s[i]] = median(runs[order[r] "|" s[i]])
+            if (spread > widest) widest = spread
+          }
           line = line " " k(m[s[i]]) " |"
         }
-        print line " " ratio(m["threadnet"], m["std-resp"]) " | " ratio(m["threadnet"], m["redis-server"]) " |"
+        line = line " " ratio(m["threadnet"], m["std-resp"]) " | " ratio(m["threadnet"], m["redis-server"])
+        print line " | " sprintf("%.2f×", widest) " |"
       }
     }' "$RESULTS"
 }
@@ -199,7 +207,8 @@ table() {
 echo
 {
   echo "Requests/s, medians of $ROUNDS interleaved rounds, \`redis-benchmark -t set,get -q\`"
-  echo "(-n $N, and $((N * 5)) at -P 16), $(date +%F)."
+  echo "(-n $N, and $((N * 5)) at -P 16), $(date +%F). Spread: the widest max/min over the"
+  echo "rounds among the row's servers."
   echo
   table
 } | tee "$OUT/table.md"
