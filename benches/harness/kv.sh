@@ -13,7 +13,8 @@
 # Needs redis-benchmark (Debian's redis-tools). Every server is started on 127.0.0.1 for one
 # test and stopped after it; the script stops only the processes it started, and bounds every
 # step with `timeout`. It writes OUT/results.tsv (one line per test), OUT/table.md (the
-# README's table: medians), the servers' logs and OUT/env.txt.
+# README's table: medians), OUT/kv.svg (the same medians as a bar chart), the servers' logs
+# and OUT/env.txt.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -154,8 +155,8 @@ done
 # ---------------------------------------------------------------- table
 # Medians of the rounds per load, test and server, in requests/s, and threadnet's ratios;
 # "spread" is the widest max/min over the rounds among the row's servers (1.00× = steady).
-table() {
-  awk -F'\t' -v servers="${SERVERS[*]}" '
+table() { # table SVG-FILE: prints the Markdown table and writes the chart
+  awk -F'\t' -v servers="${SERVERS[*]}" -v svg="$1" '
     function median(list,   v, n, i, j, t) {
       n = split(list, v, " ")
       for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) {
@@ -185,6 +186,14 @@ table() {
       for (i = 1; i <= ns; i++) { head = head " " name[s[i]] " |"; rule = rule "---|" }
       print head " threadnet / std-resp | threadnet / redis | spread |"
       print rule "---|---|---|"
+      # The chart: per row, one bar per server, scaled to the fastest in the row (ratios at a glance).
+      color["threadnet"] = "#2b6cb0"; color["std-resp"] = "#a0aec0"; color["redis-server"] = "#c05621"
+      group = ns * 16 + 12; height = 30 + rows * group
+      printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", height > svg
+      print "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>" > svg
+      for (i = 1; i <= ns; i++) {
+        printf "<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"16\">%s</text>\n", 10 + (i - 1) * 230, color[s[i]], 26 + (i - 1) * 230, name[s[i]] > svg
+      }
       for (r = 1; r <= rows; r++) {
         split(order[r], lt, "|")
         line = "| `" lt[1] "` | " lt[2] " |"
@@ -200,7 +209,17 @@ table() {
         }
         line = line " " ratio(m["threadnet"], m["std-resp"]) " | " ratio(m["threadnet"], m["redis-server"])
         print line " | " sprintf("%.2f×", widest) " |"
+        top = 30 + (r - 1) * group; most = 0
+        for (i = 1; i <= ns; i++) if (m[s[i]] + 0 > most) most = m[s[i]] + 0
+        printf "<text x=\"10\" y=\"%d\">%s %s</text>\n", top + group / 2, lt[1], lt[2] > svg
+        for (i = 1; i <= ns; i++) {
+          if (m[s[i]] == "" || most == 0) continue
+          y = top + (i - 1) * 16
+          printf "<rect x=\"130\" y=\"%d\" width=\"%.1f\" height=\"13\" fill=\"%s\"/>", y, 480 * m[s[i]] / most, color[s[i]] > svg
+          printf "<text x=\"%.1f\" y=\"%d\">%s</text>\n", 135 + 480 * m[s[i]] / most, y + 11, k(m[s[i]]) > svg
+        }
       }
+      print "</svg>" > svg
     }' "$RESULTS"
 }
 
@@ -210,7 +229,7 @@ echo
   echo "(-n $N, and $((N * 5)) at -P 16), $(date +%F). Spread: the widest max/min over the"
   echo "rounds among the row's servers."
   echo
-  table
+  table "$OUT/kv.svg"
 } | tee "$OUT/table.md"
 echo
 echo "results: $OUT"
