@@ -146,7 +146,7 @@
 //! | engines | `timer/`, `codec/` | the timing wheel, the codecs: nothing about connections |
 //! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue (`queue.rs`), the writer thread (`writer.rs`), write-through, idle limits, timers, counters |
 //! | endpoints | `server/`, `client.rs`, `udp.rs`, `pull/` | the accept loop, dialling, the UDP peer table; [`BlockingClient`] and [`PullServer`] |
-//! | protocols | `http/`, `router.rs` | built on connections |
+//! | protocols | `http/`, `ws/`, `router.rs` | built on connections |
 //! | operations | `ops/`, `testing/` | signals, socket activation and hand-off, the metrics endpoint; the fault-injecting proxy |
 //!
 //! The [`design`] page tells the rest: the states of a connection, and the eight invariants
@@ -185,6 +185,7 @@ pub mod udp;
 // Layer 4, protocols on top of connections.
 pub mod http;
 mod router;
+pub mod ws;
 // Layer 5, operations.
 mod ops;
 pub mod testing;
