@@ -1,5 +1,9 @@
-//! WebSocket (RFC 6455), server side: the handshake's accept key, written in the crate
-//! (SHA-1 and base64, no dependencies).
+//! WebSocket (RFC 6455), server side: the frame codec ([`WsCodec`]), the handler wrapper that
+//! answers pings, close frames and protocol errors ([`AutoReply`]), and the handshake's accept
+//! key, with SHA-1 and base64 written in the crate (no dependencies).
+//!
+//! Frames are a [`Codec`](crate::Codec), so every connection feature (the bounded queue,
+//! timers, idle limits, heartbeats, metrics, graceful shutdown) works on WebSocket unchanged.
 //!
 //! ```
 //! use threadnet::ws;
@@ -9,7 +13,20 @@
 //! ```
 
 mod base64;
+mod codec;
+mod error;
+mod frame;
+mod handler;
 mod sha1;
+#[cfg(test)]
+mod tests;
+
+pub use codec::{
+    is_valid_close_code, CloseFrame, Message, WsCodec, DEFAULT_MAX_FRAME, DEFAULT_MAX_MESSAGE,
+};
+pub use error::WsError;
+pub use frame::apply_mask;
+pub use handler::{close, AutoReply, CLOSE_TIMEOUT};
 
 /// The GUID RFC 6455 (section 1.3) appends to the client's key before hashing.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -33,7 +50,7 @@ pub fn is_valid_key(key: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+mod key_tests {
     use super::*;
 
     #[test]
