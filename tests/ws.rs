@@ -131,3 +131,166 @@ fn protocol_errors_close_with_their_code_and_the_server_serves_on() {
     assert_eq!(server_frame(&mut s), (0x81, b"still here".to_vec()));
     server.stop(Duration::from_secs(1));
 }
+
+// The handshake on the HTTP/1.1 codec: pages and sockets on one port.
+
+use threadnet::http::{Request, Response};
+use threadnet::ws::{self, WsUpgrade};
+
+fn upgrade_server(codec: WsUpgrade) -> (ServerHandle<WsUpgrade>, mpsc::Receiver<String>) {
+    let (tx, rx) = mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(
+            codec,
+            ws::serve(
+                |req: &Request| Response::text(format!("page {}", req.path())),
+                move |_: &Connection<WsUpgrade>| Socket { opened: tx.clone() },
+            ),
+        )
+        .unwrap();
+    (server, rx)
+}
+
+struct Socket {
+    opened: mpsc::Sender<String>,
+}
+
+impl ws::WsHandler for Socket {
+    fn on_open(&mut self, _: &Connection<WsUpgrade>, request: &Request) {
+        let _ = self.opened.send(request.path().to_string());
+    }
+
+    fn on_message(&mut self, conn: &Connection<WsUpgrade>, msg: Message) {
+        if let Message::Text(t) = msg {
+            let _ = conn.send(Message::Text(t.to_uppercase()).into());
+        }
+    }
+}
+
+const KEY_HEADER: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+fn handshake(extra: &str) -> String {
+    format!(
+        "GET /chat HTTP/1.1\r\nHost: 127.0.0.1:80\r\nUpgrade: websocket\r\n\
+         Connection: keep-alive, Upgrade\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// Reads a response head (up to the empty line).
+fn head(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut b = [0u8; 1];
+    while !out.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut b).expect("response head");
+        out.push(b[0]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn handshake_101_then_frames_and_plain_http_on_the_same_port() {
+    let (server, opened) = upgrade_server(WsUpgrade::new());
+    // A page first, on its own connection.
+    let mut s = peer(server.local_addr());
+    s.write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n") && page.ends_with("page /index.html"));
+    // The handshake with a frame in the same write: the frame is not lost to the HTTP parser.
+    let mut s = peer(server.local_addr());
+    let mut wire = handshake(KEY_HEADER).into_bytes();
+    wire.extend(client_frame(0x1, b"hi"));
+    s.write_all(&wire).unwrap();
+    let h = head(&mut s);
+    assert!(h.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{h}");
+    assert!(
+        h.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{h}"
+    );
+    assert!(!h.contains("Sec-WebSocket-Protocol"), "{h}");
+    assert!(!h.contains("Content-Length"), "{h}");
+    assert_eq!(recv(&opened), "/chat");
+    assert_eq!(server_frame(&mut s), (0x81, b"HI".to_vec()));
+    s.write_all(&client_frame(0x9, b"p")).unwrap();
+    assert_eq!(server_frame(&mut s), (0x8A, b"p".to_vec()));
+    s.write_all(&client_frame(0x8, &1000u16.to_be_bytes()))
+        .unwrap();
+    assert_eq!(server_frame(&mut s), (0x88, 1000u16.to_be_bytes().to_vec()));
+    assert!(ends(&s));
+    server.stop(Duration::from_secs(1));
+}
+
+#[test]
+fn bad_handshakes_are_refused_with_clear_statuses() {
+    let (server, opened) = upgrade_server(WsUpgrade::new());
+    let cases = [
+        (handshake(""), "400"),                                // no key
+        (handshake("Sec-WebSocket-Key: c2hvcnQ=\r\n"), "400"), // not 16 bytes
+        (
+            handshake(KEY_HEADER).replace("Version: 13", "Version: 8"),
+            "426",
+        ),
+        (
+            handshake(KEY_HEADER).replace("keep-alive, Upgrade", "keep-alive"),
+            "400",
+        ),
+        (handshake(KEY_HEADER).replace("GET", "POST"), "400"),
+        (
+            handshake(&format!("{KEY_HEADER}Origin: http://evil.example\r\n")),
+            "403",
+        ),
+        (handshake(&format!("{KEY_HEADER}Origin: null\r\n")), "403"),
+    ];
+    for (req, status) in cases {
+        let mut s = peer(server.local_addr());
+        s.write_all(req.as_bytes()).unwrap();
+        let h = head(&mut s);
+        assert!(
+            h.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{req}\n->\n{h}"
+        );
+        if status == "426" {
+            assert!(h.contains("Sec-WebSocket-Version: 13\r\n"), "{h}");
+        }
+        assert!(ends(&s), "closed after a refusal");
+    }
+    // Same host in Origin: accepted.
+    let mut s = peer(server.local_addr());
+    let same = handshake(&format!("{KEY_HEADER}Origin: http://127.0.0.1:80\r\n"));
+    s.write_all(same.as_bytes()).unwrap();
+    assert!(head(&mut s).starts_with("HTTP/1.1 101 "));
+    assert_eq!(recv(&opened), "/chat");
+    assert!(
+        opened.try_recv().is_err(),
+        "no refused handshake opened a socket"
+    );
+    server.stop(Duration::from_secs(1));
+}
+
+#[test]
+fn origin_and_subprotocol_hooks() {
+    let codec = WsUpgrade::new()
+        .check_origin(|req| req.header("origin") == Some("https://app.example"))
+        .subprotocol(|_, offered| {
+            offered
+                .iter()
+                .find(|p| **p == "chat")
+                .map(|p| p.to_string())
+        });
+    let (server, _opened) = upgrade_server(codec);
+    let mut s = peer(server.local_addr());
+    let req = handshake(&format!(
+        "{KEY_HEADER}Origin: https://app.example\r\nSec-WebSocket-Protocol: superchat, chat\r\n"
+    ));
+    s.write_all(req.as_bytes()).unwrap();
+    let h = head(&mut s);
+    assert!(h.starts_with("HTTP/1.1 101 "), "{h}");
+    assert!(h.contains("Sec-WebSocket-Protocol: chat\r\n"), "{h}");
+    let mut s = peer(server.local_addr());
+    let req = handshake(&format!("{KEY_HEADER}Origin: http://127.0.0.1:80\r\n"));
+    s.write_all(req.as_bytes()).unwrap();
+    assert!(head(&mut s).starts_with("HTTP/1.1 403 "));
+    server.stop(Duration::from_secs(1));
+}

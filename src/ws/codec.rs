@@ -232,7 +232,7 @@ fn parse_close(p: Vec<u8>) -> Result<Option<CloseFrame>, WsError> {
 }
 
 /// Reads and drops everything until EOF.
-fn drain<R: BufRead>(r: &mut R) -> io::Result<()> {
+pub(crate) fn drain<R: BufRead>(r: &mut R) -> io::Result<()> {
     loop {
         let n = match r.fill_buf() {
             Ok(b) => b.len(),

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::codec::{CloseFrame, Message, WsCodec};
 use super::error::WsError;
+use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
 
@@ -20,15 +21,43 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// A `code` that [`is_valid_close_code`](super::is_valid_close_code) refuses, or a reason over
 /// 123 bytes, sends a close frame without a status instead. Does nothing but the shutdown if
 /// the connection no longer takes sends.
-pub fn close(conn: &Connection<WsCodec>, code: u16, reason: &str) {
+///
+/// Works on any connection whose codec writes [`Message`]s: [`WsCodec`] and
+/// [`WsUpgrade`](super::WsUpgrade).
+pub fn close<C>(conn: &Connection<C>, code: u16, reason: &str)
+where
+    C: Codec,
+    C::Out: From<Message>,
+{
     let frame = CloseFrame {
         code,
         reason: reason.to_string(),
     };
-    if conn.send(Message::Close(Some(frame))).is_err() {
-        let _ = conn.send(Message::Close(None));
+    if conn.send(Message::Close(Some(frame)).into()).is_err() {
+        let _ = conn.send(Message::Close(None).into());
     }
     conn.shutdown(CLOSE_TIMEOUT);
+}
+
+/// What every endpoint does on its own (RFC 6455, 5.5.1 and 5.5.2): answers a ping with a
+/// pong, echoes a close frame and shuts down, answers a protocol error with its close code.
+pub(crate) fn answer<C>(conn: &Connection<C>, msg: &Result<Message, WsError>)
+where
+    C: Codec,
+    C::Out: From<Message>,
+{
+    match msg {
+        Ok(Message::Ping(p)) => {
+            let _ = conn.send(Message::Pong(p.clone()).into());
+        }
+        Ok(Message::Close(c)) => {
+            // Refused if we sent our close first: then this is the answer to it.
+            let _ = conn.send(Message::Close(c.clone()).into());
+            conn.shutdown(CLOSE_TIMEOUT);
+        }
+        Err(e) => close(conn, e.code, e.reason),
+        Ok(_) => {}
+    }
 }
 
 /// Wraps a [`Handler`] for [`WsCodec`] and does what RFC 6455 asks of every endpoint before
@@ -72,18 +101,7 @@ impl<H: Handler<WsCodec>> Handler<WsCodec> for AutoReply<H> {
     }
 
     fn on_message(&mut self, conn: &Connection<WsCodec>, msg: Result<Message, WsError>) {
-        match &msg {
-            Ok(Message::Ping(p)) => {
-                let _ = conn.send(Message::Pong(p.clone()));
-            }
-            Ok(Message::Close(c)) => {
-                // Refused if we sent our close first: then this is the answer to it.
-                let _ = conn.send(Message::Close(c.clone()));
-                conn.shutdown(CLOSE_TIMEOUT);
-            }
-            Err(e) => close(conn, e.code, e.reason),
-            Ok(_) => {}
-        }
+        answer(conn, &msg);
         self.inner.on_message(conn, msg);
     }
 

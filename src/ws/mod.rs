@@ -1,6 +1,7 @@
 //! WebSocket (RFC 6455), server side: the frame codec ([`WsCodec`]), the handler wrapper that
-//! answers pings, close frames and protocol errors ([`AutoReply`]), and the handshake's accept
-//! key, with SHA-1 and base64 written in the crate (no dependencies).
+//! answers pings, close frames and protocol errors ([`AutoReply`]), the handshake on the
+//! HTTP/1.1 codec ([`WsUpgrade`] and [`serve`]: pages and sockets on one port), and the
+//! handshake's accept key, with SHA-1 and base64 written in the crate (no dependencies).
 //!
 //! Frames are a [`Codec`](crate::Codec), so every connection feature (the bounded queue,
 //! timers, idle limits, heartbeats, metrics, graceful shutdown) works on WebSocket unchanged.
@@ -17,9 +18,12 @@ mod codec;
 mod error;
 mod frame;
 mod handler;
+mod handshake;
+mod serve;
 mod sha1;
 #[cfg(test)]
 mod tests;
+mod upgrade;
 
 pub use codec::{
     is_valid_close_code, CloseFrame, Message, WsCodec, DEFAULT_MAX_FRAME, DEFAULT_MAX_MESSAGE,
@@ -27,6 +31,9 @@ pub use codec::{
 pub use error::WsError;
 pub use frame::apply_mask;
 pub use handler::{close, AutoReply, CLOSE_TIMEOUT};
+pub use handshake::{OriginCheck, SubprotocolPick};
+pub use serve::{serve, WsHandler, WsService};
+pub use upgrade::{Incoming, Outgoing, WsUpgrade};
 
 /// The GUID RFC 6455 (section 1.3) appends to the client's key before hashing.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
