@@ -131,7 +131,7 @@
 //!
 //! | for | see |
 //! |---|---|
-//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`) |
+//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`), [`ws`] (WebSocket, server side: frames, the handshake on HTTP/1.1) |
 //! | transports | [`TcpServer`] / [`TcpClient`], [`UnixServer`] / [`ClientBuilder::connect_unix`], [`udp`] (each peer a [`Connection`]) |
 //! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
 //! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status), [`ConnOptions::on_event`] |
