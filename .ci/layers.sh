@@ -12,7 +12,7 @@ module_layer() {
     timer | codec) echo 1 ;;
     conn) echo 2 ;;
     server | client | udp | pull) echo 3 ;;
-    http | router) echo 4 ;;
+    http | router | ws) echo 4 ;;
     ops | activation | signal | metrics | testing) echo 5 ;;
     *) echo "" ;; # a re-exported type at the crate root, or not a module
   esac
@@ -25,7 +25,7 @@ file_layer() {
     src/timer/* | src/codec/*) echo 1 ;;
     src/conn/*) echo 2 ;;
     src/server/* | src/client.rs | src/udp.rs | src/pull/*) echo 3 ;;
-    src/http/* | src/router.rs) echo 4 ;;
+    src/http/* | src/ws/* | src/router.rs) echo 4 ;;
     src/ops/* | src/testing/*) echo 5 ;;
     src/lib.rs) echo "" ;;
     *) echo "?" ;;

@@ -131,7 +131,7 @@
 //!
 //! | for | see |
 //! |---|---|
-//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`) |
+//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`), [`ws`] (WebSocket, server side: frames, the handshake on HTTP/1.1) |
 //! | transports | [`TcpServer`] / [`TcpClient`], [`UnixServer`] / [`ClientBuilder::connect_unix`], [`udp`] (each peer a [`Connection`]) |
 //! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
 //! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status), [`ConnOptions::on_event`] |
@@ -146,7 +146,7 @@
 //! | engines | `timer/`, `codec/` | the timing wheel, the codecs: nothing about connections |
 //! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue (`queue.rs`), the writer thread (`writer.rs`), write-through, idle limits, timers, counters |
 //! | endpoints | `server/`, `client.rs`, `udp.rs`, `pull/` | the accept loop, dialling, the UDP peer table; [`BlockingClient`] and [`PullServer`] |
-//! | protocols | `http/`, `router.rs` | built on connections |
+//! | protocols | `http/`, `ws/`, `router.rs` | built on connections |
 //! | operations | `ops/`, `testing/` | signals, socket activation and hand-off, the metrics endpoint; the fault-injecting proxy |
 //!
 //! The [`design`] page tells the rest: the states of a connection, and the eight invariants
@@ -185,6 +185,7 @@ pub mod udp;
 // Layer 4, protocols on top of connections.
 pub mod http;
 mod router;
+pub mod ws;
 // Layer 5, operations.
 mod ops;
 pub mod testing;

@@ -1,0 +1,121 @@
+//! WebSocket echo against threadnet's own length-delimited echo, in one process on loopback:
+//! messages per second with one message in flight per connection.
+//!
+//! ```sh
+//! cargo run --release --example ws_bench -- --secs 5 --size 4096 --conns 1,16
+//! ```
+//!
+//! Servers: a `TcpServer` with [`WsCodec`] and [`AutoReply`] echoing each binary message (the
+//! frames start at once, no HTTP handshake), and one with `LengthDelimited` echoing each
+//! frame. Clients: plain std threads, one blocking `TcpStream` each, that write a message
+//! (masked with a fresh key per frame for WebSocket, as a browser would), read the echo, and
+//! repeat. Both servers reply from `on_message`, so each side costs the same syscalls; the
+//! difference is framing and unmasking.
+
+use std::io::{BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use threadnet::ws::{apply_mask, AutoReply, Message, WsCodec, WsError};
+use threadnet::{Connection, LengthDelimited, TcpServer};
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// Runs `conns` clients against `addr` for `secs`; returns messages per second (round trips).
+fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..conns)
+        .map(|c| {
+            let stop = Arc::clone(&stop);
+            thread::spawn(move || {
+                let s = TcpStream::connect(addr).unwrap();
+                s.set_nodelay(true).unwrap();
+                let mut w = s.try_clone().unwrap();
+                let mut r = BufReader::new(s);
+                let mut payload = vec![7u8; size];
+                let mut back = vec![0u8; size];
+                let mut count = 0u64;
+                let mut key = (c as u32).wrapping_mul(2_654_435_761);
+                while !stop.load(Ordering::Relaxed) {
+                    let mut out = Vec::with_capacity(size + 14);
+                    if ws {
+                        key = key.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                        let k = key.to_ne_bytes();
+                        out.extend_from_slice(&[0x82, 0x80 | 126]);
+                        out.extend_from_slice(&(size as u16).to_be_bytes());
+                        out.extend_from_slice(&k);
+                        apply_mask(&mut payload, k);
+                        out.extend_from_slice(&payload);
+                        apply_mask(&mut payload, k);
+                    } else {
+                        out.extend_from_slice(&(size as u32).to_be_bytes());
+                        out.extend_from_slice(&payload);
+                    }
+                    w.write_all(&out).unwrap();
+                    let mut head = [0u8; 4];
+                    r.read_exact(&mut head).unwrap();
+                    r.read_exact(&mut back).unwrap();
+                    count += 1;
+                }
+                count
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    let total: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() -> std::io::Result<()> {
+    let secs: u64 = arg("--secs", "5").parse().expect("--secs N");
+    let size: usize = arg("--size", "4096").parse().expect("--size BYTES");
+    assert!((126..=65535).contains(&size), "--size must be 126 to 65535");
+    let conns: Vec<usize> = arg("--conns", "1,16")
+        .split(',')
+        .map(|n| n.parse().expect("--conns A,B"))
+        .collect();
+    let ws = TcpServer::builder().addr("127.0.0.1:0").start(
+        WsCodec::new(),
+        |_: &Connection<WsCodec>| {
+            AutoReply::new(
+                |conn: &Connection<WsCodec>, msg: Result<Message, WsError>| {
+                    if let Ok(m @ Message::Binary(_)) = msg {
+                        let _ = conn.send(m);
+                    }
+                },
+            )
+        },
+    )?;
+    let ld = TcpServer::builder().addr("127.0.0.1:0").start(
+        LengthDelimited::new(),
+        |_: &Connection<LengthDelimited>| {
+            |conn: &Connection<LengthDelimited>, frame: Vec<u8>| {
+                let _ = conn.send(frame);
+            }
+        },
+    )?;
+    println!("size {size} B, {secs} s per run, one message in flight per connection");
+    println!(
+        "{:>6} {:>14} {:>14} {:>8}",
+        "conns", "ws msg/s", "length msg/s", "ws/len"
+    );
+    for n in conns {
+        let l = run(ld.local_addr().as_inet().unwrap(), n, secs, size, false);
+        let w = run(ws.local_addr().as_inet().unwrap(), n, secs, size, true);
+        println!("{n:>6} {w:>14.0} {l:>14.0} {:>8.2}", w / l);
+    }
+    ws.stop(Duration::from_secs(1));
+    ld.stop(Duration::from_secs(1));
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! One frame's header (RFC 6455, section 5.2) and masking (section 5.3).
+
+use std::io::{self, BufRead, Read};
+
+use super::error::WsError;
+
+/// Opcodes (section 5.2, 11.8).
+pub(crate) const CONTINUATION: u8 = 0x0;
+pub(crate) const TEXT: u8 = 0x1;
+pub(crate) const BINARY: u8 = 0x2;
+pub(crate) const CLOSE: u8 = 0x8;
+pub(crate) const PING: u8 = 0x9;
+pub(crate) const PONG: u8 = 0xA;
+
+/// A parsed frame header.
+#[derive(Debug)]
+pub(crate) struct Header {
+    pub(crate) fin: bool,
+    pub(crate) opcode: u8,
+    pub(crate) mask: Option<[u8; 4]>,
+    pub(crate) len: u64,
+}
+
+impl Header {
+    /// Whether this is a control frame (opcode with the high bit set, section 5.5).
+    pub(crate) fn is_control(&self) -> bool {
+        self.opcode & 0x8 != 0
+    }
+}
+
+/// Reads one header. `Ok(None)` is a clean EOF before its first byte.
+///
+/// Refuses (as [`WsError`] inside `InvalidData`) reserved bits, unknown opcodes, a 64-bit
+/// length with its top bit set, and control frames that are fragmented or longer than 125.
+pub(crate) fn read_header<R: BufRead>(r: &mut R) -> io::Result<Option<Header>> {
+    let mut b = [0u8; 2];
+    if !crate::codec::read_frame_start(r, &mut b)? {
+        return Ok(None);
+    }
+    let fin = b[0] & 0x80 != 0;
+    if b[0] & 0x70 != 0 {
+        return Err(WsError::protocol("reserved bits set, no extension negotiated").into());
+    }
+    let opcode = b[0] & 0x0F;
+    if !matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG) {
+        return Err(WsError::protocol("unknown opcode").into());
+    }
+    let masked = b[1] & 0x80 != 0;
+    let len = match b[1] & 0x7F {
+        126 => {
+            let mut e = [0u8; 2];
+            r.read_exact(&mut e)?;
+            u64::from(u16::from_be_bytes(e))
+        }
+        127 => {
+            let mut e = [0u8; 8];
+            r.read_exact(&mut e)?;
+            let n = u64::from_be_bytes(e);
+            if n >> 63 != 0 {
+                return Err(WsError::protocol("64-bit length with the top bit set").into());
+            }
+            n
+        }
+        n => u64::from(n),
+    };
+    let header = Header {
+        fin,
+        opcode,
+        mask: None,
+        len,
+    };
+    if header.is_control() && (!fin || len > 125) {
+        return Err(WsError::protocol("control frame fragmented or over 125 bytes").into());
+    }
+    let mask = if masked {
+        let mut k = [0u8; 4];
+        r.read_exact(&mut k)?;
+        Some(k)
+    } else {
+        None
+    };
+    Ok(Some(Header { mask, ..header }))
+}
+
+/// A frame header, unmasked (this is the server side): the bytes and how many are used.
+pub(crate) fn header_bytes(fin: bool, opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut h = [0u8; 10];
+    h[0] = if fin { 0x80 } else { 0 } | opcode;
+    if len < 126 {
+        h[1] = len as u8;
+        (h, 2)
+    } else if let Ok(n) = u16::try_from(len) {
+        h[1] = 126;
+        h[2..4].copy_from_slice(&n.to_be_bytes());
+        (h, 4)
+    } else {
+        h[1] = 127;
+        h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, 10)
+    }
+}
+
+/// XORs `data` with `key`, the key's byte 0 on `data[0]` (section 5.3). Works a `u64` at a
+/// time; the bytes before and after whole words go one by one.
+pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut chunks = data.chunks_exact_mut(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        c.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
+    }
+    let rest = chunks.into_remainder();
+    for (i, b) in rest.iter_mut().enumerate() {
+        *b ^= key[i % 4];
+    }
+}
+
+/// Appends exactly `len` bytes from `r` to `buf`, growing it as bytes arrive (never by `len`
+/// at once). EOF before `len` bytes is `UnexpectedEof`.
+pub(crate) fn read_payload<R: Read>(r: &mut R, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    let got = r.take(len).read_to_end(buf)?;
+    if (got as u64) < len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}

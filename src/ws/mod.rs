@@ -1,0 +1,79 @@
+//! WebSocket (RFC 6455), server side: the frame codec ([`WsCodec`]), the handler wrapper that
+//! answers pings, close frames and protocol errors ([`AutoReply`]), the handshake on the
+//! HTTP/1.1 codec ([`WsUpgrade`] and [`serve`]: pages and sockets on one port), and the
+//! handshake's accept key, with SHA-1 and base64 written in the crate (no dependencies).
+//!
+//! Frames are a [`Codec`](crate::Codec), so every connection feature (the bounded queue,
+//! timers, idle limits, heartbeats, metrics, graceful shutdown) works on WebSocket unchanged.
+//!
+//! ```
+//! use threadnet::ws;
+//!
+//! // RFC 6455, section 1.3: the server's answer to the client's key.
+//! assert_eq!(ws::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+//! ```
+
+mod base64;
+mod codec;
+mod error;
+mod frame;
+mod handler;
+mod handshake;
+mod serve;
+mod sha1;
+#[cfg(test)]
+mod tests;
+mod upgrade;
+
+pub use codec::{
+    is_valid_close_code, CloseFrame, Message, WsCodec, DEFAULT_MAX_FRAME, DEFAULT_MAX_MESSAGE,
+};
+pub use error::WsError;
+pub use frame::apply_mask;
+pub use handler::{close, AutoReply, CLOSE_TIMEOUT};
+pub use handshake::{OriginCheck, SubprotocolPick};
+pub use serve::{serve, WsHandler, WsService};
+pub use upgrade::{Incoming, Outgoing, WsUpgrade};
+
+/// The GUID RFC 6455 (section 1.3) appends to the client's key before hashing.
+pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+/// The `Sec-WebSocket-Accept` value for a client's `Sec-WebSocket-Key`:
+/// base64(SHA-1(key + [`GUID`])) (RFC 6455, section 4.2.2).
+///
+/// `key` is used as given (the caller trims the header value); whether it is a valid key is
+/// [`is_valid_key`]'s question.
+pub fn accept_key(key: &str) -> String {
+    let mut input = Vec::with_capacity(key.len() + GUID.len());
+    input.extend_from_slice(key.as_bytes());
+    input.extend_from_slice(GUID.as_bytes());
+    base64::encode(&sha1::sha1(&input))
+}
+
+/// Whether `key` is a valid `Sec-WebSocket-Key`: base64 of exactly 16 bytes (RFC 6455,
+/// section 4.1, item 7).
+pub fn is_valid_key(key: &str) -> bool {
+    base64::decode(key).is_some_and(|k| k.len() == 16)
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn rfc_6455_example() {
+        assert_eq!(
+            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn key_must_be_16_bytes_of_base64() {
+        assert!(is_valid_key("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25jZQ")); // unpadded
+        assert!(!is_valid_key("Zm9vYmFy")); // 6 bytes
+        assert!(!is_valid_key("dGhlIHNhbXBsZSBub25jZSE=")); // 17 bytes
+        assert!(!is_valid_key(""));
+    }
+}

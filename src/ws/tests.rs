@@ -1,0 +1,381 @@
+//! The frame codec against RFC 6455, section by section. Every input is also read split at
+//! every byte (one byte per `read`), which must give the same results.
+
+use std::io::{BufReader, ErrorKind};
+
+use super::*;
+use crate::codec::test_util::OneByte;
+use crate::codec::Codec;
+
+const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+/// A client frame: masked with `KEY`, the header's first byte given whole (FIN, RSV, opcode).
+fn frame_b0(b0: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![b0];
+    let n = payload.len();
+    if n < 126 {
+        out.push(0x80 | n as u8);
+    } else if n <= 0xFFFF {
+        out.push(0x80 | 126);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(0x80 | 127);
+        out.extend_from_slice(&(n as u64).to_be_bytes());
+    }
+    out.extend_from_slice(&KEY);
+    let mut p = payload.to_vec();
+    apply_mask(&mut p, KEY);
+    out.extend_from_slice(&p);
+    out
+}
+
+fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    frame_b0(if fin { 0x80 } else { 0 } | opcode, payload)
+}
+
+type Read = Result<Option<Result<Message, WsError>>, ErrorKind>;
+
+/// Everything `codec` reads from `wire`, up to and including the first `None` or error.
+fn read_with<R: std::io::BufRead>(mut codec: WsCodec, r: &mut R) -> Vec<Read> {
+    let mut out = Vec::new();
+    loop {
+        let got = codec.read(r).map_err(|e| e.kind());
+        let end = !matches!(got, Ok(Some(_)));
+        out.push(got);
+        if end {
+            return out;
+        }
+    }
+}
+
+/// Reads `wire` whole and split at every byte; both must agree.
+fn read_all_with(codec: WsCodec, wire: &[u8]) -> Vec<Read> {
+    let whole = read_with(codec.clone(), &mut &wire[..]);
+    let split = read_with(codec, &mut BufReader::with_capacity(1, OneByte(wire)));
+    assert_eq!(whole, split, "split reads differ");
+    whole
+}
+
+fn read_all(wire: &[u8]) -> Vec<Read> {
+    read_all_with(WsCodec::new(), wire)
+}
+
+fn ok(m: Message) -> Read {
+    Ok(Some(Ok(m)))
+}
+
+fn err(code: u16) -> Vec<Read> {
+    vec![
+        Ok(Some(Err(WsError { code, reason: "" }))),
+        Ok(None), // then everything is drained to EOF
+    ]
+}
+
+/// The close codes of what was read (reasons are not compared).
+fn codes(reads: Vec<Read>) -> Vec<Read> {
+    reads
+        .into_iter()
+        .map(|r| match r {
+            Ok(Some(Err(e))) => Ok(Some(Err(WsError { reason: "", ..e }))),
+            other => other,
+        })
+        .collect()
+}
+
+fn text(s: &str) -> Message {
+    Message::Text(s.to_string())
+}
+
+// 5.2: framing.
+
+#[test]
+fn s5_2_reserved_bits_refused() {
+    for rsv in [0x40, 0x20, 0x10] {
+        let wire = frame_b0(0x80 | rsv | 0x1, b"hi");
+        assert_eq!(codes(read_all(&wire)), err(1002), "rsv {rsv:#x}");
+    }
+}
+
+#[test]
+fn s5_2_unknown_opcodes_refused() {
+    for op in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
+        let wire = frame(true, op, b"");
+        assert_eq!(codes(read_all(&wire)), err(1002), "opcode {op:#x}");
+    }
+}
+
+#[test]
+fn s5_2_lengths_7_16_and_64_bit() {
+    for n in [0, 125, 126, 127, 0xFFFF, 0x10000] {
+        let payload = vec![7u8; n];
+        let got = read_all(&frame(true, 0x2, &payload));
+        assert_eq!(
+            got,
+            vec![ok(Message::Binary(payload)), Ok(None)],
+            "length {n}"
+        );
+    }
+}
+
+#[test]
+fn s5_2_64_bit_length_with_top_bit_refused_before_allocating() {
+    let mut wire = vec![0x82, 0x80 | 127];
+    wire.extend_from_slice(&(1u64 << 63).to_be_bytes());
+    wire.extend_from_slice(&KEY);
+    assert_eq!(codes(read_all(&wire)), err(1002));
+}
+
+#[test]
+fn s5_2_eof_inside_a_frame_is_unexpected_eof() {
+    let wire = frame(true, 0x1, b"Hello");
+    for cut in 1..wire.len() {
+        assert_eq!(
+            read_all(&wire[..cut]),
+            vec![Err(ErrorKind::UnexpectedEof)],
+            "cut at {cut}"
+        );
+    }
+    assert_eq!(read_all(b""), vec![Ok(None)]);
+}
+
+// 5.3: masking.
+
+#[test]
+fn s5_3_rfc_example_and_unmasked_client_frame_refused() {
+    // Section 5.7: a masked "Hello".
+    let wire = [
+        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+    ];
+    assert_eq!(read_all(&wire), vec![ok(text("Hello")), Ok(None)]);
+    // The same unmasked (section 5.7's first example) is a protocol error from a client.
+    let wire = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
+    assert_eq!(codes(read_all(&wire)), err(1002));
+}
+
+#[test]
+fn s5_3_mask_word_at_a_time_matches_bytewise() {
+    let key = [1, 2, 0x80, 0xff];
+    for n in 0..40 {
+        let data: Vec<u8> = (0..n as u8).map(|i| i.wrapping_mul(37)).collect();
+        let mut fast = data.clone();
+        apply_mask(&mut fast, key);
+        let slow: Vec<u8> = data
+            .iter()
+            .enumerate()
+            .map(|(i, b)| b ^ key[i % 4])
+            .collect();
+        assert_eq!(fast, slow, "length {n}");
+    }
+}
+
+#[test]
+fn s5_3_server_frames_are_not_masked() {
+    let mut out = Vec::new();
+    WsCodec::new()
+        .write(&Message::Binary(vec![1; 300]), &mut out)
+        .unwrap();
+    assert_eq!(&out[..4], &[0x82, 126, 0x01, 0x2c]); // mask bit clear, 16-bit length
+    assert_eq!(out.len(), 304);
+}
+
+// 5.4: fragmentation.
+
+#[test]
+fn s5_4_fragments_joined_with_control_frames_between() {
+    let mut wire = frame(false, 0x1, b"Hel");
+    wire.extend(frame(true, 0x9, b"ping"));
+    wire.extend(frame(false, 0x0, b"l"));
+    wire.extend(frame(true, 0xA, b""));
+    wire.extend(frame(true, 0x0, b"o"));
+    wire.extend(frame(false, 0x2, &[1]));
+    wire.extend(frame(true, 0x0, &[2]));
+    assert_eq!(
+        read_all(&wire),
+        vec![
+            ok(Message::Ping(b"ping".to_vec())),
+            ok(Message::Pong(vec![])),
+            ok(text("Hello")),
+            ok(Message::Binary(vec![1, 2])),
+            Ok(None)
+        ]
+    );
+}
+
+#[test]
+fn s5_4_continuation_without_a_message_refused() {
+    assert_eq!(codes(read_all(&frame(true, 0x0, b"x"))), err(1002));
+}
+
+#[test]
+fn s5_4_new_message_inside_a_fragmented_one_refused() {
+    let mut wire = frame(false, 0x1, b"a");
+    wire.extend(frame(true, 0x2, b"b"));
+    assert_eq!(codes(read_all(&wire)), err(1002));
+}
+
+#[test]
+fn s5_4_eof_between_fragments_is_unexpected_eof() {
+    assert_eq!(
+        read_all(&frame(false, 0x2, b"a")),
+        vec![Err(ErrorKind::UnexpectedEof)]
+    );
+}
+
+// 5.5: control frames.
+
+#[test]
+fn s5_5_control_frames_fragmented_or_long_refused() {
+    assert_eq!(codes(read_all(&frame(false, 0x9, b"x"))), err(1002));
+    assert_eq!(codes(read_all(&frame(true, 0x9, &[0; 126]))), err(1002));
+    assert_eq!(
+        read_all(&frame(true, 0x9, &[0; 125])),
+        vec![ok(Message::Ping(vec![0; 125])), Ok(None)]
+    );
+}
+
+#[test]
+fn s5_5_1_close_surfaces_code_and_reason_then_input_is_drained() {
+    let mut wire = frame(true, 0x8, &[&1001u16.to_be_bytes()[..], b"bye"].concat());
+    wire.extend(frame(true, 0x1, b"after close: ignored"));
+    wire.extend(b"garbage");
+    let close = CloseFrame {
+        code: 1001,
+        reason: "bye".into(),
+    };
+    assert_eq!(
+        read_all(&wire),
+        vec![ok(Message::Close(Some(close))), Ok(None)]
+    );
+    assert_eq!(
+        read_all(&frame(true, 0x8, b"")),
+        vec![ok(Message::Close(None)), Ok(None)]
+    );
+}
+
+#[test]
+fn s5_5_1_close_payload_of_one_byte_or_bad_reason_refused() {
+    assert_eq!(codes(read_all(&frame(true, 0x8, &[3]))), err(1002));
+    let bad = [&1000u16.to_be_bytes()[..], &[0xff]].concat();
+    assert_eq!(codes(read_all(&frame(true, 0x8, &bad))), err(1007));
+}
+
+#[test]
+fn s5_5_2_ping_is_answered_with_pong_by_auto_reply() {
+    // AutoReply is tested on a socket in tests/ws.rs; here the frame the pong makes.
+    let mut out = Vec::new();
+    WsCodec::new()
+        .write(&Message::Pong(b"hi".to_vec()), &mut out)
+        .unwrap();
+    assert_eq!(out, [0x8A, 0x02, b'h', b'i']);
+    let e = WsCodec::new().write(&Message::Ping(vec![0; 126]), &mut Vec::new());
+    assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+// 5.6: data frames.
+
+#[test]
+fn s5_6_text_and_binary_round_trip_through_write() {
+    for m in [text("héllo"), Message::Binary(vec![0, 255]), text("")] {
+        let mut out = Vec::new();
+        WsCodec::new().write(&m, &mut out).unwrap();
+        // Mask the server frame as a client would, and read it back.
+        let (b0, payload) = (out[0], out[2..].to_vec());
+        assert_eq!(read_all(&frame_b0(b0, &payload)), vec![ok(m), Ok(None)]);
+    }
+}
+
+// 7.4: close codes.
+
+#[test]
+fn s7_4_close_codes() {
+    for code in [
+        1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
+    ] {
+        assert!(is_valid_close_code(code), "{code}");
+        let got = read_all(&frame(true, 0x8, &code.to_be_bytes()));
+        let close = CloseFrame {
+            code,
+            reason: String::new(),
+        };
+        assert_eq!(got, vec![ok(Message::Close(Some(close))), Ok(None)]);
+    }
+    for code in [
+        0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535,
+    ] {
+        assert!(!is_valid_close_code(code), "{code}");
+        assert_eq!(
+            codes(read_all(&frame(true, 0x8, &code.to_be_bytes()))),
+            err(1002)
+        );
+    }
+    let bad = Message::Close(Some(CloseFrame {
+        code: 1005,
+        reason: String::new(),
+    }));
+    let e = WsCodec::new().write(&bad, &mut Vec::new()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput);
+}
+
+// 8.1: UTF-8.
+
+#[test]
+fn s8_1_invalid_utf8_refused_with_1007() {
+    for bad in [
+        &[0xff][..],
+        &[0xc0, 0x80],
+        &[0xed, 0xa0, 0x80],
+        &[0xce, 0xba, 0xe1],
+    ] {
+        assert_eq!(
+            codes(read_all(&frame(true, 0x1, bad))),
+            err(1007),
+            "{bad:x?}"
+        );
+    }
+}
+
+#[test]
+fn s8_1_code_point_split_across_fragments_is_fine() {
+    let snowman = "☃".as_bytes(); // e2 98 83
+    let mut wire = frame(false, 0x1, &snowman[..1]);
+    wire.extend(frame(false, 0x0, &snowman[1..2]));
+    wire.extend(frame(true, 0x0, &snowman[2..]));
+    assert_eq!(read_all(&wire), vec![ok(text("☃")), Ok(None)]);
+}
+
+#[test]
+fn s8_1_invalid_utf8_fails_fast_before_the_message_ends() {
+    // The first fragment is already invalid: refused without waiting for the rest, which
+    // never comes (the wire ends mid-message, yet the answer is 1007, not an EOF error).
+    let wire = frame(false, 0x1, &[b'a', 0xff]);
+    assert_eq!(codes(read_all(&wire)), err(1007));
+    // A sequence cut by the last fragment is invalid.
+    let wire = frame(true, 0x1, &[0xe2, 0x98]);
+    assert_eq!(codes(read_all(&wire)), err(1007));
+}
+
+// Limits (10.4): 1009, checked on the header.
+
+#[test]
+fn limits_frame_and_message_1009() {
+    let codec = WsCodec::new().max_frame(10).max_message(15);
+    let got = read_all_with(codec.clone(), &frame(true, 0x2, &[0; 11]));
+    assert_eq!(codes(got), err(1009));
+    // The header of a huge frame alone is refused: nothing waits for its payload.
+    let mut wire = vec![0x82, 0x80 | 127];
+    wire.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    wire.extend_from_slice(&KEY);
+    assert_eq!(codes(read_all(&wire)), err(1009));
+    // Frames within the limit, the message over it.
+    let mut wire = frame(false, 0x2, &[0; 10]);
+    wire.extend(frame(true, 0x0, &[0; 6]));
+    assert_eq!(codes(read_all_with(codec.clone(), &wire)), err(1009));
+    let mut fits = frame(false, 0x2, &[0; 10]);
+    fits.extend(frame(true, 0x0, &[0; 5]));
+    assert_eq!(
+        read_all_with(codec.clone(), &fits),
+        vec![ok(Message::Binary(vec![0; 15])), Ok(None)]
+    );
+    let e = codec.write(&Message::Binary(vec![0; 11]), &mut Vec::new());
+    assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
