@@ -252,7 +252,7 @@ impl<C: Codec> EmbeddedConnection<C> {
     /// See [the type](Self#panics).
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.settle();
-        lock(&self.reason).as_ref().map(copy)
+        lock(&self.reason).clone()
     }
 
     /// True once the connection has closed and `on_close` has run.
@@ -318,29 +318,4 @@ fn writer_idle(core: &Core) -> bool {
         return false;
     }
     !closing || try_lock(&core.writer).is_some_and(|w| w.as_ref().map_or(true, |h| h.is_finished()))
-}
-
-/// A copy of a close reason (an I/O error is not `Clone`: its kind and message are kept).
-fn copy(r: &CloseReason) -> CloseReason {
-    match r {
-        CloseReason::PeerClosed => CloseReason::PeerClosed,
-        CloseReason::Shutdown => CloseReason::Shutdown,
-        CloseReason::Closed { dropped } => CloseReason::Closed { dropped: *dropped },
-        CloseReason::ShutdownTimeout { dropped } => {
-            CloseReason::ShutdownTimeout { dropped: *dropped }
-        }
-        CloseReason::ServerStopped { dropped } => CloseReason::ServerStopped { dropped: *dropped },
-        CloseReason::Error { error, dropped } => CloseReason::Error {
-            error: io::Error::new(error.kind(), error.to_string()),
-            dropped: *dropped,
-        },
-        CloseReason::IdleTimeout { kind, dropped } => CloseReason::IdleTimeout {
-            kind: *kind,
-            dropped: *dropped,
-        },
-        CloseReason::Panic { message, dropped } => CloseReason::Panic {
-            message: message.clone(),
-            dropped: *dropped,
-        },
-    }
 }
