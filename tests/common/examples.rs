@@ -5,12 +5,15 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
+
+#[path = "process.rs"]
+mod process;
 
 /// How long a child may take to print its `listening on` line.
 pub const START_WAIT: Duration = Duration::from_secs(60);
@@ -23,36 +26,8 @@ pub fn binary(name: &str) -> PathBuf {
     if let Some(p) = paths.get(name) {
         return p.clone();
     }
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile = exe
-        .parent()
-        .and_then(Path::parent)
-        .and_then(Path::file_name);
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.args([
-        "build",
-        "--example",
-        name,
-        "--message-format=json-render-diagnostics",
-    ])
-    .arg("--manifest-path")
-    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-    .stderr(Stdio::inherit());
-    if profile.is_some_and(|p| p == "release") {
-        cmd.arg("--release");
-    }
-    let out = cmd.output().expect("run cargo build --example");
-    assert!(out.status.success(), "cargo build --example {name} failed");
-    let json = String::from_utf8(out.stdout).expect("cargo's output is UTF-8");
-    let needle = format!(r#""name":"{name}""#);
-    let path = json
-        .lines()
-        .filter(|l| l.contains(r#""reason":"compiler-artifact""#) && l.contains(&needle))
-        .find_map(|l| {
-            let start = l.find(r#""executable":""#)? + r#""executable":""#.len();
-            let end = start + l[start..].find('"')?;
-            Some(PathBuf::from(&l[start..end]))
-        })
+    let (_, path) = process::build_examples(&[name])
+        .pop()
         .unwrap_or_else(|| panic!("cargo reported no {name} executable"));
     paths.insert(name.to_string(), path.clone());
     path

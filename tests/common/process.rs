@@ -29,43 +29,47 @@ const EXAMPLES: [&str; 5] = ["echo", "http_hello", "kv_server", "chat", "udp_ech
 /// own report.
 pub fn example_binary(name: &str) -> &'static Path {
     static PATHS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
-    let paths = PATHS.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/<test binary>
-        let profile = exe
-            .parent()
-            .and_then(Path::parent)
-            .and_then(Path::file_name);
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.arg("build");
-        for example in EXAMPLES {
-            cmd.args(["--example", example]);
-        }
-        cmd.arg("--message-format=json-render-diagnostics")
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .stderr(Stdio::inherit());
-        if profile.is_some_and(|p| p == "release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().expect("run cargo build --example");
-        assert!(out.status.success(), "cargo build --example failed");
-        let json = String::from_utf8(out.stdout).expect("cargo's output is UTF-8");
-        json.lines()
-            .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
-            .filter_map(|l| {
-                let name = field(l, r#""target":{"#, r#""name":""#)?;
-                let exe = field(l, "", r#""executable":""#)?;
-                Some((name.to_string(), PathBuf::from(exe)))
-            })
-            .filter(|(name, _)| EXAMPLES.contains(&name.as_str()))
-            .collect()
-    });
-    paths
+    PATHS
+        .get_or_init(|| build_examples(&EXAMPLES))
         .iter()
         .find(|(n, _)| n == name)
         .map(|(_, p)| p.as_path())
         .unwrap_or_else(|| panic!("cargo reported no {name} executable"))
+}
+
+/// Runs `cargo build --example …` for `names`, with the cargo and profile of this test, and
+/// returns each example's binary as cargo reports it.
+pub fn build_examples(names: &[&str]) -> Vec<(String, PathBuf)> {
+    let exe = std::env::current_exe().expect("current_exe");
+    // target/<profile>/deps/<test binary>
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::file_name);
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.arg("build");
+    for example in names {
+        cmd.args(["--example", example]);
+    }
+    cmd.arg("--message-format=json-render-diagnostics")
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .stderr(Stdio::inherit());
+    if profile.is_some_and(|p| p == "release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().expect("run cargo build --example");
+    assert!(out.status.success(), "cargo build --example failed");
+    let json = String::from_utf8(out.stdout).expect("cargo's output is UTF-8");
+    json.lines()
+        .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
+        .filter_map(|l| {
+            let name = field(l, r#""target":{"#, r#""name":""#)?;
+            let exe = field(l, "", r#""executable":""#)?;
+            Some((name.to_string(), PathBuf::from(exe)))
+        })
+        .filter(|(name, _)| names.contains(&name.as_str()))
+        .collect()
 }
 
 /// The string value of the JSON key `key` (written with its quotes, colon and opening quote)
