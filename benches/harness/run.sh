@@ -65,20 +65,9 @@ fi
 } | tee "$OUT/env.txt"
 
 # ---------------------------------------------------------------- servers
-SERVER_PID=
 SERVER_ADDR=
-stop_server() {
-  [[ -n $SERVER_PID ]] || return 0
-  kill -TERM "$SERVER_PID" 2>/dev/null || true
-  for _ in $(seq 50); do # up to 5 s for a graceful exit, then SIGKILL
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$SERVER_PID" 2>/dev/null || true
-  wait "$SERVER_PID" 2>/dev/null || true
-  SERVER_PID=
-}
-trap stop_server EXIT
+# shellcheck source=server.sh
+source "$HERE/server.sh"
 
 # start_server NAME: sets SERVER_PID and SERVER_ADDR from its `listening on ADDR` line.
 start_server() {
