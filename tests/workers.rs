@@ -4,97 +4,18 @@
 //! `chat`. Real processes, real signals, a temp dir for the pid and log files.
 
 mod common;
+#[path = "common/control_dir.rs"]
+mod control_dir;
 #[path = "common/process.rs"]
 mod process;
 
 use std::fs;
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::*;
-use process::{alive, example_binary, kill};
+use control_dir::{read_pid, Dir};
+use process::alive;
 use threadnet::TcpServer;
-
-/// A temp dir for `NAME.pid*` and `NAME.log` of the example `NAME` (`echo` unless
-/// [`Dir::example`] says otherwise); dropping it kills every process it saw, then removes
-/// the dir.
-struct Dir {
-    path: PathBuf,
-    example: &'static str,
-    seen: Vec<u32>,
-}
-
-impl Dir {
-    fn example(mut self, name: &'static str) -> Dir {
-        self.example = name;
-        self
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.path.join(format!("{}.log", self.example))
-    }
-
-    fn new(tag: &str) -> Dir {
-        let path =
-            std::env::temp_dir().join(format!("threadnet-workers-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir(&path).unwrap();
-        Dir {
-            path,
-            example: "echo",
-            seen: Vec::new(),
-        }
-    }
-
-    fn pid_path(&self) -> PathBuf {
-        self.path.join(format!("{}.pid", self.example))
-    }
-
-    /// Worker `i`'s pid, remembered for the clean-up.
-    fn worker_pid(&mut self, i: usize) -> Option<u32> {
-        let path = PathBuf::from(format!("{}.{i}", self.pid_path().display()));
-        let pid = read_pid(&path);
-        self.seen.extend(pid);
-        pid
-    }
-
-    /// Runs `NAME ARGS --pid-file … --log-file …` to its end: exit code, stdout, stderr.
-    fn echo(&mut self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(example_binary(self.example))
-            .args(args)
-            .arg("--pid-file")
-            .arg(self.pid_path())
-            .arg("--log-file")
-            .arg(self.log_path())
-            .output()
-            .expect("run the example");
-        for i in 1..=2 {
-            self.worker_pid(i);
-        }
-        self.seen.extend(read_pid(&self.pid_path()));
-        (
-            out.status.code().expect("an exit code, not a signal"),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        for &pid in &self.seen {
-            if alive(pid) {
-                kill("KILL", pid);
-            }
-        }
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
-fn read_pid(path: &Path) -> Option<u32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
 
 /// How many sockets process `pid` has open (its fds that link to `socket:[…]`).
 fn sockets(pid: u32) -> usize {
@@ -118,13 +39,12 @@ fn served(addr: SocketAddr, payload: &[u8]) -> TcpStream {
 
 #[test]
 fn two_workers_share_the_port_and_stop_together() {
-    let mut dir = Dir::new("two");
+    let mut dir = Dir::new("workers", "two");
     // Holds a free port (bound with SO_REUSEPORT, so the workers can bind it too) until they
     // listen; with port 0 each worker would pick a port of its own.
     let reserved = TcpServer::bind_reuse_port("127.0.0.1:0").unwrap();
     let addr = reserved.local_addr().unwrap();
-    let (code, out, err) =
-        dir.echo(&["start", "-d", "--workers", "2", "--addr", &addr.to_string()]);
+    let (code, out, err) = dir.run(&["start", "-d", "--workers", "2", "--addr", &addr.to_string()]);
     drop(reserved);
     assert_eq!(code, 0, "start -d --workers 2: {out}{err}");
     let pids = [dir.worker_pid(1).unwrap(), dir.worker_pid(2).unwrap()];
@@ -139,7 +59,7 @@ fn two_workers_share_the_port_and_stop_together() {
         "{out}"
     );
 
-    let (code, out, err) = dir.echo(&["status"]);
+    let (code, out, err) = dir.run(&["status"]);
     assert_eq!(code, 0, "status: {out}{err}");
     for (i, pid) in pids.iter().enumerate() {
         assert!(
@@ -150,7 +70,7 @@ fn two_workers_share_the_port_and_stop_together() {
     }
 
     // A second start is refused while the workers run.
-    let (code, _, err) = dir.echo(&["start", "-d", "--addr", &addr.to_string()]);
+    let (code, _, err) = dir.run(&["start", "-d", "--addr", &addr.to_string()]);
     assert_eq!(code, 4, "{err}");
 
     // 50 connections, each served and held open: each one is a socket in the process that
@@ -163,7 +83,7 @@ fn two_workers_share_the_port_and_stop_together() {
     assert!(took[0] > 0 && took[1] > 0, "both workers accept: {took:?}");
     drop(held);
 
-    let (code, out, err) = dir.echo(&["stop"]);
+    let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
     assert!(
         out.contains(&format!("stopped (pid {} {})", pids[0], pids[1])),
@@ -185,22 +105,22 @@ fn two_workers_share_the_port_and_stop_together() {
         "nothing listens any more"
     );
 
-    let (code, _, _) = dir.echo(&["status"]);
+    let (code, _, _) = dir.run(&["status"]);
     assert_eq!(code, 3);
 }
 
 #[test]
 fn workers_in_the_foreground_are_refused() {
-    let mut dir = Dir::new("fg");
-    let (code, out, err) = dir.echo(&["start", "--workers", "2", "--addr", "127.0.0.1:0"]);
+    let mut dir = Dir::new("workers", "fg");
+    let (code, out, err) = dir.run(&["start", "--workers", "2", "--addr", "127.0.0.1:0"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("use start -d"), "{err}");
 }
 
 #[test]
 fn status_prints_the_metrics_snapshot() {
-    let mut dir = Dir::new("metrics");
-    let (code, out, err) = dir.echo(&[
+    let mut dir = Dir::new("workers", "metrics");
+    let (code, out, err) = dir.run(&[
         "start",
         "-d",
         "--addr",
@@ -219,7 +139,7 @@ fn status_prints_the_metrics_snapshot() {
     let (addr, metrics) = (line("listening on "), line("metrics on "));
     drop(served(addr.parse().unwrap(), b"counted"));
 
-    let (code, out, err) = dir.echo(&["status", "--metrics-addr", &metrics]);
+    let (code, out, err) = dir.run(&["status", "--metrics-addr", &metrics]);
     assert_eq!(code, 0, "status: {out}{err}");
     assert!(out.contains("running: pid "), "{out}");
     assert!(
@@ -227,29 +147,29 @@ fn status_prints_the_metrics_snapshot() {
         "{out}{err}"
     );
     // Metrics that cannot be fetched are reported, and the server still runs: exit 0.
-    let (code, _, err) = dir.echo(&["status", "--metrics-addr", "127.0.0.1:1"]);
+    let (code, _, err) = dir.run(&["status", "--metrics-addr", "127.0.0.1:1"]);
     assert_eq!(code, 0);
     assert!(
         err.contains("no metrics from http://127.0.0.1:1/metrics"),
         "{err}"
     );
-    assert_eq!(dir.echo(&["stop"]).0, 0);
+    assert_eq!(dir.run(&["stop"]).0, 0);
 }
 
 #[test]
 fn http_hello_start_d_status_serve_and_stop() {
-    let mut dir = Dir::new("http").example("http_hello");
-    let (code, out, err) = dir.echo(&["--help"]);
+    let mut dir = Dir::new("workers", "http").example("http_hello");
+    let (code, out, err) = dir.run(&["--help"]);
     assert_eq!(code, 0, "{err}");
     for command in ["start -d", "stop", "reload", "status", "--workers N"] {
         assert!(out.contains(command), "--help names {command:?}: {out}");
     }
 
-    let (code, out, err) = dir.echo(&["start", "-d", "--addr", "127.0.0.1:0"]);
+    let (code, out, err) = dir.run(&["start", "-d", "--addr", "127.0.0.1:0"]);
     assert_eq!(code, 0, "start -d: {out}{err}");
     let pid = read_pid(&dir.pid_path()).expect("the server wrote its pid file");
     assert!(out.contains(&format!("pid {pid}")), "{out}");
-    let (code, out, err) = dir.echo(&["status"]);
+    let (code, out, err) = dir.run(&["status"]);
     assert_eq!(code, 0, "status: {out}{err}");
     assert!(out.contains(&format!("running: pid {pid}, up ")), "{out}");
 
@@ -263,33 +183,33 @@ fn http_hello_start_d_status_serve_and_stop() {
     std::io::Read::read_to_string(&mut s, &mut reply).unwrap();
     assert!(reply.ends_with(r#"{"hello":"world"}"#), "{reply}");
 
-    let (code, out, err) = dir.echo(&["stop"]);
+    let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
     assert!(!alive(pid));
     assert!(!dir.pid_path().exists(), "the server removes its pid file");
-    assert_eq!(dir.echo(&["stop"]).0, 3, "nothing left to stop");
+    assert_eq!(dir.run(&["stop"]).0, 3, "nothing left to stop");
 }
 
 #[test]
 fn chat_start_d_status_and_stop_but_no_reload() {
-    let mut dir = Dir::new("chat").example("chat");
-    let (code, out, _) = dir.echo(&["--help"]);
+    let mut dir = Dir::new("workers", "chat").example("chat");
+    let (code, out, _) = dir.run(&["--help"]);
     assert_eq!(code, 0);
     assert!(
         out.contains("start -d") && out.contains("no reload"),
         "{out}"
     );
 
-    let (code, out, err) = dir.echo(&["start", "-d", "--addr", "127.0.0.1:0"]);
+    let (code, out, err) = dir.run(&["start", "-d", "--addr", "127.0.0.1:0"]);
     assert_eq!(code, 0, "start -d: {out}{err}");
     let pid = read_pid(&dir.pid_path()).expect("the server wrote its pid file");
-    assert_eq!(dir.echo(&["status"]).0, 0);
-    let (code, _, err) = dir.echo(&["reload"]);
+    assert_eq!(dir.run(&["status"]).0, 0);
+    let (code, _, err) = dir.run(&["reload"]);
     assert_eq!(code, 1);
     assert!(err.contains("no reload"), "{err}");
     assert!(alive(pid), "a refused reload leaves the room alone");
 
-    let (code, out, err) = dir.echo(&["stop"]);
+    let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
     assert!(!alive(pid));
     assert!(!dir.pid_path().exists());
