@@ -390,17 +390,23 @@ mod imp {
 
     /// `setsockopt(SO_LINGER)` with `struct linger { int l_onoff; int l_linger; }`.
     fn set_linger(fd: BorrowedFd<'_>, linger: [c_int; 2]) -> io::Result<()> {
-        const SOL_SOCKET: c_int = 1;
         const SO_LINGER: c_int = 13;
-        // SAFETY: the value is 8 readable bytes on our stack and `len` says so; setsockopt
-        // only reads it. `fd` is open for the borrow.
+        set_socket_option(fd, SO_LINGER, &linger)
+    }
+
+    /// `setsockopt(fd, SOL_SOCKET, name, value)`, for an option whose value is a plain C
+    /// value (`int`s, and structs of them, as `value`'s bytes).
+    fn set_socket_option<T: Copy>(fd: BorrowedFd<'_>, name: c_int, value: &T) -> io::Result<()> {
+        const SOL_SOCKET: c_int = 1;
+        // SAFETY: `value` is `size_of::<T>()` readable bytes, borrowed for the call, and
+        // `len` says so; setsockopt only reads them. `fd` is open for the borrow.
         let rc = unsafe {
             setsockopt(
                 fd.as_raw_fd(),
                 SOL_SOCKET,
-                SO_LINGER,
-                linger.as_ptr().cast(),
-                std::mem::size_of_val(&linger) as u32,
+                name,
+                (value as *const T).cast(),
+                std::mem::size_of::<T>() as u32,
             )
         };
         if rc == 0 {
@@ -424,7 +430,6 @@ mod imp {
         const AF_INET6: c_int = 10;
         const SOCK_STREAM: c_int = 1;
         const SOCK_CLOEXEC: c_int = 0o2_000_000;
-        const SOL_SOCKET: c_int = 1;
         const SO_REUSEADDR: c_int = 2;
         const SO_REUSEPORT: c_int = 15;
         let family = if addr.is_ipv4() { AF_INET } else { AF_INET6 };
@@ -437,21 +442,7 @@ mod imp {
         // nothing else in the process; the OwnedFd closes it on every path out.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         for option in [SO_REUSEADDR, SO_REUSEPORT] {
-            let on: c_int = 1;
-            // SAFETY: the value is one readable int on our stack and `len` says so;
-            // setsockopt only reads it. `fd` is open (owned just above).
-            let rc = unsafe {
-                setsockopt(
-                    fd.as_raw_fd(),
-                    SOL_SOCKET,
-                    option,
-                    (&on as *const c_int).cast(),
-                    std::mem::size_of::<c_int>() as u32,
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            set_socket_option(fd.as_fd(), option, &(1 as c_int))?;
         }
         // struct sockaddr_in (16 bytes) or sockaddr_in6 (28 bytes), built as bytes: the
         // family in host order, the port and the address in network order.
