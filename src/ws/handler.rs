@@ -10,7 +10,6 @@ use super::error::WsError;
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
-use crate::sys::transport::Socket;
 use crate::Heartbeat;
 
 /// How long a closing connection waits for the peer's close frame and EOF before it is closed
