@@ -556,3 +556,20 @@ fn heartbeat_keeps_a_peer_that_answers_pings() {
     );
     server.stop(Duration::from_secs(1));
 }
+
+#[test]
+fn a_close_frame_without_a_status_is_reported_as_1005() {
+    let (server, closed) = echo_server();
+    let mut s = peer(server.local_addr());
+    s.write_all(&client_frame(0x8, b"")).unwrap();
+    // Echoed without a status (RFC 6455, 5.5.1); 1005 is only reported, never sent (7.1.5).
+    assert_eq!(server_frame(&mut s), (0x88, vec![]));
+    assert!(ends(&s));
+    let reason = recv(&closed);
+    assert!(
+        matches!(&reason, CloseReason::Protocol { code: 1005, reason, by_peer: true } if reason.is_empty()),
+        "{reason:?}"
+    );
+    assert!(reason.is_graceful() && reason.dropped() == 0);
+    server.stop(Duration::from_secs(1));
+}
