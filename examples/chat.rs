@@ -31,7 +31,7 @@
 //! # In a browser: `--transport ws`
 //!
 //! With `--transport ws` the room is the TCP chat on `--addr`, and a second port, `--ws-addr`
-//! (default `127.0.0.1:7003`), serves a page at `/` (HTML and script inline, no external
+//! (default `127.0.0.1:8002`), serves a page at `/` (HTML and script inline, no external
 //! assets) whose script opens a WebSocket to `/ws` on the same port ([`threadnet::ws::serve`]:
 //! one port for the page and its socket). Browser users and `nc` users are in the same room:
 //! a line typed in the page reaches the `nc` users and the other browsers, and the reverse.
@@ -47,8 +47,8 @@
 //! nc -U /tmp/chat.sock
 //! cargo run --example chat -- --transport udp
 //! nc -u 127.0.0.1 7002                                       # each peer address is a member
-//! cargo run --example chat -- --transport ws                 # TCP on 7002, the page on 7003
-//! # open http://127.0.0.1:7003/ in a browser; nc 127.0.0.1 7002 joins the same room
+//! cargo run --example chat -- --transport ws                 # TCP on 7002, the page on 8002
+//! # open http://127.0.0.1:8002/ in a browser; nc 127.0.0.1 7002 joins the same room
 //! ```
 //!
 //! Commands (goes' command line, [`threadnet::control`]), before the flags; without one it
@@ -70,7 +70,7 @@
 //! * `--addr ADDR`: `HOST:PORT` for TCP and UDP (default `127.0.0.1:7002`; port 0 picks a free
 //!   one), a socket path for Unix (default `/tmp/threadnet-chat.sock`);
 //! * `--ws-addr HOST:PORT`: with `--transport ws`, where the page and its WebSocket are
-//!   served (default `127.0.0.1:7003`; port 0 picks a free one);
+//!   served (default `127.0.0.1:8002`; port 0 picks a free one);
 //! * `--idle-timeout SECS`: disconnect a client that has said nothing for SECS seconds (off by
 //!   default for TCP and Unix; UDP members expire after 60 s unless this is set);
 //! * `--slow-reader SECS`: disconnect a client whose queue has stayed full (nothing read) for
@@ -126,7 +126,7 @@ flags: [--transport tcp|unix|udp|ws] [--addr ADDR] [--ws-addr ADDR] [--idle-time
   --addr ADDR           HOST:PORT for tcp, udp and ws (default 127.0.0.1:7002; port 0 picks a
                         free port), a socket path for unix (default /tmp/threadnet-chat.sock)
   --ws-addr ADDR        with --transport ws: HOST:PORT of the page and its WebSocket (default
-                        127.0.0.1:7003); open http://ADDR/ in a browser
+                        127.0.0.1:8002); open http://ADDR/ in a browser
   --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)
   --slow-reader SECS    disconnect a client that has read nothing for SECS while its queue
                         was full (default 10)
@@ -150,7 +150,7 @@ const MAX_TEXT: usize = 4096;
 const HUB_BACKLOG: usize = 1024;
 
 /// Where a web page is served with `--transport ws`, by default.
-const WS_ADDR: &str = "127.0.0.1:7003";
+const WS_ADDR: &str = "127.0.0.1:8002";
 
 /// A member of the room: a connection of the line server (TCP, Unix or UDP), or a browser's
 /// WebSocket. Each server numbers its own connections, hence the two kinds.

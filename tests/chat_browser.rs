@@ -135,7 +135,11 @@ fn a_browser_and_a_tcp_client_talk_in_one_room() {
     let driver = browser.driver_pid();
     browser.open(&page);
     let state = browser.run_async(WAIT_FOR_SOCKET, "[]");
-    assert_eq!(state, "open", "the page's WebSocket did not open");
+    assert_eq!(
+        state.as_deref(),
+        Ok("open"),
+        "the page's WebSocket did not open"
+    );
 
     // The browser joined: the TCP client is told, with the browser's name (its address).
     let joined = nc.line_where("the browser's join", |l| {
@@ -154,8 +158,7 @@ fn a_browser_and_a_tcp_client_talk_in_one_room() {
 
     // TCP → browser: the page shows it, named after the TCP client.
     nc.say("hello from nc");
-    let want = format!("{me}: hello from nc");
-    let log = browser.run_async(WAIT_FOR_LINE, &format!("[{}]", json_string(&want)));
+    let log = page_shows(&browser, &format!("{me}: hello from nc"));
     assert!(log.contains("me: hello from the browser"), "{log}");
     assert!(log.contains(&format!("* {browser_name} joined")), "{log}");
 
@@ -163,8 +166,10 @@ fn a_browser_and_a_tcp_client_talk_in_one_room() {
         browser.type_into(&say, "the page and its socket share one port\u{E007}");
         nc.line_where("the second line", |l| l.ends_with("share one port"));
         nc.say("and nc users are in the same room");
-        let want = format!("{me}: and nc users are in the same room");
-        browser.run_async(WAIT_FOR_LINE, &format!("[{}]", json_string(&want)));
+        page_shows(
+            &browser,
+            &format!("{me}: and nc users are in the same room"),
+        );
         std::fs::write(&path, browser.screenshot()).expect("write the screenshot");
     }
 
@@ -185,4 +190,15 @@ fn a_browser_and_a_tcp_client_talk_in_one_room() {
     });
     eprintln!("browser test took {:?}", started.elapsed());
     drop(chat);
+}
+
+/// Waits until the page's chat log has the line `want`, and returns the log; fails the test
+/// with what the page shows if that does not happen in time.
+#[track_caller]
+fn page_shows(browser: &Browser, want: &str) -> String {
+    let args = format!("[{}]", json_string(want));
+    browser.run_async(WAIT_FOR_LINE, &args).unwrap_or_else(|e| {
+        let log = browser.run("return document.getElementById('log').innerText", "[]");
+        panic!("the page never showed {want:?} ({e}); it shows:\n{log}")
+    })
 }

@@ -110,12 +110,14 @@ impl Browser {
         let answer = browser.request("POST", "/session", Some(&caps));
         browser.session =
             Some(json_field(&answer, "sessionId").expect("a sessionId in the new session"));
-        // Scripts may wait up to the deadline; a page load too.
+        // A page load may take up to the deadline; a script half the time left, so that a
+        // failed wait leaves time to look at the page.
         let ms = browser.left().as_millis();
+        let script = ms / 2;
         browser.command(
             "POST",
             "timeouts",
-            &format!(r#"{{"script":{ms},"pageLoad":{ms}}}"#),
+            &format!(r#"{{"script":{script},"pageLoad":{ms}}}"#),
         );
         browser
     }
@@ -161,13 +163,23 @@ impl Browser {
     }
 
     /// Runs `script` asynchronously: it ends by calling its last argument with a string,
-    /// which is returned. It may wait (for an event, a change of the page) up to the
-    /// deadline.
+    /// which is returned. It may wait (for an event, a change of the page) for half the time
+    /// that was left when the browser started; `Err` with chromedriver's message if it did
+    /// not call back by then.
     #[track_caller]
-    pub fn run_async(&self, script: &str, args: &str) -> String {
+    pub fn run_async(&self, script: &str, args: &str) -> Result<String, String> {
         let body = format!(r#"{{"script":{},"args":{args}}}"#, json_string(script));
-        let answer = self.command("POST", "execute/async", &body);
-        json_field(&answer, "value").unwrap_or_else(|| panic!("no string value: {answer}"))
+        let path = format!(
+            "/session/{}/execute/async",
+            self.session.as_deref().unwrap()
+        );
+        let (status, answer) = http(self.port, "POST", &path, Some(&body), self.left())
+            .unwrap_or_else(|e| panic!("WebDriver POST {path}: {e}"));
+        match (status, json_field(&answer, "value")) {
+            (200, Some(value)) => Ok(value),
+            (200, None) => panic!("no string value: {answer}"),
+            _ => Err(json_field(&answer, "message").unwrap_or(answer)),
+        }
     }
 
     /// A PNG of the window.
