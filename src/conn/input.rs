@@ -120,9 +120,11 @@ fn timed_out(e: &io::Error) -> bool {
 
 impl Read for Input<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        // As `BufReader`: a read at least as large as the buffer, with nothing buffered,
-        // bypasses it.
-        if self.pos >= self.filled && out.len() >= self.size {
+        // With nothing buffered, a large read (a frame's payload, a raw chunk) bypasses the
+        // buffer: the socket reads straight into `out`, one copy instead of two. `BufReader`
+        // bypasses only from a whole buffer's size; from half of it, a frame larger than
+        // what one read buffered never goes through the buffer for its rest.
+        if self.pos >= self.filled && out.len() >= self.size.div_ceil(2) {
             return read_patiently(self.stream, self.core, out);
         }
         let n = {
