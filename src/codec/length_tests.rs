@@ -646,7 +646,18 @@ fn a_frame_larger_than_the_buffer_is_read_straight_into_the_message() {
 fn frames_around_the_buffer_size_in_reads_of_any_size() {
     let cap = 1024;
     let mut codec = LengthDelimited::new();
-    let sizes = [0, 1, cap - 5, cap - 4, cap - 1, cap, cap + 1, cap / 2, 3 * cap + 7, 2];
+    let sizes = [
+        0,
+        1,
+        cap - 5,
+        cap - 4,
+        cap - 1,
+        cap,
+        cap + 1,
+        cap / 2,
+        3 * cap + 7,
+        2,
+    ];
     let frames: Vec<Vec<u8>> = sizes
         .iter()
         .enumerate()

@@ -29,6 +29,12 @@ pub(crate) struct Input<'a> {
     size: usize,
     pos: usize,
     filled: usize,
+    /// The codec starts its frames with a large `read` (a raw chunk): between frames, wait
+    /// for the next bytes without reading them into the buffer, so that the codec reads
+    /// them from the socket straight into its own memory.
+    direct: bool,
+    /// No read since [`wait_for_frame`](Input::wait_for_frame): the next is a frame's first.
+    start: bool,
 }
 
 impl<'a> Input<'a> {
@@ -41,6 +47,8 @@ impl<'a> Input<'a> {
             size,
             pos: 0,
             filled: 0,
+            direct: false,
+            start: false,
         }
     }
 
@@ -58,6 +66,11 @@ impl<'a> Input<'a> {
     pub(crate) fn wait_for_frame(&mut self) -> io::Result<bool> {
         debug_assert!(self.buffered().is_empty());
         let (stream, core) = (self.stream, self.core);
+        self.start = true;
+        if self.direct {
+            self.buf = None;
+            return wait_patiently(stream, core);
+        }
         let buf = self.buffer()?;
         loop {
             match read_socket(stream, core, buf) {
@@ -110,6 +123,21 @@ fn read_patiently(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Resu
     }
 }
 
+/// [`Input::wait_for_frame`] for a codec that reads straight from the socket: waits for a
+/// byte (or the peer's EOF) without reading it, up to the socket's read patience, after
+/// writing what write-through gathered. `Ok(false)` when none came in that time.
+fn wait_patiently(stream: &dyn Socket, core: &Core) -> io::Result<bool> {
+    core.flush_gathered(stream)?;
+    loop {
+        match stream.wait_readable() {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if timed_out(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A blocking read's receive timeout passed (Linux says `EAGAIN`).
 fn timed_out(e: &io::Error) -> bool {
     matches!(
@@ -124,7 +152,11 @@ impl Read for Input<'_> {
         // buffer: the socket reads straight into `out`, one copy instead of two. `BufReader`
         // bypasses only from a whole buffer's size; from half of it, a frame larger than
         // what one read buffered never goes through the buffer for its rest.
-        if self.pos >= self.filled && out.len() >= self.size.div_ceil(2) {
+        let large = out.len() >= self.size.div_ceil(2);
+        if std::mem::take(&mut self.start) {
+            self.direct = large;
+        }
+        if self.pos >= self.filled && large {
             return read_patiently(self.stream, self.core, out);
         }
         let n = {
@@ -140,6 +172,9 @@ impl Read for Input<'_> {
 
 impl BufRead for Input<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if std::mem::take(&mut self.start) {
+            self.direct = false;
+        }
         if self.pos >= self.filled {
             let (stream, core) = (self.stream, self.core);
             let n = read_patiently(stream, core, self.buffer()?)?;
