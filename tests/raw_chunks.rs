@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use threadnet::testing::{FaultProxy, Faults};
 use threadnet::{
-    Chunk, CloseReason, ConnOptions, Connection, Handler, LengthDelimited, RawChunks,
-    ServerHandle, TcpServer,
+    Chunk, CloseReason, ConnOptions, Connection, Handler, LengthDelimited, RawChunks, ServerHandle,
+    TcpServer,
 };
 
 /// A deterministic byte stream and write sizes (xorshift).
@@ -212,7 +212,16 @@ fn frame_server(options: ConnOptions) -> (ServerHandle<LengthDelimited>, Receive
 /// half (the size from which reads bypass the buffer), with small frames between them.
 fn sizes_around(buf: usize) -> Vec<usize> {
     let mut v = Vec::new();
-    for n in [buf / 2 - 1, buf / 2, buf - 5, buf - 4, buf - 1, buf, buf + 1, 3 * buf + 7] {
+    for n in [
+        buf / 2 - 1,
+        buf / 2,
+        buf - 5,
+        buf - 4,
+        buf - 1,
+        buf,
+        buf + 1,
+        3 * buf + 7,
+    ] {
         v.extend([n, 0, 1]);
     }
     v
@@ -285,7 +294,11 @@ fn eof_inside_a_large_frame_is_an_error() {
     }
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "{} bytes echoed from a broken frame", rest.len());
+    assert!(
+        rest.is_empty(),
+        "{} bytes echoed from a broken frame",
+        rest.len()
+    );
     server.stop(WAIT);
 }
 
