@@ -10,6 +10,14 @@
 //! frames, the reader drops the buffer and goes back to waiting on the empty socket without
 //! one. A connection that talks costs no system call more than before; one that pauses
 //! mid-frame just waits on (a wake-up per `PATIENCE`).
+//!
+//! Large reads (half the buffer or more) on an empty buffer go straight from the socket into
+//! the codec's memory. A codec that starts its frames with one ([`RawChunks`]) is waited for
+//! differently between frames: the reader peeks for a byte, with the same patience, instead
+//! of reading into the buffer, so the next chunk too is read into the chunk itself (one
+//! system call more per chunk, one copy less, and no buffer at all).
+//!
+//! [`RawChunks`]: crate::RawChunks
 
 use std::io::{self, BufRead, Read};
 use std::time::Duration;
@@ -68,8 +76,11 @@ impl<'a> Input<'a> {
         let (stream, core) = (self.stream, self.core);
         self.start = true;
         if self.direct {
-            self.buf = None;
-            return wait_patiently(stream, core);
+            let came = wait_patiently(stream, core);
+            if let Ok(false) = came {
+                self.buf = None;
+            }
+            return came;
         }
         let buf = self.buffer()?;
         loop {
