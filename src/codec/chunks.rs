@@ -181,6 +181,10 @@ fn give_back(pool: &Pool, buf: Vec<u8>) {
 ///
 /// A `Chunk` made [`from`](Chunk::from) a `Vec<u8>` holds that `Vec`, and belongs to no pool.
 ///
+/// A read chunk holds a whole buffer of [`chunk_size`](RawChunks::chunk_size) bytes however
+/// few of them it carries: drop it (or send it on) soon. To keep its bytes for longer, copy
+/// them (`chunk.to_vec()`), which allocates just their length.
+///
 /// # Example
 ///
 /// ```
@@ -200,8 +204,8 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// The chunk's bytes as a `Vec<u8>` of exactly its length. A pooled buffer is kept by the
-    /// `Vec` (truncated), not returned to the pool.
+    /// The chunk's bytes as a `Vec<u8>` of exactly its length, without a copy. A pooled
+    /// buffer is kept by the `Vec` (truncated, with its capacity), not returned to the pool.
     pub fn into_vec(mut self) -> Vec<u8> {
         self.home = None;
         let mut v = std::mem::take(&mut self.buf);
