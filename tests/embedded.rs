@@ -29,7 +29,6 @@ fn echo<C: Codec<Out = <C as Codec>::In>>(codec: C, options: ConnOptions) -> Emb
         },
         options,
     )
-    .unwrap()
 }
 
 /// Feeds `wire` split at every byte, to a fresh connection from `open` each time: nothing
@@ -120,8 +119,7 @@ impl Handler<Lines> for Recorder {
 fn recorder(options: ConnOptions) -> (EmbeddedConnection<Lines>, Arc<Mutex<Vec<String>>>) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let log2 = Arc::clone(&log);
-    let e = EmbeddedConnection::new(Lines::new(), move |_: &_| Recorder { log: log2 }, options)
-        .unwrap();
+    let e = EmbeddedConnection::new(Lines::new(), move |_: &_| Recorder { log: log2 }, options);
     (e, log)
 }
 
@@ -198,8 +196,7 @@ fn connection_timers_run_on_the_manual_clock() {
             |_: &Connection<Lines>, _: String| {}
         },
         ConnOptions::new(),
-    )
-    .unwrap();
+    );
     e.advance(Duration::from_millis(900));
     assert!(e.read_outbound().is_empty());
     e.advance(Duration::from_millis(200));
@@ -257,7 +254,6 @@ fn resp_round_trips_split_at_every_byte() {
             },
             ConnOptions::new(),
         )
-        .unwrap()
     };
     let wire = b"*2\r\n$4\r\nECHO\r\n$5\r\nhi\r\nx\r\n";
     split_everywhere(wire, open, |e| {
@@ -281,7 +277,6 @@ fn http1_round_trips_split_at_every_byte() {
             },
             ConnOptions::new(),
         )
-        .unwrap()
     };
     let wire = b"POST /up HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc";
     split_everywhere(wire, open, |e| {

@@ -55,7 +55,7 @@
 //! let upper = |_: &Connection<Lines>| {
 //!     |conn: &Connection<Lines>, line: String| drop(conn.send(line.to_uppercase()))
 //! };
-//! let e = EmbeddedConnection::new(Lines::new(), upper, ConnOptions::new())?;
+//! let e = EmbeddedConnection::new(Lines::new(), upper, ConnOptions::new());
 //! e.write_inbound(b"hel");
 //! assert!(e.read_outbound().is_empty()); // half a line: no message yet
 //! e.write_inbound(b"lo\nworld\n");
@@ -74,7 +74,7 @@
 //! use threadnet::{CloseReason, ConnOptions, Connection, IdleKind, Lines};
 //!
 //! let options = ConnOptions::new().read_idle(Duration::from_secs(30));
-//! let e = EmbeddedConnection::new(Lines::new(), |_: &_| |_: &_, _: String| {}, options)?;
+//! let e = EmbeddedConnection::new(Lines::new(), |_: &_| |_: &_, _: String| {}, options);
 //! e.advance(Duration::from_secs(29));
 //! assert!(!e.is_closed());
 //! e.advance(Duration::from_secs(2)); // at once, not in 2 s
