@@ -360,8 +360,9 @@ impl<C: Codec> EmbeddedConnection<C> {
         core.write_parked();
         let reason = core.finish();
         let mark = self.reader_mark();
-        if let Some(h) = r.handler.as_mut() {
+        if let Some(mut h) = r.handler.take() {
             let _ = catch(|| h.on_close(&self.conn, &reason));
+            drop(h); // as the reader thread's end drops it
         }
         drop(mark);
         core.release_socket();
