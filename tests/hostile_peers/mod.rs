@@ -153,7 +153,13 @@ pub fn truncated(t: &Target, valid: &[Vec<u8>], seed: u64) {
 /// `partial` (a request cut short).
 pub fn reset_storm(t: &Target, count: usize, partial: &[u8]) {
     t.tally.case();
+    let start = std::time::Instant::now();
     let (connected, failed) = raw::resets(t.addr, count, partial);
+    eprintln!(
+        "hostile {}: {count} resets took {:?}",
+        t.name,
+        start.elapsed()
+    );
     t.tally.bad(connected as u64);
     assert_eq!(
         connected, count,
