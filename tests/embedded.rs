@@ -567,3 +567,26 @@ fn raw_bytes_survive_every_split() {
     );
     assert_eq!(joined(e, &got), wire);
 }
+
+/// With no writer thread to wait for, a `send` that finds the queue full writes it out on
+/// the spot (the in-memory peer reads everything), while `try_send` still hands back; order
+/// is kept either way.
+#[test]
+fn a_send_into_a_full_queue_writes_it_out_and_keeps_the_order() {
+    let e = EmbeddedConnection::new(
+        Lines::new(),
+        |_: &_| {
+            |conn: &Connection<Lines>, _: String| {
+                conn.try_send("1".to_string()).map_err(|_| ()).unwrap();
+                conn.try_send("2".to_string()).map_err(|_| ()).unwrap();
+                assert!(conn.try_send("x".to_string()).is_err(), "full");
+                conn.send("3".to_string()).map_err(|_| ()).unwrap();
+                assert_eq!(conn.queued_messages(), 1);
+            }
+        },
+        ConnOptions::new().send_queue_capacity(2),
+    );
+    e.write_inbound(b"go\n");
+    assert_eq!(e.read_outbound_messages().unwrap(), ["1", "2", "3"]);
+    assert!(!e.is_closed(), "{:?}", e.close_reason());
+}
