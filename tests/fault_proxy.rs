@@ -192,9 +192,25 @@ fn reset_after_resets_both_peers_and_the_server_serves_on() {
     write_frame(&mut again, b"after").unwrap();
     assert_eq!(expect_frame(&mut again), b"after");
     assert_eq!(proxy.connections(), 2);
+    assert_eq!(proxy.upstream_connections(), 2);
     drop(again);
     proxy.stop();
     server.handle.stop(ms(500));
+}
+
+#[test]
+fn a_client_whose_upstream_is_down_is_reset_and_not_counted_as_connected() {
+    // A loopback port nobody listens on any more.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = gone.local_addr().unwrap();
+    drop(gone);
+    let proxy = FaultProxy::builder().upstream(addr).start().unwrap();
+    let mut client = peer(proxy.local_addr());
+    let e = client.read_to_end(&mut Vec::new()).expect_err("reset");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    assert_eq!(proxy.connections(), 1);
+    assert_eq!(proxy.upstream_connections(), 0);
+    proxy.stop();
 }
 
 #[test]

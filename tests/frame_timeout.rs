@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::http::{self, Http1, Request, Response};
+use threadnet::testing::{FaultProxy, Faults};
 use threadnet::{
     CloseReason, ConnEvent, ConnOptions, Connection, LengthDelimited, TcpServer, TimingWheel,
 };
@@ -51,7 +52,8 @@ fn echo(opts: ConnOptions, think: Duration) -> threadnet::ServerHandle<LengthDel
         .unwrap()
 }
 
-/// Writes `bytes` one at a time, 50 ms apart, until the server closes the connection (the
+/// Writes `bytes` one at a time, 50 ms apart (by hand: the first request of the connection
+/// must go whole, so a proxy trickling the whole connection would not do), until the server closes the connection (the
 /// reason arrives on `closed`) or the bytes run out. Returns the reason and how long it took.
 fn trickle(s: &mut TcpStream, bytes: &[u8], closed: &Receiver<String>) -> (String, Duration) {
     let start = Instant::now();
@@ -71,10 +73,20 @@ fn a_trickled_frame_is_closed_at_the_limit() {
     let (opts, closed) = options(LIMIT);
     // A read-idle limit longer than the pause between bytes: it alone would never fire.
     let server = echo(opts.read_idle(Duration::from_secs(5)), Duration::ZERO);
-    let mut p = peer(server.local_addr().as_inet().unwrap());
+    // The proxy trickles the frame to the server a byte every 50 ms (1-byte writes paced
+    // at 20 bytes/s): 10 s for the whole frame, far past the limit.
+    let proxy = FaultProxy::builder()
+        .upstream(server.local_addr().as_inet().unwrap())
+        .client_to_server(Faults::new().split(1).bandwidth(20))
+        .start()
+        .unwrap();
+    let mut p = peer(proxy.local_addr());
     let mut bytes = 200u32.to_be_bytes().to_vec();
-    bytes.extend([b'x'; 200]); // 10 s at 50 ms a byte: far past the limit
-    let (reason, took) = trickle(&mut p, &bytes, &closed);
+    bytes.extend([b'x'; 200]);
+    let start = Instant::now();
+    p.write_all(&bytes).unwrap();
+    let reason = recv(&closed);
+    let took = start.elapsed();
     assert_eq!(reason, "idle Frame");
     assert!(took >= LIMIT, "closed after {took:?}, before the limit");
     assert!(took < Duration::from_secs(5), "closed only after {took:?}");
@@ -84,6 +96,7 @@ fn a_trickled_frame_is_closed_at_the_limit() {
         m.connections_closed[6], 1,
         "counted as an idle close: {m:?}"
     );
+    proxy.stop();
     server.stop(WAIT);
 }
 

@@ -16,7 +16,7 @@ mod process;
 #[path = "common/raw.rs"]
 mod raw;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::sync::mpsc;
 use std::thread;
@@ -27,6 +27,7 @@ use hostile_peers::*;
 use proc_stats::{settle, steady, Slack, Stats};
 use process::Example;
 use raw::{http_request, resp_command, HttpClient, Reply, RespClient, XorShift};
+use threadnet::testing::{Direction, FaultProxy, Faults};
 
 /// RSS a server may keep above its warmed-up baseline once every hostile peer has gone: the
 /// allocator keeps freed memory for reuse (glibc makes up to 8 arenas per core for the
@@ -631,7 +632,8 @@ fn udp_echo_survives_hostile_peers() {
 // ---------------------------------------------------------------------------------------------
 // Slowloris: a request trickled one byte at a time, closed by `--frame-timeout`
 
-/// Trickles `request` a byte every 100 ms to a server started with `--frame-timeout 1`: the
+/// Trickles `request` a byte every 100 ms (through a `FaultProxy`) to a server started with
+/// `--frame-timeout 1`: the
 /// server must close the connection within ~3 s while the good client is served, and must
 /// keep a client that pauses between its messages for longer than the limit (2.5 s): the
 /// frame timeout counts the time a message takes to arrive, not the time between messages.
@@ -645,21 +647,32 @@ fn slowloris(name: &'static str, request: &[u8], good: fn(SocketAddr) -> Exchang
     let paused = Instant::now();
     let served = run.good.ok();
 
-    let s = hostile_peers::connect(t.addr);
+    // The proxy trickles the request to the server a byte every 100 ms (split into 1-byte
+    // writes, paced at 10 bytes/s); the server's close reaches us as an EOF or a reset.
+    let proxy = FaultProxy::builder()
+        .upstream(t.addr)
+        .client_to_server(Faults::new().split(1).bandwidth(10))
+        .record_writes(true)
+        .start()
+        .unwrap();
+    let s = hostile_peers::connect(proxy.local_addr());
     let start = Instant::now();
-    let mut closed = false;
-    for b in request.iter().cycle() {
-        if (&s).write_all(&[*b]).is_err() || !open_draining(&s) {
-            closed = true;
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(6) {
-            break;
-        }
-        thread::sleep(ms(100));
-    }
+    (&s).write_all(request).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+    let closed = match (&s).read_to_end(&mut Vec::new()) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ),
+    };
     let took = start.elapsed();
-    eprintln!("hostile {name}: a trickled message was closed after {took:?}");
+    let through = proxy
+        .write_sizes(0, Direction::ClientToServer)
+        .map_or(0, |writes| writes.len());
+    eprintln!(
+        "hostile {name}: a trickled message was closed after {took:?} ({through} bytes through)"
+    );
     assert!(
         closed,
         "{name}: a trickling request was not closed in {took:?}"
@@ -681,6 +694,8 @@ fn slowloris(name: &'static str, request: &[u8], good: fn(SocketAddr) -> Exchang
         panic!("{name}: a client silent for {idle:?} between messages was cut off: {e}")
     });
     drop(pauser);
+    drop(s);
+    proxy.stop();
     t.tally.survived(1);
     run.finish(if name == "chat" {
         chat_slack()

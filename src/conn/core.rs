@@ -11,6 +11,7 @@ use std::io;
 use std::mem;
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -82,6 +83,10 @@ pub(crate) struct Core {
     pub(crate) corked: AtomicBool,
     /// The writer thread (or the thread finishing a shutdown), joined before `on_close`.
     pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+    /// `Some` for a connection that starts no thread (an embedded connection, `testing/`):
+    /// the queue's receiving half waits here, and its driver writes it on its own thread
+    /// ([`Core::write_parked`]) where a writer or FIN thread would be started.
+    pub(crate) parked: Option<Mutex<Option<Receiver<Payload>>>>,
     /// An abortive close was requested: the queue is dropped, not written.
     pub(crate) closed: AtomicBool,
     /// Above the high watermark; changed only under `events`.
@@ -136,6 +141,7 @@ impl Core {
             out: Mutex::new(Gather::default()),
             corked: AtomicBool::new(false),
             writer: Mutex::new(None),
+            parked: None,
             closed: AtomicBool::new(false),
             above_high: AtomicBool::new(false),
             events: Mutex::new(Events::default()),
@@ -150,6 +156,13 @@ impl Core {
             traffic: Traffic::default(),
             metrics,
         }
+    }
+
+    /// This connection starts no writer or FIN thread: its queue waits for
+    /// [`write_parked`](Self::write_parked), called by whoever drives it.
+    pub(crate) fn without_threads(mut self) -> Core {
+        self.parked = Some(Mutex::new(None));
+        self
     }
 
     /// The peer: the client a PROXY protocol header named, else the socket's peer.
@@ -230,6 +243,8 @@ impl Core {
                 Tx::Done | Tx::Open(_) => Fin::Elsewhere,
                 Tx::Idle => match self.out.try_lock() {
                     Ok(out) if out.is_empty() => Fin::Here(out),
+                    // No thread: the driver's next `write_parked` sends it.
+                    _ if self.parked.is_some() => Fin::Elsewhere,
                     _ => {
                         let core = Arc::clone(self);
                         let spawned = std::thread::Builder::new()

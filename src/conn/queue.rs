@@ -140,6 +140,14 @@ impl Core {
                     .get_or_insert_with(|| deadline_after(t))
                     .checked_duration_since(Instant::now()),
             };
+            if self.parked.is_some() && mode != Mode::Try && q.pending > 0 {
+                // No writer thread to wait for (an embedded connection): write the queue
+                // here, as the writer would while this send waits.
+                drop(q);
+                self.write_parked();
+                q = lock(&self.q);
+                continue;
+            }
             let Some(wait) = wait.filter(|w| !w.is_zero()) else {
                 let why = if mode == Mode::Try {
                     Refused::Full

@@ -6,7 +6,7 @@
 
 use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
 
@@ -88,6 +88,10 @@ impl Core {
     pub(crate) fn spawn_writer(self: &Arc<Self>) -> io::Result<SyncSender<Payload>> {
         // One slot more than the message bound: room for the one `Kick` that may be in flight.
         let (tx, rx) = mpsc::sync_channel(self.cfg.queue_capacity + 1);
+        if let Some(parked) = &self.parked {
+            *lock(parked) = Some(rx);
+            return Ok(tx);
+        }
         let core = Arc::clone(self);
         let handle = thread::Builder::new()
             .name("threadnet-writer".into())
@@ -123,52 +127,103 @@ impl Core {
                 self.discard(batch, &rx);
                 return;
             }
-            let result = {
-                let mut out = lock(&self.out);
-                // What write-through gathered was accepted before anything in this batch.
-                match self.write_gathered(&mut out, &*stream) {
-                    Ok(()) => {
-                        // Only now, with it written: write-through may gather again.
-                        if batch.iter().any(|p| !p.is_message()) {
-                            self.kicked.store(false, Ordering::SeqCst);
-                        }
-                        self.write_batch(&*stream, &batch)
-                    }
-                    Err(error) => Err(WriteFail { written: 0, error }),
-                }
-            };
-            match result {
-                Ok(()) => {
-                    let (n, bytes) = count(&batch);
-                    self.release(n, bytes);
-                    self.count_sent(n as u64);
-                    batch.clear();
-                }
-                Err(WriteFail { written, error }) => {
-                    // Messages wholly written count as written; the rest are dropped.
-                    let mut sum = 0;
-                    let done = batch
-                        .iter()
-                        .take_while(|p| {
-                            sum += p.as_slice().len();
-                            sum <= written
-                        })
-                        .count();
-                    let (n, bytes) = count(&batch[..done]);
-                    self.release(n, bytes);
-                    self.count_sent(n as u64);
-                    batch.drain(..done);
-                    drop(stream);
-                    self.io_failed(error);
-                    self.discard(batch, &rx);
-                    return;
-                }
+            if let Err(error) = self.write_taken(&*stream, &mut batch) {
+                drop(stream);
+                self.io_failed(error);
+                self.discard(batch, &rx);
+                return;
             }
         }
         // Every sender is gone and the queue is empty: the graceful end.
         drop(stream);
         let mut out = lock(&self.out);
         self.send_fin(&mut out);
+    }
+
+    /// Writes a batch taken from the queue, after what write-through gathered, and counts it
+    /// as written. On an error, the messages wholly written count as written and `batch`
+    /// keeps the rest.
+    fn write_taken(&self, stream: &dyn Socket, batch: &mut Vec<Payload>) -> io::Result<()> {
+        let result = {
+            let mut out = lock(&self.out);
+            // What write-through gathered was accepted before anything in this batch.
+            match self.write_gathered(&mut out, stream) {
+                Ok(()) => {
+                    // Only now, with it written: write-through may gather again.
+                    if batch.iter().any(|p| !p.is_message()) {
+                        self.kicked.store(false, Ordering::SeqCst);
+                    }
+                    self.write_batch(stream, batch)
+                }
+                Err(error) => Err(WriteFail { written: 0, error }),
+            }
+        };
+        match result {
+            Ok(()) => {
+                let (n, bytes) = count(batch.iter());
+                self.release(n, bytes);
+                self.count_sent(n as u64);
+                batch.clear();
+                Ok(())
+            }
+            Err(WriteFail { written, error }) => {
+                // Messages wholly written count as written; the rest are dropped.
+                let mut sum = 0;
+                let done = batch
+                    .iter()
+                    .take_while(|p| {
+                        sum += p.as_slice().len();
+                        sum <= written
+                    })
+                    .count();
+                let (n, bytes) = count(&batch[..done]);
+                self.release(n, bytes);
+                self.count_sent(n as u64);
+                batch.drain(..done);
+                Err(error)
+            }
+        }
+    }
+
+    /// The writer's work for a connection [without threads](Core::without_threads), done on
+    /// the caller's thread: writes everything queued now; once the queue is closed and empty,
+    /// sends the FIN of a graceful close; on a closed connection, counts what is queued as
+    /// dropped. Never waits for the peer: call it again after it has read.
+    pub(crate) fn write_parked(self: &Arc<Self>) {
+        let Some(parked) = &self.parked else {
+            return;
+        };
+        // Taken out while it is worked on: a send (holding `q`) may lock `parked`.
+        let Some(rx) = lock(parked).take() else {
+            // No queue was ever needed: a graceful close's FIN may still be due.
+            if self.is_closing() {
+                self.send_fin(&mut lock(&self.out));
+            }
+            return;
+        };
+        let Some(stream) = self.stream() else {
+            return self.discard(Vec::new(), &rx);
+        };
+        let mut batch = Vec::new();
+        let disconnected = loop {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(TryRecvError::Empty) => break false,
+                Err(TryRecvError::Disconnected) => break true,
+            }
+        };
+        if self.closed.load(Ordering::SeqCst) {
+            return self.discard(batch, &rx);
+        }
+        if let Err(error) = self.write_taken(&*stream, &mut batch) {
+            self.io_failed(error);
+            return self.discard(batch, &rx);
+        }
+        if disconnected {
+            // Every sender is gone and the queue is empty: the graceful end.
+            return self.send_fin(&mut lock(&self.out));
+        }
+        *lock(parked) = Some(rx);
     }
 
     /// Wakes (or starts) the writer thread to write what write-through gathered; it does so

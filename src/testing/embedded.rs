@@ -1,87 +1,117 @@
-//! [`EmbeddedConnection`]: one connection on an in-memory socket (`memory.rs`), driven from
-//! the test's thread; examples in the module docs (`testing/mod.rs`).
+//! [`EmbeddedConnection`]: one connection driven entirely on the test's thread, with no
+//! socket and no thread; examples in the module docs (`testing/mod.rs`).
+//!
+//! The connection's state, handle, send paths, queue, timers, idle limits and close sequence
+//! are the real ones (`conn/`); what a real connection's threads do is done here, on the
+//! caller's thread, when the caller feeds input or moves the clock:
+//!
+//! * the reader thread: [`Reader::deliver`] gives the codec the bytes fed so far, through
+//!   [`Starved`], a `BufRead` that says "no more yet" instead of blocking, and calls the
+//!   handler for every message they complete, as `conn/reader.rs` does;
+//! * the writer thread: the connection is built [without threads](Core::without_threads), so
+//!   its queue waits for [`Core::write_parked`], called after every step;
+//! * the timing wheel's thread: a [manual clock](TimingWheel::manual), moved by `advance`.
 
-use std::io;
-use std::sync::{Arc, Mutex, TryLockError};
-use std::thread::{self, JoinHandle};
+use std::cell::RefCell;
+use std::io::{self, BufRead, Read};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
+use crate::conn::idle;
 use crate::conn::metrics::Metrics;
-use crate::conn::queue::Tx;
-use crate::conn::reader::serve;
+use crate::conn::options::ConnEvent;
+use crate::conn::through::ReaderMark;
 use crate::conn::{CloseReason, Connection};
-use crate::sync::lock;
+use crate::sync::catch;
 use crate::sys::transport::Socket;
 use crate::timer::{ManualClock, TimingWheel};
 
-use super::memory::{MemorySocket, State};
+use super::memory::MemorySocket;
 
 /// The manual wheel's tick.
 const TICK: Duration = Duration::from_millis(1);
-/// The longest a call waits for the connection to settle before it gives up (a handler that
-/// blocks forever, or one that keeps the connection busy).
-const SETTLE_LIMIT: Duration = Duration::from_secs(10);
-/// How often a waiting call looks at the writer thread, which does not signal it.
-const SETTLE_POLL: Duration = Duration::from_millis(1);
 
-/// One connection run on an in-memory socket, without a server, a client or a network: the
-/// test feeds it inbound bytes, reads back what the handler sent, advances its manual clock,
-/// and sees its close (Netty's `EmbeddedChannel`).
+/// One connection run in memory, entirely on the test's thread: the test feeds it inbound
+/// bytes, reads back what the handler sent, advances its manual clock, and sees its close
+/// (Netty's `EmbeddedChannel`). No socket is opened and no thread is started.
 ///
-/// The connection is a real one: the reader loop (`codec.read` → [`Handler`] callbacks, on a
-/// thread of its own), write-through, the send queue and its writer thread, the close
-/// sequence and `on_close` are the code a [`TcpServer`](crate::TcpServer) runs; only the
-/// socket is two byte queues. Every method first waits until the connection has *settled*:
-/// its reader has consumed all the input and is blocked for more (or has finished, after
-/// `on_close`), and nothing accepted by a send is still waiting to be written. So each call
-/// sees the whole effect of the previous ones, deterministically, and no test needs to sleep.
+/// Each method does all its work before it returns, on the calling thread:
+/// [`write_inbound`](Self::write_inbound) decodes what the bytes complete and calls the
+/// handler for each message; what the handler sends is at once in
+/// [`read_outbound`](Self::read_outbound) (write-through, or the send queue written right
+/// after the callback); [`advance`](Self::advance) runs the timers that come due; a close
+/// (by the handler, [`Connection::close`], an error, a panic, an idle limit, or the peer's
+/// EOF after a shutdown) ends the connection and runs `on_close` before the method returns.
+/// So a test is deterministic and never sleeps.
+///
+/// The connection keeps the lifecycle of a real one: `on_connect` first, `on_close` once and
+/// last with its [`CloseReason`]; the send queue is bounded, and a
+/// [`try_send`](Connection::try_send) past it hands the message back (the queue is written
+/// only between callbacks, so a handler can fill it); a [`send`](Connection::send) that finds
+/// it full writes it out at once instead of waiting (the in-memory peer reads everything);
+/// [`shutdown`](Connection::shutdown) writes what is queued, then the FIN
+/// ([`is_outbound_closed`](Self::is_outbound_closed)), and the connection stays open,
+/// delivering input, until the peer's EOF ([`close_inbound`](Self::close_inbound)) or the
+/// deadline on the manual clock.
 ///
 /// Every timer of the connection (idle limits, heartbeats, the shutdown deadline,
 /// [`Connection::run_after`]) runs on a [manual clock](TimingWheel::manual) that only
-/// [`advance`](Self::advance) moves; any wheel set in the options is replaced by it.
+/// [`advance`](Self::advance) moves; any wheel set in the options is replaced by it. Sends
+/// from the test or from a timer take the path of a send from another thread.
 ///
-/// Dropping it closes the connection (if it is still open) and joins its threads.
-///
-/// # Panics
-///
-/// Every method panics if the connection does not settle within 10 seconds: a handler that
-/// blocks (on something other than a send to this connection's full queue) never lets it.
+/// Dropping it closes the connection if it is still open (`on_close` runs then).
 pub struct EmbeddedConnection<C: Codec> {
     conn: Connection<C>,
     socket: Arc<MemorySocket>,
     clock: ManualClock,
+    /// A clone of the codec, for decoding what the connection wrote.
     codec: C,
-    reason: Arc<Mutex<Option<CloseReason>>>,
-    reader: Option<JoinHandle<()>>,
+    reader: RefCell<Reader<C>>,
+}
+
+/// What the reader thread of a real connection keeps.
+struct Reader<C: Codec> {
+    codec: C,
+    handler: Option<Box<dyn Handler<C>>>,
+    /// Bytes fed and not yet consumed by a complete message.
+    inbound: Vec<u8>,
+    /// The peer sent its FIN.
+    peer_eof: bool,
+    /// The read side ended (the reader thread would have left its loop); not yet finished.
+    end: Option<End>,
+    /// Set once `on_close` has run.
+    reason: Option<CloseReason>,
+}
+
+/// How the read side ended, as in `conn/reader.rs`.
+enum End {
+    Eof,
+    Error(io::Error),
+    Panic(String),
 }
 
 impl<C: Codec> EmbeddedConnection<C> {
     /// Opens the connection: `factory` makes its handler and `on_connect` runs, as for an
     /// accepted connection, before this returns. `options` apply as on a server (queue
-    /// bounds, idle limits, heartbeats, the maximum frame length), except the timing wheel:
-    /// the connection gets a manual one.
-    ///
-    /// # Errors
-    ///
-    /// The reader thread could not be started.
-    pub fn new<H, F>(
-        mut codec: C,
-        factory: F,
-        options: crate::ConnOptions,
-    ) -> io::Result<EmbeddedConnection<C>>
+    /// bounds, idle limits, heartbeats, the maximum frame length, the shutdown timeout),
+    /// except the timing wheel: the connection gets a manual one.
+    pub fn new<H, F>(mut codec: C, factory: F, options: crate::ConnOptions) -> EmbeddedConnection<C>
     where
         H: Handler<C>,
-        F: FnOnce(&Connection<C>) -> H + Send + 'static,
+        F: FnOnce(&Connection<C>) -> H,
     {
         let (wheel, clock) = TimingWheel::manual(TICK);
         let options = options.timing_wheel(wheel);
-        options.prepare_start(&mut codec)?;
+        if let Some(max) = options.max_frame_length {
+            codec.set_max_frame_length(max);
+        }
         let socket = Arc::new(MemorySocket::default());
         let stream: Arc<dyn Socket> = Arc::clone(&socket) as Arc<dyn Socket>;
-        let addr = stream.peer_addr()?;
+        let addr = stream.peer_addr().expect("memory sockets have an address");
         let core = Core::new(
             1,
             stream,
@@ -89,80 +119,65 @@ impl<C: Codec> EmbeddedConnection<C> {
             addr,
             Arc::new(options),
             Arc::new(Metrics::default()),
-        );
+        )
+        .without_threads();
         let conn = Connection::new(core, Arc::new(codec.clone()));
-        let reason = Arc::new(Mutex::new(None));
-        let reader = {
-            let (conn, codec, reason) = (conn.clone(), codec.clone(), Arc::clone(&reason));
-            let done = Done(Arc::clone(&socket));
-            thread::Builder::new()
-                .name("threadnet-embedded".into())
-                .spawn(move || {
-                    let _done = done;
-                    let r = serve(&conn, codec, factory);
-                    *lock(&reason) = Some(r);
-                })?
-        };
         let embedded = EmbeddedConnection {
+            reader: RefCell::new(Reader {
+                codec: codec.clone(),
+                handler: None,
+                inbound: Vec::new(),
+                peer_eof: false,
+                end: None,
+                reason: None,
+            }),
             conn,
             socket,
             clock,
             codec,
-            reason,
-            reader: Some(reader),
         };
-        embedded.settle();
-        Ok(embedded)
+        embedded.open(factory);
+        embedded.drive();
+        embedded
     }
 
     /// The connection's handle, as its handler sees it: send from the test, `shutdown`,
-    /// `close`, read its stats. Call any method of this type afterwards to wait for the
-    /// effect.
+    /// `close`, read its stats. The effect of a close or shutdown shows in the next call of a
+    /// method of this type.
     pub fn connection(&self) -> &Connection<C> {
         &self.conn
     }
 
-    /// The peer sends `bytes`; returns once the handler has seen every message they complete
-    /// (a partial frame waits in the reader for the rest). Ignored once the connection is
-    /// closed.
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
+    /// The peer sends `bytes`: the handler sees every message they complete before this
+    /// returns (a partial frame waits for the rest). Ignored once the connection is closed
+    /// or the peer's side is.
     pub fn write_inbound(&self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        self.socket.update(|s| {
-            if !s.done {
-                s.inbound.extend(bytes);
-                s.reader_waiting = false;
+        let core = &*self.conn.core;
+        {
+            let mut r = self.reader.borrow_mut();
+            let open = r.end.is_none() && r.reason.is_none() && !r.peer_eof;
+            if bytes.is_empty() || !open || core.closed.load(Ordering::SeqCst) {
+                return;
             }
-        });
-        self.settle();
+            core.note_read();
+            core.socket_read(bytes.len());
+            core.frame_bytes();
+            r.inbound.extend_from_slice(bytes);
+        }
+        self.drive();
     }
 
-    /// The peer sends its FIN (half-closes); returns once the connection has reacted: between
-    /// frames, it flushes what is queued and closes with [`CloseReason::PeerClosed`].
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
+    /// The peer sends its FIN (half-closes). Between frames, the connection flushes what is
+    /// queued and closes with [`CloseReason::PeerClosed`] (or the reason of a shutdown
+    /// already under way); inside a frame, with an `UnexpectedEof` error.
     pub fn close_inbound(&self) {
-        self.socket.update(|s| {
-            s.peer_eof = true;
-            s.reader_waiting = false;
-        });
-        self.settle();
+        self.reader.borrow_mut().peer_eof = true;
+        self.drive();
     }
 
     /// Takes every byte the connection has written so far.
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
     pub fn read_outbound(&self) -> Vec<u8> {
-        self.settle();
+        self.drive();
         std::mem::take(&mut self.socket.lock().outbound)
     }
 
@@ -175,10 +190,6 @@ impl<C: Codec> EmbeddedConnection<C> {
     ///
     /// The codec failed on the bytes (other than for an incomplete frame); what it had not
     /// consumed stays.
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
     pub fn read_outbound_messages(&self) -> io::Result<Vec<C::In>> {
         self.decode_outbound(&mut self.codec.clone())
     }
@@ -189,133 +200,265 @@ impl<C: Codec> EmbeddedConnection<C> {
     /// # Errors
     ///
     /// As [`read_outbound_messages`](Self::read_outbound_messages).
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
     pub fn decode_outbound<D: Codec>(&self, codec: &mut D) -> io::Result<Vec<D::In>> {
         let bytes = self.read_outbound();
-        let mut rest: &[u8] = &bytes;
-        let mut out = Vec::new();
-        let mut result = Ok(());
-        while !rest.is_empty() {
-            let mut r = rest;
-            match codec.read(&mut r) {
-                Ok(Some(m)) => {
-                    out.push(m);
-                    rest = r;
-                }
-                Ok(None) => break,
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        if !rest.is_empty() {
+        let (out, used, result) = decode_all(codec, &bytes, true);
+        if used < bytes.len() {
             // Put back what was not decoded, before anything written meanwhile.
             let mut s = self.socket.lock();
-            s.outbound.splice(0..0, rest.iter().copied());
+            s.outbound.splice(0..0, bytes[used..].iter().copied());
         }
         result.map(|()| out)
     }
 
-    /// True once the connection has sent its FIN (`shutdown(Write)`): after a
-    /// [`shutdown`](Connection::shutdown) drained the queue, or the peer's EOF was answered.
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
+    /// True once the connection has shut its write side: its FIN, after a
+    /// [`shutdown`](Connection::shutdown) drained the queue or the peer's EOF was answered
+    /// (or a close, which shuts both sides).
     pub fn is_outbound_closed(&self) -> bool {
-        self.settle();
+        self.drive();
         self.socket.lock().write_shut
     }
 
     /// Moves the connection's clock forward by `by`, running every timer that comes due on
-    /// the way (on this thread, in deadline order), then waits for the connection to settle.
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
+    /// the way (on this thread, in deadline order), and what they cause: a heartbeat is
+    /// written, an idle limit or a shutdown deadline closes the connection and `on_close`
+    /// runs.
     pub fn advance(&self, by: Duration) {
-        self.settle();
+        self.drive();
         self.clock.advance(by);
-        self.settle();
+        self.drive();
     }
 
     /// Why the connection closed, once `on_close` has run; `None` while it is open (a copy:
     /// an I/O error keeps its kind and message).
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
     pub fn close_reason(&self) -> Option<CloseReason> {
-        self.settle();
-        lock(&self.reason).clone()
+        self.drive();
+        self.reader.borrow().reason.clone()
     }
 
     /// True once the connection has closed and `on_close` has run.
-    ///
-    /// # Panics
-    ///
-    /// See [the type](Self#panics).
     pub fn is_closed(&self) -> bool {
-        self.settle();
-        lock(&self.reason).is_some()
+        self.close_reason().is_some()
     }
 
-    /// Waits until the reader is blocked on empty input or has finished, and nothing waits
-    /// to be written.
-    fn settle(&self) {
-        let core = &*self.conn.core;
-        let settled = self
-            .socket
-            .wait_until(SETTLE_LIMIT, SETTLE_POLL, |s: &State| {
-                (s.done || (s.reader_waiting && s.inbound.is_empty())) && writer_idle(core)
-            });
-        assert!(
-            settled.is_some(),
-            "the embedded connection did not settle within {SETTLE_LIMIT:?}: a handler blocked?"
-        );
+    /// Makes the handler and runs `on_connect`, as the reader thread does first.
+    fn open<H, F>(&self, factory: F)
+    where
+        H: Handler<C>,
+        F: FnOnce(&Connection<C>) -> H,
+    {
+        let core = &self.conn.core;
+        let _mark = self.reader_mark();
+        idle::watch_frames(core);
+        idle::watch(core);
+        core.cfg.emit(&ConnEvent::Opened {
+            id: core.id,
+            peer: core.peer(),
+        });
+        let mut r = self.reader.borrow_mut();
+        match catch(|| factory(&self.conn)) {
+            Ok(h) => {
+                let h = r.handler.insert(Box::new(h));
+                if let Err(message) = catch(|| h.on_connect(&self.conn)) {
+                    r.end = Some(End::Panic(message));
+                }
+            }
+            Err(message) => r.end = Some(End::Panic(message)),
+        }
+    }
+
+    /// Does what the connection's threads would do with the input and the queue as they are
+    /// now: delivers complete messages, writes what is queued, and, once the read side has
+    /// ended, finishes the connection and runs `on_close`.
+    fn drive(&self) {
+        let core = &self.conn.core;
+        let mut r = self.reader.borrow_mut();
+        if r.reason.is_some() {
+            return;
+        }
+        if r.end.is_none() {
+            r.end = self.deliver(&mut r);
+        }
+        core.write_parked();
+        if r.end.is_none() && core.closed.load(Ordering::SeqCst) {
+            // A close shut the socket down: the reader would wake and leave.
+            r.end = Some(End::Eof);
+        }
+        if let Some(end) = r.end.take() {
+            self.finish(&mut r, end);
+        }
+    }
+
+    /// The read loop of `conn/reader.rs`, over the bytes fed so far: `Some` once the read
+    /// side has ended, `None` when it waits for more input.
+    fn deliver(&self, r: &mut Reader<C>) -> Option<End> {
+        let core = &self.conn.core;
+        let _mark = self.reader_mark()?;
+        let Reader {
+            codec,
+            handler,
+            inbound,
+            peer_eof,
+            ..
+        } = r;
+        let handler = handler.as_mut()?;
+        let mut pos = 0;
+        let end = loop {
+            if pos == inbound.len() && !*peer_eof {
+                break None;
+            }
+            let mut attempt = codec.clone();
+            let mut input = Starved::new(&inbound[pos..], *peer_eof);
+            // A user codec may panic too: that is the connection's panic.
+            let read = match catch(|| attempt.read(&mut input)) {
+                Ok(read) => read,
+                Err(message) => break Some(End::Panic(message)),
+            };
+            match read {
+                Ok(Some(msg)) => {
+                    pos += input.consumed;
+                    *codec = attempt;
+                    core.count_received(1);
+                    core.frame_done(false);
+                    let more = pos < inbound.len();
+                    if let Err(message) = catch(|| handler.on_message(&self.conn, msg)) {
+                        break Some(End::Panic(message));
+                    }
+                    if more {
+                        core.frame_done(true);
+                    }
+                    // close() from a handler stops delivery, even of frames already fed.
+                    if core.closed.load(Ordering::SeqCst) {
+                        break Some(End::Eof);
+                    }
+                    // Between callbacks, as the writer thread would: what was queued goes.
+                    core.write_parked();
+                }
+                Ok(None) => break Some(End::Eof),
+                // The frame is not complete: the codec is put back as it was, for the rest.
+                Err(_) if input.starved => break None,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    pos += input.consumed;
+                    *codec = attempt;
+                }
+                Err(e) => break Some(End::Error(e)),
+            }
+        };
+        inbound.drain(..pos);
+        end
+    }
+
+    /// The end of `conn/reader.rs`'s `serve`: the close the read side's end calls for, the
+    /// queue written (and the FIN) or dropped, then `on_close`, then the socket released.
+    fn finish(&self, r: &mut Reader<C>, end: End) {
+        let core = &self.conn.core;
+        match end {
+            End::Eof => core.peer_closed(),
+            End::Error(e) => core.io_failed(e),
+            End::Panic(message) => core.close_now(CloseReason::panic(message)),
+        }
+        core.write_parked();
+        let reason = core.finish();
+        let mark = self.reader_mark();
+        if let Some(mut h) = r.handler.take() {
+            let _ = catch(|| h.on_close(&self.conn, &reason));
+            drop(h); // as the reader thread's end drops it
+        }
+        drop(mark);
+        core.release_socket();
+        r.reason = Some(reason);
+    }
+
+    /// Marks this thread as the connection's reader (sends from a callback write through,
+    /// as on the reader thread), until the guard drops; `None` once the socket is released.
+    fn reader_mark(&self) -> Option<ReaderMark> {
+        let core = &self.conn.core;
+        core.stream().map(|s| ReaderMark::set(core, s))
     }
 }
 
 impl<C: Codec> Drop for EmbeddedConnection<C> {
     fn drop(&mut self) {
-        if let Some(reader) = self.reader.take() {
+        if self.reader.get_mut().reason.is_none() {
             self.conn.close();
-            let _ = reader.join();
+            self.drive();
         }
     }
 }
 
-/// Marks the reader as finished when its thread returns, or unwinds.
-struct Done(Arc<MemorySocket>);
+/// Decodes messages from `bytes` until they run out: the messages, how many bytes they took,
+/// and the codec's error if it failed (other than for a frame cut short, when `cut_ok`).
+fn decode_all<D: Codec>(
+    codec: &mut D,
+    bytes: &[u8],
+    cut_ok: bool,
+) -> (Vec<D::In>, usize, io::Result<()>) {
+    let mut out = Vec::new();
+    let mut used = 0;
+    while used < bytes.len() {
+        let mut attempt = codec.clone();
+        let mut input = Starved::new(&bytes[used..], false);
+        match attempt.read(&mut input) {
+            Ok(Some(m)) => {
+                out.push(m);
+                used += input.consumed;
+                *codec = attempt;
+            }
+            Ok(None) => break,
+            Err(_) if input.starved && cut_ok => break,
+            Err(e) => return (out, used, Err(e)),
+        }
+    }
+    (out, used, Ok(()))
+}
 
-impl Drop for Done {
-    fn drop(&mut self) {
-        self.0.update(|s| s.done = true);
+/// The input fed so far, as a `BufRead` that never blocks: at its end it is the stream's end
+/// if the peer has closed, and otherwise a `WouldBlock` error that marks it `starved` (the
+/// codec's frame is not complete yet; the caller retries from the same place with more).
+struct Starved<'a> {
+    bytes: &'a [u8],
+    consumed: usize,
+    eof: bool,
+    starved: bool,
+}
+
+impl<'a> Starved<'a> {
+    fn new(bytes: &'a [u8], eof: bool) -> Starved<'a> {
+        Starved {
+            bytes,
+            consumed: 0,
+            eof,
+            starved: false,
+        }
     }
 }
 
-/// Nothing accepted waits to be written, and a closing connection's writer (or FIN thread)
-/// has finished. Only `try_lock`s: the caller holds the socket's lock, which a writer takes
-/// while holding these.
-fn writer_idle(core: &Core) -> bool {
-    fn try_lock<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
-        match m.try_lock() {
-            Ok(g) => Some(g),
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
+impl Read for Starved<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
         }
+        let have = self.fill_buf()?;
+        let n = have.len().min(out.len());
+        out[..n].copy_from_slice(&have[..n]);
+        self.consume(n);
+        Ok(n)
     }
-    let closing = match try_lock(&core.q) {
-        Some(q) if q.pending == 0 => matches!(q.tx, Tx::Done),
-        _ => return false,
-    };
-    if !try_lock(&core.out).is_some_and(|g| g.is_empty()) {
-        return false;
+}
+
+impl BufRead for Starved<'_> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.consumed == self.bytes.len() && !self.eof {
+            self.starved = true;
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "embedded connection: waiting for more input",
+            ));
+        }
+        Ok(&self.bytes[self.consumed..])
     }
-    !closing || try_lock(&core.writer).is_some_and(|w| w.as_ref().map_or(true, |h| h.is_finished()))
+
+    fn consume(&mut self, amt: usize) {
+        self.consumed = (self.consumed + amt).min(self.bytes.len());
+    }
 }

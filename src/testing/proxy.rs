@@ -61,6 +61,8 @@ struct Shared {
     record_writes: bool,
     stopping: AtomicBool,
     accepted: AtomicUsize,
+    /// Clients whose upstream was reached.
+    dialled: AtomicUsize,
     /// The live connections, to end them on stop.
     pairs: Mutex<Vec<Weak<Pair>>>,
     /// The pump threads not yet joined.
@@ -95,6 +97,14 @@ impl FaultProxy {
     /// How many clients have been accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    /// How many clients have been connected to the upstream so far: those accepted whose
+    /// dial succeeded (the others were reset). A test that counts on the server's side of
+    /// every proxied connection, when the client side cannot tell (the client of a
+    /// [`reset_after(0)`](Faults::reset_after) is reset either way), checks it here.
+    pub fn upstream_connections(&self) -> usize {
+        self.shared.dialled.load(Ordering::SeqCst)
     }
 
     /// The sizes of the writes made so far in `direction` of connection number `connection`
@@ -222,6 +232,7 @@ impl FaultProxyBuilder {
             record_writes: self.record_writes,
             stopping: AtomicBool::new(false),
             accepted: AtomicUsize::new(0),
+            dialled: AtomicUsize::new(0),
             pairs: Mutex::new(Vec::new()),
             pumps: Mutex::new(Vec::new()),
             logs: Mutex::new(Vec::new()),
@@ -264,6 +275,7 @@ fn proxy(client: TcpStream, shared: &Arc<Shared>) {
             return;
         }
     };
+    shared.dialled.fetch_add(1, Ordering::SeqCst);
     for s in [&client, &server] {
         let _ = s.set_nodelay(true);
     }

@@ -1,12 +1,11 @@
 //! Raw std clients for the example servers' protocols, written without the crate so that a
 //! codec bug cannot hide on both sides: RESP (kv_server), HTTP/1.1 (http_hello), plus a seeded
-//! xorshift for garbage and a resetting connector (SO_LINGER 0, through python3, since std
-//! has no stable `set_linger`).
+//! xorshift for garbage and a resetting connector (through the crate's `FaultProxy`, since
+//! std has no stable `set_linger` to make an RST with).
 #![allow(dead_code)]
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::Duration;
 
 /// xorshift64*: reproducible garbage without the rand crate.
@@ -254,34 +253,36 @@ pub fn read_response(r: &mut impl BufRead) -> io::Result<Response> {
 // ---------------------------------------------------------------------------------------------
 // Resets
 
-/// Opens `count` connections to `addr` one after another and resets each (SO_LINGER 0, then
-/// close), half of them after sending `payload` (`tests/common/resetter.py`). Returns how many
-/// connected and how many failed to.
+/// Opens `count` connections to `addr` one after another and resets each (an RST, not a
+/// FIN), half of them after sending `payload`, through a
+/// [`FaultProxy`](threadnet::testing::FaultProxy): `reset_after(0)` resets a connection as
+/// soon as it is made, `reset_after(payload.len())` once the payload is through. Returns how
+/// many reached `addr` and how many did not.
 pub fn resets(addr: SocketAddr, count: usize, payload: &[u8]) -> (usize, usize) {
-    let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-    let out = Command::new("python3")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/common/resetter.py"
-        ))
-        .arg(addr.ip().to_string())
-        .arg(addr.port().to_string())
-        .arg(count.to_string())
-        .arg(hex)
-        .output()
-        .expect("run python3 (the resetting connector needs it)");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "resetter.py failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut words = text.split_whitespace();
-    let mut number = |label: &str| -> usize {
-        assert_eq!(words.next(), Some(label), "resetter.py said {text:?}");
-        words.next().and_then(|n| n.parse().ok()).expect("a count")
+    use threadnet::testing::{FaultProxy, Faults};
+    let proxy = |n: usize| {
+        FaultProxy::builder()
+            .upstream(addr)
+            .client_to_server(Faults::new().reset_after(n as u64))
+            .start()
+            .expect("start the resetting proxy")
     };
-    let connected = number("connected");
-    let failed = number("failed");
-    (connected, failed)
+    let (at_once, after_payload) = (proxy(0), proxy(payload.len()));
+    for i in 0..count {
+        let odd = i % 2 == 1 && !payload.is_empty();
+        let via = if odd { &after_payload } else { &at_once };
+        let Ok(mut s) = connect(via.local_addr(), Duration::from_secs(5)) else {
+            continue;
+        };
+        if odd {
+            let _ = s.write_all(payload);
+        }
+        // The proxy's reset ends the connection: wait for it, so they come one at a time.
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+    let connected = at_once.upstream_connections() + after_payload.upstream_connections();
+    at_once.stop();
+    after_payload.stop();
+    (connected, count - connected)
 }

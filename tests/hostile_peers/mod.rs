@@ -3,7 +3,7 @@
 //! sent in a [`Tally`] and fails the test if the server misbehaves towards it (does not
 //! close a connection it must close, closes one it must keep, or dies).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -153,7 +153,13 @@ pub fn truncated(t: &Target, valid: &[Vec<u8>], seed: u64) {
 /// `partial` (a request cut short).
 pub fn reset_storm(t: &Target, count: usize, partial: &[u8]) {
     t.tally.case();
+    let start = std::time::Instant::now();
     let (connected, failed) = raw::resets(t.addr, count, partial);
+    eprintln!(
+        "hostile {}: {count} resets took {:?}",
+        t.name,
+        start.elapsed()
+    );
     t.tally.bad(connected as u64);
     assert_eq!(
         connected, count,
@@ -208,23 +214,6 @@ pub fn still_open(s: &TcpStream) -> bool {
         Ok(n) => n > 0,
         Err(e) => e.kind() == io::ErrorKind::WouldBlock,
     }
-}
-
-/// True while the peer has neither closed nor reset the stream; reads (and discards) what it
-/// has sent so far (a chat room announces who joins), so that a close behind it is seen.
-pub fn open_draining(s: &TcpStream) -> bool {
-    s.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 4096];
-    let open = loop {
-        match (&*s).read(&mut buf) {
-            Ok(0) => break false,
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => break e.kind() == io::ErrorKind::WouldBlock,
-        }
-    };
-    s.set_nonblocking(false).unwrap();
-    open
 }
 
 /// Writes `unit` over and over, never reading, until `total` bytes are written or the
