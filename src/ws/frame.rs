@@ -1,6 +1,6 @@
 //! One frame's header (RFC 6455, section 5.2) and masking (section 5.3).
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 
 use super::error::WsError;
 
@@ -82,22 +82,49 @@ pub(crate) fn read_header<R: BufRead>(r: &mut R) -> io::Result<Option<Header>> {
     Ok(Some(Header { mask, ..header }))
 }
 
-/// A frame header, unmasked (this is the server side): the bytes and how many are used.
-pub(crate) fn header_bytes(fin: bool, opcode: u8, len: usize) -> ([u8; 10], usize) {
-    let mut h = [0u8; 10];
+/// A frame header: the bytes and how many are used. With `mask` (the client side, section
+/// 5.3) the mask bit is set and the key follows the length.
+pub(crate) fn header_bytes(
+    fin: bool,
+    opcode: u8,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) -> ([u8; 14], usize) {
+    let mut h = [0u8; 14];
     h[0] = if fin { 0x80 } else { 0 } | opcode;
-    if len < 126 {
+    let n = if len < 126 {
         h[1] = len as u8;
-        (h, 2)
+        2
     } else if let Ok(n) = u16::try_from(len) {
         h[1] = 126;
         h[2..4].copy_from_slice(&n.to_be_bytes());
-        (h, 4)
+        4
     } else {
         h[1] = 127;
         h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        (h, 10)
+        10
+    };
+    match mask {
+        Some(key) => {
+            h[1] |= 0x80;
+            h[n..n + 4].copy_from_slice(&key);
+            (h, n + 4)
+        }
+        None => (h, n),
     }
+}
+
+/// Writes `payload` masked with `key` through a buffer on the stack (the caller's payload
+/// stays as it is), a multiple of 4 bytes at a time so the key's phase carries over.
+pub(crate) fn write_masked<W: Write>(w: &mut W, payload: &[u8], key: [u8; 4]) -> io::Result<()> {
+    let mut buf = [0u8; 4096];
+    for chunk in payload.chunks(buf.len()) {
+        let out = &mut buf[..chunk.len()];
+        out.copy_from_slice(chunk);
+        apply_mask(out, key);
+        w.write_all(out)?;
+    }
+    Ok(())
 }
 
 /// XORs `data` with `key`, the key's byte 0 on `data[0]` (section 5.3). Works a `u64` at a
