@@ -5,18 +5,14 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// 64 random bits: SipHash, keyed once per process with std's random hash keys, of a counter
-/// and the time.
+/// 64 random bits: SipHash of a counter, keyed once per process with std's random hash keys
+/// (a keyed hash of distinct inputs: no clock needed, and none read per frame).
 fn next_u64() -> u64 {
     static KEYS: OnceLock<RandomState> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    KEYS.get_or_init(RandomState::new).hash_one((n, nanos))
+    KEYS.get_or_init(RandomState::new).hash_one(n)
 }
 
 /// A fresh masking key for one client frame (RFC 6455, section 5.3).
@@ -25,8 +21,8 @@ fn next_u64() -> u64 {
 /// wire and poison the cache of a proxy that misreads them (section 10.3): the key must be
 /// unpredictable to whoever supplies the payload, not secret in the cryptographic sense. It is
 /// SipHash-1-3 (std's `RandomState`, keyed from the OS's random source once per process) of a
-/// counter and the time: unpredictable without the process's keys, but not a vetted
-/// cryptographic generator. Do not use it for secrets.
+/// counter: unpredictable without the process's 128-bit key, but not a vetted cryptographic
+/// generator. Do not use it for secrets.
 ///
 /// ```
 /// let (a, b) = (threadnet::ws::mask_key(), threadnet::ws::mask_key());
