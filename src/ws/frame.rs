@@ -120,11 +120,29 @@ pub(crate) fn write_masked<W: Write>(w: &mut W, payload: &[u8], key: [u8; 4]) ->
     let mut buf = [0u8; 4096];
     for chunk in payload.chunks(buf.len()) {
         let out = &mut buf[..chunk.len()];
-        out.copy_from_slice(chunk);
-        apply_mask(out, key);
+        copy_masked(chunk, out, key);
         w.write_all(out)?;
     }
     Ok(())
+}
+
+/// `dst = src ^ key`, in one pass, a `u64` at a time (as [`apply_mask`]). `dst` is as long
+/// as `src`.
+fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut s = src.chunks_exact(8);
+    let mut d = dst.chunks_exact_mut(8);
+    for (s, d) in (&mut s).zip(&mut d) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
+        d.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
+    }
+    let done = src.len() - s.remainder().len();
+    for (i, (d, s)) in d.into_remainder().iter_mut().zip(s.remainder()).enumerate() {
+        *d = s ^ key[(done + i) % 4];
+    }
 }
 
 /// XORs `data` with `key`, the key's byte 0 on `data[0]` (section 5.3). Works a `u64` at a
