@@ -28,6 +28,18 @@
 //! The same handler and hub run over TCP, a Unix-domain socket or UDP, chosen by a flag: only
 //! the line that starts the server differs (goes' promise).
 //!
+//! # In a browser: `--transport ws`
+//!
+//! With `--transport ws` the room is the TCP chat on `--addr`, and a second port, `--ws-addr`
+//! (default `127.0.0.1:8002`), serves a page at `/` (HTML and script inline, no external
+//! assets) whose script opens a WebSocket to `/ws` on the same port ([`threadnet::ws::serve`]:
+//! one port for the page and its socket). Browser users and `nc` users are in the same room:
+//! a line typed in the page reaches the `nc` users and the other browsers, and the reverse.
+//! Browser users are named by their address, as TCP users are; the same limits hold (a line
+//! is cut at 4096 bytes, a message is at most 64 KiB, a browser that reads nothing for
+//! `--slow-reader` seconds is disconnected). The page's socket is accepted from the page's
+//! own origin only (the library's default origin check).
+//!
 //! ```sh
 //! cargo run --example chat                                   # TCP on 127.0.0.1:7002
 //! nc 127.0.0.1 7002                                          # in two or more terminals
@@ -35,6 +47,8 @@
 //! nc -U /tmp/chat.sock
 //! cargo run --example chat -- --transport udp
 //! nc -u 127.0.0.1 7002                                       # each peer address is a member
+//! cargo run --example chat -- --transport ws                 # TCP on 7002, the page on 8002
+//! # open http://127.0.0.1:8002/ in a browser; nc 127.0.0.1 7002 joins the same room
 //! ```
 //!
 //! Commands (goes' command line, [`threadnet::control`]), before the flags; without one it
@@ -52,9 +66,11 @@
 //!
 //! Flags:
 //!
-//! * `--transport tcp|unix|udp` (default `tcp`);
+//! * `--transport tcp|unix|udp|ws` (default `tcp`; `ws` is TCP plus the web page);
 //! * `--addr ADDR`: `HOST:PORT` for TCP and UDP (default `127.0.0.1:7002`; port 0 picks a free
 //!   one), a socket path for Unix (default `/tmp/threadnet-chat.sock`);
+//! * `--ws-addr HOST:PORT`: with `--transport ws`, where the page and its WebSocket are
+//!   served (default `127.0.0.1:8002`; port 0 picks a free one);
 //! * `--idle-timeout SECS`: disconnect a client that has said nothing for SECS seconds (off by
 //!   default for TCP and Unix; UDP members expire after 60 s unless this is set);
 //! * `--slow-reader SECS`: disconnect a client whose queue has stayed full (nothing read) for
@@ -68,8 +84,9 @@
 //! * `--log-file PATH`: where `start -d` appends stdout and stderr (default: the pid file's
 //!   path with the extension `log`).
 //!
-//! The first line on stdout is `listening on ADDR`, with the real bound address; the room's
-//! events are logged on stderr. The server runs until SIGINT or SIGTERM stops it gracefully
+//! The first line on stdout is `listening on ADDR`, with the real bound address; with
+//! `--transport ws` a second line follows, `page on http://ADDR/`, the web port's. The
+//! room's events are logged on stderr. The server runs until SIGINT or SIGTERM stops it gracefully
 //! (exit code 0 once its clients are done; a second signal: at once).
 //!
 //! [`Registry::broadcast`]: threadnet::Registry::broadcast
@@ -80,10 +97,16 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 use std::time::Duration;
 
+use std::collections::HashSet;
+
+use threadnet::ws::{self, WsUpgrade};
 use threadnet::{
-    activation, control, signal, Addr, CloseReason, ConnOptions, Connection, Handler, Lines,
+    activation, control, signal, Addr, CloseReason, Codec, ConnOptions, Connection, Handler, Lines,
     Registry, ServerHandle, TcpServer, UdpHandle, UdpServer, UnixServer,
 };
+
+#[path = "chat/web.rs"]
+mod web;
 
 /// How long members get to finish after SIGINT/SIGTERM.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
@@ -96,11 +119,14 @@ const USAGE: &str = "usage: chat [start [-d] | stop | status] [FLAGS]
   stop                  SIGTERM, wait for it to exit: 0, 3 if none runs, 1 if it did not exit
   status                0 and pid and uptime if running, 3 if not
   (no reload: the room lives in the process; no worker processes: each would be a room)
-flags: [--transport tcp|unix|udp] [--addr ADDR] [--idle-timeout SECS] [--slow-reader SECS]
-       [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH]
-  --transport T         tcp (default), unix or udp
-  --addr ADDR           HOST:PORT for tcp and udp (default 127.0.0.1:7002; port 0 picks a free
-                        port), a socket path for unix (default /tmp/threadnet-chat.sock)
+flags: [--transport tcp|unix|udp|ws] [--addr ADDR] [--ws-addr ADDR] [--idle-timeout SECS]
+       [--slow-reader SECS] [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH]
+  --transport T         tcp (default), unix, udp, or ws: tcp on --addr plus, on --ws-addr, a
+                        web page at / whose WebSocket (/ws) joins the same room
+  --addr ADDR           HOST:PORT for tcp, udp and ws (default 127.0.0.1:7002; port 0 picks a
+                        free port), a socket path for unix (default /tmp/threadnet-chat.sock)
+  --ws-addr ADDR        with --transport ws: HOST:PORT of the page and its WebSocket (default
+                        127.0.0.1:8002); open http://ADDR/ in a browser
   --idle-timeout SECS   disconnect a client that has said nothing for SECS (default: off)
   --slow-reader SECS    disconnect a client that has read nothing for SECS while its queue
                         was full (default 10)
@@ -123,29 +149,54 @@ const MAX_TEXT: usize = 4096;
 /// (TCP backpressure), the most talkative first.
 const HUB_BACKLOG: usize = 1024;
 
+/// Where a web page is served with `--transport ws`, by default.
+const WS_ADDR: &str = "127.0.0.1:8002";
+
+/// A member of the room: a connection of the line server (TCP, Unix or UDP), or a browser's
+/// WebSocket. Each server numbers its own connections, hence the two kinds.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Who {
+    Line(u64),
+    Web(u64),
+}
+
 /// What a connection tells the hub.
 enum Event {
-    Joined { id: u64, peer: Addr },
-    Said { id: u64, peer: Addr, text: String },
-    Left { id: u64, peer: Addr, reason: String },
+    Joined {
+        who: Who,
+        peer: Addr,
+    },
+    Said {
+        who: Who,
+        peer: Addr,
+        text: String,
+    },
+    Left {
+        who: Who,
+        peer: Addr,
+        reason: String,
+    },
 }
+
+/// The way to the hub.
+type Hub = SyncSender<Event>;
 
 /// One per connection: reports its connection's events to the hub.
 struct Member {
-    hub: SyncSender<Event>,
+    hub: Hub,
 }
 
 impl Handler<Lines> for Member {
     fn on_connect(&mut self, conn: &Connection<Lines>) {
         let _ = self.hub.send(Event::Joined {
-            id: conn.id(),
+            who: Who::Line(conn.id()),
             peer: conn.peer_addr(),
         });
     }
 
     fn on_message(&mut self, conn: &Connection<Lines>, line: String) {
         let _ = self.hub.send(Event::Said {
-            id: conn.id(),
+            who: Who::Line(conn.id()),
             peer: conn.peer_addr(),
             text: line,
         });
@@ -153,7 +204,7 @@ impl Handler<Lines> for Member {
 
     fn on_close(&mut self, conn: &Connection<Lines>, reason: &CloseReason) {
         let _ = self.hub.send(Event::Left {
-            id: conn.id(),
+            who: Who::Line(conn.id()),
             peer: conn.peer_addr(),
             reason: reason.to_string(),
         });
@@ -163,46 +214,77 @@ impl Handler<Lines> for Member {
 /// The hub: the only place that sends to clients. Runs until every sender is gone, which
 /// for a server that is never stopped means forever. `slow` is how long it waits for a client
 /// whose queue is full to take a line before it disconnects that client.
-fn run_hub(room: &Registry<Lines>, events: Receiver<Event>, slow: Duration) {
+fn run_hub(room: &Room, events: Receiver<Event>, slow: Duration) {
+    // The web port's connections that are WebSockets in the room (the others load the page).
+    let mut browsers = HashSet::new();
     for event in events {
         match event {
-            Event::Joined { id, peer } => {
-                eprintln!("chat: #{id} {peer} joined");
-                announce(room, None, &format!("* {peer} joined"), slow);
+            Event::Joined { who, peer } => {
+                if let Who::Web(id) = who {
+                    browsers.insert(id);
+                }
+                eprintln!("chat: {} {peer} joined", name(who));
+                announce(room, &browsers, None, &format!("* {peer} joined"), slow);
             }
-            Event::Left { id, peer, reason } => {
-                eprintln!("chat: #{id} {peer} left: {reason}");
-                announce(room, None, &format!("* {peer} left"), slow);
+            Event::Left { who, peer, reason } => {
+                if let Who::Web(id) = who {
+                    browsers.remove(&id);
+                }
+                eprintln!("chat: {} {peer} left: {reason}", name(who));
+                announce(room, &browsers, None, &format!("* {peer} left"), slow);
             }
-            Event::Said { id, peer, text } => {
+            Event::Said { who, peer, text } => {
                 let line = format!("{peer}: {}", clean(&text));
-                announce(room, Some(id), &line, slow); // not back to the sender
+                announce(room, &browsers, Some(who), &line, slow); // not back to the sender
             }
         }
     }
 }
 
-/// Sends `line` to every client but `except`, in turn. A client whose queue is full is waited
-/// for, up to `slow`: while it is, the hub's backlog fills and the talkers are slowed down
-/// (see the module docs). One that takes nothing in that time is disconnected; its
-/// `on_close` then announces that it left.
-fn announce(room: &Registry<Lines>, except: Option<u64>, line: &str, slow: Duration) {
-    room.for_each(|conn| {
-        if Some(conn.id()) == except {
-            return;
-        }
-        if let Err(e) = conn.send_timeout(line.to_string(), slow) {
-            if e.is_timeout() {
-                eprintln!(
-                    "chat: #{} {} read nothing for {slow:?}, disconnecting",
-                    conn.id(),
-                    conn.peer_addr()
-                );
-                conn.close();
-            }
-            // Closed: it is leaving, and its `Left` event is on its way.
+/// How the log names a member: `#3` for a line client, `web#3` for a browser.
+fn name(who: Who) -> String {
+    match who {
+        Who::Line(id) => format!("#{id}"),
+        Who::Web(id) => format!("web#{id}"),
+    }
+}
+
+/// Sends `line` to every member but `except`, in turn: every client of the line server, and
+/// the `browsers` of the web port. A member whose queue is full is waited for, up to `slow`:
+/// while it is, the hub's backlog fills and the talkers are slowed down (see the module
+/// docs). One that takes nothing in that time is disconnected; its `on_close` then announces
+/// that it left.
+fn announce(room: &Room, browsers: &HashSet<u64>, except: Option<Who>, line: &str, slow: Duration) {
+    room.members().for_each(|conn| {
+        if Some(Who::Line(conn.id())) != except {
+            deliver(conn, line.to_string(), slow);
         }
     });
+    if let Some(web) = room.web() {
+        for &id in browsers {
+            if Some(Who::Web(id)) == except {
+                continue;
+            }
+            if let Some(conn) = web.get(id) {
+                deliver(&conn, ws::Message::Text(line.to_string()).into(), slow);
+            }
+        }
+    }
+}
+
+/// Sends `msg` to one member, waiting up to `slow` for room in its queue; disconnects it if
+/// there is none by then.
+fn deliver<C: Codec>(conn: &Connection<C>, msg: C::Out, slow: Duration) {
+    if let Err(e) = conn.send_timeout(msg, slow) {
+        if e.is_timeout() {
+            eprintln!(
+                "chat: {} read nothing for {slow:?}, disconnecting",
+                conn.peer_addr()
+            );
+            conn.close();
+        }
+        // Closed: it is leaving, and its `Left` event is on its way.
+    }
 }
 
 /// The text of a line as it is relayed: at most `MAX_TEXT` bytes, and no trailing `\r` (the
@@ -231,13 +313,25 @@ fn seconds_or_zero(value: &str) -> Option<Duration> {
 enum Room {
     Stream(ServerHandle<Lines>),
     Datagram(UdpHandle<Lines>),
+    /// TCP and the web port (`--transport ws`).
+    Web(web::Both),
 }
 
 impl Room {
+    /// The line server's clients.
     fn members(&self) -> &Registry<Lines> {
         match self {
             Room::Stream(s) => s.connections(),
             Room::Datagram(s) => s.connections(),
+            Room::Web(both) => both.lines.connections(),
+        }
+    }
+
+    /// The web port's connections (pages being loaded, and browsers in the room).
+    fn web(&self) -> Option<&Registry<WsUpgrade>> {
+        match self {
+            Room::Web(both) => Some(both.web.connections()),
+            _ => None,
         }
     }
 
@@ -245,6 +339,7 @@ impl Room {
         match self {
             Room::Stream(s) => s.local_addr(),
             Room::Datagram(s) => Addr::Inet(s.local_addr()),
+            Room::Web(both) => both.lines.local_addr(),
         }
     }
 }
@@ -253,6 +348,7 @@ impl Room {
 struct Args {
     transport: String,
     addr: Option<String>,
+    ws_addr: String,
     options: ConnOptions,
     slow_reader: Duration,
     pid_file: Option<String>,
@@ -265,6 +361,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut parsed = Args {
         transport: "tcp".to_string(),
         addr: None,
+        ws_addr: WS_ADDR.to_string(),
         options: ConnOptions::new(),
         slow_reader: SLOW_READER,
         pid_file: None,
@@ -277,10 +374,11 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let secs = || seconds(&value).ok_or(format!("{flag}: not a positive number: {value:?}"));
         match flag.as_str() {
-            "--transport" if ["tcp", "unix", "udp"].contains(&value.as_str()) => {
+            "--transport" if ["tcp", "unix", "udp", "ws"].contains(&value.as_str()) => {
                 parsed.transport = value;
             }
             "--addr" => parsed.addr = Some(value),
+            "--ws-addr" => parsed.ws_addr = value,
             // A lurker is disconnected; its `on_close` announces that it left.
             "--idle-timeout" => parsed.options = parsed.options.read_idle(secs()?),
             "--slow-reader" => parsed.slow_reader = secs()?,
@@ -303,6 +401,7 @@ fn main() -> ExitCode {
     let Args {
         transport,
         addr,
+        ws_addr,
         options,
         slow_reader,
         mut pid_file,
@@ -339,6 +438,7 @@ fn main() -> ExitCode {
     }
 
     let (hub, events) = mpsc::sync_channel(HUB_BACKLOG);
+    let web_hub = hub.clone();
     let member = move |_: &Connection<Lines>| Member { hub: hub.clone() };
     // The only transport-specific lines.
     let started = match transport.as_str() {
@@ -354,6 +454,13 @@ fn main() -> ExitCode {
             .options(options)
             .start(Lines::new(), member)
             .map(Room::Datagram),
+        "ws" => start_web(&ws_addr, options.clone(), web_hub).and_then(|web| {
+            TcpServer::builder()
+                .addr(addr.unwrap_or_else(|| "127.0.0.1:7002".to_string()))
+                .options(options)
+                .start(Lines::new(), member)
+                .map(|lines| Room::Web(web::Both { lines, web }))
+        }),
         _ => TcpServer::builder()
             .addr(addr.unwrap_or_else(|| "127.0.0.1:7002".to_string()))
             .options(options)
@@ -393,7 +500,12 @@ fn main() -> ExitCode {
 
     // Scripts wait for this line to learn the port, so it goes out at once.
     let mut stdout = std::io::stdout().lock();
-    let announced = writeln!(stdout, "listening on {}", room.addr()).and_then(|()| stdout.flush());
+    let mut announced = writeln!(stdout, "listening on {}", room.addr());
+    if let Room::Web(both) = &room {
+        announced =
+            announced.and_then(|()| writeln!(stdout, "page on http://{}/", both.web.local_addr()));
+    }
+    let announced = announced.and_then(|()| stdout.flush());
     drop(stdout);
     if let Err(e) = announced {
         eprintln!("chat: cannot write to stdout: {e}");
@@ -406,14 +518,30 @@ fn main() -> ExitCode {
 
     // The hub runs on a thread of its own; this one stops the server on SIGINT/SIGTERM.
     let hub_room = room.clone();
-    thread::spawn(move || run_hub(hub_room.members(), events, slow_reader));
+    thread::spawn(move || run_hub(&hub_room, events, slow_reader));
     let stopped = match &room {
         Room::Stream(server) => stop.run(server),
         Room::Datagram(server) => stop.run(server),
+        Room::Web(both) => stop.run(both),
     };
     if let Err(e) = stopped {
         eprintln!("chat: cannot handle signals: {e}");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Starts the web port of `--transport ws`: the page at `/` and the browsers' WebSockets,
+/// whose events go to the hub.
+fn start_web(
+    addr: &str,
+    options: ConnOptions,
+    hub: Hub,
+) -> std::io::Result<ServerHandle<WsUpgrade>> {
+    TcpServer::builder().addr(addr).options(options).start(
+        web::codec(),
+        ws::serve(web::page, move |_: &Connection<WsUpgrade>| web::WebMember {
+            hub: hub.clone(),
+        }),
+    )
 }

@@ -120,6 +120,7 @@
 //! | read, decode or write fails | closed at once | `Error { error, dropped }` |
 //! | a callback panics | only that connection closes | `Panic { message, dropped }` |
 //! | an idle limit or the heartbeat's passes | closed at once | `IdleTimeout { kind, dropped }` |
+//! | a WebSocket closing handshake: the peer's close frame, or ours for a protocol error | the close frame is answered and flushed, then the server closes first | `Protocol { code, reason, by_peer }` |
 //!
 //! `on_close` runs exactly once. It runs after the last `on_message` and after the writer
 //! has finished, so `dropped` is final. It runs before the socket's fd is released, so a new

@@ -85,6 +85,15 @@ fn close_frame(code: u16, reason: &str) -> Got {
     })))
 }
 
+/// `reason` is the end of a closing handshake with `code`.
+#[track_caller]
+fn assert_closed_with(reason: &CloseReason, want: u16, peer: bool) {
+    match reason {
+        CloseReason::Protocol { code, by_peer, .. } if *code == want && *by_peer == peer => {}
+        other => panic!("expected a close frame with {want} (by peer: {peer}), got {other}"),
+    }
+}
+
 /// What threadnet's own server saw: each handshake, and each message its sockets got.
 enum Seen {
     Open(String),
@@ -204,8 +213,7 @@ fn own_server_echo_ping_and_client_close() {
         }))
     );
     assert_eq!(recv(&probe.msgs), close_frame(1000, "done"));
-    let reason = recv(&probe.closed);
-    assert!(reason.is_graceful(), "{reason}");
+    assert_closed_with(&recv(&probe.closed), 1000, true);
     client.wait();
     assert!(
         started.elapsed() < ws::CLOSE_TIMEOUT,
@@ -235,9 +243,36 @@ fn own_server_closes_with_a_code() {
             reason: "go away".into()
         }))
     );
-    let reason = recv(&probe.closed);
-    assert!(reason.is_graceful(), "{reason}");
+    assert_closed_with(&recv(&probe.closed), 4000, true);
     client.wait();
+    server.stop(WAIT);
+}
+
+#[test]
+fn client_stop_sends_going_away() {
+    let (tx, seen) = mpsc::channel();
+    let server = tcp_server(tx);
+    let (factory, probe) = forward();
+    let client = WsClient::builder()
+        .connect(&format!("ws://{}/", server.local_addr()), factory)
+        .unwrap();
+    next_open(&seen);
+    // The close frame is armed as the connection starts (AutoReply's on_connect), which may
+    // run after `connect` returns.
+    recv(&probe.opened);
+    client.stop(WAIT);
+    assert_eq!(
+        next_msg(&seen),
+        Message::Close(Some(ws::CloseFrame {
+            code: 1001,
+            reason: "going away".into()
+        }))
+    );
+    let reason = recv(&probe.closed);
+    assert!(
+        matches!(reason, CloseReason::ServerStopped { dropped: 0 }),
+        "{reason}"
+    );
     server.stop(WAIT);
 }
 
@@ -368,8 +403,7 @@ fn python_websockets_server() {
     conn.send(Message::Text("close".into())).unwrap();
     assert_eq!(recv(&probe.msgs), close_frame(4001, "bye from python"));
     assert_eq!(py.line(), "closed 4001 bye from python");
-    let reason = recv(&probe.closed);
-    assert!(reason.is_graceful(), "{reason}");
+    assert_closed_with(&recv(&probe.closed), 4001, true);
     client.wait();
 
     // The client closes with a code: Python sees it.
@@ -558,7 +592,7 @@ fn a_masked_server_frame_is_closed_with_1002() {
     assert_eq!(err.code, 1002);
     assert_eq!(recv(&close_rx), 1002);
     t.join().unwrap();
-    recv(&probe.closed);
+    assert_closed_with(&recv(&probe.closed), 1002, false);
     client.wait();
 }
 

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::conn::idle::Activity;
 use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
-use crate::conn::queue::{Events, QState, Tx};
+use crate::conn::queue::{Events, Mode, Payload, QState, Tx};
 use crate::conn::through::Gather;
 use crate::conn::timers::ConnTimers;
 use crate::conn::CloseReason;
@@ -36,6 +36,12 @@ pub(crate) struct Life {
     /// The graceful close's deadline timer, and when it fires.
     deadline: Option<(TimerId, Instant)>,
 }
+
+/// A protocol's last message before a graceful close (a WebSocket close frame): given the
+/// cause of the shutdown, the encoded bytes to queue before the FIN, or `None` for nothing.
+/// The WebSocket layer sets it once the handshake is done and clears it when it sends a close
+/// frame itself; the first [`Core::begin_shutdown`] takes it.
+pub(crate) type Goodbye = Box<dyn FnOnce(&CloseReason) -> Option<Vec<u8>> + Send>;
 
 /// Who sends the FIN of a graceful close.
 enum Fin<'a> {
@@ -92,6 +98,8 @@ pub(crate) struct Core {
     pub(crate) winding_down: AtomicBool,
     pub(crate) dropped: AtomicU64,
     life: Mutex<Life>,
+    /// The protocol's last message before a graceful close, taken by the first shutdown.
+    goodbye: Mutex<Option<Goodbye>>,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
     pub(crate) timers: ConnTimers,
     /// When the socket was last read and written, for idle timeouts and heartbeats.
@@ -136,6 +144,7 @@ impl Core {
             winding_down: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             life: Mutex::new(Life::default()),
+            goodbye: Mutex::new(None),
             timers: ConnTimers::default(),
             activity: Activity::new(tracked),
             traffic: Traffic::default(),
@@ -159,12 +168,14 @@ impl Core {
     }
 
     /// Records why the connection ends. The first cause wins, except that an abortive one (a
-    /// close, an error, a panic) replaces a graceful one: it is what actually ended it.
-    fn set_cause(&self, cause: CloseReason) {
+    /// close, an error, a panic) replaces a graceful one: it is what actually ended it; and a
+    /// protocol's closing handshake ([`CloseReason::Protocol`], recorded by the WebSocket
+    /// layer) replaces a plain `Shutdown` or `PeerClosed`.
+    pub(crate) fn set_cause(&self, cause: CloseReason) {
         let mut life = lock(&self.life);
         let replace = match &life.cause {
             None => true,
-            Some(old) => old.is_graceful() && !cause.is_graceful(),
+            Some(old) => cause.replaces(old),
         };
         if replace {
             life.cause = Some(cause);
@@ -191,11 +202,21 @@ impl Core {
         }
     }
 
+    /// Sets (or, with `None`, clears) the goodbye: see [`Goodbye`].
+    pub(crate) fn set_goodbye(&self, goodbye: Option<Goodbye>) {
+        *lock(&self.goodbye) = goodbye;
+    }
+
     /// Starts a graceful close: no more sends, the queue drains, then `shutdown(Write)`; a
     /// deadline timer forces the close if the whole thing is not over by `timeout`.
     /// Returns without blocking. If a graceful close is already under way, only its deadline
     /// can move, and only earlier.
     pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: CloseReason, timeout: Duration) {
+        let goodbye = lock(&self.goodbye).take();
+        if let Some(bytes) = goodbye.and_then(|bye| bye(&cause)) {
+            // The protocol's last word goes out before the FIN; a full queue skips it.
+            let _ = self.push(Payload::Owned(bytes), Mode::Try);
+        }
         self.set_cause(cause);
         // Who sends the FIN is decided under `q`, where the writer is started: the writer
         // thread if there is one; else this thread, if nothing is being written or waits to

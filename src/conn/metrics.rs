@@ -92,6 +92,9 @@ impl Metrics {
         let i = match reason {
             CloseReason::PeerClosed => 0,
             CloseReason::Shutdown => 1,
+            // A closing handshake: counted with the graceful end of the side that began it.
+            CloseReason::Protocol { by_peer: true, .. } => 0,
+            CloseReason::Protocol { by_peer: false, .. } => 1,
             CloseReason::Closed { .. } => 2,
             CloseReason::ShutdownTimeout { .. } => 3,
             CloseReason::ServerStopped { .. } => 4,

@@ -55,6 +55,23 @@ pub enum CloseReason {
         /// Accepted messages that were never written.
         dropped: u64,
     },
+    /// The protocol's own closing handshake ended the connection, gracefully: for WebSocket, a
+    /// close frame (RFC 6455, section 7). `code` and `reason` are what the peer's close frame
+    /// said (`by_peer`; 1005 and an empty reason if it carried no status), or, when we closed
+    /// because the peer broke the protocol, what our close frame said (1002, 1007 or 1009;
+    /// not `by_peer`). [`ws::close`](crate::ws::close) and a shutdown end this way too once
+    /// the peer answers with its close frame; a stop keeps
+    /// [`ServerStopped`](CloseReason::ServerStopped). A closing handshake that did not finish
+    /// by its deadline is [`ShutdownTimeout`](CloseReason::ShutdownTimeout).
+    Protocol {
+        /// The close code (RFC 6455, section 7.4), e.g. 1000 for a normal closure.
+        code: u16,
+        /// The close frame's reason text (UTF-8, at most 123 bytes).
+        reason: String,
+        /// The code came from the peer's close frame; `false`: from ours, answering a
+        /// protocol error.
+        by_peer: bool,
+    },
     /// A handler callback panicked; the panic was caught and only this connection closed.
     Panic {
         /// The panic message.
@@ -68,7 +85,7 @@ impl CloseReason {
     /// Accepted messages that were never written (0 for the graceful reasons).
     pub fn dropped(&self) -> u64 {
         match self {
-            CloseReason::PeerClosed | CloseReason::Shutdown => 0,
+            CloseReason::PeerClosed | CloseReason::Shutdown | CloseReason::Protocol { .. } => 0,
             CloseReason::Closed { dropped }
             | CloseReason::ShutdownTimeout { dropped }
             | CloseReason::ServerStopped { dropped }
@@ -81,8 +98,10 @@ impl CloseReason {
     /// True for the reasons after which everything accepted was written and the peer saw a
     /// clean end of stream.
     pub fn is_graceful(&self) -> bool {
-        matches!(self, CloseReason::PeerClosed | CloseReason::Shutdown)
-            || matches!(self, CloseReason::ServerStopped { dropped: 0 })
+        matches!(
+            self,
+            CloseReason::PeerClosed | CloseReason::Shutdown | CloseReason::Protocol { .. }
+        ) || matches!(self, CloseReason::ServerStopped { dropped: 0 })
     }
 }
 
@@ -103,6 +122,14 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::IdleTimeout { kind, dropped } => {
                 write!(f, "idle timeout: {kind} ({dropped} dropped)")
+            }
+            CloseReason::Protocol {
+                code,
+                reason,
+                by_peer,
+            } => {
+                let who = if *by_peer { "peer" } else { "we" };
+                write!(f, "closing handshake: {who} sent {code} {reason:?}")
             }
             CloseReason::Panic { message, dropped } => {
                 write!(f, "handler panicked: {message} ({dropped} dropped)")
@@ -134,6 +161,15 @@ impl Clone for CloseReason {
                 kind: *kind,
                 dropped: *dropped,
             },
+            CloseReason::Protocol {
+                code,
+                reason,
+                by_peer,
+            } => CloseReason::Protocol {
+                code: *code,
+                reason: reason.clone(),
+                by_peer: *by_peer,
+            },
             CloseReason::Panic { message, dropped } => CloseReason::Panic {
                 message: message.clone(),
                 dropped: *dropped,
@@ -157,6 +193,15 @@ impl CloseReason {
         CloseReason::IdleTimeout { kind, dropped: 0 }
     }
 
+    /// Whether this cause may replace `old`: an abortive cause replaces a graceful one (it is
+    /// what actually ended the connection), and a protocol's closing handshake replaces the
+    /// plain graceful causes (`Shutdown`, `PeerClosed`), which it explains.
+    pub(crate) fn replaces(&self, old: &CloseReason) -> bool {
+        (old.is_graceful() && !self.is_graceful())
+            || (matches!(self, CloseReason::Protocol { .. })
+                && matches!(old, CloseReason::Shutdown | CloseReason::PeerClosed))
+    }
+
     /// Reading, decoding or writing failed with `error`.
     pub(crate) fn error(error: io::Error) -> CloseReason {
         CloseReason::Error { error, dropped: 0 }
@@ -167,11 +212,14 @@ impl CloseReason {
     /// reported as [`ShutdownTimeout`](CloseReason::ShutdownTimeout).
     pub(crate) fn settle(self, dropped: u64, cut_short: bool) -> CloseReason {
         match self {
-            CloseReason::Shutdown | CloseReason::PeerClosed if cut_short => {
+            CloseReason::Shutdown | CloseReason::PeerClosed | CloseReason::Protocol { .. }
+                if cut_short =>
+            {
                 CloseReason::ShutdownTimeout { dropped }
             }
             CloseReason::PeerClosed => CloseReason::PeerClosed,
             CloseReason::Shutdown => CloseReason::Shutdown,
+            p @ CloseReason::Protocol { .. } => p,
             CloseReason::Closed { .. } => CloseReason::Closed { dropped },
             CloseReason::ShutdownTimeout { .. } => CloseReason::ShutdownTimeout { dropped },
             CloseReason::ServerStopped { .. } => CloseReason::ServerStopped { dropped },

@@ -64,9 +64,12 @@ pub fn is_valid_close_code(code: u16) -> bool {
 /// | text (or a close reason) that is not UTF-8 | 1007 |
 /// | a frame over [`max_frame`](Self::max_frame) or a message over [`max_message`](Self::max_message) (checked on the header, before any allocation) | 1009 |
 ///
-/// After a close frame or a protocol error the codec parses nothing more: it reads and throws
-/// away whatever arrives until the peer's EOF, then returns `Ok(None)`. EOF between messages
-/// is `Ok(None)`; EOF inside a frame or between fragments is `UnexpectedEof`.
+/// After the peer's close frame the codec returns `Ok(None)` at once, as at EOF: the peer
+/// sends nothing more, so the connection flushes what is queued (the answering close frame)
+/// and closes the TCP connection first, as a server should (RFC 6455, section 7.1.1), without
+/// waiting for the peer's FIN. After a protocol error the codec parses nothing more: it reads
+/// and throws away whatever arrives until the peer's EOF, then returns `Ok(None)`. EOF between
+/// messages is `Ok(None)`; EOF inside a frame or between fragments is `UnexpectedEof`.
 ///
 /// # Writing
 ///
@@ -98,6 +101,9 @@ pub struct WsCodec {
     max_message: usize,
     pending: Option<Pending>,
     done: bool,
+    /// The peer's close frame was read: the next read is the end (the server closes the TCP
+    /// connection first, RFC 6455 section 7.1.1).
+    closed: bool,
     /// The client side: frames written are masked, frames read must not be.
     client: bool,
 }
@@ -125,6 +131,7 @@ impl WsCodec {
             max_message: DEFAULT_MAX_MESSAGE,
             pending: None,
             done: false,
+            closed: false,
             client: false,
         }
     }
@@ -302,13 +309,16 @@ impl Codec for WsCodec {
     /// message. Protocol violations are not errors but `Ok(Some(Err(_)))`, so that the
     /// handler can answer them with a close frame.
     fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Self::In>> {
+        if self.closed {
+            return Ok(None);
+        }
         if self.done {
             drain(r)?;
             return Ok(None);
         }
         match self.read_message(r) {
             Ok(Some(m)) => {
-                self.done = matches!(m, Message::Close(_));
+                self.closed = matches!(m, Message::Close(_));
                 Ok(Some(Ok(m)))
             }
             Ok(None) => Ok(None),

@@ -1,6 +1,8 @@
 //! The handler wrapper that answers what the codec cannot: pongs, close frames, and protocol
 //! errors.
 
+use std::net::Shutdown;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::codec::{CloseFrame, Message, WsCodec};
@@ -8,6 +10,7 @@ use super::error::WsError;
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
+use crate::Heartbeat;
 
 /// How long a closing connection waits for the peer's close frame and EOF before it is closed
 /// by force.
@@ -16,7 +19,15 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Starts the closing handshake (RFC 6455, section 7.1.2): sends a close frame with `code`
 /// and `reason`, then [`shutdown`](Connection::shutdown)s the connection with
 /// [`CLOSE_TIMEOUT`], so the frame is flushed before our FIN and the reader waits for the
-/// peer's close frame and EOF.
+/// peer's close frame. When it comes, the connection closes at once (the server closes the
+/// TCP connection first, section 7.1.1) and `on_close` gets
+/// [`CloseReason::Protocol`] with the code the peer answered; a peer that does not answer
+/// within [`CLOSE_TIMEOUT`] is closed by force ([`CloseReason::ShutdownTimeout`]).
+///
+/// A plain [`Connection::shutdown`] or a server stop on a connection that
+/// [`AutoReply`] or [`ws::serve`](super::serve) handles does the same with 1000 (normal
+/// closure) or 1001 (going away, for a stop) and its own deadline: do not also queue a
+/// [`Message::Close`] with `send` before it, or two close frames go out; call this instead.
 ///
 /// A `code` that [`is_valid_close_code`](super::is_valid_close_code) refuses, or a reason over
 /// 123 bytes, sends a close frame without a status instead. Does nothing but the shutdown if
@@ -29,6 +40,7 @@ where
     C: Codec,
     C::Out: From<Message>,
 {
+    conn.core.set_goodbye(None); // this is the close frame
     let frame = CloseFrame {
         code,
         reason: reason.to_string(),
@@ -39,8 +51,75 @@ where
     conn.shutdown(CLOSE_TIMEOUT);
 }
 
+/// Makes a graceful close of `conn` that did not come from [`close`] start with a close frame
+/// (RFC 6455, section 7.1.2): 1000 for [`Connection::shutdown`], 1001 (going away) for a
+/// server or client stop, nothing after the peer's EOF or for an abortive close. Called once
+/// the connection speaks WebSocket.
+pub(crate) fn arm_goodbye<C>(conn: &Connection<C>)
+where
+    C: Codec,
+    C::Out: From<Message>,
+{
+    let codec = Arc::clone(&conn.codec);
+    conn.core
+        .set_goodbye(Some(Box::new(move |cause: &CloseReason| {
+            let (code, reason) = match cause {
+                CloseReason::Shutdown => (1000, ""),
+                CloseReason::ServerStopped { .. } => (1001, "going away"),
+                _ => return None,
+            };
+            let frame = CloseFrame {
+                code,
+                reason: reason.to_string(),
+            };
+            let mut bytes = Vec::new();
+            codec
+                .write(&Message::Close(Some(frame)).into(), &mut bytes)
+                .ok()?;
+            Some(bytes)
+        })));
+}
+
+/// A [`Heartbeat`] for a WebSocket server connection (a [`WsCodec`] one, or a [`ws::serve`](super::serve)
+/// one once its handshake is done): a Ping frame with an empty payload, sent whenever the
+/// connection has written nothing for `interval`.
+///
+/// The rule: a peer that has sent nothing at all, not even the Pong that RFC 6455
+/// (section 5.5.2) obliges it to answer each ping with, for `misses` intervals (3 unless
+/// [`Heartbeat::misses`] says otherwise) is presumed dead and closed at once with
+/// [`CloseReason::IdleTimeout`] of [`IdleKind::Heartbeat`](crate::IdleKind::Heartbeat). Any
+/// frame from the peer counts as a sign of life, and a live peer's pong arrives within one
+/// round trip of each ping, so a peer that answers is never closed.
+///
+/// The heartbeat is written as raw bytes whatever the connection is doing: on a
+/// [`WsUpgrade`](super::WsUpgrade) port it would reach a plain HTTP keep-alive connection
+/// too, so use it there only if every connection upgrades (or keep-alive connections are
+/// closed sooner, e.g. by [`ConnOptions::read_idle`](crate::ConnOptions::read_idle)).
+///
+/// ```
+/// use std::time::Duration;
+/// use threadnet::{ws, ConnOptions};
+///
+/// // A ping after 10 s without writes; closed after 30 s without a byte from the peer.
+/// let opts = ConnOptions::new().heartbeat(ws::heartbeat(Duration::from_secs(10)));
+/// # let _ = opts;
+/// ```
+///
+/// # Panics
+///
+/// If `interval` is zero.
+pub fn heartbeat(interval: Duration) -> Heartbeat {
+    let mut ping = Vec::new();
+    WsCodec::new()
+        .write(&Message::Ping(Vec::new()), &mut ping)
+        .expect("an empty ping encodes");
+    Heartbeat::new(interval, ping)
+}
+
 /// What every endpoint does on its own (RFC 6455, 5.5.1 and 5.5.2): answers a ping with a
 /// pong, echoes a close frame and shuts down, answers a protocol error with its close code.
+/// The close frame's code (the peer's, or ours for a protocol error) becomes the close
+/// reason ([`CloseReason::Protocol`]).
 pub(crate) fn answer<C>(conn: &Connection<C>, msg: &Result<Message, WsError>)
 where
     C: Codec,
@@ -51,14 +130,40 @@ where
             let _ = conn.send(Message::Pong(p.clone()).into());
         }
         Ok(Message::Close(c)) => {
-            // Refused if we sent our close first: then this is the answer to it.
+            let (code, reason) = c
+                .as_ref()
+                .map_or((NO_STATUS, String::new()), |c| (c.code, c.reason.clone()));
+            conn.core.set_cause(CloseReason::Protocol {
+                code,
+                reason,
+                by_peer: true,
+            });
+            conn.core.set_goodbye(None); // the echo is the close frame
+                                         // Refused if we sent our close first: then this is the answer to it.
             let _ = conn.send(Message::Close(c.clone()).into());
             conn.shutdown(CLOSE_TIMEOUT);
+            // The peer sends nothing more: the reader sees its end now, and once the close
+            // frame and our FIN are out the socket closes, the server first (section 7.1.1),
+            // without waiting for the peer's FIN.
+            if let Some(s) = conn.core.stream() {
+                let _ = s.shutdown(Shutdown::Read);
+            }
         }
-        Err(e) => close(conn, e.code, e.reason),
+        Err(e) => {
+            conn.core.set_cause(CloseReason::Protocol {
+                code: e.code,
+                reason: e.reason.to_string(),
+                by_peer: false,
+            });
+            close(conn, e.code, e.reason);
+        }
         Ok(_) => {}
     }
 }
+
+/// The code a close reason reports for a close frame without a status (RFC 6455, section
+/// 7.1.5); never sent.
+const NO_STATUS: u16 = 1005;
 
 /// Wraps a [`Handler`] for [`WsCodec`] and does what RFC 6455 asks of every endpoint before
 /// handing each message on, unchanged, to the handler inside:
@@ -68,7 +173,11 @@ where
 /// * a [`Close`](Message::Close) from the peer is echoed (its code, or no code) and the
 ///   connection shut down (section 5.5.1): the peer's EOF, or [`CLOSE_TIMEOUT`], ends it;
 /// * a [`WsError`] is answered with a close frame carrying its code (1002, 1007, 1009) and
-///   the connection shut down.
+///   the connection shut down;
+/// * a [`Connection::shutdown`] or a server stop sends a close frame (1000, or 1001 for a
+///   stop) before the FIN (see [`close`]);
+/// * `on_close` gets [`CloseReason::Protocol`] with the close frame's code and reason when
+///   the connection ended by a closing handshake.
 ///
 /// ```
 /// use threadnet::ws::{AutoReply, Message, WsCodec, WsError};
@@ -97,6 +206,7 @@ impl<H: Handler<WsCodec>> AutoReply<H> {
 
 impl<H: Handler<WsCodec>> Handler<WsCodec> for AutoReply<H> {
     fn on_connect(&mut self, conn: &Connection<WsCodec>) {
+        arm_goodbye(conn);
         self.inner.on_connect(conn);
     }
 

@@ -41,7 +41,7 @@ pub use codec::{
 };
 pub use error::WsError;
 pub use frame::apply_mask;
-pub use handler::{close, AutoReply, CLOSE_TIMEOUT};
+pub use handler::{close, heartbeat, AutoReply, CLOSE_TIMEOUT};
 pub use handshake::{OriginCheck, SubprotocolPick};
 pub use serve::{serve, WsHandler, WsService};
 pub use upgrade::{Incoming, Outgoing, WsUpgrade};

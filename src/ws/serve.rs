@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use super::codec::Message;
-use super::handler::{answer, CLOSE_TIMEOUT};
+use super::handler::{answer, arm_goodbye, CLOSE_TIMEOUT};
 use super::upgrade::{Incoming, Outgoing, WsUpgrade};
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
 use crate::http::{self, Request, Response, Version};
 
 /// The callbacks of one WebSocket, after its handshake. Pings, close frames and protocol
-/// errors are answered before these run (see [`AutoReply`](super::AutoReply)).
+/// errors are answered before these run, a shutdown or stop sends a close frame first, and
+/// `on_close` gets the close frame's code (see [`AutoReply`](super::AutoReply)).
 pub trait WsHandler: Send + 'static {
     /// The handshake was accepted and its `101` queued; `request` is the upgrade request.
     fn on_open(&mut self, conn: &Connection<WsUpgrade>, request: &Request) {
@@ -111,6 +112,7 @@ where
             Incoming::Refused(resp) => send(conn, resp, true),
             Incoming::Open { request, response } => {
                 send(conn, response, false);
+                arm_goodbye(conn);
                 self.open = true;
                 self.socket.on_open(conn, &request);
             }
