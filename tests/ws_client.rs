@@ -257,9 +257,7 @@ fn client_stop_sends_going_away() {
         .connect(&format!("ws://{}/", server.local_addr()), factory)
         .unwrap();
     next_open(&seen);
-    // The close frame is armed as the connection starts (AutoReply's on_connect), which may
-    // run after `connect` returns.
-    recv(&probe.opened);
+    // At once: the close frame is armed before `connect` returns.
     client.stop(WAIT);
     assert_eq!(
         next_msg(&seen),

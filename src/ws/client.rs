@@ -3,11 +3,11 @@
 
 use std::io;
 use std::net::ToSocketAddrs;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use super::client_handshake::{handshake, Offer};
 use super::codec::WsCodec;
-use super::handler::AutoReply;
+use super::handler::{arm_goodbye, AutoReply};
 use super::url::WsUrl;
 use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::conn::handler::Handler;
@@ -151,7 +151,10 @@ impl WsClientBuilder {
 
     /// Dials `url`, runs the handshake (both retried if [`ClientBuilder::retry`] is set),
     /// then serves the connection on a background thread, each handler from `factory`
-    /// wrapped in [`AutoReply`]. Returns once the handshake has succeeded.
+    /// wrapped in [`AutoReply`]. Returns once the handshake has succeeded and the reader
+    /// thread has started (so a [`stop`](ClientHandle::stop) or a
+    /// [`shutdown`](Connection::shutdown) at once still sends its close frame); the
+    /// handler's `on_connect` may still be running.
     ///
     /// # Errors
     ///
@@ -175,12 +178,23 @@ impl WsClientBuilder {
         };
         let prepare: Prepare =
             Arc::new(move |sock, timeout| handshake(sock, &offer, timeout).map(|(s, _)| s));
-        self.client.connect_to(
+        let (started_tx, started) = mpsc::sync_channel(1);
+        let client = self.client.connect_to(
             target,
             self.codec,
-            move |conn: &Connection<WsCodec>| AutoReply::new(factory(conn)),
+            move |conn: &Connection<WsCodec>| {
+                // A shutdown or stop sends a close frame from now on: before `connect`
+                // returns, not once `on_connect` gets to run.
+                arm_goodbye(conn);
+                let _ = started_tx.try_send(());
+                AutoReply::new(factory(conn))
+            },
             Some(prepare),
-        )
+        )?;
+        // The factory runs for every connection made, first on its reader thread: a short
+        // wait. It fails only if that thread ended first, and then there is nothing to arm.
+        let _ = started.recv();
+        Ok(client)
     }
 
     /// As [`connect`](Self::connect), for a [`BlockingClient`]: `send` and `recv`
