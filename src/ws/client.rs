@@ -37,6 +37,11 @@ use crate::sys::transport::Target;
 /// * **Connect timeout, retry and reconnect** are [`ClientBuilder`]'s, given with
 ///   [`client`](WsClientBuilder::client): a failed handshake counts as a failed attempt, and
 ///   every reconnect does the handshake again (with a new key), with a new handler.
+/// * **Keep-alive pings**: [`ws::heartbeat`](super::heartbeat) writes the server's unmasked
+///   ping, which a server refuses from a client (1002). Send
+///   [`Message::Ping`](super::Message::Ping) from a [`run_every`](Connection::run_every)
+///   timer instead: each one goes out masked with a fresh key, and the pong comes to the
+///   handler.
 ///
 /// ```
 /// use std::time::Duration;
