@@ -91,13 +91,12 @@
 //!
 //! [`Registry::broadcast`]: threadnet::Registry::broadcast
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread;
 use std::time::Duration;
-
-use std::collections::HashSet;
 
 use threadnet::ws::{self, WsUpgrade};
 use threadnet::{

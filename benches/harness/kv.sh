@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Request/response on the Redis protocol, compared on loopback under redis-benchmark:
 # threadnet's `kv_server` example against std-resp (a thread per connection, by hand: what
-# the model allows) and redis-server (if installed; skipped with a note if not).
+# the model allows), mini-redis (tokio's own example server) and redis-server (if installed;
+# skipped with a note if not).
 #
 #   bash benches/harness/kv.sh                  # about a minute, plus the first build
 #   ROUNDS=1 N=20000 bash benches/harness/kv.sh # a quick check, a few seconds
@@ -32,11 +33,13 @@ command -v redis-benchmark >/dev/null || {
 
 echo "== building threadnet's kv_server example and the harness (release)"
 (cd "$ROOT" && timeout 1800 cargo build --release --quiet --example kv_server)
-timeout 1800 cargo build --release --quiet --locked --manifest-path "$HERE/Cargo.toml" --bin std-resp
+timeout 1800 cargo build --release --quiet --locked --manifest-path "$HERE/Cargo.toml" \
+  --features peers --bin std-resp --bin mini-redis
 KV_SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/kv_server
 STD_RESP=${CARGO_TARGET_DIR:-$HERE/target}/release/std-resp
+MINI_REDIS=${CARGO_TARGET_DIR:-$HERE/target}/release/mini-redis
 
-SERVERS=(threadnet std-resp)
+SERVERS=(threadnet std-resp mini-redis)
 if command -v redis-server >/dev/null; then
   SERVERS+=(redis-server)
 else
@@ -85,6 +88,7 @@ start_server() {
   case $name in
     threadnet) "$KV_SERVER" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
     std-resp) "$STD_RESP" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    mini-redis) "$MINI_REDIS" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
     redis-server)
       SERVER_PORT=$(free_port)
       redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" --appendonly no \
@@ -142,74 +146,12 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # ---------------------------------------------------------------- table
-# Medians of the rounds per load, test and server, in requests/s, and threadnet's ratios;
-# "spread" is the widest max/min over the rounds among the row's servers (1.00× = steady).
 table() { # table SVG-FILE: prints the Markdown table and writes the chart
-  awk -F'\t' -v servers="${SERVERS[*]}" -v svg="$1" '
-    function median(list,   v, n, i, j, t) {
-      n = split(list, v, " ")
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j-1] + 0 > v[j] + 0; j--) {
-        t = v[j]; v[j] = v[j-1]; v[j-1] = t
-      }
-      spread = v[1] > 0 ? v[n] / v[1] : 0
-      return n % 2 ? v[(n+1)/2] : (v[n/2] + v[n/2+1]) / 2
-    }
-    function k(rps,   x) {
-      if (rps == "") return "–"
-      x = rps / 1000
-      if (x >= 1000) return sprintf("%d %03d k", int(x / 1000), int(x) % 1000)
-      return x >= 100 ? sprintf("%d k", x + 0.5) : sprintf("%.1f k", x)
-    }
-    function ratio(a, b) { return (a == "" || b == "") ? "–" : sprintf("%.2f×", a / b) }
-    {
-      key = $1 "|" $2
-      if (!(key in seen)) { seen[key] = 1; order[++rows] = key }
-      runs[key "|" $3] = runs[key "|" $3] " " $4
-    }
-    END {
-      ns = split(servers, s, " ")
-      name["threadnet"] = "threadnet kv_server"
-      name["std-resp"] = "std-resp (the model'"'"'s limit)"
-      name["redis-server"] = "redis-server"
-      head = "| load | test |"; rule = "|---|---|"
-      for (i = 1; i <= ns; i++) { head = head " " name[s[i]] " |"; rule = rule "---|" }
-      print head " threadnet / std-resp | threadnet / redis | spread |"
-      print rule "---|---|---|"
-      # The chart: per row, one bar per server, scaled to the fastest in the row (ratios at a glance).
-      color["threadnet"] = "#2b6cb0"; color["std-resp"] = "#a0aec0"; color["redis-server"] = "#c05621"
-      group = ns * 16 + 12; height = 30 + rows * group
-      printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", height > svg
-      print "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>" > svg
-      for (i = 1; i <= ns; i++) {
-        printf "<rect x=\"%d\" y=\"6\" width=\"12\" height=\"12\" fill=\"%s\"/><text x=\"%d\" y=\"16\">%s</text>\n", 10 + (i - 1) * 230, color[s[i]], 26 + (i - 1) * 230, name[s[i]] > svg
-      }
-      for (r = 1; r <= rows; r++) {
-        split(order[r], lt, "|")
-        line = "| `" lt[1] "` | " lt[2] " |"
-        delete m
-        widest = 0
-        for (i = 1; i <= ns; i++) {
-          m[s[i]] = ""
-          if ((order[r] "|" s[i]) in runs) {
-            m[s[i]] = median(runs[order[r] "|" s[i]])
-            if (spread > widest) widest = spread
-          }
-          line = line " " k(m[s[i]]) " |"
-        }
-        line = line " " ratio(m["threadnet"], m["std-resp"]) " | " ratio(m["threadnet"], m["redis-server"])
-        print line " | " sprintf("%.2f×", widest) " |"
-        top = 30 + (r - 1) * group; most = 0
-        for (i = 1; i <= ns; i++) if (m[s[i]] + 0 > most) most = m[s[i]] + 0
-        printf "<text x=\"10\" y=\"%d\">%s %s</text>\n", top + group / 2, lt[1], lt[2] > svg
-        for (i = 1; i <= ns; i++) {
-          if (m[s[i]] == "" || most == 0) continue
-          y = top + (i - 1) * 16
-          printf "<rect x=\"130\" y=\"%d\" width=\"%.1f\" height=\"13\" fill=\"%s\"/>", y, 480 * m[s[i]] / most, color[s[i]] > svg
-          printf "<text x=\"%.1f\" y=\"%d\">%s</text>\n", 135 + 480 * m[s[i]] / most, y + 11, k(m[s[i]]) > svg
-        }
-      }
-      print "</svg>" > svg
-    }' "$RESULTS"
+  awk -F'\t' -f "$HERE/table.awk" -v servers="${SERVERS[*]}" -v ours=threadnet \
+    -v vs="std-resp mini-redis redis-server" -v unit=rps -v svg="$1" \
+    -v labels="threadnet=threadnet kv_server;std-resp=std-resp (the model's limit);mini-redis=mini-redis (tokio);redis-server=redis-server" \
+    -v colors="threadnet=#2b6cb0;std-resp=#a0aec0;mini-redis=#38a169;redis-server=#c05621" \
+    "$RESULTS"
 }
 
 echo

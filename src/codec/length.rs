@@ -731,8 +731,14 @@ fn write_with_zeros<W: Write>(
 
 /// Reads a message of `len` bytes that starts with `kept` (bytes already read, such as a
 /// header kept in the message) and goes on with the next `len - kept.len()` bytes of `r`.
-/// The caller has checked `len` against its limit: it is reserved in one allocation, which
-/// `take` + `read_to_end` fill without zeroing it first.
+/// The caller has checked `len` against its limit: it is allocated once, at its full size.
+///
+/// What `r` has buffered is copied into the message as it is (no zeroing first): a frame
+/// that arrived whole costs one copy. The rest, if any, is read with `read` calls for all
+/// that is still missing, so a reader that bypasses its buffer for large reads (as
+/// `BufReader` does from its capacity, and the connection's reader from half its buffer)
+/// reads the rest of a large frame from the socket straight into the message: one copy,
+/// not two.
 ///
 /// # Errors
 ///
@@ -747,11 +753,34 @@ pub(crate) fn read_message<R: BufRead>(r: &mut R, kept: &[u8], len: usize) -> io
             format!("cannot allocate a frame of {len} bytes"),
         )
     })?;
-    if !kept.is_empty() {
-        message.extend_from_slice(kept);
-    }
+    message.extend_from_slice(kept);
     let rest = len - kept.len();
-    let got = r.take(rest as u64).read_to_end(&mut message)?;
+    if rest == 0 {
+        return Ok(message);
+    }
+    let buffered = loop {
+        match r.fill_buf() {
+            Ok(buf) => break buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    let n = buffered.len().min(rest);
+    message.extend_from_slice(&buffered[..n]);
+    r.consume(n);
+    let mut got = n;
+    if got < rest {
+        message.resize(len, 0);
+        let tail = &mut message[kept.len()..];
+        while got < rest {
+            match r.read(&mut tail[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     if got < rest {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,

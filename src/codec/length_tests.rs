@@ -3,7 +3,7 @@
 use super::*;
 use crate::codec::test_util::OneByte;
 use crate::codec::Codec;
-use std::io::{BufReader, ErrorKind};
+use std::io::{BufReader, ErrorKind, Read};
 
 fn encode(codec: &LengthDelimited, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
@@ -581,4 +581,126 @@ fn write_zero_is_an_error_not_a_hang() {
     let mut sink: &mut [u8] = &mut [0u8; 2];
     let err = codec.write(&b"hello".to_vec(), &mut sink).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::WriteZero);
+}
+
+/// A source that hands out at most `max` bytes per `read`, and records how many bytes went
+/// into reads of exactly `buffer` bytes (a `BufReader` of that capacity filling its buffer)
+/// and how many into any other read (a bypass: straight into the caller's memory).
+struct Source<'a> {
+    data: &'a [u8],
+    max: usize,
+    buffer: usize,
+    through_buffer: usize,
+    direct: usize,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf.len().min(self.max).min(self.data.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        if buf.len() == self.buffer {
+            self.through_buffer += n;
+        } else {
+            self.direct += n;
+        }
+        Ok(n)
+    }
+}
+
+/// A frame larger than the read buffer: after the bytes buffered with its header, the rest
+/// is read from the source straight into the message (the reader bypasses its buffer for
+/// reads of at least its capacity) instead of through the buffer and a second copy.
+#[test]
+fn a_frame_larger_than_the_buffer_is_read_straight_into_the_message() {
+    let cap = 32 * 1024;
+    let payload: Vec<u8> = (0..100 * 1024).map(|i| (i % 251) as u8).collect();
+    let codec = LengthDelimited::new().max_frame_length(payload.len());
+    let wire = encode(&codec, &payload);
+    let mut r = BufReader::with_capacity(
+        cap,
+        Source {
+            data: &wire,
+            max: 16 * 1024,
+            buffer: cap,
+            through_buffer: 0,
+            direct: 0,
+        },
+    );
+    let mut codec = codec;
+    assert_eq!(codec.read(&mut r).unwrap(), Some(payload.clone()));
+    let src = r.get_ref();
+    assert_eq!(src.through_buffer + src.direct, wire.len());
+    assert!(
+        src.direct >= payload.len() / 2,
+        "only {} of {} bytes bypassed the buffer ({} through it)",
+        src.direct,
+        payload.len(),
+        src.through_buffer
+    );
+}
+
+/// Frames just below, at and just above the read buffer's size, with other frames before
+/// and after them, arriving in reads of every size from 1 byte to more than the buffer.
+#[test]
+fn frames_around_the_buffer_size_in_reads_of_any_size() {
+    let cap = 1024;
+    let mut codec = LengthDelimited::new();
+    let sizes = [
+        0,
+        1,
+        cap - 5,
+        cap - 4,
+        cap - 1,
+        cap,
+        cap + 1,
+        cap / 2,
+        3 * cap + 7,
+        2,
+    ];
+    let frames: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(k, &n)| (0..n).map(|i| (i * 7 + k) as u8).collect())
+        .collect();
+    let mut wire = Vec::new();
+    for f in &frames {
+        codec.write(f, &mut wire).unwrap();
+    }
+    for max in [1, 3, 100, cap - 1, cap, cap + 1, 5 * cap] {
+        let src = Source {
+            data: &wire,
+            max,
+            buffer: cap,
+            through_buffer: 0,
+            direct: 0,
+        };
+        let mut r = BufReader::with_capacity(cap, src);
+        let mut got = Vec::new();
+        while let Some(f) = codec.read(&mut r).unwrap() {
+            got.push(f);
+        }
+        assert!(got == frames, "reads of at most {max} bytes");
+    }
+}
+
+/// EOF inside a frame larger than the buffer, after part of it was read directly, is still
+/// `UnexpectedEof`, not a short frame.
+#[test]
+fn eof_inside_a_large_frame_is_an_error() {
+    let cap = 1024;
+    let codec = LengthDelimited::new();
+    let wire = encode(&codec, &vec![5u8; 10 * cap]);
+    for cut in [5, cap, 4 * cap, wire.len() - 1] {
+        let src = Source {
+            data: &wire[..cut],
+            max: 3 * cap,
+            buffer: cap,
+            through_buffer: 0,
+            direct: 0,
+        };
+        let mut r = BufReader::with_capacity(cap, src);
+        let err = codec.clone().read(&mut r).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "cut at {cut}");
+    }
 }

@@ -28,12 +28,14 @@
 //! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+` by default; offset, width, adjustment and skip configurable | `Vec<u8>` |
 //! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           |
 //! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
+//! | [`RawChunks`]        | as `Raw`, in recycled buffers                 | [`Chunk`]          |
 //! | [`Tlv`]              | `+-- type: u32 LE --+-- len: u32 LE --+-- payload --+` (Tao's) | [`TlvFrame`] |
 //! | [`Http1`]            | HTTP/1.1 requests in, responses out           | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) |
 //! | [`Resp`]             | RESP2 (Redis): `*1\r\n$4\r\nPING\r\n` in, `+PONG\r\n` out | `Result<Vec<Vec<u8>>, ProtocolError>` / [`Reply`] |
 
 use std::io::{self, BufRead, Write};
 
+mod chunks;
 mod length;
 mod lines;
 mod raw;
@@ -41,6 +43,7 @@ mod resp;
 mod tlv;
 
 pub use crate::http::Http1;
+pub use chunks::{Chunk, RawChunks};
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;

@@ -10,6 +10,14 @@
 //! frames, the reader drops the buffer and goes back to waiting on the empty socket without
 //! one. A connection that talks costs no system call more than before; one that pauses
 //! mid-frame just waits on (a wake-up per `PATIENCE`).
+//!
+//! Large reads (half the buffer or more) on an empty buffer go straight from the socket into
+//! the codec's memory. A codec that starts its frames with one ([`RawChunks`]) is waited for
+//! differently between frames: the reader peeks for a byte, with the same patience, instead
+//! of reading into the buffer, so the next chunk too is read into the chunk itself (one
+//! system call more per chunk, one copy less, and no buffer at all).
+//!
+//! [`RawChunks`]: crate::RawChunks
 
 use std::io::{self, BufRead, Read};
 use std::time::Duration;
@@ -29,6 +37,12 @@ pub(crate) struct Input<'a> {
     size: usize,
     pos: usize,
     filled: usize,
+    /// The codec starts its frames with a large `read` (a raw chunk): between frames, wait
+    /// for the next bytes without reading them into the buffer, so that the codec reads
+    /// them from the socket straight into its own memory.
+    direct: bool,
+    /// No read since [`wait_for_frame`](Input::wait_for_frame): the next is a frame's first.
+    start: bool,
 }
 
 impl<'a> Input<'a> {
@@ -41,6 +55,8 @@ impl<'a> Input<'a> {
             size,
             pos: 0,
             filled: 0,
+            direct: false,
+            start: false,
         }
     }
 
@@ -58,6 +74,14 @@ impl<'a> Input<'a> {
     pub(crate) fn wait_for_frame(&mut self) -> io::Result<bool> {
         debug_assert!(self.buffered().is_empty());
         let (stream, core) = (self.stream, self.core);
+        self.start = true;
+        if self.direct {
+            let came = wait_patiently(stream, core);
+            if let Ok(false) = came {
+                self.buf = None;
+            }
+            return came;
+        }
         let buf = self.buffer()?;
         loop {
             match read_socket(stream, core, buf) {
@@ -110,6 +134,21 @@ fn read_patiently(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Resu
     }
 }
 
+/// [`Input::wait_for_frame`] for a codec that reads straight from the socket: waits for a
+/// byte (or the peer's EOF) without reading it, up to the socket's read patience, after
+/// writing what write-through gathered. `Ok(false)` when none came in that time.
+fn wait_patiently(stream: &dyn Socket, core: &Core) -> io::Result<bool> {
+    core.flush_gathered(stream)?;
+    loop {
+        match stream.wait_readable() {
+            Ok(_) => return Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if timed_out(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// A blocking read's receive timeout passed (Linux says `EAGAIN`).
 fn timed_out(e: &io::Error) -> bool {
     matches!(
@@ -120,9 +159,15 @@ fn timed_out(e: &io::Error) -> bool {
 
 impl Read for Input<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        // As `BufReader`: a read at least as large as the buffer, with nothing buffered,
-        // bypasses it.
-        if self.pos >= self.filled && out.len() >= self.size {
+        // With nothing buffered, a large read (a frame's payload, a raw chunk) bypasses the
+        // buffer: the socket reads straight into `out`, one copy instead of two. `BufReader`
+        // bypasses only from a whole buffer's size; from half of it, a frame larger than
+        // what one read buffered never goes through the buffer for its rest.
+        let large = out.len() >= self.size.div_ceil(2);
+        if std::mem::take(&mut self.start) {
+            self.direct = large;
+        }
+        if self.pos >= self.filled && large {
             return read_patiently(self.stream, self.core, out);
         }
         let n = {
@@ -138,6 +183,9 @@ impl Read for Input<'_> {
 
 impl BufRead for Input<'_> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if std::mem::take(&mut self.start) {
+            self.direct = false;
+        }
         if self.pos >= self.filled {
             let (stream, core) = (self.stream, self.core);
             let n = read_patiently(stream, core, self.buffer()?)?;
