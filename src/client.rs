@@ -23,6 +23,12 @@ use crate::sync::lock;
 use crate::sync::{Latch, Stop, StopOnDrop};
 use crate::sys::transport::{Socket, Target};
 
+/// A protocol's opening handshake, run on each dialled socket (the first connect, its retries,
+/// every reconnect) with the connect timeout: it returns the socket the connection runs on,
+/// and an error counts as a failed attempt. The WebSocket client's seam.
+pub(crate) type Prepare =
+    Arc<dyn Fn(Arc<dyn Socket>, Duration) -> io::Result<Arc<dyn Socket>> + Send + Sync>;
+
 /// A TCP client: dials a server, then runs the connection with the same [`Codec`], [`Handler`]
 /// and [`Connection`](crate::Connection) as a server's: a reader thread that calls the handler and a writer thread
 /// for the send queue.
@@ -85,7 +91,8 @@ impl Default for ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// How long one connection attempt may take.
+    /// How long one connection attempt may take: the dial, and then a protocol's opening
+    /// handshake (the WebSocket client's) as long again.
     ///
     /// Defaults to 5 s.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -158,7 +165,7 @@ impl ClientBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         let target = Target::Tcp(addr.to_socket_addrs()?.collect());
-        self.connect_to(target, codec, factory)
+        self.connect_to(target, codec, factory, None)
     }
 
     /// As [`connect`](Self::connect), to the Unix-domain socket file at `path` (a
@@ -182,14 +189,17 @@ impl ClientBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         let target = Target::Unix(path.as_ref().to_path_buf());
-        self.connect_to(target, codec, factory)
+        self.connect_to(target, codec, factory, None)
     }
 
-    fn connect_to<C, H, F>(
+    /// Dials `target`, runs `prepare` (if any) on each socket dialled, then serves the
+    /// connection as [`connect`](Self::connect) does.
+    pub(crate) fn connect_to<C, H, F>(
         self,
         target: Target,
         mut codec: C,
         factory: F,
+        prepare: Option<Prepare>,
     ) -> io::Result<ClientHandle<C>>
     where
         C: Codec,
@@ -211,6 +221,7 @@ impl ClientBuilder {
             &target,
             self.connect_timeout,
             self.retry.as_ref().unwrap_or(&once),
+            prepare.as_ref(),
         )?;
         let runner = Runner {
             inner: Arc::clone(&inner),
@@ -221,6 +232,7 @@ impl ClientBuilder {
             options: Arc::new(self.options),
             connect_timeout: self.connect_timeout,
             reconnect: self.reconnect,
+            prepare,
         };
         let first = runner.connection(stream)?;
         let shutdown_timeout = runner.options.shutdown_timeout;
@@ -251,16 +263,23 @@ struct ClientInner<C: Codec> {
 }
 
 impl<C: Codec> ClientInner<C> {
-    /// Tries every address, retrying with `backoff` until it allows no more attempts.
+    /// Tries every address (and `prepare`), retrying with `backoff` until it allows no more
+    /// attempts.
     fn dial(
         &self,
         target: &Target,
         timeout: Duration,
         backoff: &Backoff,
+        prepare: Option<&Prepare>,
     ) -> io::Result<Arc<dyn Socket>> {
         let mut attempt = 1u32;
         loop {
-            let last = match target.dial(timeout) {
+            let dialled = target.dial(timeout);
+            let dialled = match prepare {
+                Some(p) => dialled.and_then(|s| p(s, timeout)),
+                None => dialled,
+            };
+            let last = match dialled {
                 Ok(s) => return Ok(s),
                 Err(e) => e,
             };
@@ -336,6 +355,7 @@ struct Runner<C: Codec, F> {
     options: Arc<ConnOptions>,
     connect_timeout: Duration,
     reconnect: Option<Backoff>,
+    prepare: Option<Prepare>,
 }
 
 impl<C, H, F> Runner<C, F>
@@ -375,7 +395,13 @@ where
             if *lock(&self.inner.stopping) || self.inner.pause(backoff.delay(0)) {
                 return;
             }
-            let Ok(stream) = self.inner.dial(&self.target, self.connect_timeout, backoff) else {
+            let dialled = self.inner.dial(
+                &self.target,
+                self.connect_timeout,
+                backoff,
+                self.prepare.as_ref(),
+            );
+            let Ok(stream) = dialled else {
                 return;
             };
             // Decide under the lock that stop() takes first, so a stop either sees the new

@@ -58,7 +58,7 @@ pub struct BlockingClient<C: Codec> {
 }
 
 /// The handler behind a blocking client: every message into the inbox, and the end.
-struct Feed<T> {
+pub(crate) struct Feed<T> {
     inbox: Arc<Inbox<T>>,
 }
 
@@ -146,8 +146,9 @@ impl<C: Codec> BlockingClient<C> {
         })
     }
 
-    /// Starts a client with `connect`, which is given the handler factory.
-    fn start(
+    /// Starts a client with `connect`, which is given the handler factory (the WebSocket
+    /// client wraps its handlers).
+    pub(crate) fn start(
         capacity: usize,
         connect: impl FnOnce(
             Box<dyn Fn(&Connection<C>) -> Feed<C::In> + Send + Sync>,

@@ -44,8 +44,9 @@ pub fn is_valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
-/// WebSocket frames, server side (RFC 6455): reads masked client frames as [`Message`]s and
-/// writes unmasked server frames.
+/// WebSocket frames (RFC 6455). Server side ([`new`](Self::new)): reads masked client frames
+/// as [`Message`]s and writes unmasked server frames. Client side ([`client`](Self::client)):
+/// the other way round, each frame masked with a fresh random key.
 ///
 /// # Reading
 ///
@@ -57,7 +58,7 @@ pub fn is_valid_close_code(code: u16) -> bool {
 ///
 /// | what the peer did | code |
 /// |---|---|
-/// | an unmasked frame, reserved bits set, an unknown opcode, a 64-bit length with the top bit set | 1002 |
+/// | an unmasked frame (a masked one, client side), reserved bits set, an unknown opcode, a 64-bit length with the top bit set | 1002 |
 /// | a control frame fragmented or over 125 bytes, a close payload of 1 byte or with an invalid code | 1002 |
 /// | a continuation with no message started, a new message before the last one finished | 1002 |
 /// | text (or a close reason) that is not UTF-8 | 1007 |
@@ -72,7 +73,8 @@ pub fn is_valid_close_code(code: u16) -> bool {
 ///
 /// # Writing
 ///
-/// Each [`Message`] is written as one unfragmented, unmasked frame. A payload over
+/// Each [`Message`] is written as one unfragmented frame: unmasked server side, masked client
+/// side with a fresh key from [`mask_key`](super::mask_key). A payload over
 /// [`max_frame`](Self::max_frame), a control payload over 125 bytes and a close code that
 /// [`is_valid_close_code`] refuses are `InvalidInput`.
 ///
@@ -102,6 +104,8 @@ pub struct WsCodec {
     /// The peer's close frame was read: the next read is the end (the server closes the TCP
     /// connection first, RFC 6455 section 7.1.1).
     closed: bool,
+    /// The client side: frames written are masked, frames read must not be.
+    client: bool,
 }
 
 /// A fragmented message being joined.
@@ -128,7 +132,37 @@ impl WsCodec {
             pending: None,
             done: false,
             closed: false,
+            client: false,
         }
+    }
+
+    /// A client-side codec with [`DEFAULT_MAX_FRAME`] and [`DEFAULT_MAX_MESSAGE`]: it masks
+    /// every frame it writes with a fresh key from [`mask_key`](super::mask_key) (RFC 6455,
+    /// section 5.3) and refuses masked frames from the server (1002, section 5.1).
+    /// [`WsClient`](super::WsClient) uses it.
+    ///
+    /// ```
+    /// use threadnet::ws::{Message, WsCodec};
+    /// use threadnet::Codec;
+    ///
+    /// let mut out = Vec::new();
+    /// WsCodec::client().write(&Message::Text("Hello".into()), &mut out).unwrap();
+    /// assert_eq!(out[..2], [0x81, 0x85]); // FIN + text, masked, 5 bytes
+    /// // Unmasked with its key, the payload is "Hello".
+    /// let key = [out[2], out[3], out[4], out[5]];
+    /// threadnet::ws::apply_mask(&mut out[6..], key);
+    /// assert_eq!(&out[6..], b"Hello");
+    /// ```
+    pub fn client() -> WsCodec {
+        WsCodec {
+            client: true,
+            ..WsCodec::new()
+        }
+    }
+
+    /// Whether this is the client side ([`client`](Self::client)).
+    pub fn is_client(&self) -> bool {
+        self.client
     }
 
     /// Sets the largest frame payload, in bytes, read or written (the same as
@@ -152,8 +186,10 @@ impl WsCodec {
                     None => Ok(None),
                 };
             };
-            let Some(key) = h.mask else {
-                return Err(WsError::protocol("client frame not masked").into());
+            let key = match (h.mask, self.client) {
+                (None, false) => return Err(WsError::protocol("client frame not masked").into()),
+                (Some(_), true) => return Err(WsError::protocol("server frame masked").into()),
+                (key, _) => key,
             };
             if h.len > self.max_frame as u64 {
                 return Err(WsError::too_big("frame over the limit").into());
@@ -161,7 +197,9 @@ impl WsCodec {
             if h.is_control() {
                 let mut p = Vec::with_capacity(h.len as usize); // at most 125
                 frame::read_payload(r, h.len, &mut p)?;
-                frame::apply_mask(&mut p, key);
+                if let Some(key) = key {
+                    frame::apply_mask(&mut p, key);
+                }
                 return Ok(Some(match h.opcode {
                     PING => Message::Ping(p),
                     PONG => Message::Pong(p),
@@ -187,7 +225,9 @@ impl WsCodec {
             }
             let start = p.buf.len();
             frame::read_payload(r, h.len, &mut p.buf)?;
-            frame::apply_mask(&mut p.buf[start..], key);
+            if let Some(key) = key {
+                frame::apply_mask(&mut p.buf[start..], key);
+            }
             if p.opcode == TEXT {
                 check_utf8(&p.buf, &mut p.valid, h.fin)?;
             }
@@ -293,7 +333,7 @@ impl Codec for WsCodec {
         }
     }
 
-    /// Writes `msg` as one unmasked frame.
+    /// Writes `msg` as one frame: unmasked server side, masked with a fresh key client side.
     ///
     /// # Errors
     ///
@@ -321,9 +361,13 @@ impl Codec for WsCodec {
         if payload.len() > self.max_frame {
             return Err(invalid_input("frame over the limit"));
         }
-        let (h, n) = frame::header_bytes(true, opcode, payload.len());
+        let mask = self.client.then(super::mask_key);
+        let (h, n) = frame::header_bytes(true, opcode, payload.len(), mask);
         w.write_all(&h[..n])?;
-        w.write_all(payload)
+        match mask {
+            Some(key) => frame::write_masked(w, payload, key),
+            None => w.write_all(payload),
+        }
     }
 
     /// Sets the largest frame payload read or written, like [`WsCodec::max_frame`].

@@ -1,6 +1,6 @@
 //! One frame's header (RFC 6455, section 5.2) and masking (section 5.3).
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 
 use super::error::WsError;
 
@@ -82,21 +82,66 @@ pub(crate) fn read_header<R: BufRead>(r: &mut R) -> io::Result<Option<Header>> {
     Ok(Some(Header { mask, ..header }))
 }
 
-/// A frame header, unmasked (this is the server side): the bytes and how many are used.
-pub(crate) fn header_bytes(fin: bool, opcode: u8, len: usize) -> ([u8; 10], usize) {
-    let mut h = [0u8; 10];
+/// A frame header: the bytes and how many are used. With `mask` (the client side, section
+/// 5.3) the mask bit is set and the key follows the length.
+pub(crate) fn header_bytes(
+    fin: bool,
+    opcode: u8,
+    len: usize,
+    mask: Option<[u8; 4]>,
+) -> ([u8; 14], usize) {
+    let mut h = [0u8; 14];
     h[0] = if fin { 0x80 } else { 0 } | opcode;
-    if len < 126 {
+    let n = if len < 126 {
         h[1] = len as u8;
-        (h, 2)
+        2
     } else if let Ok(n) = u16::try_from(len) {
         h[1] = 126;
         h[2..4].copy_from_slice(&n.to_be_bytes());
-        (h, 4)
+        4
     } else {
         h[1] = 127;
         h[2..10].copy_from_slice(&(len as u64).to_be_bytes());
-        (h, 10)
+        10
+    };
+    match mask {
+        Some(key) => {
+            h[1] |= 0x80;
+            h[n..n + 4].copy_from_slice(&key);
+            (h, n + 4)
+        }
+        None => (h, n),
+    }
+}
+
+/// Writes `payload` masked with `key` through a buffer on the stack (the caller's payload
+/// stays as it is), a multiple of 4 bytes at a time so the key's phase carries over.
+pub(crate) fn write_masked<W: Write>(w: &mut W, payload: &[u8], key: [u8; 4]) -> io::Result<()> {
+    let mut buf = [0u8; 4096];
+    for chunk in payload.chunks(buf.len()) {
+        let out = &mut buf[..chunk.len()];
+        copy_masked(chunk, out, key);
+        w.write_all(out)?;
+    }
+    Ok(())
+}
+
+/// `dst = src ^ key`, in one pass, a `u64` at a time (as [`apply_mask`]). `dst` is as long
+/// as `src`.
+fn copy_masked(src: &[u8], dst: &mut [u8], key: [u8; 4]) {
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
+    let mut s = src.chunks_exact(8);
+    let mut d = dst.chunks_exact_mut(8);
+    for (s, d) in (&mut s).zip(&mut d) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(s);
+        d.copy_from_slice(&(u64::from_ne_bytes(w) ^ word).to_ne_bytes());
+    }
+    let done = src.len() - s.remainder().len();
+    for (i, (d, s)) in d.into_remainder().iter_mut().zip(s.remainder()).enumerate() {
+        *d = s ^ key[(done + i) % 4];
     }
 }
 

@@ -1,7 +1,9 @@
-//! WebSocket (RFC 6455), server side: the frame codec ([`WsCodec`]), the handler wrapper that
-//! answers pings, close frames and protocol errors ([`AutoReply`]), the handshake on the
-//! HTTP/1.1 codec ([`WsUpgrade`] and [`serve`]: pages and sockets on one port), and the
-//! handshake's accept key, with SHA-1 and base64 written in the crate (no dependencies).
+//! WebSocket (RFC 6455), server and client: the frame codec ([`WsCodec`], either side), the
+//! handler wrapper that answers pings, close frames and protocol errors ([`AutoReply`]), the
+//! server's handshake on the HTTP/1.1 codec ([`WsUpgrade`] and [`serve`]: pages and sockets on
+//! one port), the client ([`WsClient`]: `ws://` URLs, the handshake checked, masked frames,
+//! retry and reconnect, callbacks or blocking), and the handshake's accept key, with SHA-1 and
+//! base64 written in the crate (no dependencies).
 //!
 //! Frames are a [`Codec`](crate::Codec), so every connection feature (the bounded queue,
 //! timers, idle limits, heartbeats, metrics, graceful shutdown) works on WebSocket unchanged.
@@ -14,6 +16,12 @@
 //! ```
 
 mod base64;
+mod client;
+mod client_handshake;
+mod client_rng;
+mod client_socket;
+#[cfg(test)]
+mod client_tests;
 mod codec;
 mod error;
 mod frame;
@@ -24,7 +32,10 @@ mod sha1;
 #[cfg(test)]
 mod tests;
 mod upgrade;
+mod url;
 
+pub use client::{WsClient, WsClientBuilder};
+pub use client_rng::mask_key;
 pub use codec::{
     is_valid_close_code, CloseFrame, Message, WsCodec, DEFAULT_MAX_FRAME, DEFAULT_MAX_MESSAGE,
 };
@@ -34,6 +45,7 @@ pub use handler::{close, heartbeat, AutoReply, CLOSE_TIMEOUT};
 pub use handshake::{OriginCheck, SubprotocolPick};
 pub use serve::{serve, WsHandler, WsService};
 pub use upgrade::{Incoming, Outgoing, WsUpgrade};
+pub use url::WsUrl;
 
 /// The GUID RFC 6455 (section 1.3) appends to the client's key before hashing.
 pub const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

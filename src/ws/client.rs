@@ -1,0 +1,220 @@
+//! The WebSocket client: a [`TcpClient`] whose dial is followed by the opening handshake, on
+//! the client side of [`WsCodec`].
+
+use std::io;
+use std::net::ToSocketAddrs;
+use std::sync::{mpsc, Arc};
+
+use super::client_handshake::{handshake, Offer};
+use super::codec::WsCodec;
+use super::handler::{arm_goodbye, AutoReply};
+use super::url::WsUrl;
+use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
+use crate::conn::handler::Handler;
+use crate::conn::Connection;
+use crate::pull::BlockingClient;
+use crate::sys::transport::Target;
+
+/// A WebSocket client (RFC 6455): dials a `ws://` (or `ws+unix://`) URL, runs the opening
+/// handshake, then serves the connection with the same [`Handler`] and [`Connection`] as every
+/// other client and server, through [`WsCodec::client`].
+///
+/// * **The handshake** sends `GET` with `Upgrade: websocket`, `Connection: Upgrade`,
+///   `Sec-WebSocket-Version: 13`, a fresh random `Sec-WebSocket-Key`, and the
+///   [`subprotocol`](WsClientBuilder::subprotocol)s and [`origin`](WsClientBuilder::origin)
+///   asked for. The answer must be `101` with `Upgrade: websocket`, `Connection: Upgrade`, the
+///   `Sec-WebSocket-Accept` that matches the key, no extension, and at most a subprotocol that
+///   was offered; anything else fails the connect with an `InvalidData` error that names what
+///   was wrong. A server that does not answer within the connect timeout fails it with
+///   `TimedOut`, one that closes first with `UnexpectedEof`. Frames the server sent right
+///   after its `101` are kept for the codec.
+/// * **Frames** are masked with a fresh random key each ([`mask_key`](super::mask_key)); a
+///   masked frame from the server is a protocol error (closed with 1002).
+/// * **Pings, close frames and protocol errors** are answered as
+///   [`AutoReply`] answers them, before the handler sees them: a ping gets its pong, a
+///   server's close frame is echoed and the connection shut down. To close from this side,
+///   [`ws::close`](super::close) sends the close frame and waits for the server's.
+/// * **Connect timeout, retry and reconnect** are [`ClientBuilder`]'s, given with
+///   [`client`](WsClientBuilder::client): a failed handshake counts as a failed attempt, and
+///   every reconnect does the handshake again (with a new key), with a new handler.
+/// * **Keep-alive pings**: [`ws::heartbeat`](super::heartbeat) writes the server's unmasked
+///   ping, which a server refuses from a client (1002). Send
+///   [`Message::Ping`](super::Message::Ping) from a [`run_every`](Connection::run_every)
+///   timer instead: each one goes out masked with a fresh key, and the pong comes to the
+///   handler.
+///
+/// ```
+/// use std::time::Duration;
+/// use threadnet::http::{Request, Response};
+/// use threadnet::ws::{self, Message, WsClient, WsCodec, WsError, WsUpgrade};
+/// use threadnet::{Connection, TcpServer};
+///
+/// // An echo server: a page at every path, and a WebSocket on the same port.
+/// let server = TcpServer::builder().addr("127.0.0.1:0").start(
+///     WsUpgrade::new(),
+///     ws::serve(
+///         |_: &Request| Response::html("<p>hello</p>"),
+///         |_: &Connection<WsUpgrade>| {
+///             |conn: &Connection<WsUpgrade>, msg: Message| {
+///                 if matches!(msg, Message::Text(_) | Message::Binary(_)) {
+///                     let _ = conn.send(msg.into());
+///                 }
+///             }
+///         },
+///     ),
+/// )?;
+/// let url = format!("ws://{}/echo", server.local_addr());
+///
+/// // Callbacks, like a TcpClient.
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// let client = WsClient::builder().connect(&url, move |_: &Connection<WsCodec>| {
+///     let tx = tx.clone();
+///     move |_: &Connection<WsCodec>, msg: Result<Message, WsError>| {
+///         let _ = tx.send(msg);
+///     }
+/// })?;
+/// let conn = client.connection().unwrap();
+/// conn.send(Message::Text("hi".into())).unwrap();
+/// assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), Ok(Message::Text("hi".into())));
+/// ws::close(&conn, 1000, "bye"); // the close handshake, then the TCP close
+/// client.wait();
+///
+/// // Or blocking: send and receive on this thread.
+/// let blocking = WsClient::builder().connect_blocking(&url)?;
+/// let reply = blocking.request(Message::Binary(vec![1, 2, 3]), Duration::from_secs(5));
+/// assert_eq!(reply.unwrap(), Ok(Message::Binary(vec![1, 2, 3])));
+/// server.stop(Duration::from_secs(1));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct WsClient;
+
+impl WsClient {
+    /// A builder with every option at its default.
+    pub fn builder() -> WsClientBuilder {
+        WsClientBuilder {
+            client: TcpClient::builder(),
+            protocols: Vec::new(),
+            origin: None,
+            codec: WsCodec::client(),
+        }
+    }
+}
+
+/// Options of a [`WsClient`]; [`connect`](Self::connect) it with a URL and a handler factory,
+/// or [`connect_blocking`](Self::connect_blocking) it.
+#[derive(Clone, Debug)]
+pub struct WsClientBuilder {
+    client: ClientBuilder,
+    protocols: Vec<String>,
+    origin: Option<String>,
+    codec: WsCodec,
+}
+
+impl WsClientBuilder {
+    /// The options of the client underneath: connect timeout (which bounds the handshake
+    /// too), [`retry`](ClientBuilder::retry), [`reconnect`](ClientBuilder::reconnect),
+    /// [`ConnOptions`](crate::ConnOptions), the blocking client's inbox.
+    ///
+    /// Defaults to [`TcpClient::builder`]'s.
+    pub fn client(mut self, client: ClientBuilder) -> Self {
+        self.client = client;
+        self
+    }
+
+    /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of preference; call once per
+    /// subprotocol. The server may pick one of them, or none.
+    ///
+    /// Defaults to none offered.
+    pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
+        self.protocols.push(name.into());
+        self
+    }
+
+    /// Sends `Origin: origin` (e.g. `http://example.com`), as a browser does.
+    ///
+    /// Defaults to no `Origin` header.
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// The largest frame payload read or written, in bytes; see [`WsCodec::max_frame`].
+    ///
+    /// Defaults to [`DEFAULT_MAX_FRAME`](super::DEFAULT_MAX_FRAME).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.max_frame(bytes);
+        self
+    }
+
+    /// The largest message read, in bytes; see [`WsCodec::max_message`].
+    ///
+    /// Defaults to [`DEFAULT_MAX_MESSAGE`](super::DEFAULT_MAX_MESSAGE).
+    pub fn max_message(mut self, bytes: usize) -> Self {
+        self.codec = self.codec.max_message(bytes);
+        self
+    }
+
+    /// Dials `url`, runs the handshake (both retried if [`ClientBuilder::retry`] is set),
+    /// then serves the connection on a background thread, each handler from `factory`
+    /// wrapped in [`AutoReply`]. Returns once the handshake has succeeded and the reader
+    /// thread has started (so a [`stop`](ClientHandle::stop) or a
+    /// [`shutdown`](Connection::shutdown) at once still sends its close frame); the
+    /// handler's `on_connect` may still be running.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for a URL [`WsUrl::parse`] refuses; the host does not resolve; the last
+    /// attempt's error once the attempts are used up: the dial's (refused, timed out) or the
+    /// handshake's (see [`WsClient`]); a thread cannot be spawned.
+    pub fn connect<H, F>(self, url: &str, factory: F) -> io::Result<ClientHandle<WsCodec>>
+    where
+        H: Handler<WsCodec>,
+        F: Fn(&Connection<WsCodec>) -> H + Send + Sync + 'static,
+    {
+        let url = WsUrl::parse(url)?;
+        let target = match url.unix_path() {
+            Some(path) => Target::Unix(path.to_path_buf()),
+            None => Target::Tcp(url.host().to_socket_addrs()?.collect()),
+        };
+        let offer = Offer {
+            url,
+            protocols: self.protocols,
+            origin: self.origin,
+        };
+        let prepare: Prepare =
+            Arc::new(move |sock, timeout| handshake(sock, &offer, timeout).map(|(s, _)| s));
+        let (started_tx, started) = mpsc::sync_channel(1);
+        let client = self.client.connect_to(
+            target,
+            self.codec,
+            move |conn: &Connection<WsCodec>| {
+                // A shutdown or stop sends a close frame from now on: before `connect`
+                // returns, not once `on_connect` gets to run.
+                arm_goodbye(conn);
+                let _ = started_tx.try_send(());
+                AutoReply::new(factory(conn))
+            },
+            Some(prepare),
+        )?;
+        // The factory runs for every connection made, first on its reader thread: a short
+        // wait. It fails only if that thread ended first, and then there is nothing to arm.
+        let _ = started.recv();
+        Ok(client)
+    }
+
+    /// As [`connect`](Self::connect), for a [`BlockingClient`]: `send` and `recv`
+    /// [`Message`](super::Message)s on the calling thread. Pings are answered on their own, and
+    /// every message, control frames included, comes to `recv` (as `Ok`, or as the
+    /// [`WsError`](super::WsError) the connection was closed with).
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect); `InvalidInput` if [`reconnect`](ClientBuilder::reconnect)
+    /// is set (a blocking client is one connection).
+    pub fn connect_blocking(self, url: &str) -> io::Result<BlockingClient<WsCodec>> {
+        let capacity = self.client.blocking_inbox()?;
+        BlockingClient::start(capacity, |factory| {
+            self.connect(url, move |conn: &Connection<WsCodec>| factory(conn))
+        })
+    }
+}
