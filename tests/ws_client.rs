@@ -595,6 +595,42 @@ fn a_masked_server_frame_is_closed_with_1002() {
 }
 
 #[test]
+fn after_the_servers_close_frame_the_client_waits_for_its_fin() {
+    let (fin_tx, fin_rx) = mpsc::channel();
+    let (url, _, t) = bad_server(move |key, s| {
+        let mut out = ok_head(key).into_bytes();
+        out.extend_from_slice(&[0x88, 0x02, 0x03, 0xE8]); // close, 1000
+        s.write_all(&out).unwrap();
+        // The client's answer: a masked close frame with 1000.
+        let mut h = [0u8; 8];
+        s.read_exact(&mut h).unwrap();
+        assert_eq!(
+            (h[0], h[1] & 0x7F),
+            (0x88, 2),
+            "a close frame with a status"
+        );
+        let mut code = [h[6], h[7]];
+        apply_mask(&mut code, [h[2], h[3], h[4], h[5]]);
+        assert_eq!(u16::from_be_bytes(code), 1000);
+        // RFC 6455, 7.1.1: the server closes the TCP connection first; the client waits.
+        s.set_read_timeout(Some(ms(300))).unwrap();
+        let early = s.read(&mut [0u8; 16]);
+        let waited = matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        let _ = fin_tx.send(waited);
+        // Dropping `s` closes: now the client's reader sees the server's EOF.
+    });
+    let (factory, probe) = forward();
+    let client = WsClient::builder().connect(&url, factory).unwrap();
+    assert!(
+        recv(&fin_rx),
+        "the client closed its end before the server did"
+    );
+    t.join().unwrap();
+    assert_closed_with(&recv(&probe.closed), 1000, true);
+    client.wait();
+}
+
+#[test]
 fn retry_until_the_server_listens() {
     // A free port, with nothing listening on it yet.
     let port = TcpListener::bind("127.0.0.1:0")

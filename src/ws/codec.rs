@@ -64,10 +64,11 @@ pub fn is_valid_close_code(code: u16) -> bool {
 /// | text (or a close reason) that is not UTF-8 | 1007 |
 /// | a frame over [`max_frame`](Self::max_frame) or a message over [`max_message`](Self::max_message) (checked on the header, before any allocation) | 1009 |
 ///
-/// After the peer's close frame the codec returns `Ok(None)` at once, as at EOF: the peer
+/// After the peer's close frame a server codec returns `Ok(None)` at once, as at EOF: the peer
 /// sends nothing more, so the connection flushes what is queued (the answering close frame)
 /// and closes the TCP connection first, as a server should (RFC 6455, section 7.1.1), without
-/// waiting for the peer's FIN. After a protocol error the codec parses nothing more: it reads
+/// waiting for the peer's FIN. A [`client`](Self::client) codec reads and throws away
+/// whatever comes until the server's EOF instead, since the server closes first. After a protocol error the codec parses nothing more: it reads
 /// and throws away whatever arrives until the peer's EOF, then returns `Ok(None)`. EOF between
 /// messages is `Ok(None)`; EOF inside a frame or between fragments is `UnexpectedEof`.
 ///
@@ -318,7 +319,16 @@ impl Codec for WsCodec {
         }
         match self.read_message(r) {
             Ok(Some(m)) => {
-                self.closed = matches!(m, Message::Close(_));
+                if matches!(m, Message::Close(_)) {
+                    // A server ends at once and closes the TCP connection first; a client
+                    // waits for the server's EOF, throwing away anything before it (RFC 6455,
+                    // section 7.1.1).
+                    if self.client {
+                        self.done = true;
+                    } else {
+                        self.closed = true;
+                    }
+                }
                 Ok(Some(Ok(m)))
             }
             Ok(None) => Ok(None),

@@ -1,6 +1,7 @@
 //! The handler wrapper that answers what the codec cannot: pongs, close frames, and protocol
 //! errors.
 
+use std::any::Any;
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +117,14 @@ pub fn heartbeat(interval: Duration) -> Heartbeat {
     Heartbeat::new(interval, ping)
 }
 
+/// Whether `conn` is the client end of a WebSocket: its codec is a [`WsCodec::client`] one.
+fn is_client<C: Codec>(conn: &Connection<C>) -> bool {
+    let codec: &dyn Any = &*conn.codec;
+    codec
+        .downcast_ref::<WsCodec>()
+        .is_some_and(WsCodec::is_client)
+}
+
 /// What every endpoint does on its own (RFC 6455, 5.5.1 and 5.5.2): answers a ping with a
 /// pong, echoes a close frame and shuts down, answers a protocol error with its close code.
 /// The close frame's code (the peer's, or ours for a protocol error) becomes the close
@@ -138,15 +147,24 @@ where
                 reason,
                 by_peer: true,
             });
-            conn.core.set_goodbye(None); // the echo is the close frame
-                                         // Refused if we sent our close first: then this is the answer to it.
+            // The echo is the close frame. It is refused if we sent our close first: then
+            // this is the answer to it.
+            conn.core.set_goodbye(None);
             let _ = conn.send(Message::Close(c.clone()).into());
-            conn.shutdown(CLOSE_TIMEOUT);
-            // The peer sends nothing more: the reader sees its end now, and once the close
-            // frame and our FIN are out the socket closes, the server first (section 7.1.1),
-            // without waiting for the peer's FIN.
-            if let Some(s) = conn.core.stream() {
-                let _ = s.shutdown(Shutdown::Read);
+            // The peer sends nothing more, and the server closes the TCP connection first
+            // (section 7.1.1).
+            if is_client(conn) {
+                // A client waits for the server's FIN (its codec reads to EOF; then what is
+                // queued is flushed and the connection ends), and sends its own only after
+                // it, or at the deadline.
+                conn.run_after(CLOSE_TIMEOUT, |conn| conn.shutdown(Duration::ZERO));
+            } else {
+                // A server's reader sees its end now, and once the close frame and our FIN
+                // are out the socket closes, without waiting for the client's FIN.
+                conn.shutdown(CLOSE_TIMEOUT);
+                if let Some(s) = conn.core.stream() {
+                    let _ = s.shutdown(Shutdown::Read);
+                }
             }
         }
         Err(e) => {
