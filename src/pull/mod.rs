@@ -14,6 +14,7 @@
 mod client;
 mod error;
 mod inbox;
+mod input;
 mod server;
 
 pub use client::BlockingClient;
