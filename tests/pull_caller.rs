@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
@@ -358,4 +359,40 @@ fn a_frame_larger_than_the_buffer_with_no_deadline_and_buffers_in_step() {
     }
     drop(client);
     server.join().unwrap();
+}
+
+#[test]
+fn unix_deadlines_and_an_idle_limit_that_ends_a_blocked_recv() {
+    let _serial = serial();
+    let path = std::env::temp_dir().join(format!("threadnet-caller-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let options = ConnOptions::default().read_idle(ms(300));
+    let builder = TcpClient::builder().options(options);
+    let client = BlockingClient::connect_unix_with(builder, &path, LengthDelimited::new()).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    // Nothing there: try_recv does not wait, recv_timeout waits its time.
+    assert!(matches!(client.try_recv(), Err(TryRecvError::Empty)));
+    assert!(matches!(
+        client.recv_timeout(ms(30)),
+        Err(RecvTimeoutError::Timeout)
+    ));
+    // Half a frame, then the rest after a timeout.
+    let whole = frame(b"over unix");
+    peer.write_all(&whole[..6]).unwrap();
+    assert!(matches!(
+        client.recv_timeout(ms(30)),
+        Err(RecvTimeoutError::Timeout)
+    ));
+    peer.write_all(&whole[6..]).unwrap();
+    assert_eq!(client.recv_timeout(WAIT).unwrap(), b"over unix");
+    // Then silence: the idle limit, kept by the timing wheel, ends the recv that waits.
+    let end = client.recv().unwrap_err();
+    assert!(
+        matches!(end.reason, CloseReason::IdleTimeout { .. }),
+        "{end}"
+    );
+    drop(peer);
+    drop(client);
+    let _ = std::fs::remove_file(&path);
 }
