@@ -451,7 +451,8 @@ impl<C: Codec> BlockingClient<C> {
     }
 
     /// The client underneath: its counters ([`ClientHandle::metrics`]) and its stop (which,
-    /// as [`shutdown`](Self::shutdown), finishes the close on the stopping thread).
+    /// as [`shutdown`](Self::shutdown), finishes the close on the stopping thread). It has no
+    /// thread: its [`wait`](ClientHandle::wait) returns at once; receive until the end instead.
     pub fn client(&self) -> &ClientHandle<C> {
         &self.client
     }
