@@ -24,6 +24,16 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Threads that threadnet started (named `threadnet-…`), now. The test harness starts a
+/// thread per test whenever one ends, so the process's own count moves under a test.
+fn threadnet_threads() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.starts_with("threadnet"))
+        .count()
+}
+
 /// A raw server for one connection: `serve` gets the accepted stream.
 fn raw_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> (String, thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -194,15 +204,15 @@ fn no_thread_reads_for_a_blocking_client() {
     let addr = listener.local_addr().unwrap();
     let _warm = BlockingClient::connect(addr, LengthDelimited::new()).unwrap();
     let _warm_peer = listener.accept().unwrap();
-    let threads = thread_count();
+    let threads = threadnet_threads();
     let mut clients = Vec::new();
     let mut peers = Vec::new();
     for _ in 0..50 {
         clients.push(BlockingClient::connect(addr, LengthDelimited::new()).unwrap());
         peers.push(listener.accept().unwrap().0);
     }
-    let grown = thread_count().saturating_sub(threads);
-    assert!(grown < 5, "{grown} threads for 50 blocking clients");
+    let grown = threadnet_threads().saturating_sub(threads);
+    assert_eq!(grown, 0, "{grown} threads for 50 blocking clients");
     // Each still works: a request answered by hand.
     for (c, p) in clients.iter().zip(&mut peers) {
         c.send(b"ping".to_vec()).unwrap();
@@ -210,13 +220,15 @@ fn no_thread_reads_for_a_blocking_client() {
         write_frame(p, b"pong").unwrap();
         assert_eq!(c.recv_timeout(WAIT).unwrap(), b"pong");
     }
-    assert!(thread_count().saturating_sub(threads) < 5);
+    // Replies written straight from the caller: no writer thread either.
+    assert_eq!(threadnet_threads(), threads);
 }
 
 #[test]
 fn eof_and_close_while_the_caller_waits_end_it_on_the_caller() {
     let _serial = serial();
-    let threads = thread_count();
+    threadnet::TimingWheel::global(); // its thread starts on first use, and stays
+    let threads = threadnet_threads();
     let fds = fd_count();
     {
         // The server sends two frames and closes while the caller waits in recv.
@@ -273,7 +285,7 @@ fn eof_and_close_while_the_caller_waits_end_it_on_the_caller() {
         server.join().unwrap();
     }
     assert!(
-        wait_until(WAIT, || thread_count() <= threads),
+        wait_until(WAIT, || threadnet_threads() <= threads),
         "threads leaked"
     );
     assert!(wait_until(WAIT, || fd_count() <= fds), "fds leaked");
