@@ -4,7 +4,8 @@
 //! * `threadnet_server+threadnet_client`: a threadnet [`TcpServer`] echo and a threadnet
 //!   [`TcpClient`], whose handler hands each reply to the benchmark thread over a channel.
 //! * `threadnet_server+blocking_client`: the same server, driven by a [`BlockingClient`]'s
-//!   `request` from the benchmark thread (send, then receive the reply from the inbox).
+//!   `request` from the benchmark thread (send, then read and decode the reply on that same
+//!   thread: a blocking client has no reader thread).
 //! * `threadnet_server+std_client`: the same server, driven by a blocking std client.
 //! * `std_server+std_client`: the baseline: a std thread that echoes with `read_exact` and
 //!   `write_all`, driven by the same std client.
@@ -12,10 +13,10 @@
 //! Every socket has `TCP_NODELAY` set, as threadnet's are by default.
 //!
 //! After the criterion group, `request_latency` prints the p50, p99 and mean of a
-//! `BlockingClient` round trip, made with `request` (which waits for the reply awake for a few
-//! µs before it sleeps) and with `send` then `recv` (which sleeps at once), and of the std
-//! client's round trip against the same server: 5 interleaved rounds of 5 000 round trips
-//! each, percentiles over all of them.
+//! `BlockingClient` round trip, made with `request` and with `send` then `recv_timeout` (the
+//! same reads on the caller's thread), and of the std client's round trip against the same
+//! server: 5 interleaved rounds of 5 000 round trips each, percentiles over all of them. The
+//! issue's target is a `request` p50 within 1.2x the std client's.
 //!
 //! ```sh
 //! cargo bench --bench pingpong

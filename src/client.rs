@@ -5,9 +5,9 @@ use std::io;
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::backoff::Backoff;
 use crate::codec::Codec;
@@ -75,7 +75,6 @@ pub struct ClientBuilder {
     retry: Option<Backoff>,
     reconnect: Option<Backoff>,
     options: ConnOptions,
-    inbox_capacity: usize,
 }
 
 impl Default for ClientBuilder {
@@ -85,7 +84,6 @@ impl Default for ClientBuilder {
             retry: None,
             reconnect: None,
             options: ConnOptions::default(),
-            inbox_capacity: 64,
         }
     }
 }
@@ -127,25 +125,57 @@ impl ClientBuilder {
         self
     }
 
-    /// For a [`BlockingClient`](crate::BlockingClient): how many received messages wait for
-    /// `recv` before the reader stops reading (and TCP flow control slows the server down).
-    /// Memory: at most this many messages, each at most the codec's frame limit.
-    ///
-    /// Defaults to 64.
-    pub fn inbox_capacity(mut self, messages: usize) -> Self {
-        self.inbox_capacity = messages.max(1);
+    /// Ignored: a [`BlockingClient`](crate::BlockingClient) has no inbox any more. Its caller
+    /// reads the socket itself, so a caller that stops calling `recv` stops reading, and TCP
+    /// flow control slows the server down with nothing buffered in between.
+    #[deprecated(note = "a BlockingClient has no inbox: its caller reads the socket itself")]
+    pub fn inbox_capacity(self, messages: usize) -> Self {
+        let _ = messages;
         self
     }
 
-    /// The inbox capacity of a blocking client, which cannot reconnect.
-    pub(crate) fn blocking_inbox(&self) -> io::Result<usize> {
+    /// For a [`BlockingClient`](crate::BlockingClient): dials `target` and runs `prepare` (if
+    /// any) on the socket (both retried if asked), makes the connection and starts no thread: the caller reads, and `caller_reads` is how
+    /// a [`stop`](ClientHandle::stop) ends it. Returns the handle, the connection, and the
+    /// codec prepared for reading.
+    pub(crate) fn dial_for_caller<C: Codec>(
+        self,
+        target: Target,
+        mut codec: C,
+        prepare: Option<Prepare>,
+        caller_reads: impl FnOnce(&Connection<C>, C) -> CallerReads,
+    ) -> io::Result<(ClientHandle<C>, Connection<C>)> {
         if self.reconnect.is_some() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a blocking client is one connection: reconnect cannot be set",
             ));
         }
-        Ok(self.inbox_capacity)
+        self.options.prepare_start(&mut codec)?;
+        let inner = Arc::new(ClientInner {
+            current: Mutex::new(None),
+            stopping: Mutex::new(false),
+            wake: Condvar::new(),
+            connections: AtomicU64::new(0),
+            metrics: Arc::new(Metrics::default()),
+            thread: Mutex::new(None),
+            ended: Latch::default(),
+            caller_reads: OnceLock::new(),
+        });
+        let once = Backoff::new().max_attempts(1);
+        let backoff = self.retry.as_ref().unwrap_or(&once);
+        let stream = inner.dial(&target, self.connect_timeout, backoff, prepare.as_ref())?;
+        let options = Arc::new(self.options);
+        let conn = inner.connection(stream, &options, &Arc::new(codec.clone()))?;
+        let _ = inner.caller_reads.set(caller_reads(&conn, codec));
+        let handle = ClientHandle {
+            stop_on_drop: Arc::new(StopOnDrop {
+                inner: Arc::clone(&inner),
+                timeout: options.shutdown_timeout,
+            }),
+            inner,
+        };
+        Ok((handle, conn))
     }
 
     /// Dials `addr` (retrying if [`retry`](Self::retry) is set), then serves the connection on
@@ -215,6 +245,7 @@ impl ClientBuilder {
             metrics: Arc::new(Metrics::default()),
             thread: Mutex::new(None),
             ended: Latch::default(),
+            caller_reads: OnceLock::new(),
         });
         let once = Backoff::new().max_attempts(1);
         let stream = inner.dial(
@@ -260,7 +291,13 @@ struct ClientInner<C: Codec> {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Set when the client thread ends, however it ends.
     ended: Latch,
+    /// A client without a thread, whose caller reads (a [`BlockingClient`](crate::BlockingClient)):
+    /// how a stop reads on to the end of the connection on the stopping thread, by a deadline.
+    caller_reads: OnceLock<CallerReads>,
 }
+
+/// See [`ClientInner::caller_reads`].
+pub(crate) type CallerReads = Box<dyn Fn(Instant) + Send + Sync>;
 
 impl<C: Codec> ClientInner<C> {
     /// Tries every address (and `prepare`), retrying with `backoff` until it allows no more
@@ -290,6 +327,31 @@ impl<C: Codec> ClientInner<C> {
         }
     }
 
+    /// Makes the connection over a dialled `stream`; it becomes the current one.
+    fn connection(
+        &self,
+        stream: Arc<dyn Socket>,
+        options: &Arc<ConnOptions>,
+        codec: &Arc<C>,
+    ) -> io::Result<Connection<C>> {
+        stream.prepare(options.nodelay)?;
+        let peer = stream.peer_addr()?;
+        let local = stream.local_addr()?;
+        let id = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        self.metrics.accepted();
+        let core = Core::new(
+            id,
+            stream,
+            peer,
+            local,
+            Arc::clone(options),
+            Arc::clone(&self.metrics),
+        );
+        let conn = Connection::new(core, Arc::clone(codec));
+        *lock(&self.current) = Some(conn.clone());
+        Ok(conn)
+    }
+
     /// Sleeps for `d` unless stopped first; returns true if stopped.
     fn pause(&self, d: Duration) -> bool {
         let stopping = lock(&self.stopping);
@@ -312,6 +374,10 @@ impl<C: Codec> ClientInner<C> {
         }
         if self.is_own_thread() {
             return; // a callback stopping its own client: its thread ends when it returns
+        }
+        if let Some(read_to_end) = self.caller_reads.get() {
+            read_to_end(until); // no client thread: the connection ends here
+            self.ended.set();
         }
         if !self.ended.wait_until(until) {
             if let Some(conn) = lock(&self.current).clone() {
@@ -365,22 +431,8 @@ where
     F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
 {
     fn connection(&self, stream: Arc<dyn Socket>) -> io::Result<Connection<C>> {
-        stream.prepare(self.options.nodelay)?;
-        let peer = stream.peer_addr()?;
-        let local = stream.local_addr()?;
-        let id = self.inner.connections.fetch_add(1, Ordering::SeqCst) + 1;
-        self.inner.metrics.accepted();
-        let core = Core::new(
-            id,
-            stream,
-            peer,
-            local,
-            Arc::clone(&self.options),
-            Arc::clone(&self.inner.metrics),
-        );
-        let conn = Connection::new(core, Arc::clone(&self.codec_shared));
-        *lock(&self.inner.current) = Some(conn.clone());
-        Ok(conn)
+        self.inner
+            .connection(stream, &self.options, &self.codec_shared)
     }
 
     fn run(self, first: Connection<C>) {

@@ -34,9 +34,11 @@
 //! # Callbacks or pulling
 //!
 //! The server above is called: its handler runs on each connection's reader thread. The client
-//! is pulled from: [`BlockingClient::recv`] and [`request`](BlockingClient::request) return on
-//! the caller's thread, like a socket's `read`, but framed and with a timeout that never tears
-//! a frame. Both models exist on both sides:
+//! is pulled from: [`BlockingClient::recv`] and [`request`](BlockingClient::request) read and
+//! decode on the caller's thread, like a socket's `read` (a blocking client has no reader
+//! thread), but framed, and with a timeout that never tears a frame: one that expires
+//! mid-frame keeps the bytes read so far, and the next receive decodes the whole frame. Both
+//! models exist on both sides:
 //!
 //! | | called back ([`Handler`]) | pulled from |
 //! |---|---|---|
@@ -46,9 +48,13 @@
 //! Callbacks suit servers where each connection can be served on its own: there is no hand-off
 //! between threads, and replies are written straight from the reader thread. Pulling suits a
 //! program that already has a loop (a game tick, an actor, a test that reads top to bottom),
-//! and a client that asks and waits. Either way the reader thread owns the framing, the queues
-//! are bounded, and a caller who stops receiving slows the peer down through TCP flow control
-//! instead of losing messages.
+//! and a client that asks and waits: a [`BlockingClient`]'s request costs what a hand-written
+//! std client's `write_all` and `read_exact` cost, plus the codec. Either way one thread at a
+//! time owns the framing, the queues are bounded, and a caller who stops receiving slows the
+//! peer down through TCP flow control instead of losing messages. A [`PullServer`] keeps its
+//! reader threads (one loop serves many connections) and hands their messages over a bounded
+//! queue; a blocking client's end of the connection (the server's close, an error, an idle
+//! limit) is seen by its caller at the next receive, after every message sent before it.
 //!
 //! # The threads
 //!

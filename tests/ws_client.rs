@@ -275,6 +275,47 @@ fn client_stop_sends_going_away() {
 }
 
 #[test]
+fn blocking_client_answers_pings_and_closes_with_a_frame() {
+    let (tx, seen) = mpsc::channel();
+    let server = tcp_server(tx);
+    let url = format!("ws://{}/b", server.local_addr());
+
+    // A ping read by `recv` is answered with a pong on the caller's thread.
+    let client = WsClient::builder().connect_blocking(&url).unwrap();
+    assert_eq!(next_open(&seen), "/b []");
+    client.send(Message::Text("ping-me".into())).unwrap();
+    assert_eq!(next_msg(&seen), Message::Text("ping-me".into()));
+    assert_eq!(client.recv().unwrap(), Ok(Message::Ping(b"hb".to_vec())));
+    assert_eq!(next_msg(&seen), Message::Pong(b"hb".to_vec()));
+    // Dropping the client sends a close frame (1001, going away) before its FIN.
+    drop(client);
+    assert_eq!(
+        next_msg(&seen),
+        Message::Close(Some(ws::CloseFrame {
+            code: 1001,
+            reason: "going away".into()
+        }))
+    );
+
+    // The server's close frame is given to `recv`, answered, and the end carries its code.
+    let client = WsClient::builder().connect_blocking(&url).unwrap();
+    assert_eq!(next_open(&seen), "/b []");
+    client.send(Message::Text("close-me".into())).unwrap();
+    assert_eq!(client.recv().unwrap(), close_frame(4000, "go away"));
+    next_msg(&seen); // "close-me"
+    assert_eq!(
+        next_msg(&seen),
+        Message::Close(Some(ws::CloseFrame {
+            code: 4000,
+            reason: "go away".into()
+        }))
+    );
+    let end = client.recv().unwrap_err();
+    assert_closed_with(&end.reason, 4000, true);
+    server.stop(WAIT);
+}
+
+#[test]
 fn blocking_client_on_a_ws_url_and_a_unix_socket() {
     let (tx, _seen) = mpsc::channel();
     let server = tcp_server(tx.clone());

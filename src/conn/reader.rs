@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
+use crate::conn::core::Core;
 use crate::conn::handler::Handler;
 use crate::conn::idle;
 use crate::conn::input::{Input, PATIENCE};
@@ -16,10 +17,23 @@ use crate::sync::catch;
 use crate::sys::transport::Socket;
 
 /// How the read loop ended.
-enum End {
+pub(crate) enum End {
     Eof,
     Error(io::Error),
     Panic(String),
+}
+
+impl End {
+    /// Tells the connection how its reading ended: the peer's EOF starts a graceful close
+    /// (what is queued is still written), an error or a panic closes it now. The reader then
+    /// calls [`Core::finish`](crate::conn::core::Core::finish), and releases the socket last.
+    pub(crate) fn record(self, core: &Arc<Core>) {
+        match self {
+            End::Eof => core.peer_closed(),
+            End::Error(e) => core.io_failed(e),
+            End::Panic(message) => core.close_now(CloseReason::panic(message)),
+        }
+    }
 }
 
 /// Runs one connection on the current thread until it ends: `make` builds the handler, then
@@ -47,11 +61,7 @@ where
             Err(message) => End::Panic(message),
         };
         drop(stream);
-        match end {
-            End::Eof => core.peer_closed(),
-            End::Error(e) => core.io_failed(e),
-            End::Panic(message) => core.close_now(CloseReason::panic(message)),
-        }
+        end.record(core);
     }
     let reason = core.finish();
     if let Some(h) = handler.as_mut() {

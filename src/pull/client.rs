@@ -1,35 +1,45 @@
-//! `BlockingClient`: a connection the calling thread sends on and receives from.
+//! `BlockingClient`: a connection the calling thread sends on and reads from itself.
 
 use std::io;
 use std::net::ToSocketAddrs;
 use std::path::Path;
 use std::sync::atomic::Ordering;
-use std::sync::{mpsc, Arc};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use crate::client::{ClientBuilder, ClientHandle, TcpClient};
+use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::codec::Codec;
-use crate::conn::handler::Handler;
+use crate::conn::idle;
+use crate::conn::options::ConnEvent;
+use crate::conn::reader::End;
 use crate::conn::{CloseReason, Connection};
 use crate::error::{SendError, TrySendError};
 use crate::pull::error::{RecvError, RecvTimeoutError, RequestError, TryRecvError};
-use crate::pull::inbox::{Inbox, Pulled};
-use crate::sync::deadline_after;
+use crate::pull::input::{CallerInput, Wait};
+use crate::sync::{catch, deadline_after, lock, Latch};
+use crate::sys::transport::{Socket, Target};
 
-/// How long [`BlockingClient::request`] waits for the reply without sleeping, yielding the
-/// CPU each turn, before it sleeps on the inbox. A loopback round trip takes 5–10 µs; a
-/// thread woken from sleep on an idle CPU of a VM can take tens of µs more.
-const REPLY_SPIN: Duration = Duration::from_micros(20);
+/// The most a frame in progress may hold in the caller's buffer when the connection sets no
+/// `max_frame_length` (the codec's own limit still applies first).
+const DEFAULT_FRAME_LIMIT: usize = 64 * 1024 * 1024;
 
 /// A client for synchronous code: [`send`](Self::send) and [`recv`](Self::recv) on the
 /// calling thread, like a socket, but framed by a [`Codec`] and with every guarantee of a
 /// [`Connection`] (bounded send queue, graceful shutdown, timers, idle limits, metrics).
 ///
-/// Underneath, the connection's reader thread decodes each message and puts it in a bounded
-/// inbox that `recv` takes from. The reader owns the framing, so a `recv_timeout` that expires
-/// while half a frame has arrived tears nothing: the next `recv` gets the whole frame. When
-/// the inbox is full the reader stops reading, and TCP flow control slows the server down:
-/// nothing is dropped.
+/// It has no reader thread: the thread that calls `recv` (or `request`, `recv_timeout`,
+/// `try_recv`, the iterators) reads the socket and decodes the message itself, as a blocking
+/// std client would, so a reply costs no thread hand-off. Calls from several threads at once
+/// take turns. A receive with a deadline never tears a frame: when the deadline passes in the
+/// middle of one, the bytes read so far stay buffered and the codec is put back as it was, so
+/// the next call decodes the whole frame. A caller that stops receiving stops reading, and TCP
+/// flow control slows the server down: nothing is buffered in between, nothing is dropped.
+///
+/// The connection's end is seen by the caller too: a server that closes while nobody is in
+/// `recv` is noticed at the next `recv`, after every message it sent before its FIN, as with
+/// a std socket. Idle limits, heartbeats, the frame timeout and timers run on the timing wheel
+/// as for any connection; an idle read limit or a heartbeat counts the bytes the caller has
+/// read, so a caller that pauses longer than such a limit has its connection closed.
 ///
 /// ```
 /// use std::time::Duration;
@@ -49,30 +59,144 @@ const REPLY_SPIN: Duration = Duration::from_micros(20);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
-/// Dropping the client shuts its connection down gracefully, as
-/// [`ClientHandle::stop`](crate::ClientHandle::stop) does.
+/// Dropping the client stops it as [`ClientHandle::stop`](crate::ClientHandle::stop) does:
+/// a graceful close, finished on the dropping thread (see [`shutdown`](Self::shutdown)).
 pub struct BlockingClient<C: Codec> {
-    conn: Connection<C>,
-    inbox: Arc<Inbox<C::In>>,
+    shared: Arc<Shared<C>>,
     client: ClientHandle<C>,
 }
 
-/// The handler behind a blocking client: every message into the inbox, and the end.
-pub(crate) struct Feed<T> {
-    inbox: Arc<Inbox<T>>,
+/// What a protocol does with each message before the caller gets it, on the caller's thread
+/// (the WebSocket client answers pings and close frames with it).
+pub(crate) type Seen<C> = Box<dyn Fn(&Connection<C>, &<C as Codec>::In) + Send + Sync>;
+
+/// What the caller's calls and a stop share.
+struct Shared<C: Codec> {
+    conn: Connection<C>,
+    reading: Mutex<Reading<C>>,
+    /// See [`Seen`].
+    seen: Option<Seen<C>>,
+    /// Set once the connection has ended and its socket is released.
+    ended: Latch,
 }
 
-impl<C: Codec> Handler<C> for Feed<C::In> {
-    fn on_message(&mut self, conn: &Connection<C>, msg: C::In) {
-        // Wait for room; give up only if the connection was closed by force (its queue is
-        // dropped too) or the caller went away.
-        let _ = self
-            .inbox
-            .push(msg, || conn.core.closed.load(Ordering::SeqCst));
+/// The reading side, owned by whichever caller holds the lock.
+struct Reading<C: Codec> {
+    codec: C,
+    input: CallerInput,
+    /// The socket, until the connection ends.
+    stream: Option<Arc<dyn Socket>>,
+    /// Why the connection ended, once it has.
+    end: Option<CloseReason>,
+}
+
+/// What one receive found.
+enum Got<T> {
+    Msg(T),
+    /// The deadline passed (or, for a receive without waiting, nothing was there).
+    Timeout,
+    Ended(CloseReason),
+}
+
+impl<C: Codec> Shared<C> {
+    /// The next message, decoded on this thread, waiting as `wait` says.
+    fn next(&self, wait: Wait) -> Got<C::In> {
+        self.next_in(&mut lock(&self.reading), wait)
     }
 
-    fn on_close(&mut self, _: &Connection<C>, reason: &CloseReason) {
-        self.inbox.end(reason.clone());
+    fn next_in(&self, r: &mut Reading<C>, wait: Wait) -> Got<C::In> {
+        if let Some(reason) = &r.end {
+            return Got::Ended(reason.clone());
+        }
+        let core = &self.conn.core;
+        // close() stops delivery, even of frames already buffered (as on a reader thread).
+        let stream = match &r.stream {
+            Some(s) if !core.closed.load(Ordering::SeqCst) => Arc::clone(s),
+            _ => return self.end(r, End::Eof),
+        };
+        let rewindable = !matches!(wait, Wait::Forever);
+        loop {
+            let saved = rewindable.then(|| r.codec.clone());
+            r.input.begin(rewindable);
+            let Reading { codec, input, .. } = &mut *r;
+            let mut source = input.source(&*stream, core, wait);
+            // A user codec may panic: that ends the connection, not the caller.
+            let read = catch(|| codec.read(&mut source));
+            match read {
+                Ok(Ok(Some(msg))) => {
+                    r.input.commit();
+                    core.count_received(1);
+                    core.frame_done(!r.input.is_empty());
+                    r.input.settle();
+                    if let Some(seen) = &self.seen {
+                        if let Err(message) = catch(|| seen(&self.conn, &msg)) {
+                            return self.end(r, End::Panic(message));
+                        }
+                    }
+                    return Got::Msg(msg);
+                }
+                // The deadline passed mid-frame: put everything back as it was.
+                Ok(_) if r.input.expired() => {
+                    if let Some(codec) = saved {
+                        r.codec = codec;
+                    }
+                    r.input.rewind();
+                    return Got::Timeout;
+                }
+                Ok(Ok(None)) => return self.end(r, End::Eof),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    if let Some(codec) = saved {
+                        r.codec = codec;
+                    }
+                    r.input.rewind();
+                }
+                Ok(Err(e)) => return self.end(r, End::Error(e)),
+                Err(message) => return self.end(r, End::Panic(message)),
+            }
+        }
+    }
+
+    /// Ends the connection as a reader thread does when its loop ends: record how, finish
+    /// (the writer is joined, what is queued written or counted), then release the socket.
+    fn end(&self, r: &mut Reading<C>, end: End) -> Got<C::In> {
+        r.input.clear();
+        drop(r.stream.take());
+        let core = &self.conn.core;
+        end.record(core);
+        let reason = core.finish();
+        core.release_socket();
+        r.end = Some(reason.clone());
+        self.ended.set();
+        Got::Ended(reason)
+    }
+
+    /// After a graceful close began: reads on to the peer's EOF, discarding what arrives
+    /// (counted in the connection's messages received), and closes by force at `until`.
+    fn read_to_end(&self, until: Instant) {
+        let guard = match self.reading.try_lock() {
+            Ok(g) => Some(g),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut r) = guard {
+            self.drain(&mut r, until);
+            return;
+        }
+        // Another thread is in a receive: it reads on to the end; wait for it.
+        if !self.ended.wait_until(until) {
+            self.conn.core.force_close();
+            self.ended.wait();
+        }
+    }
+
+    fn drain(&self, r: &mut MutexGuard<'_, Reading<C>>, until: Instant) {
+        loop {
+            match self.next_in(r, Wait::Until(until)) {
+                Got::Msg(_) => {}
+                Got::Timeout => self.conn.core.force_close(),
+                Got::Ended(_) => return,
+            }
+        }
     }
 }
 
@@ -83,7 +207,7 @@ impl<C: Codec> BlockingClient<C> {
     /// # Errors
     ///
     /// As [`ClientBuilder::connect`]: the address does not resolve, the connect failed or
-    /// timed out, or a thread cannot be spawned.
+    /// timed out, or the global timing wheel's thread cannot be spawned.
     pub fn connect(addr: impl ToSocketAddrs, codec: C) -> io::Result<Self> {
         Self::connect_with(TcpClient::builder(), addr, codec)
     }
@@ -98,8 +222,7 @@ impl<C: Codec> BlockingClient<C> {
     }
 
     /// Dials `addr` with the options of `builder` (connect timeout, retry,
-    /// [`ConnOptions`](crate::ConnOptions), [`inbox_capacity`](ClientBuilder::inbox_capacity))
-    /// and returns once connected.
+    /// [`ConnOptions`](crate::ConnOptions)) and returns once connected.
     ///
     /// ```
     /// use std::time::Duration;
@@ -109,8 +232,7 @@ impl<C: Codec> BlockingClient<C> {
     /// # let addr = server.local_addr();
     /// let builder = TcpClient::builder()
     ///     .connect_timeout(Duration::from_secs(1))
-    ///     .retry(Backoff::new().initial(Duration::from_millis(10)).max_attempts(5))
-    ///     .inbox_capacity(16);
+    ///     .retry(Backoff::new().initial(Duration::from_millis(10)).max_attempts(5));
     /// let client = BlockingClient::connect_with(builder, addr, Lines::new())?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -125,8 +247,8 @@ impl<C: Codec> BlockingClient<C> {
         addr: impl ToSocketAddrs,
         codec: C,
     ) -> io::Result<Self> {
-        let capacity = builder.blocking_inbox()?;
-        Self::start(capacity, |factory| builder.connect(addr, codec, factory))
+        let target = Target::Tcp(addr.to_socket_addrs()?.collect());
+        Self::start(builder, target, codec, None, None)
     }
 
     /// As [`connect_with`](Self::connect_with), to the Unix-domain socket file at `path`.
@@ -140,44 +262,56 @@ impl<C: Codec> BlockingClient<C> {
         path: impl AsRef<Path>,
         codec: C,
     ) -> io::Result<Self> {
-        let capacity = builder.blocking_inbox()?;
-        Self::start(capacity, |factory| {
-            builder.connect_unix(path, codec, factory)
-        })
+        let target = Target::Unix(path.as_ref().to_path_buf());
+        Self::start(builder, target, codec, None, None)
     }
 
-    /// Starts a client with `connect`, which is given the handler factory (the WebSocket
-    /// client wraps its handlers).
+    /// Dials (and runs `prepare`, a protocol's handshake, on the socket), then sets the
+    /// connection up as a reader thread would, without the thread; `seen` sees every
+    /// message before the caller does.
     pub(crate) fn start(
-        capacity: usize,
-        connect: impl FnOnce(
-            Box<dyn Fn(&Connection<C>) -> Feed<C::In> + Send + Sync>,
-        ) -> io::Result<ClientHandle<C>>,
+        builder: ClientBuilder,
+        target: Target,
+        codec: C,
+        prepare: Option<Prepare>,
+        seen: Option<Seen<C>>,
     ) -> io::Result<Self> {
-        let inbox = Arc::new(Inbox::new(capacity));
-        let (tx, rx) = mpsc::sync_channel(1);
-        let feed_inbox = Arc::clone(&inbox);
-        let client = connect(Box::new(move |conn: &Connection<C>| {
-            let _ = tx.try_send(conn.clone());
-            Feed {
-                inbox: Arc::clone(&feed_inbox),
-            }
-        }))?;
-        // The factory runs on the reader thread as it starts; it always runs for a connection
-        // that was made, so this wait is short.
-        let conn = rx.recv().map_err(|_| {
-            io::Error::other("the connection's reader thread ended before it started")
+        let mut made = None;
+        let (client, conn) = builder.dial_for_caller(target, codec, prepare, |conn, codec| {
+            let core = &conn.core;
+            let limit = core
+                .cfg
+                .max_frame_length
+                .unwrap_or(DEFAULT_FRAME_LIMIT)
+                .saturating_add(core.cfg.read_buffer);
+            let shared = Arc::new(Shared {
+                conn: conn.clone(),
+                reading: Mutex::new(Reading {
+                    codec,
+                    input: CallerInput::new(core.cfg.read_buffer, limit),
+                    stream: core.stream(),
+                    end: None,
+                }),
+                seen,
+                ended: Latch::default(),
+            });
+            made = Some(Arc::clone(&shared));
+            Box::new(move |until| shared.read_to_end(until))
         })?;
-        Ok(BlockingClient {
-            conn,
-            inbox,
-            client,
-        })
+        let shared = made.expect("dial_for_caller makes the reading side");
+        let core = &conn.core;
+        idle::watch_frames(core);
+        idle::watch(core);
+        core.cfg.emit(&ConnEvent::Opened {
+            id: core.id,
+            peer: core.peer(),
+        });
+        Ok(BlockingClient { shared, client })
     }
 
     /// The connection: its addresses, stats, timers, and every send and close it offers.
     pub fn connection(&self) -> &Connection<C> {
-        &self.conn
+        &self.shared.conn
     }
 
     /// Sends `msg`, waiting while the send queue is full, up to the send timeout
@@ -189,7 +323,7 @@ impl<C: Codec> BlockingClient<C> {
     /// The message is handed back: the queue stayed full, the connection is closed, or the
     /// codec refused it.
     pub fn send(&self, msg: C::Out) -> Result<(), SendError<C::Out>> {
-        self.conn.send(msg)
+        self.shared.conn.send(msg)
     }
 
     /// Sends `msg`, waiting up to `timeout` while the queue is full. As
@@ -199,7 +333,7 @@ impl<C: Codec> BlockingClient<C> {
     ///
     /// As [`send`](Self::send).
     pub fn send_timeout(&self, msg: C::Out, timeout: Duration) -> Result<(), SendError<C::Out>> {
-        self.conn.send_timeout(msg, timeout)
+        self.shared.conn.send_timeout(msg, timeout)
     }
 
     /// Sends `msg` if the queue has room now. As [`Connection::try_send`].
@@ -209,20 +343,21 @@ impl<C: Codec> BlockingClient<C> {
     /// The message is handed back in [`TrySendError::Full`] when the queue is full, and as in
     /// [`send`](Self::send) otherwise.
     pub fn try_send(&self, msg: C::Out) -> Result<(), TrySendError<C::Out>> {
-        self.conn.try_send(msg)
+        self.shared.conn.try_send(msg)
     }
 
-    /// The next message, waiting for as long as it takes.
+    /// The next message, read and decoded on this thread, waiting for as long as it takes.
+    /// [`close`](Self::close) from another thread ends the wait.
     ///
     /// # Errors
     ///
-    /// The connection has ended and every message that arrived before the end has been
+    /// The connection has ended, and every message that arrived before the end has been
     /// received; the error says why it ended. Every later call returns the same.
     pub fn recv(&self) -> Result<C::In, RecvError> {
-        match self.inbox.pull(None, || None) {
-            Pulled::Item(m) => Ok(m),
-            Pulled::Ended(reason) => Err(RecvError { reason }),
-            Pulled::Empty => unreachable!("a pull without a deadline never comes back empty"),
+        match self.shared.next(Wait::Forever) {
+            Got::Msg(m) => Ok(m),
+            Got::Ended(reason) => Err(RecvError { reason }),
+            Got::Timeout => unreachable!("a receive without a deadline never times out"),
         }
     }
 
@@ -230,32 +365,33 @@ impl<C: Codec> BlockingClient<C> {
     ///
     /// # Errors
     ///
-    /// [`RecvTimeoutError::Timeout`] when nothing arrived in time (the connection is still
-    /// open; a frame half-received stays in the reader), [`RecvTimeoutError::Closed`] as
-    /// [`recv`](Self::recv) ends.
+    /// [`RecvTimeoutError::Timeout`] when no whole message arrived in time: the connection is
+    /// still open, and a frame half-received stays buffered, to be returned whole by a later
+    /// call. [`RecvTimeoutError::Closed`] as [`recv`](Self::recv) ends.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<C::In, RecvTimeoutError> {
         self.recv_until(deadline_after(timeout))
     }
 
     fn recv_until(&self, until: Instant) -> Result<C::In, RecvTimeoutError> {
-        match self.inbox.pull(Some(until), || None) {
-            Pulled::Item(m) => Ok(m),
-            Pulled::Empty => Err(RecvTimeoutError::Timeout),
-            Pulled::Ended(reason) => Err(RecvTimeoutError::Closed(reason)),
+        match self.shared.next(Wait::Until(until)) {
+            Got::Msg(m) => Ok(m),
+            Got::Timeout => Err(RecvTimeoutError::Timeout),
+            Got::Ended(reason) => Err(RecvTimeoutError::Closed(reason)),
         }
     }
 
-    /// The next message if one is waiting, without waiting.
+    /// The next message if it can be had without waiting: wholly buffered already, or
+    /// readable from the socket now.
     ///
     /// # Errors
     ///
-    /// [`TryRecvError::Empty`] when none is waiting, [`TryRecvError::Closed`] as
-    /// [`recv`](Self::recv) ends.
+    /// [`TryRecvError::Empty`] when no whole message is there (a part of one stays buffered),
+    /// [`TryRecvError::Closed`] as [`recv`](Self::recv) ends.
     pub fn try_recv(&self) -> Result<C::In, TryRecvError> {
-        match self.inbox.pull(Some(Instant::now()), || None) {
-            Pulled::Item(m) => Ok(m),
-            Pulled::Empty => Err(TryRecvError::Empty),
-            Pulled::Ended(reason) => Err(TryRecvError::Closed(reason)),
+        match self.shared.next(Wait::Now) {
+            Got::Msg(m) => Ok(m),
+            Got::Timeout => Err(TryRecvError::Empty),
+            Got::Ended(reason) => Err(TryRecvError::Closed(reason)),
         }
     }
 
@@ -264,65 +400,79 @@ impl<C: Codec> BlockingClient<C> {
         std::iter::from_fn(move || self.recv().ok())
     }
 
-    /// The messages waiting now, without waiting (`try_recv` in a loop).
+    /// The messages there now, without waiting (`try_recv` in a loop).
     pub fn try_iter(&self) -> impl Iterator<Item = C::In> + '_ {
         std::iter::from_fn(move || self.try_recv().ok())
     }
 
-    /// Sends `msg`, then waits for the next message and returns it, all within `timeout`.
+    /// Sends `msg`, then reads the next message on this thread and returns it, all within
+    /// `timeout`: a blocking std client's `write_all` then `read_exact`, framed.
     ///
     /// For protocols with exactly one reply per request and no messages the server sends on
     /// its own (Redis, memcached, most RPC): a message that arrived before the request was
     /// sent and not yet received would be taken as its reply. Requests from several threads
     /// at once would take each other's replies: make them from one thread.
     ///
-    /// After the send it waits for the reply awake for up to 20 µs, yielding the CPU each
-    /// turn, and only then sleeps: a reply that comes that fast is taken without waking a
-    /// sleeping thread.
-    ///
     /// # Errors
     ///
     /// [`RequestError::Send`] with the message when it could not be sent,
-    /// [`RequestError::Timeout`] when no reply came in time — the connection is then closed,
-    /// since a late reply would be taken as the next request's — and
+    /// [`RequestError::Timeout`] when no whole reply came in time, and
     /// [`RequestError::Closed`] when the connection ended first.
+    ///
+    /// A timeout closes the connection. Nothing is torn (a part of the reply read so far would
+    /// be kept for the next receive), but the reply is still on its way, and it would be taken
+    /// as the answer to the next request: every later reply would be off by one. Closing is
+    /// the only safe default for a protocol without request ids; one that has them can use
+    /// [`send`](Self::send) and [`recv_timeout`](Self::recv_timeout), which keep the
+    /// connection open.
     pub fn request(&self, msg: C::Out, timeout: Duration) -> Result<C::In, RequestError<C::Out>> {
         let until = deadline_after(timeout);
-        self.conn
+        self.shared
+            .conn
             .send_timeout(msg, timeout)
             .map_err(RequestError::Send)?;
-        // The reply is expected within µs: wait for it awake, briefly, then asleep.
-        let left = until.saturating_duration_since(Instant::now());
-        self.inbox.wait_briefly(REPLY_SPIN.min(left));
         match self.recv_until(until) {
             Ok(reply) => Ok(reply),
             Err(RecvTimeoutError::Timeout) => {
-                self.conn.close();
+                self.close();
                 Err(RequestError::Timeout)
             }
             Err(RecvTimeoutError::Closed(reason)) => Err(RequestError::Closed(reason)),
         }
     }
 
-    /// Closes the connection gracefully, as [`Connection::shutdown`]: what is queued is sent,
-    /// then the FIN; messages keep arriving for [`recv`](Self::recv) until the server closes
-    /// its side, or until `timeout`. Returns at once.
+    /// Closes the connection gracefully, on this thread: sends are refused, what is queued is
+    /// sent, then the FIN; then this thread reads on until the server closes its side too,
+    /// discarding what still arrives (counted in the connection's
+    /// [`stats`](Connection::stats)), and closes the socket. If the server has not closed by
+    /// `timeout`, the close is forced ([`CloseReason::ShutdownTimeout`]). Returns when the
+    /// connection has ended; later receives return the reason.
+    ///
+    /// A receive in progress on another thread goes on reading meanwhile, and ends with the
+    /// connection.
     pub fn shutdown(&self, timeout: Duration) {
-        self.conn.shutdown(timeout);
+        let until = deadline_after(timeout);
+        self.shared.conn.shutdown(timeout);
+        self.shared.read_to_end(until);
     }
 
     /// Closes the connection now, as [`Connection::close`]: what is queued is dropped and
-    /// counted; `recv` returns what had already arrived, then the end.
+    /// counted, and a receive blocked on another thread returns the end. Later receives
+    /// return the end too, even if a message was already buffered. Returns at once.
     pub fn close(&self) {
-        self.conn.close();
+        self.shared.conn.close();
     }
 
-    /// Messages received and waiting for [`recv`](Self::recv).
+    /// Always 0: received messages are not queued any more, the caller reads them from the
+    /// socket (kept for compatibility).
+    #[deprecated(note = "a BlockingClient has no inbox: its caller reads the socket itself")]
     pub fn pending(&self) -> usize {
-        self.inbox.len()
+        0
     }
 
-    /// The client underneath: its counters ([`ClientHandle::metrics`]) and its stop.
+    /// The client underneath: its counters ([`ClientHandle::metrics`]) and its stop (which,
+    /// as [`shutdown`](Self::shutdown), finishes the close on the stopping thread). It has no
+    /// thread: its [`wait`](ClientHandle::wait) returns at once; receive until the end instead.
     pub fn client(&self) -> &ClientHandle<C> {
         &self.client
     }
@@ -330,7 +480,7 @@ impl<C: Codec> BlockingClient<C> {
 
 impl<C: Codec> Drop for BlockingClient<C> {
     fn drop(&mut self) {
-        // Nobody will take what arrives: a reader waiting for room must not wait any more.
-        self.inbox.leave();
+        let timeout = self.shared.conn.core.cfg.shutdown_timeout;
+        self.client.stop(timeout);
     }
 }

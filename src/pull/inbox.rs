@@ -1,4 +1,5 @@
-//! The inbox: a bounded queue from reader threads to a caller that pulls.
+//! The inbox: a bounded queue from reader threads to a caller that pulls (a
+//! [`PullServer`](crate::PullServer)'s events).
 //!
 //! A reader thread that finds the inbox full waits, so it stops reading its socket and TCP flow
 //! control pushes back on the peer: the same backpressure a slow handler gives. The wait has
@@ -8,13 +9,10 @@
 //! `sync_channel` cannot be woken by anything but a receive.
 //!
 //! Each condition variable is notified only when someone sleeps on it (a notify is a futex
-//! syscall even with no sleeper), and a flag readable without the lock tells a caller that
-//! waits a few µs for a reply ([`Inbox::wait_briefly`]) when to take the lock.
+//! syscall even with no sleeper).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::conn::CloseReason;
@@ -52,10 +50,6 @@ pub(crate) struct Inbox<T> {
     /// Room, or the caller went away.
     room: Condvar,
     capacity: usize,
-    /// True whenever there is an item or the end to take (set and cleared under the lock;
-    /// read without it by [`wait_briefly`](Inbox::wait_briefly), which only uses it as a
-    /// hint).
-    takeable: AtomicBool,
 }
 
 impl<T> Inbox<T> {
@@ -72,7 +66,6 @@ impl<T> Inbox<T> {
             ready: Condvar::new(),
             room: Condvar::new(),
             capacity: capacity.max(1),
-            takeable: AtomicBool::new(false),
         }
     }
 
@@ -110,14 +103,6 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// The source ended for `reason`: once the items are taken, pulls return it.
-    pub(crate) fn end(&self, reason: CloseReason) {
-        let mut state = lock(&self.state);
-        state.end.get_or_insert(reason);
-        self.takeable.store(true, Ordering::Release);
-        self.ready.notify_all();
-    }
-
     /// The caller went away: waiting pushes give up, later ones are refused.
     pub(crate) fn leave(&self) {
         let mut state = lock(&self.state);
@@ -137,9 +122,6 @@ impl<T> Inbox<T> {
         let mut state = lock(&self.state);
         loop {
             if let Some(item) = state.items.pop_front() {
-                if state.items.is_empty() && state.end.is_none() {
-                    self.takeable.store(false, Ordering::Relaxed);
-                }
                 if state.pushing > 0 {
                     self.room.notify_one();
                 }
@@ -150,7 +132,6 @@ impl<T> Inbox<T> {
             }
             if let Some(reason) = stopped() {
                 state.end = Some(reason.clone());
-                self.takeable.store(true, Ordering::Release);
                 return Pulled::Ended(reason);
             }
             let wait = match until {
@@ -173,29 +154,8 @@ impl<T> Inbox<T> {
         }
     }
 
-    /// Waits without sleeping, for at most `budget`, until there is something to take or
-    /// the end; returns whether there is. Each turn yields the CPU (`sched_yield`), so on a
-    /// busy machine the threads that produce the item run instead of the waiter.
-    ///
-    /// For a caller that expects an item within µs (a reply to a request just sent): taking
-    /// it without having slept saves waking a sleeping thread, which on a VM whose other CPU
-    /// is idle costs tens of µs. `budget` bounds the CPU it burns.
-    pub(crate) fn wait_briefly(&self, budget: Duration) -> bool {
-        let start = Instant::now();
-        loop {
-            if self.takeable.load(Ordering::Acquire) {
-                return true;
-            }
-            if start.elapsed() >= budget {
-                return false;
-            }
-            thread::yield_now();
-        }
-    }
-
-    /// An item was just added under `state`'s lock: raise the flag, wake a sleeping pull.
+    /// An item was just added under `state`'s lock: wake a sleeping pull.
     fn now_takeable(&self, state: &State<T>) {
-        self.takeable.store(true, Ordering::Release);
         if state.pulling > 0 {
             self.ready.notify_one();
         }
@@ -223,11 +183,11 @@ mod tests {
         let inbox = Inbox::new(4);
         inbox.push(1, || false).unwrap();
         inbox.push(2, || false).unwrap();
-        inbox.end(CloseReason::PeerClosed);
-        assert!(matches!(inbox.pull(None, never), Pulled::Item(1)));
-        assert!(matches!(inbox.pull(None, never), Pulled::Item(2)));
+        let ended = || Some(CloseReason::PeerClosed);
+        assert!(matches!(inbox.pull(None, ended), Pulled::Item(1)));
+        assert!(matches!(inbox.pull(None, ended), Pulled::Item(2)));
         assert!(matches!(
-            inbox.pull(None, never),
+            inbox.pull(None, ended),
             Pulled::Ended(CloseReason::PeerClosed)
         ));
         // The end stays.
@@ -286,27 +246,6 @@ mod tests {
         ));
         // The stop is remembered as the end.
         assert!(matches!(inbox.pull(None, never), Pulled::Ended(_)));
-    }
-
-    #[test]
-    fn wait_briefly_sees_an_item_pushed_meanwhile_and_gives_up_on_none() {
-        let inbox: Arc<Inbox<u8>> = Arc::new(Inbox::new(2));
-        // Nothing comes: it gives up after its budget.
-        assert!(!inbox.wait_briefly(Duration::from_micros(50)));
-        // An item pushed by another thread ends the wait (a generous budget: it must not
-        // run out first).
-        let pusher = {
-            let inbox = Arc::clone(&inbox);
-            thread::spawn(move || inbox.push(7, || false))
-        };
-        assert!(inbox.wait_briefly(Duration::from_secs(30)));
-        pusher.join().unwrap().unwrap();
-        assert!(matches!(inbox.pull(None, never), Pulled::Item(7)));
-        // Taken: nothing is there any more.
-        assert!(!inbox.wait_briefly(Duration::ZERO));
-        // The end is something to take too.
-        inbox.end(CloseReason::PeerClosed);
-        assert!(inbox.wait_briefly(Duration::ZERO));
     }
 
     #[test]

@@ -113,6 +113,7 @@ mod imp {
         ) -> *mut c_void;
         fn munmap(addr: *mut c_void, len: usize) -> c_int;
         fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
+        fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
         fn setsid() -> c_int;
         fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
         fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
@@ -182,6 +183,29 @@ mod imp {
         // call; `iovlen` is its true length, at most IOV_MAX. sendmsg only reads them. The
         // fd is open for the borrow of `socket`.
         let n = unsafe { sendmsg(socket.as_fd().as_raw_fd(), &msg, flags) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// `recv(2)` with `MSG_DONTWAIT`: reads what the socket holds now, never waiting, whatever
+    /// its blocking mode and receive timeout (`WouldBlock` when it holds nothing). std has no
+    /// read with flags, and toggling `O_NONBLOCK` would change the socket for every thread.
+    pub(crate) fn recv_now<S: AsFd>(socket: &S, buf: &mut [u8]) -> io::Result<usize> {
+        const MSG_DONTWAIT: c_int = 0x40;
+        // SAFETY: `buf` is borrowed mutably for the call, so `len` bytes from its pointer are
+        // valid for writing and aliased by nothing; recv writes at most `len` bytes there. The
+        // fd is open for the borrow of `socket`.
+        let n = unsafe {
+            recv(
+                socket.as_fd().as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                MSG_DONTWAIT,
+            )
+        };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -723,6 +747,10 @@ mod imp {
     }
     pub(crate) fn inherit_fds(_: &mut Command, _: Vec<OwnedFd>) -> io::Result<()> {
         Err(unsupported())
+    }
+    /// Other targets: a read that must not wait is refused with `WouldBlock`.
+    pub(crate) fn recv_now<S: std::os::fd::AsFd>(_: &S, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
     }
     /// Other targets: a plain `write_vectored` (on the BSDs and macOS, set `SO_NOSIGPIPE`
     /// or ignore `SIGPIPE` to be safe from it). A write that must not wait is refused with

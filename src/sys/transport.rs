@@ -122,6 +122,20 @@ pub(crate) trait Socket: Send + Sync + 'static {
         Err(io::ErrorKind::WouldBlock.into())
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    /// As `read`, but never blocks: `WouldBlock` at once when nothing can be read now. A
+    /// transport that cannot read this way refuses with `WouldBlock`.
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let _ = buf;
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+    /// Sets how long one `read` waits before it fails with `WouldBlock` (`None`: forever), on
+    /// every transport: for a reader that keeps a deadline of its own (a blocking client's
+    /// caller). Unlike [`set_read_patience`](Self::set_read_patience), always applied; a
+    /// transport that cannot refuses with `Unsupported`.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Blocks until a byte can be read (`Ok(true)`) or the peer's EOF (`Ok(false)`), without
     /// consuming anything. A transport that cannot wait this way returns `Ok(true)` at once.
     fn wait_readable(&self) -> io::Result<bool>;
@@ -170,6 +184,14 @@ impl Socket for TcpStream {
         TcpStream::shutdown(self, how)
     }
 
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::sys::os::recv_now(self, buf)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
     fn wait_readable(&self) -> io::Result<bool> {
         Ok(self.peek(&mut [0u8; 1])? > 0)
     }
@@ -212,6 +234,14 @@ impl Socket for UnixStream {
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         UnixStream::shutdown(self, how)
+    }
+
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        crate::sys::os::recv_now(self, buf)
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
     }
 
     fn wait_readable(&self) -> io::Result<bool> {

@@ -7,7 +7,7 @@ use std::sync::{mpsc, Arc};
 
 use super::client_handshake::{handshake, Offer};
 use super::codec::WsCodec;
-use super::handler::{arm_goodbye, AutoReply};
+use super::handler::{answer, arm_goodbye, AutoReply};
 use super::url::WsUrl;
 use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::conn::handler::Handler;
@@ -171,18 +171,7 @@ impl WsClientBuilder {
         H: Handler<WsCodec>,
         F: Fn(&Connection<WsCodec>) -> H + Send + Sync + 'static,
     {
-        let url = WsUrl::parse(url)?;
-        let target = match url.unix_path() {
-            Some(path) => Target::Unix(path.to_path_buf()),
-            None => Target::Tcp(url.host().to_socket_addrs()?.collect()),
-        };
-        let offer = Offer {
-            url,
-            protocols: self.protocols,
-            origin: self.origin,
-        };
-        let prepare: Prepare =
-            Arc::new(move |sock, timeout| handshake(sock, &offer, timeout).map(|(s, _)| s));
+        let (target, prepare) = dial_plan(url, self.protocols, self.origin)?;
         let (started_tx, started) = mpsc::sync_channel(1);
         let client = self.client.connect_to(
             target,
@@ -203,18 +192,48 @@ impl WsClientBuilder {
     }
 
     /// As [`connect`](Self::connect), for a [`BlockingClient`]: `send` and `recv`
-    /// [`Message`](super::Message)s on the calling thread. Pings are answered on their own, and
-    /// every message, control frames included, comes to `recv` (as `Ok`, or as the
-    /// [`WsError`](super::WsError) the connection was closed with).
+    /// [`Message`](super::Message)s on the calling thread. Every message, control frames
+    /// included, comes to `recv` (as `Ok`, or as the [`WsError`](super::WsError) the
+    /// connection was closed with), and is answered as `AutoReply` would as `recv` reads it:
+    /// a ping with a pong, a close frame with ours. A blocking client has no reader thread,
+    /// so a caller that does not call `recv` answers nothing, as with any blocking socket;
+    /// `shutdown`, `stop` and dropping the client send a close frame (1000, 1001) first.
     ///
     /// # Errors
     ///
     /// As [`connect`](Self::connect); `InvalidInput` if [`reconnect`](ClientBuilder::reconnect)
     /// is set (a blocking client is one connection).
     pub fn connect_blocking(self, url: &str) -> io::Result<BlockingClient<WsCodec>> {
-        let capacity = self.client.blocking_inbox()?;
-        BlockingClient::start(capacity, |factory| {
-            self.connect(url, move |conn: &Connection<WsCodec>| factory(conn))
-        })
+        let (target, prepare) = dial_plan(url, self.protocols, self.origin)?;
+        let client = BlockingClient::start(
+            self.client,
+            target,
+            self.codec,
+            Some(prepare),
+            Some(Box::new(answer)),
+        )?;
+        arm_goodbye(client.connection());
+        Ok(client)
     }
+}
+
+/// Where `url` is dialled, and its opening handshake, offering `protocols` and `origin`.
+fn dial_plan(
+    url: &str,
+    protocols: Vec<String>,
+    origin: Option<String>,
+) -> io::Result<(Target, Prepare)> {
+    let url = WsUrl::parse(url)?;
+    let target = match url.unix_path() {
+        Some(path) => Target::Unix(path.to_path_buf()),
+        None => Target::Tcp(url.host().to_socket_addrs()?.collect()),
+    };
+    let offer = Offer {
+        url,
+        protocols,
+        origin,
+    };
+    let prepare: Prepare =
+        Arc::new(move |sock, timeout| handshake(sock, &offer, timeout).map(|(s, _)| s));
+    Ok((target, prepare))
 }
