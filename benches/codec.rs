@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use threadnet::{Codec, LengthDelimited, Lines, Raw};
+use threadnet::{Codec, LengthDelimited, Lines, Raw, Reply, Resp};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
@@ -232,5 +232,62 @@ fn raw(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, length_delimited, lines, raw);
+/// RESP as `redis-benchmark -t set` sends it (`SET key:__rand_int__ xxx`, 45 bytes), and a
+/// `GET`'s reply, `$3\r\nxxx\r\n`.
+fn resp(c: &mut Criterion) {
+    let set = b"*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$3\r\nxxx\r\n";
+    // What a hand-written server does: parse each command out of the buffer into argument
+    // buffers it reuses (std-resp in benches/harness).
+    decode_group(
+        c,
+        "decode/resp/set",
+        Resp::new(),
+        repeat(set),
+        ("baseline_reused_args", reused_args_commands),
+    );
+    encode_group(
+        c,
+        "encode/resp/bulk",
+        Resp::new(),
+        Reply::bulk("xxx"),
+        |m, out| {
+            let Reply::Bulk(b) = m else { unreachable!() };
+            out.push(b'$');
+            out.extend_from_slice(b.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        },
+    );
+}
+
+/// Reads `*N\r\n` then N `$len\r\nbytes\r\n` per command, into reused buffers.
+fn reused_args_commands(wire: &[u8]) -> usize {
+    let mut r = BufReader::with_capacity(READ_BUFFER, wire);
+    let mut args: Vec<Vec<u8>> = Vec::new();
+    let mut line = Vec::new();
+    let number = |r: &mut BufReader<&[u8]>, line: &mut Vec<u8>| -> Option<usize> {
+        line.clear();
+        r.read_until(b'\n', line).unwrap();
+        std::str::from_utf8(line.get(1..line.len().checked_sub(2)?)?)
+            .ok()?
+            .parse()
+            .ok()
+    };
+    let mut n = 0;
+    while let Some(count) = number(&mut r, &mut line) {
+        args.resize_with(count, Vec::new);
+        for arg in args.iter_mut() {
+            let len = number(&mut r, &mut line).unwrap();
+            arg.resize(len + 2, 0);
+            r.read_exact(arg).unwrap();
+            arg.truncate(len);
+        }
+        black_box(&args);
+        n += 1;
+    }
+    n
+}
+
+criterion_group!(benches, length_delimited, lines, raw, resp);
 criterion_main!(benches);

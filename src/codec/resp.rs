@@ -381,6 +381,42 @@ impl Resp {
         }
     }
 
+    /// Parses one array command that `buf` holds whole and that keeps every limit: its
+    /// arguments and the bytes it took. `None` for anything else (incomplete, inline, empty,
+    /// malformed or over a limit), which the streaming parser then reads and words the error
+    /// of; so this is only a shortcut, never a second opinion.
+    fn parse_buffered(&self, buf: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+        if buf.first() != Some(&b'*') {
+            return None;
+        }
+        let (n, mut at) = buffered_header(buf, 1)?;
+        // Every argument takes at least 6 bytes (`$0\r\n\r\n`): a count the buffer cannot
+        // hold is not allocated for here.
+        if n <= 0 || n as u64 > self.max_array as u64 || n as u64 > (buf.len() / 6) as u64 {
+            return None;
+        }
+        let mut args = Vec::with_capacity(n as usize);
+        let mut total = 0usize;
+        for _ in 0..n {
+            if buf.get(at) != Some(&b'$') {
+                return None;
+            }
+            let (len, start) = buffered_header(buf, at + 1)?;
+            if len < 0 || len as u64 > self.max_bulk as u64 {
+                return None;
+            }
+            let len = len as usize; // at most max_bulk, which is a usize
+            total = total.checked_add(len.checked_add(ARG_OVERHEAD)?)?;
+            let end = start.checked_add(len)?;
+            if total > self.max_command || buf.get(end..end.checked_add(2)?)? != b"\r\n" {
+                return None;
+            }
+            args.push(buf[start..end].to_vec());
+            at = end + 2;
+        }
+        Some((args, at))
+    }
+
     /// Reads an inline command: one line, split on ASCII whitespace.
     fn read_inline<R: BufRead>(&self, r: &mut R) -> Result<Vec<Vec<u8>>, Fail> {
         // At most INLINE_MAX bytes of text, `\r` and `\n`, as `Lines` reads.
@@ -500,6 +536,32 @@ fn read_header<R: BufRead>(r: &mut R) -> io::Result<Option<i64>> {
     }
 }
 
+/// The number of the `*N\r\n` or `$N\r\n` line whose digits start at `buf[at]`, and the
+/// index after its `\r\n`; `None` if the line is not whole in `buf` within [`HEADER_MAX`]
+/// bytes, or is not a valid integer.
+#[inline]
+fn buffered_header(buf: &[u8], at: usize) -> Option<(i64, usize)> {
+    let line = buf.get(at..)?;
+    // The usual line, up to 18 digits without sign or leading zero, in one pass with no
+    // overflow checks.
+    let mut n = 0i64;
+    let mut i = 0;
+    while i < line.len().min(18) && line[i].is_ascii_digit() {
+        n = n * 10 + i64::from(line[i] - b'0');
+        i += 1;
+    }
+    if i > 0 && (line[0] != b'0' || i == 1) && line.get(i..i + 2) == Some(b"\r\n") {
+        return Some((n, at + i + 2));
+    }
+    // Anything else: a sign, a long number, or no number at all.
+    let line = &line[..line.len().min(HEADER_MAX)];
+    let cr = line.iter().position(|&b| b == b'\r')?;
+    if line.get(cr + 1) != Some(&b'\n') {
+        return None;
+    }
+    Some((Resp::parse_integer(&line[..cr])?, at + cr + 2))
+}
+
 /// Reads a bulk string's `len` bytes and the `\r\n` after them. `len` is within the limits.
 fn read_bulk<R: BufRead>(r: &mut R, len: usize) -> Result<Vec<u8>, Fail> {
     // At the end of the stream nothing is buffered: the slow path below reports it.
@@ -558,6 +620,16 @@ impl super::Codec for Resp {
                 }
                 let n = r.fill_buf()?.len();
                 r.consume(n);
+            }
+        }
+        // The usual case: the whole command is buffered, and is parsed from the buffer in one
+        // pass. Anything else (a command cut by the buffer's end, an inline or empty one, input
+        // that breaks the protocol or a limit) is read by the streaming parser below, from the
+        // same place: the fast path consumes nothing unless it returns a command.
+        if fill(r)? {
+            if let Some((args, used)) = self.parse_buffered(r.fill_buf()?) {
+                r.consume(used);
+                return Ok(Some(Ok(args)));
             }
         }
         match self.read_command(r) {

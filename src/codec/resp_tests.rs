@@ -506,3 +506,58 @@ fn protocol_error_converts_to_invalid_data() {
     let io: io::Error = e.into();
     assert_eq!(io.kind(), ErrorKind::InvalidData);
 }
+
+/// Everything `codec` reads from `r`: commands, then the protocol error or I/O error kind that
+/// ended the stream, if any.
+fn outcome(mut codec: Resp, r: &mut impl BufRead) -> (Vec<Args>, String) {
+    let mut got = Vec::new();
+    loop {
+        match codec.read(r) {
+            Ok(Some(Ok(cmd))) => got.push(cmd),
+            Ok(Some(Err(e))) => return (got, e.to_string()),
+            Ok(None) => return (got, "EOF".to_string()),
+            Err(e) => return (got, format!("{:?}", e.kind())),
+        }
+    }
+}
+
+#[test]
+fn whole_buffered_commands_parse_as_streamed_ones() {
+    // A command that is all in the buffer is parsed from it in one pass; one read a byte at a
+    // time takes the streaming parser. Both must agree, at every limit's edge and on every
+    // malformed header.
+    let limits = || {
+        Resp::new()
+            .max_array_length(3)
+            .max_bulk_length(5)
+            .max_command_length(3 * (5 + ARG_OVERHEAD))
+    };
+    let cases: &[&[u8]] = &[
+        MIXED,
+        b"*3\r\n$5\r\naaaaa\r\n$5\r\nbbbbb\r\n$5\r\nccccc\r\n*1\r\n$1\r\nx\r\n",
+        b"*4\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n$1\r\nd\r\n",
+        b"*1\r\n$6\r\naaaaaa\r\n",
+        b"*1\r\n$5\r\naaaaaXY",
+        b"*1\r\n$05\r\naaaaa\r\n",
+        b"*1\r\n$+5\r\naaaaa\r\n",
+        b"*1\r\n$-0\r\n\r\n",
+        b"*1\r\n$0\r\n\r\n*01\r\n$1\r\na\r\n",
+        b"*1\r\n$1\r2\r\na\r\n",
+        b"*1\r\n$1\na\r\n",
+        b"*1\r\n$9223372036854775807\r\n",
+        b"*1\r\n$9223372036854775808\r\n",
+        b"*1\r\n$123456789012345678\r\n",
+        b"*1\r\n$1234567890123456789012345678901234567890\r\n",
+        b"*2\r\n$1\r\na\r\n:1\r\n",
+        b"*2\r\n$1\r\na\r\n",
+        b"*-2\r\n",
+    ];
+    for &input in cases {
+        let whole = outcome(limits(), &mut &input[..]);
+        let streamed = outcome(limits(), &mut BufReader::with_capacity(1, OneByte(input)));
+        assert_eq!(whole, streamed, "{}", input.escape_ascii());
+    }
+    // The limits are inclusive in both: three arguments of five bytes fit exactly.
+    let (got, end) = outcome(limits(), &mut &cases[1][..]);
+    assert_eq!((got.len(), end.as_str()), (2, "EOF"));
+}
