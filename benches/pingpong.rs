@@ -15,12 +15,22 @@
 //! After the criterion group, `request_latency` prints the p50, p99 and mean of a
 //! `BlockingClient` round trip, made with `request` and with `send` then `recv_timeout` (the
 //! same reads on the caller's thread), and of the std client's round trip against the same
-//! server: 5 interleaved rounds of 5 000 round trips each, percentiles over all of them. The
-//! issue's target is a `request` p50 within 1.2x the std client's.
+//! server: 6 interleaved rounds of 5 000 round trips each, percentiles over all of them, the
+//! first client of a round alternating. The target is a `request` p50 within 1.2x the std
+//! client's.
 //!
 //! ```sh
 //! cargo bench --bench pingpong
+//! taskset -c 0 cargo bench --bench pingpong -- request_latency   # the software cost alone
 //! ```
+//!
+//! On a VM with two vCPUs and nothing else running, which loop runs first matters more than
+//! either client: each connection's server thread stays on one CPU, and whichever client's
+//! server thread shares the benchmark thread's CPU gets round trips of about 5 µs while the
+//! other's cross to a halted vCPU and take 60-70 µs, swapping when the order swaps (seen
+//! with std against std as well). Hence the alternating order; and pinned to one CPU
+//! (`taskset -c 0`) or on a busy machine, both sides pay the same wake-ups and the ratio is
+//! threadnet's own cost.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -184,7 +194,7 @@ fn percentiles(samples: &mut [Duration]) -> (f64, f64, f64) {
 
 /// Round-trip percentiles: `BlockingClient::request` against the std client, interleaved.
 fn request_latency(_: &mut Criterion) {
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 6;
     const PER_ROUND: usize = 5_000;
     let server = threadnet_server();
     let blocking =
@@ -193,7 +203,17 @@ fn request_latency(_: &mut Criterion) {
     std_client.check();
     let payload: Vec<u8> = (0..PAYLOAD).map(|i| i as u8).collect();
     let (mut ours, mut asleep, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
+        let mut std_loop = || {
+            for _ in 0..PER_ROUND {
+                let t = Instant::now();
+                std_client.round_trip();
+                theirs.push(t.elapsed());
+            }
+        };
+        if round % 2 == 1 {
+            std_loop();
+        }
         for _ in 0..PER_ROUND {
             let t = Instant::now();
             blocking.request(payload.clone(), TIMEOUT).unwrap();
@@ -205,10 +225,8 @@ fn request_latency(_: &mut Criterion) {
             blocking.recv_timeout(TIMEOUT).unwrap();
             asleep.push(t.elapsed());
         }
-        for _ in 0..PER_ROUND {
-            let t = Instant::now();
-            std_client.round_trip();
-            theirs.push(t.elapsed());
+        if round % 2 == 0 {
+            std_loop();
         }
     }
     let (p50, p99, mean) = percentiles(&mut ours);
