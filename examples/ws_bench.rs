@@ -2,7 +2,7 @@
 //! messages per second with one message in flight per connection.
 //!
 //! ```sh
-//! cargo run --release --example ws_bench -- --secs 5 --size 4096 --conns 1,16
+//! cargo run --release --example ws_bench -- --secs 5 --size 4096 --conns 1,16 --rounds 3
 //! ```
 //!
 //! Servers: a `TcpServer` with [`WsCodec`] and [`AutoReply`] echoing each binary message (the
@@ -77,6 +77,17 @@ fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> f64 
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// The median of `runs` (not empty).
+fn median(runs: &mut [f64]) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    let mid = runs.len() / 2;
+    if runs.len() % 2 == 1 {
+        runs[mid]
+    } else {
+        (runs[mid - 1] + runs[mid]) / 2.0
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let secs: u64 = arg("--secs", "5").parse().expect("--secs N");
     let size: usize = arg("--size", "4096").parse().expect("--size BYTES");
@@ -105,14 +116,38 @@ fn main() -> std::io::Result<()> {
             }
         },
     )?;
-    println!("size {size} B, {secs} s per run, one message in flight per connection");
+    let rounds: usize = arg("--rounds", "3").parse().expect("--rounds N");
+    assert!(rounds > 0, "--rounds must be at least 1");
+    println!(
+        "size {size} B, {secs} s per run, one message in flight per connection, \
+         medians of {rounds} interleaved rounds"
+    );
     println!(
         "{:>6} {:>14} {:>14} {:>8}",
         "conns", "ws msg/s", "length msg/s", "ws/len"
     );
     for n in conns {
-        let l = run(ld.local_addr().as_inet().unwrap(), n, secs, size, false);
-        let w = run(ws.local_addr().as_inet().unwrap(), n, secs, size, true);
+        let (mut ls, mut wss) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            // Interleaved, the first one alternating: neither always runs on a warmer machine.
+            let mut l = || {
+                ls.push(run(
+                    ld.local_addr().as_inet().unwrap(),
+                    n,
+                    secs,
+                    size,
+                    false,
+                ))
+            };
+            if round % 2 == 0 {
+                l();
+            }
+            wss.push(run(ws.local_addr().as_inet().unwrap(), n, secs, size, true));
+            if round % 2 == 1 {
+                l();
+            }
+        }
+        let (w, l) = (median(&mut wss), median(&mut ls));
         println!("{n:>6} {w:>14.0} {l:>14.0} {:>8.2}", w / l);
     }
     ws.stop(Duration::from_secs(1));
