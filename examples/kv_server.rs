@@ -1,4 +1,5 @@
-//! A Redis-compatible key-value server on the [`Resp`] codec: `redis-cli` and
+//! A Redis-compatible key-value server on the [`RespCommands`] codec (RESP, each command
+//! decoded into one [`Command`], with no allocation for a small one): `redis-cli` and
 //! `redis-benchmark` work against it.
 //!
 //! ```sh
@@ -65,8 +66,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use threadnet::{
-    signal, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp, ServerHandle, TcpServer,
-    TimerId, TimingWheel, DEFAULT_FRAME_TIMEOUT,
+    signal, Command, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp, RespCommands,
+    ServerHandle, TcpServer, TimerId, TimingWheel, DEFAULT_FRAME_TIMEOUT,
 };
 
 const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-connections N]
@@ -89,7 +90,8 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(1);
 
 /// A value and, if it has one, the instant it expires and the one timer that removes it then.
 struct Entry {
-    value: Vec<u8>,
+    /// Shared with the replies of `GET`s in flight: a `GET` takes a reference, not a copy.
+    value: Arc<[u8]>,
     expires: Option<Instant>,
     /// Pending while `expires` is set (and only then): cancelled by whatever replaces or
     /// removes the entry or its TTL, so a key never has more than one.
@@ -98,7 +100,7 @@ struct Entry {
 
 impl Entry {
     /// An entry without a TTL.
-    fn new(value: Vec<u8>) -> Entry {
+    fn new(value: Arc<[u8]>) -> Entry {
         Entry {
             value,
             expires: None,
@@ -255,8 +257,9 @@ fn live<'m>(map: &'m mut Map, key: &[u8], now: &mut Now) -> Option<&'m mut Entry
 // ---------------------------------------------------------------------------------------------
 // Commands
 
-/// A command's arguments; `args[0]` is its name.
-type Args = Vec<Vec<u8>>;
+/// A command's arguments, all in one buffer (no allocation for a small command); `args[0]`
+/// is its name.
+type Args = Command;
 
 const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
@@ -266,12 +269,12 @@ fn err(text: &'static str) -> Reply {
 }
 
 /// Runs one command against the store and returns its reply. `args` is not empty.
-pub fn execute(store: &Store, mut args: Args) -> Reply {
-    type Run = fn(&Store, &mut Args) -> Reply;
+pub fn execute(store: &Store, args: &Args) -> Reply {
+    type Run = fn(&Store, &Args) -> Reply;
     let mut upper = [0u8; 16];
     let name = match args[0].len() {
         n @ 1..=16 => {
-            upper[..n].copy_from_slice(&args[0]);
+            upper[..n].copy_from_slice(args.name());
             upper[..n].make_ascii_uppercase();
             &upper[..n]
         }
@@ -282,7 +285,7 @@ pub fn execute(store: &Store, mut args: Args) -> Reply {
         b"GET" => (2, get),
         b"SET" => (-3, set),
         b"PING" => (-1, ping),
-        b"ECHO" => (2, |_, a| Reply::Bulk(std::mem::take(&mut a[1]))),
+        b"ECHO" => (2, |_, a| Reply::Bulk(a[1].to_vec())),
         b"DEL" => (-2, del),
         b"EXISTS" => (-2, exists),
         b"INCR" => (2, incr),
@@ -294,7 +297,7 @@ pub fn execute(store: &Store, mut args: Args) -> Reply {
         b"FLUSHALL" => (-1, flushall),
         b"CONFIG" => (-2, config),
         b"QUIT" => (-1, |_, _| Reply::ok()),
-        _ => return unknown_command(&args),
+        _ => return unknown_command(args),
     };
     let n = args.len() as i32;
     let fits = if arity >= 0 { n == arity } else { n >= -arity };
@@ -304,7 +307,7 @@ pub fn execute(store: &Store, mut args: Args) -> Reply {
             "ERR wrong number of arguments for '{name}' command"
         ));
     }
-    run(store, &mut args)
+    run(store, args)
 }
 
 /// Redis' words: `unknown command 'foo', with args beginning with: 'a' 'b' `, at most 128
@@ -315,7 +318,7 @@ fn unknown_command(args: &Args) -> Reply {
         s.replace(['\r', '\n'], " ")
     };
     let mut list = String::new();
-    for a in &args[1..] {
+    for a in args.iter().skip(1) {
         if list.len() >= 128 {
             break;
         }
@@ -323,23 +326,24 @@ fn unknown_command(args: &Args) -> Reply {
     }
     Reply::error(format!(
         "ERR unknown command '{}', with args beginning with: {list}",
-        shown(&args[0], 128)
+        shown(args.name(), 128)
     ))
 }
 
-fn ping(_: &Store, args: &mut Args) -> Reply {
-    match args.get_mut(1) {
-        Some(message) => Reply::Bulk(std::mem::take(message)),
+fn ping(_: &Store, args: &Args) -> Reply {
+    match args.get(1) {
+        Some(message) => Reply::Bulk(message.to_vec()),
         None => Reply::simple("PONG"),
     }
 }
 
-fn get(store: &Store, args: &mut Args) -> Reply {
-    let key = args[1].as_slice();
+fn get(store: &Store, args: &Args) -> Reply {
+    let key = &args[1];
     let mut map = store.shard(key);
-    // One lookup; the lock is held for it and the copy of the value, not for the reply.
+    // One lookup; the lock is held for it and a reference to the value (no copy), not for
+    // the reply, which is written from the shared bytes.
     let value = match map.get(key) {
-        Some(e) if !e.is_expired(&mut Now::new()) => e.value.clone(),
+        Some(e) if !e.is_expired(&mut Now::new()) => Arc::clone(&e.value),
         Some(_) => {
             map.remove(key);
             return Reply::Null;
@@ -347,7 +351,7 @@ fn get(store: &Store, args: &mut Args) -> Reply {
         None => return Reply::Null,
     };
     drop(map);
-    Reply::Bulk(value)
+    Reply::Shared(value)
 }
 
 /// When a `SET` applies and what becomes of the key's TTL.
@@ -358,33 +362,40 @@ struct SetOptions {
     only_if: Option<bool>,
 }
 
-fn set(store: &Store, args: &mut Args) -> Reply {
+/// Puts `value` in `slot`: in place when no `GET` holds the old value and it has the same
+/// length (no allocation), else as a new shared value.
+fn replace(slot: &mut Arc<[u8]>, value: &[u8]) {
+    match Arc::get_mut(slot) {
+        Some(old) if old.len() == value.len() => old.copy_from_slice(value),
+        _ => *slot = Arc::from(value),
+    }
+}
+
+fn set(store: &Store, args: &Args) -> Reply {
+    let (key, value) = (&args[1], &args[2]);
     if args.len() == 3 {
         // No options: whatever was there (live or expired, with a TTL or not) is replaced,
         // with one lookup.
-        let key = std::mem::take(&mut args[1]);
-        let value = std::mem::take(&mut args[2]);
-        let mut map = store.shard(&key);
-        match map.get_mut(&key) {
+        let mut map = store.shard(key);
+        match map.get_mut(key) {
             Some(old) => {
                 old.persist();
-                old.value = value;
+                replace(&mut old.value, value);
             }
             None => {
-                map.insert(key, Entry::new(value));
+                map.insert(key.to_vec(), Entry::new(Arc::from(value)));
             }
         }
         return Reply::ok();
     }
     let mut now = Now::new();
-    let options = match set_options(&args[3..], &mut now) {
+    let opts: Vec<&[u8]> = args.iter().skip(3).collect();
+    let options = match set_options(&opts, &mut now) {
         Ok(o) => o,
         Err(reply) => return reply,
     };
-    let key = std::mem::take(&mut args[1]);
-    let value = std::mem::take(&mut args[2]);
-    let mut map = store.shard(&key);
-    let old = live(&mut map, &key, &mut now);
+    let mut map = store.shard(key);
+    let old = live(&mut map, key, &mut now);
     if options
         .only_if
         .is_some_and(|exists| exists != old.is_some())
@@ -393,19 +404,19 @@ fn set(store: &Store, args: &mut Args) -> Reply {
     }
     if let Some(old) = old.filter(|_| options.keep_ttl) {
         // The TTL and its timer stay as they are.
-        old.value = value;
+        replace(&mut old.value, value);
         return Reply::ok();
     }
-    let mut entry = Entry::new(value);
+    let mut entry = Entry::new(Arc::from(value));
     if let Some(at) = options.expires {
-        store.expire_at(&key, &mut entry, at);
+        store.expire_at(key, &mut entry, at);
     }
     // The old entry, if any, is dropped here, and its timer with it.
-    map.insert(key, entry);
+    map.insert(key.to_vec(), entry);
     Reply::ok()
 }
 
-fn set_options(opts: &[Vec<u8>], now: &mut Now) -> Result<SetOptions, Reply> {
+fn set_options(opts: &[&[u8]], now: &mut Now) -> Result<SetOptions, Reply> {
     let mut o = SetOptions {
         expires: None,
         keep_ttl: false,
@@ -424,7 +435,7 @@ fn set_options(opts: &[Vec<u8>], now: &mut Now) -> Result<SetOptions, Reply> {
             b"EX" | b"PX" if !has_ttl_option && i + 1 < opts.len() => {
                 has_ttl_option = true;
                 i += 1;
-                let n = Resp::parse_integer(&opts[i]).ok_or(err(NOT_AN_INTEGER))?;
+                let n = Resp::parse_integer(opts[i]).ok_or(err(NOT_AN_INTEGER))?;
                 let unit = if opt == b"EX" { 1000 } else { 1 };
                 o.expires = Some(
                     deadline(n, unit, now)
@@ -445,33 +456,34 @@ fn deadline(n: i64, unit_ms: i64, now: &mut Now) -> Option<Instant> {
     now.get().checked_add(Duration::from_millis(ms as u64))
 }
 
-fn del(store: &Store, args: &mut Args) -> Reply {
+fn del(store: &Store, args: &Args) -> Reply {
     let mut now = Now::new();
-    let removed = args[1..]
+    let removed = args
         .iter()
+        .skip(1)
         .filter(|key| {
             let mut map = store.shard(key);
-            map.remove(key.as_slice())
-                .is_some_and(|e| !e.is_expired(&mut now))
+            map.remove(*key).is_some_and(|e| !e.is_expired(&mut now))
         })
         .count();
     Reply::Integer(removed as i64)
 }
 
-fn exists(store: &Store, args: &mut Args) -> Reply {
+fn exists(store: &Store, args: &Args) -> Reply {
     let mut now = Now::new();
-    let found = args[1..]
+    let found = args
         .iter()
+        .skip(1)
         .filter(|key| live(&mut store.shard(key), key, &mut now).is_some())
         .count();
     Reply::Integer(found as i64)
 }
 
-fn incr(store: &Store, args: &mut Args) -> Reply {
-    let key = std::mem::take(&mut args[1]);
-    let mut map = store.shard(&key);
+fn incr(store: &Store, args: &Args) -> Reply {
+    let key = &args[1];
+    let mut map = store.shard(key);
     let mut now = Now::new();
-    let entry = live(&mut map, &key, &mut now);
+    let entry = live(&mut map, key, &mut now);
     let old = match &entry {
         Some(e) => match Resp::parse_integer(&e.value) {
             Some(n) => n,
@@ -485,15 +497,15 @@ fn incr(store: &Store, args: &mut Args) -> Reply {
     let value = new.to_string().into_bytes();
     match entry {
         // In place: the TTL and its timer are kept.
-        Some(e) => e.value = value,
+        Some(e) => replace(&mut e.value, &value),
         None => {
-            map.insert(key, Entry::new(value));
+            map.insert(key.to_vec(), Entry::new(value.into()));
         }
     }
     Reply::Integer(new)
 }
 
-fn expire(store: &Store, args: &mut Args) -> Reply {
+fn expire(store: &Store, args: &Args) -> Reply {
     let Some(seconds) = Resp::parse_integer(&args[2]) else {
         return err(NOT_AN_INTEGER);
     };
@@ -508,7 +520,7 @@ fn expire(store: &Store, args: &mut Args) -> Reply {
     };
     if ms <= 0 {
         // A deadline already past deletes the key, as in Redis.
-        map.remove(key.as_slice());
+        map.remove(key);
         return Reply::Integer(1);
     }
     match now.get().checked_add(Duration::from_millis(ms as u64)) {
@@ -521,7 +533,7 @@ fn expire(store: &Store, args: &mut Args) -> Reply {
 }
 
 /// `TTL` (`unit_ms` 1000, rounded as Redis rounds) or `PTTL` (1).
-fn ttl(store: &Store, args: &mut Args, unit_ms: u128) -> Reply {
+fn ttl(store: &Store, args: &Args, unit_ms: u128) -> Reply {
     let key = &args[1];
     let mut map = store.shard(key);
     let mut now = Now::new();
@@ -536,7 +548,7 @@ fn ttl(store: &Store, args: &mut Args, unit_ms: u128) -> Reply {
     Reply::Integer(i64::try_from(left).unwrap_or(i64::MAX))
 }
 
-fn keys(store: &Store, args: &mut Args) -> Reply {
+fn keys(store: &Store, args: &Args) -> Reply {
     let pattern = &args[1];
     let mut now = Now::new();
     let mut found = Vec::new();
@@ -551,13 +563,13 @@ fn keys(store: &Store, args: &mut Args) -> Reply {
     Reply::Array(found)
 }
 
-fn dbsize(store: &Store, _: &mut Args) -> Reply {
+fn dbsize(store: &Store, _: &Args) -> Reply {
     let mut n = 0;
     store.each_shard(|map| n += map.len());
     Reply::Integer(n as i64)
 }
 
-fn flushall(store: &Store, args: &mut Args) -> Reply {
+fn flushall(store: &Store, args: &Args) -> Reply {
     match args.get(1).map(|a| a.to_ascii_uppercase()) {
         None => {}
         Some(mode) if args.len() == 2 && (mode == b"ASYNC" || mode == b"SYNC") => {}
@@ -571,7 +583,7 @@ fn flushall(store: &Store, args: &mut Args) -> Reply {
 /// truth (nothing is persisted), and what `redis-benchmark` asks for when it starts.
 const CONFIG: [(&str, &str); 2] = [("save", ""), ("appendonly", "no")];
 
-fn config(_: &Store, args: &mut Args) -> Reply {
+fn config(_: &Store, args: &Args) -> Reply {
     if !args[1].eq_ignore_ascii_case(b"GET") {
         let sub = String::from_utf8_lossy(&args[1]).replace(['\r', '\n'], " ");
         return Reply::error(format!("ERR unknown subcommand '{sub}'. Try CONFIG HELP."));
@@ -581,8 +593,9 @@ fn config(_: &Store, args: &mut Args) -> Reply {
     }
     let mut pairs = Vec::new();
     for (name, value) in CONFIG {
-        if args[2..]
+        if args
             .iter()
+            .skip(2)
             .any(|p| glob(&p.to_ascii_lowercase(), name.as_bytes()))
         {
             pairs.push(Reply::bulk(name));
@@ -667,15 +680,15 @@ struct Session {
     closing: bool,
 }
 
-impl Handler<Resp> for Session {
-    fn on_message(&mut self, conn: &Connection<Resp>, req: Result<Args, ProtocolError>) {
+impl Handler<RespCommands> for Session {
+    fn on_message(&mut self, conn: &Connection<RespCommands>, req: Result<Args, ProtocolError>) {
         if self.closing {
             return;
         }
         let reply = match req {
             Ok(args) => {
                 self.closing = args[0].eq_ignore_ascii_case(b"QUIT");
-                execute(&self.store, args)
+                execute(&self.store, &args)
             }
             Err(e) => {
                 self.closing = true;
@@ -702,7 +715,11 @@ impl Handler<Resp> for Session {
 /// # Errors
 ///
 /// Binding `addr` fails.
-pub fn start(addr: &str, shards: usize, max_connections: usize) -> io::Result<ServerHandle<Resp>> {
+pub fn start(
+    addr: &str,
+    shards: usize,
+    max_connections: usize,
+) -> io::Result<ServerHandle<RespCommands>> {
     start_with(addr, shards, max_connections, ConnOptions::new())
 }
 
@@ -716,16 +733,19 @@ pub fn start_with(
     shards: usize,
     max_connections: usize,
     options: ConnOptions,
-) -> io::Result<ServerHandle<Resp>> {
+) -> io::Result<ServerHandle<RespCommands>> {
     let store = Store::new(shards);
     TcpServer::builder()
         .addr(addr)
         .max_connections(max_connections)
         .options(options)
-        .start(Resp::new(), move |_: &Connection<Resp>| Session {
-            store: Arc::clone(&store),
-            closing: false,
-        })
+        .start(
+            Resp::new().commands(),
+            move |_: &Connection<RespCommands>| Session {
+                store: Arc::clone(&store),
+                closing: false,
+            },
+        )
 }
 
 // ---------------------------------------------------------------------------------------------

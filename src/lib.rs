@@ -207,8 +207,8 @@ pub mod design {}
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
 pub use codec::{
-    Chunk, Codec, Endian, LengthDelimited, Lines, ProtocolError, Raw, RawChunks, Reply, Resp, Tlv,
-    TlvFrame,
+    Chunk, Codec, Command, Endian, LengthDelimited, Lines, ProtocolError, Raw, RawChunks, Reply,
+    Resp, RespCommands, Tlv, TlvFrame,
 };
 pub use conn::handler::Handler;
 pub use conn::idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind, DEFAULT_FRAME_TIMEOUT};

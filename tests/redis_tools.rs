@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadnet::{Resp, ServerHandle};
+use threadnet::{RespCommands, ServerHandle};
 
 /// The longest any one tool run may take before the test fails.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -97,7 +97,7 @@ fn run(name: &str, args: &[&str], stdin: &str) -> Output {
 }
 
 /// A `kv_server` on a free port, and its port as a string for the tools' `-p`.
-fn server() -> (ServerHandle<Resp>, String) {
+fn server() -> (ServerHandle<RespCommands>, String) {
     let server = kv_server::start("127.0.0.1:0", 16, 256).unwrap();
     let port = server.local_addr().as_inet().unwrap().port().to_string();
     (server, port)

@@ -138,7 +138,7 @@ fn read_value(r: &mut impl BufRead) -> io::Result<V> {
 }
 
 /// A `kv_server` on a free port.
-fn kv() -> threadnet::ServerHandle<Resp> {
+fn kv() -> threadnet::ServerHandle<threadnet::RespCommands> {
     kv_server::start("127.0.0.1:0", 16, 64).unwrap()
 }
 

@@ -40,6 +40,7 @@ mod length;
 mod lines;
 mod raw;
 mod resp;
+mod resp_command;
 mod tlv;
 
 pub use crate::http::Http1;
@@ -48,6 +49,7 @@ pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
 pub use resp::{ProtocolError, Reply, Resp};
+pub use resp_command::{Command, CommandIter, RespCommands};
 pub use tlv::{Tlv, TlvFrame};
 
 /// Turns a byte stream into messages ([`read`](Codec::read)) and messages into bytes

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use std::error::Error;
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
+use std::sync::Arc;
 
 /// The default [`Resp::max_array_length`]: 1 048 576 arguments.
 const DEFAULT_MAX_ARRAY: usize = 1024 * 1024;
@@ -75,6 +76,7 @@ const SMALL: usize = 256;
 /// | `Error("ERR no")`        | `-ERR no\r\n`                |
 /// | `Integer(42)`            | `:42\r\n`                    |
 /// | `Bulk(b"hi")`            | `$2\r\nhi\r\n`               |
+/// | `Shared(b"hi" as Arc)`   | `$2\r\nhi\r\n`               |
 /// | `Null`                   | `$-1\r\n`                    |
 /// | `Array([Integer(1)])`    | `*1\r\n:1\r\n`               |
 /// | `NullArray`              | `*-1\r\n`                    |
@@ -289,36 +291,44 @@ impl Resp {
             Reply::Simple(s) | Reply::Error(s) if s.bytes().any(|b| b == b'\r' || b == b'\n') => {
                 invalid(format!("simple string or error contains CR or LF: {s:?}"))
             }
-            Reply::Bulk(b) if b.len() > self.max_bulk => invalid(format!(
-                "bulk string of {} bytes exceeds the maximum bulk length of {} bytes",
-                b.len(),
-                self.max_bulk
-            )),
+            Reply::Bulk(b) if b.len() > self.max_bulk => self.too_long(b),
+            Reply::Shared(b) if b.len() > self.max_bulk => self.too_long(b),
             Reply::Array(items) => items.iter().try_for_each(|r| self.check(r)),
             _ => Ok(()),
         }
     }
 
-    fn read_command<R: BufRead>(&self, r: &mut R) -> Result<Option<Vec<Vec<u8>>>, Fail> {
+    fn too_long(&self, b: &[u8]) -> io::Result<()> {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "bulk string of {} bytes exceeds the maximum bulk length of {} bytes",
+                b.len(),
+                self.max_bulk
+            ),
+        ))
+    }
+
+    fn read_command<A: Args, R: BufRead>(&self, r: &mut R) -> Result<Option<A>, Fail> {
         loop {
             let Some(first) = peek(r)? else {
                 return Ok(None);
             };
-            let args = if first == b'*' {
+            let args: A = if first == b'*' {
                 r.consume(1);
                 self.read_array(r)?
             } else {
                 self.read_inline(r)?
             };
             // An empty command (a blank line, `*0`, `*-1`) is skipped, as Redis skips it.
-            if !args.is_empty() {
+            if args.count() != 0 {
                 return Ok(Some(args));
             }
         }
     }
 
     /// Reads the rest of an array command, its `*` already consumed.
-    fn read_array<R: BufRead>(&self, r: &mut R) -> Result<Vec<Vec<u8>>, Fail> {
+    fn read_array<A: Args, R: BufRead>(&self, r: &mut R) -> Result<A, Fail> {
         let invalid_len = || Fail::protocol("invalid multibulk length".to_string());
         let n = match read_header(r)? {
             Some(n) => n,
@@ -326,7 +336,7 @@ impl Resp {
         };
         if n <= 0 {
             return match n {
-                0 | -1 => Ok(Vec::new()),
+                0 | -1 => Ok(A::with_capacity(0)),
                 _ => Err(invalid_len()),
             };
         }
@@ -337,7 +347,7 @@ impl Resp {
             )));
         }
         let n = n as usize; // at most max_array, which is a usize
-        let mut args = Vec::with_capacity(n.min(ARRAY_PREALLOC));
+        let mut args = A::with_capacity(n.min(ARRAY_PREALLOC));
         let mut total = 0usize;
         for _ in 0..n {
             match peek(r)? {
@@ -362,7 +372,7 @@ impl Resp {
             }
             let len = len as usize; // at most max_bulk, which is a usize
             total = self.add_to_command(total, len)?;
-            args.push(read_bulk(r, len)?);
+            read_bulk(r, len, &mut args)?;
         }
         Ok(args)
     }
@@ -385,7 +395,7 @@ impl Resp {
     /// arguments and the bytes it took. `None` for anything else (incomplete, inline, empty,
     /// malformed or over a limit), which the streaming parser then reads and words the error
     /// of; so this is only a shortcut, never a second opinion.
-    fn parse_buffered(&self, buf: &[u8]) -> Option<(Vec<Vec<u8>>, usize)> {
+    fn parse_buffered<A: Args>(&self, buf: &[u8]) -> Option<(A, usize)> {
         if buf.first() != Some(&b'*') {
             return None;
         }
@@ -395,7 +405,7 @@ impl Resp {
         if n <= 0 || n as u64 > self.max_array as u64 || n as u64 > (buf.len() / 6) as u64 {
             return None;
         }
-        let mut args = Vec::with_capacity(n as usize);
+        let mut args = A::with_capacity(n as usize);
         let mut total = 0usize;
         for _ in 0..n {
             if buf.get(at) != Some(&b'$') {
@@ -411,14 +421,14 @@ impl Resp {
             if total > self.max_command || buf.get(end..end.checked_add(2)?)? != b"\r\n" {
                 return None;
             }
-            args.push(buf[start..end].to_vec());
+            args.push(&buf[start..end]);
             at = end + 2;
         }
         Some((args, at))
     }
 
     /// Reads an inline command: one line, split on ASCII whitespace.
-    fn read_inline<R: BufRead>(&self, r: &mut R) -> Result<Vec<Vec<u8>>, Fail> {
+    fn read_inline<A: Args, R: BufRead>(&self, r: &mut R) -> Result<A, Fail> {
         // At most INLINE_MAX bytes of text, `\r` and `\n`, as `Lines` reads.
         let limit = INLINE_MAX + 2;
         let mut line = Vec::new();
@@ -435,20 +445,20 @@ impl Resp {
         if text.len() > INLINE_MAX {
             return Err(too_big());
         }
-        let mut args = Vec::new();
+        let mut args = A::with_capacity(0);
         let mut total = 0;
         for word in text
             .split(u8::is_ascii_whitespace)
             .filter(|w| !w.is_empty())
         {
-            if args.len() == self.max_array || word.len() > self.max_bulk {
+            if args.count() == self.max_array || word.len() > self.max_bulk {
                 return Err(Fail::protocol(format!(
                     "inline command over the limits of {} arguments of {} bytes",
                     self.max_array, self.max_bulk
                 )));
             }
             total = self.add_to_command(total, word.len())?;
-            args.push(word.to_vec());
+            args.push(word);
         }
         Ok(args)
     }
@@ -458,6 +468,43 @@ impl Default for Resp {
     /// Same as [`Resp::new`].
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Where the parser puts a command's arguments: a `Vec` each ([`Resp`]'s
+/// `Vec<Vec<u8>>`), or one buffer for all of them ([`Command`](super::Command)).
+pub(super) trait Args {
+    /// No arguments yet, room for `n` (a hint, within the limits).
+    fn with_capacity(n: usize) -> Self;
+    /// Adds an argument.
+    fn push(&mut self, arg: &[u8]);
+    /// Starts an argument whose bytes arrive in pieces: they are appended to the `Vec`
+    /// returned, then [`end_arg`](Args::end_arg) ends it.
+    fn start_arg(&mut self) -> &mut Vec<u8>;
+    /// Ends the argument [`start_arg`](Args::start_arg) started.
+    fn end_arg(&mut self);
+    /// How many arguments there are.
+    fn count(&self) -> usize;
+}
+
+impl Args for Vec<Vec<u8>> {
+    fn with_capacity(n: usize) -> Self {
+        Vec::with_capacity(n)
+    }
+
+    fn push(&mut self, arg: &[u8]) {
+        Vec::push(self, arg.to_vec());
+    }
+
+    fn start_arg(&mut self) -> &mut Vec<u8> {
+        Vec::push(self, Vec::new());
+        self.last_mut().expect("pushed above")
+    }
+
+    fn end_arg(&mut self) {}
+
+    fn count(&self) -> usize {
+        self.len()
     }
 }
 
@@ -562,34 +609,36 @@ fn buffered_header(buf: &[u8], at: usize) -> Option<(i64, usize)> {
     Some((Resp::parse_integer(&line[..cr])?, at + cr + 2))
 }
 
-/// Reads a bulk string's `len` bytes and the `\r\n` after them. `len` is within the limits.
-fn read_bulk<R: BufRead>(r: &mut R, len: usize) -> Result<Vec<u8>, Fail> {
+/// Reads a bulk string's `len` bytes and the `\r\n` after them into `args`. `len` is within
+/// the limits.
+fn read_bulk<A: Args, R: BufRead>(r: &mut R, len: usize, args: &mut A) -> Result<(), Fail> {
     // At the end of the stream nothing is buffered: the slow path below reports it.
     let avail = if fill(r)? { r.fill_buf()? } else { &[] };
-    let data = if avail.len() >= len + 2 {
+    if avail.len() >= len + 2 {
         // The usual case: the whole argument is buffered.
         let crlf = avail[len..len + 2] == *b"\r\n";
-        let data = avail[..len].to_vec();
+        args.push(&avail[..len]);
         r.consume(len + 2);
         if !crlf {
             return Err(not_crlf(len));
         }
-        data
-    } else {
-        // Arriving in pieces: grow with what arrives, never reserving what was only announced.
-        let mut data = Vec::with_capacity(len.min(BULK_PREALLOC));
-        Read::take(&mut *r, len as u64).read_to_end(&mut data)?;
-        if data.len() < len {
-            return Err(eof("inside a bulk string").into());
-        }
-        let mut crlf = [0u8; 2];
-        r.read_exact(&mut crlf)?;
-        if crlf != *b"\r\n" {
-            return Err(not_crlf(len));
-        }
-        data
-    };
-    Ok(data)
+        return Ok(());
+    }
+    // Arriving in pieces: grow with what arrives, never reserving what was only announced.
+    let data = args.start_arg();
+    let before = data.len();
+    data.reserve(len.min(BULK_PREALLOC));
+    Read::take(&mut *r, len as u64).read_to_end(data)?;
+    if data.len() - before < len {
+        return Err(eof("inside a bulk string").into());
+    }
+    args.end_arg();
+    let mut crlf = [0u8; 2];
+    r.read_exact(&mut crlf)?;
+    if crlf != *b"\r\n" {
+        return Err(not_crlf(len));
+    }
+    Ok(())
 }
 
 fn not_crlf(len: usize) -> Fail {
@@ -613,6 +662,38 @@ impl super::Codec for Resp {
     /// * [`io::ErrorKind::UnexpectedEof`] when the stream ends inside a command.
     /// * Any I/O error from `r`.
     fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Self::In>> {
+        self.decode(r)
+    }
+
+    /// Writes one reply.
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::InvalidInput`] when a simple string or an error contains `\r` or
+    ///   `\n`, or a bulk string is longer than [`max_bulk_length`](Resp::max_bulk_length),
+    ///   anywhere in the reply; nothing is written.
+    /// * Any I/O error from `w`.
+    fn write<W: Write>(&self, msg: &Reply, w: &mut W) -> io::Result<()> {
+        self.check(msg)?;
+        encode(msg, w)
+    }
+
+    /// Sets the longest argument, in bytes, as [`max_bulk_length`](Resp::max_bulk_length)
+    /// does, and raises [`max_command_length`](Resp::max_command_length) if needed so that a
+    /// command with an argument that long and 64 KiB of others (a key, options) fits.
+    fn set_max_frame_length(&mut self, bytes: usize) {
+        self.max_bulk = bytes;
+        self.max_command = self.max_command.max(bytes.saturating_add(64 * 1024));
+    }
+}
+
+impl Resp {
+    /// [`Codec::read`](super::Codec::read), with the arguments collected into `A`: the one
+    /// parser behind [`Resp`] and [`RespCommands`](super::RespCommands).
+    pub(super) fn decode<A: Args, R: BufRead>(
+        &mut self,
+        r: &mut R,
+    ) -> io::Result<Option<Result<A, ProtocolError>>> {
         if self.poisoned {
             loop {
                 if !fill(r)? {
@@ -640,27 +721,6 @@ impl super::Codec for Resp {
                 Ok(Some(Err(e)))
             }
         }
-    }
-
-    /// Writes one reply.
-    ///
-    /// # Errors
-    ///
-    /// * [`io::ErrorKind::InvalidInput`] when a simple string or an error contains `\r` or
-    ///   `\n`, or a bulk string is longer than [`max_bulk_length`](Resp::max_bulk_length),
-    ///   anywhere in the reply; nothing is written.
-    /// * Any I/O error from `w`.
-    fn write<W: Write>(&self, msg: &Reply, w: &mut W) -> io::Result<()> {
-        self.check(msg)?;
-        encode(msg, w)
-    }
-
-    /// Sets the longest argument, in bytes, as [`max_bulk_length`](Resp::max_bulk_length)
-    /// does, and raises [`max_command_length`](Resp::max_command_length) if needed so that a
-    /// command with an argument that long and 64 KiB of others (a key, options) fits.
-    fn set_max_frame_length(&mut self, bytes: usize) {
-        self.max_bulk = bytes;
-        self.max_command = self.max_command.max(bytes.saturating_add(64 * 1024));
     }
 }
 
@@ -726,6 +786,7 @@ fn encode<W: Write>(msg: &Reply, w: &mut W) -> io::Result<()> {
         Reply::Error(s) => line(w, b'-', s.as_bytes()),
         Reply::Integer(n) => line(w, b':', itoa(*n, &mut digits)),
         Reply::Bulk(b) => bulk(w, b),
+        Reply::Shared(b) => bulk(w, b),
         Reply::Null => w.write_all(b"$-1\r\n"),
         Reply::NullArray => w.write_all(b"*-1\r\n"),
         Reply::Array(items) => {
@@ -750,6 +811,10 @@ pub enum Reply {
     Integer(i64),
     /// A binary-safe bulk string: `$2\r\nhi\r\n`.
     Bulk(Vec<u8>),
+    /// A bulk string whose bytes are shared, not copied: a value a server keeps as
+    /// `Arc<[u8]>` is sent with a reference count, and written straight from the shared
+    /// bytes. The same bytes on the wire as [`Bulk`](Reply::Bulk) (but not `==` to it).
+    Shared(Arc<[u8]>),
     /// The null bulk string (`GET` of a missing key): `$-1\r\n`.
     Null,
     /// An array of replies: `*2\r\n:1\r\n:2\r\n`.

@@ -265,7 +265,7 @@ impl Read for Repeat {
 fn a_large_announced_bulk_is_not_reserved_up_front() {
     // 512 MiB announced (the default limit), 3 bytes sent: the buffer holds what arrived.
     let mut r = BufReader::with_capacity(1, OneByte(b"abc"));
-    let err = read_bulk(&mut r, DEFAULT_MAX_BULK);
+    let err = read_bulk(&mut r, DEFAULT_MAX_BULK, &mut Args::new());
     assert!(matches!(err, Err(Fail::Io(e)) if e.kind() == ErrorKind::UnexpectedEof));
     // And a large bulk that does arrive is read whole.
     let mut wire = b"*1\r\n$300000\r\n".to_vec();
