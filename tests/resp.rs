@@ -633,3 +633,43 @@ fn eof_inside_a_command_is_an_error_and_others_are_served() {
     );
     assert_eq!(other.cmd(&["PING"]), V::Array(vec![bulk("PING")]));
 }
+
+#[test]
+fn a_command_begun_in_a_pipelined_batch_then_trickled_is_timed_from_the_wait() {
+    // The frame timeout of a command whose first bytes came with the previous command: its
+    // clock starts when the server has to wait on the socket for the rest (not per command of
+    // a batch), and the trickle is closed at the limit, the first command answered.
+    const LIMIT: Duration = Duration::from_millis(400);
+    let (tx, rx) = mpsc::channel();
+    let options = ConnOptions::new().frame_timeout(LIMIT).on_event(move |e| {
+        if let threadnet::ConnEvent::Closed { reason, .. } = e {
+            let _ = tx.send(reason.to_string());
+        }
+    });
+    let server = kv_server::start_with("127.0.0.1:0", 1, 8, options).unwrap();
+    let mut c = Client::connect(server.local_addr());
+    // A whole SET, the first bytes of a GET, in one write.
+    let mut batch = encode(&["SET", "k", "v"]);
+    let get = encode(&["GET", "k"]);
+    batch.extend_from_slice(&get[..5]);
+    let start = std::time::Instant::now();
+    c.raw(&batch);
+    assert_eq!(c.reply(), simple("OK"));
+    // The rest a byte every 50 ms: 18 bytes, 900 ms, past the limit.
+    let mut reason = None;
+    for b in &get[5..] {
+        if c.stream.write_all(&[*b]).is_err() {
+            break;
+        }
+        if let Ok(r) = rx.recv_timeout(ms(50)) {
+            reason = Some(r);
+            break;
+        }
+    }
+    let reason = reason.unwrap_or_else(|| recv(&rx));
+    let took = start.elapsed();
+    assert!(reason.contains("took too long"), "{reason}");
+    assert!(took >= LIMIT, "closed after {took:?}, before the limit");
+    assert!(c.at_eof());
+    server.stop(Duration::from_secs(2));
+}

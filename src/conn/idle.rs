@@ -17,11 +17,20 @@
 //! # The frame timeout
 //!
 //! The reader also notes when the current frame began: on the first socket read while no
-//! frame is in progress (one more relaxed load, and no extra clock read, on a read), and again
-//! when the codec returns a message while bytes of the next one are already buffered. A
-//! finished message with nothing buffered after it ends the frame. The same check timer compares
-//! that start with [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout); between frames it looks again one limit
-//! later, so a connection costs one timer run per limit period, never a timer per message.
+//! frame is in progress (one more relaxed load, and no extra clock read, on a read). A
+//! finished message with nothing buffered after it ends the frame. The same check timer
+//! compares that start with [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout);
+//! between frames it looks again one limit later, so a connection costs one timer run per
+//! limit period, never a timer per message.
+//!
+//! A message returned while bytes of the next one are already buffered leaves that frame
+//! *pending*: begun, but not waiting on the peer, since whatever the codec reads of it comes
+//! from the buffer (a pipelined batch is parsed and handled with no clock read per message).
+//! Its clock starts only if the reader has to read the socket to finish it: the reader reads
+//! the clock then, once, before it blocks ([`Core::frame_waits`]). The peer's time is what is
+//! counted, exactly: from the moment the reader waits on it for the rest of a frame. The check
+//! timer treats a pending frame as between frames (it looks again one limit later; a clock
+//! started after it looked is due after that).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -214,6 +223,9 @@ pub(crate) fn non_zero(d: Duration) -> Option<Duration> {
 
 /// No frame in progress, in [`Activity::frame`].
 const NO_FRAME: u64 = u64::MAX;
+/// A frame begun in the buffer and not waiting on the peer yet, in [`Activity::frame`]: its
+/// clock starts when the reader reads the socket for the rest.
+const PENDING: u64 = u64::MAX - 1;
 
 /// When the socket was last read and written, and when the frame being read began, in
 /// nanoseconds since the wheel's origin.
@@ -259,9 +271,29 @@ impl Core {
         }
     }
 
+    /// A stream reader's codec returned a message and the handler is done with it, with bytes
+    /// of the next frame already buffered: that frame is pending. No clock read: its clock
+    /// starts in [`frame_waits`](Self::frame_waits), if the reader has to wait for the rest.
+    pub(crate) fn frame_pending(&self) {
+        if self.cfg.idle.frame.is_some() {
+            self.activity.frame.store(PENDING, Ordering::Relaxed);
+        }
+    }
+
+    /// The stream reader is about to read the socket (and may block there): a pending frame's
+    /// clock starts now.
+    #[inline]
+    pub(crate) fn frame_waits(&self) {
+        let a = &self.activity;
+        if self.cfg.idle.frame.is_some() && a.frame.load(Ordering::Relaxed) == PENDING {
+            a.frame.store(self.wheel.now_nanos(), Ordering::Relaxed);
+        }
+    }
+
     /// The codec returned a message: the frame is over. Call again with `next_started` once
     /// the handler is done with it, if bytes of the next frame were already buffered: that
-    /// frame began then (the time a handler takes is not the peer's).
+    /// frame began then (the time a handler takes is not the peer's). (The connection's own
+    /// reader marks that frame [pending](Self::frame_pending) instead.)
     pub(crate) fn frame_done(&self, next_started: bool) {
         if self.cfg.idle.frame.is_none() {
             return;
@@ -340,8 +372,9 @@ fn check(core: &Arc<Core>) {
         .filter(|_| core.activity.frames.load(Ordering::Relaxed))
     {
         match core.activity.frame.load(Ordering::Relaxed) {
-            // Between frames: look again one limit later (a frame begun by then is due after).
-            NO_FRAME => next = now.saturating_add(nanos(limit)),
+            // Between frames, or a frame not waiting on the peer: look again one limit later
+            // (a frame whose clock starts by then is due after).
+            NO_FRAME | PENDING => next = now.saturating_add(nanos(limit)),
             start => limits[4] = (IdleKind::Frame, Some(limit), start),
         }
     }

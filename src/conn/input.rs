@@ -110,9 +110,11 @@ impl<'a> Input<'a> {
 }
 
 /// One read from the socket, after writing the replies that write-through gathered while more
-/// input was buffered (the reader may block now); the bytes are counted and noted.
+/// input was buffered (the reader may block now) and starting a pending frame's clock; the
+/// bytes are counted and noted.
 fn read_socket(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Result<usize> {
     core.flush_gathered(stream)?;
+    core.frame_waits();
     let n = stream.read(into)?;
     if n > 0 {
         core.socket_read(n);

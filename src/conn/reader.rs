@@ -147,8 +147,9 @@ fn read_frames<C: Codec, H: Handler<C>>(
                     return Some(End::Panic(message));
                 }
                 if more {
-                    // The next frame has begun: its first bytes are buffered already.
-                    conn.core.frame_done(true);
+                    // The next frame has begun in the buffer: its clock starts if the codec
+                    // has to wait on the socket for its rest.
+                    conn.core.frame_pending();
                 }
                 // close() from a handler stops delivery, even of frames already buffered.
                 if conn.core.closed.load(Ordering::SeqCst) {
