@@ -12,6 +12,8 @@ use super::Codec;
 const INLINE_BYTES: usize = 96;
 /// Arguments a [`Command`] holds without allocating.
 const INLINE_ARGS: usize = 8;
+// Argument bounds are kept in `u8`s while inline.
+const _: () = assert!(INLINE_BYTES <= u8::MAX as usize);
 
 /// One RESP command: its arguments (the name first), as byte strings, all in one buffer.
 ///
@@ -37,21 +39,21 @@ pub struct Command(Repr);
 /// A command's storage: all inline, or all on the heap.
 #[derive(Clone)]
 enum Repr {
-    /// `n` arguments, argument `i` ending at `ends[i]` in `bytes`.
+    /// `n` arguments, argument `i` at `bytes[bounds[i]..bounds[i + 1]]` (`bounds[0]` is 0).
     Inline {
         n: u8,
-        ends: [u8; INLINE_ARGS],
+        bounds: [u8; INLINE_ARGS + 1],
         bytes: [u8; INLINE_BYTES],
     },
-    /// Argument `i` ends at `ends[i]` in `bytes`.
-    Heap { ends: Vec<usize>, bytes: Vec<u8> },
+    /// Argument `i` at `bytes[bounds[i]..bounds[i + 1]]` (`bounds[0]` is 0).
+    Heap { bounds: Vec<usize>, bytes: Vec<u8> },
 }
 
 impl Default for Command {
     fn default() -> Command {
         Command(Repr::Inline {
             n: 0,
-            ends: [0; INLINE_ARGS],
+            bounds: [0; INLINE_ARGS + 1],
             bytes: [0; INLINE_BYTES],
         })
     }
@@ -63,29 +65,16 @@ impl Command {
         Command::default()
     }
 
-    /// Where the arguments end, and their bytes.
-    #[inline]
-    fn parts(&self) -> (Ends<'_>, &[u8]) {
-        match &self.0 {
-            Repr::Inline { n, ends, bytes } => {
-                let ends = &ends[..usize::from(*n)];
-                let len = ends.last().map_or(0, |&e| usize::from(e));
-                (Ends::Inline(ends), &bytes[..len])
-            }
-            Repr::Heap { ends, bytes } => (Ends::Heap(ends), bytes),
-        }
-    }
-
     /// Adds an argument at the end.
     #[inline]
     pub fn push(&mut self, arg: &[u8]) {
-        if let Repr::Inline { n, ends, bytes } = &mut self.0 {
+        if let Repr::Inline { n, bounds, bytes } = &mut self.0 {
             let k = usize::from(*n);
-            let start = if k == 0 { 0 } else { usize::from(ends[k - 1]) };
+            let start = usize::from(bounds[k]);
             let end = start + arg.len();
             if k < INLINE_ARGS && end <= INLINE_BYTES {
                 bytes[start..end].copy_from_slice(arg);
-                ends[k] = end as u8; // at most INLINE_BYTES, which fits
+                bounds[k + 1] = end as u8; // at most INLINE_BYTES, which fits
                 *n += 1;
                 return;
             }
@@ -97,12 +86,16 @@ impl Command {
 
     /// The bytes on the heap, moved there now if they were inline.
     fn heap(&mut self) -> &mut Vec<u8> {
-        if let Repr::Inline { .. } = self.0 {
-            let (ends, bytes) = self.parts();
-            let ends = (0..ends.len()).map(|i| ends.get(i)).collect();
+        if let Repr::Inline { n, bounds, bytes } = &self.0 {
+            let bounds = &bounds[..=usize::from(*n)];
+            let end = usize::from(bounds[bounds.len() - 1]);
             let mut heap = Vec::with_capacity(2 * INLINE_BYTES);
-            heap.extend_from_slice(bytes);
-            self.0 = Repr::Heap { ends, bytes: heap };
+            heap.extend_from_slice(&bytes[..end]);
+            let bounds = bounds.iter().map(|&b| usize::from(b)).collect();
+            self.0 = Repr::Heap {
+                bounds,
+                bytes: heap,
+            };
         }
         match &mut self.0 {
             Repr::Heap { bytes, .. } => bytes,
@@ -112,15 +105,18 @@ impl Command {
 
     /// Ends an argument appended to [`heap`](Self::heap)'s bytes.
     fn end_heap_arg(&mut self) {
-        if let Repr::Heap { ends, bytes } = &mut self.0 {
-            ends.push(bytes.len());
+        if let Repr::Heap { bounds, bytes } = &mut self.0 {
+            bounds.push(bytes.len());
         }
     }
 
     /// How many arguments there are, the name included.
     #[inline]
     pub fn len(&self) -> usize {
-        self.parts().0.len()
+        match &self.0 {
+            Repr::Inline { n, .. } => usize::from(*n),
+            Repr::Heap { bounds, .. } => bounds.len() - 1,
+        }
     }
 
     /// True if there are none (never for a command [`RespCommands`] read).
@@ -132,12 +128,18 @@ impl Command {
     /// Argument `i` (0 is the name), or `None` past the last.
     #[inline]
     pub fn get(&self, i: usize) -> Option<&[u8]> {
-        let (ends, bytes) = self.parts();
-        if i >= ends.len() {
-            return None;
+        match &self.0 {
+            Repr::Inline { n, bounds, bytes } => {
+                if i >= usize::from(*n) {
+                    return None;
+                }
+                bytes.get(usize::from(bounds[i])..usize::from(bounds[i + 1]))
+            }
+            Repr::Heap { bounds, bytes } => {
+                let end = *bounds.get(i + 1)?;
+                bytes.get(bounds[i]..end)
+            }
         }
-        let start = if i == 0 { 0 } else { ends.get(i - 1) };
-        bytes.get(start..ends.get(i))
     }
 
     /// The command's name, its first argument: empty if it has none. In the case the peer
@@ -166,32 +168,6 @@ impl Command {
     #[cfg(test)]
     fn is_inline(&self) -> bool {
         matches!(self.0, Repr::Inline { .. })
-    }
-}
-
-/// Where a command's arguments end, whichever its storage.
-#[derive(Clone, Copy)]
-enum Ends<'a> {
-    Inline(&'a [u8]),
-    Heap(&'a [usize]),
-}
-
-impl Ends<'_> {
-    #[inline]
-    fn len(self) -> usize {
-        match self {
-            Ends::Inline(e) => e.len(),
-            Ends::Heap(e) => e.len(),
-        }
-    }
-
-    /// End `i`, which is in range.
-    #[inline]
-    fn get(self, i: usize) -> usize {
-        match self {
-            Ends::Inline(e) => usize::from(e[i]),
-            Ends::Heap(e) => e[i],
-        }
     }
 }
 
