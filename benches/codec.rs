@@ -15,6 +15,8 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use std::sync::Arc;
+
 use threadnet::{Codec, LengthDelimited, Lines, Raw, Reply, Resp};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
@@ -244,6 +246,30 @@ fn resp(c: &mut Criterion) {
         Resp::new(),
         repeat(set),
         ("baseline_reused_args", reused_args_commands),
+    );
+    // The same commands as `Command`s: all arguments in one buffer, inline (no allocation).
+    decode_group(
+        c,
+        "decode/resp_commands/set",
+        Resp::new().commands(),
+        repeat(set),
+        ("baseline_reused_args", reused_args_commands),
+    );
+    // A `GET`'s reply from a value kept as `Arc<[u8]>`: a reference count, no copy.
+    let shared: Arc<[u8]> = Arc::from(&b"xxx"[..]);
+    encode_group(
+        c,
+        "encode/resp/shared",
+        Resp::new(),
+        Reply::Shared(shared),
+        |m, out| {
+            let Reply::Shared(b) = m else { unreachable!() };
+            out.push(b'$');
+            out.extend_from_slice(b.len().to_string().as_bytes());
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(b);
+            out.extend_from_slice(b"\r\n");
+        },
     );
     encode_group(
         c,

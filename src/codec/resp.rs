@@ -707,11 +707,16 @@ impl Resp {
         // pass. Anything else (a command cut by the buffer's end, an inline or empty one, input
         // that breaks the protocol or a limit) is read by the streaming parser below, from the
         // same place: the fast path consumes nothing unless it returns a command.
-        if fill(r)? {
-            if let Some((args, used)) = self.parse_buffered(r.fill_buf()?) {
-                r.consume(used);
-                return Ok(Some(Ok(args)));
+        let parsed = loop {
+            match r.fill_buf() {
+                Ok(buf) => break self.parse_buffered(buf),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
+        };
+        if let Some((args, used)) = parsed {
+            r.consume(used);
+            return Ok(Some(Ok(args)));
         }
         match self.read_command(r) {
             Ok(args) => Ok(args.map(Ok)),

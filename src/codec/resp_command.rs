@@ -267,10 +267,12 @@ impl<'a> Iterator for CommandIter<'a> {
 impl ExactSizeIterator for CommandIter<'_> {}
 
 impl Args for Command {
+    #[inline]
     fn with_capacity(_: usize) -> Self {
         Command::new()
     }
 
+    #[inline]
     fn push(&mut self, arg: &[u8]) {
         Command::push(self, arg);
     }

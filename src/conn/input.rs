@@ -61,6 +61,7 @@ impl<'a> Input<'a> {
     }
 
     /// The bytes read from the socket and not consumed yet.
+    #[inline]
     pub(crate) fn buffered(&self) -> &[u8] {
         match &self.buf {
             Some(b) => &b[self.pos..self.filled],
@@ -184,6 +185,7 @@ impl Read for Input<'_> {
 }
 
 impl BufRead for Input<'_> {
+    #[inline]
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         if std::mem::take(&mut self.start) {
             self.direct = false;
@@ -196,6 +198,7 @@ impl BufRead for Input<'_> {
         Ok(self.buffered())
     }
 
+    #[inline]
     fn consume(&mut self, amt: usize) {
         self.pos = (self.pos + amt).min(self.filled);
     }
