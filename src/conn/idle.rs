@@ -5,8 +5,8 @@
 //!
 //! The reader records the wheel clock after each read from the socket, and the writer (or
 //! write-through) after each write: one atomic store and one clock read per *system call*, not
-//! per message, and nothing at all unless an idle option is set. No timer is touched on
-//! activity.
+//! per message, and nothing at all unless an idle option is set (writes only for a limit on
+//! writes: write-idle, all-idle, a heartbeat). No timer is touched on activity.
 //!
 //! One wheel timer per connection does the checking (Netty's design): when it fires it
 //! compares the last activity with each limit; a limit that has passed raises its event, and
@@ -194,6 +194,12 @@ impl Default for IdleOptions {
 }
 
 impl IdleOptions {
+    /// A limit that compares the last write with the clock: write-idle, all-idle, heartbeat.
+    #[inline]
+    pub(crate) fn watches_writes(&self) -> bool {
+        self.write.is_some() || self.all.is_some() || self.heartbeat.is_some()
+    }
+
     pub(crate) fn enabled(&self) -> bool {
         self.read.is_some()
             || self.write.is_some()
@@ -306,9 +312,10 @@ impl Core {
         self.activity.frame.store(at, Ordering::Relaxed);
     }
 
-    /// Bytes went to the socket.
+    /// Bytes went to the socket. Only a limit on writes needs the time (the frame timeout,
+    /// on by default, does not): without one, no clock read per write.
     pub(crate) fn note_write(&self) {
-        if self.activity.tracked {
+        if self.activity.tracked && self.cfg.idle.watches_writes() {
             let now = self.wheel.now_nanos();
             self.activity.write.store(now, Ordering::Relaxed);
         }
