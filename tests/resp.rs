@@ -13,13 +13,15 @@ mod kv_server;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use common::{ends, ms, peer, recv};
+use threadnet::testing::EmbeddedConnection;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp, TcpServer,
+    CloseReason, Command, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp,
+    RespCommands, TcpServer,
 };
 
 /// A reply as the test client parses it, independently of the codec.
@@ -138,7 +140,7 @@ fn read_value(r: &mut impl BufRead) -> io::Result<V> {
 }
 
 /// A `kv_server` on a free port.
-fn kv() -> threadnet::ServerHandle<threadnet::RespCommands> {
+fn kv() -> threadnet::ServerHandle<RespCommands> {
     kv_server::start("127.0.0.1:0", 16, 64).unwrap()
 }
 
@@ -672,4 +674,58 @@ fn a_command_begun_in_a_pipelined_batch_then_trickled_is_timed_from_the_wait() {
     assert!(took >= LIMIT, "closed after {took:?}, before the limit");
     assert!(c.at_eof());
     server.stop(Duration::from_secs(2));
+}
+
+/// Records each command and answers it with its arguments' count.
+struct Recorder(Arc<Mutex<Vec<Command>>>);
+
+impl Handler<RespCommands> for Recorder {
+    fn on_message(&mut self, conn: &Connection<RespCommands>, msg: Result<Command, ProtocolError>) {
+        let cmd = msg.expect("no protocol error");
+        let _ = conn.send(Reply::Integer(cmd.len() as i64));
+        self.0.lock().unwrap().push(cmd);
+    }
+}
+
+#[test]
+fn pipelined_commands_arrive_in_order_however_the_bytes_are_split() {
+    // `RespCommands` through a connection's read loop (an `EmbeddedConnection`), the input
+    // cut in two at every byte: whole commands, commands cut by the end of a read, commands
+    // past the inline storage, an inline command.
+    let commands: Vec<Vec<&[u8]>> = vec![
+        vec![b"SET", b"key:__rand_int__", b"xxx"],
+        vec![b"GET", b"key:__rand_int__"],
+        vec![b"SET", b"k", &[b'v'; 200]],
+        (0..12).map(|_| &b"many"[..]).collect(),
+        vec![b"PING"],
+    ];
+    let mut bytes = Vec::new();
+    for c in &commands {
+        bytes.extend(encode_bytes(c));
+    }
+    bytes.extend_from_slice(b"ECHO inline\r\n");
+    let want_replies: Vec<u8> = commands
+        .iter()
+        .map(|c| c.len())
+        .chain([2])
+        .flat_map(|n| format!(":{n}\r\n").into_bytes())
+        .collect();
+    for cut in 0..=bytes.len() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let log2 = Arc::clone(&log);
+        let e = EmbeddedConnection::new(
+            RespCommands::new(),
+            move |_: &_| Recorder(log2),
+            ConnOptions::new(),
+        );
+        e.write_inbound(&bytes[..cut]);
+        e.write_inbound(&bytes[cut..]);
+        let got = std::mem::take(&mut *log.lock().unwrap());
+        assert_eq!(got.len(), commands.len() + 1, "cut {cut}");
+        for (cmd, want) in got.iter().zip(&commands) {
+            assert_eq!(cmd, want, "cut {cut}");
+        }
+        assert_eq!(got[commands.len()], ["ECHO", "inline"]);
+        assert_eq!(e.read_outbound(), want_replies, "cut {cut}");
+    }
 }

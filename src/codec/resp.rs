@@ -48,6 +48,11 @@ const SMALL: usize = 256;
 /// }
 /// ```
 ///
+/// Each argument is its own `Vec<u8>`: a command costs one allocation per argument and one
+/// for the list. [`RespCommands`](super::RespCommands) reads the same commands, with the same
+/// limits, into one [`Command`](super::Command) each, with no allocation for a small one:
+/// the codec for a server's hot path ([`Resp::commands`] turns this codec into it).
+///
 /// After a protocol error the stream has no frame boundary left to find: every later
 /// [`read`](super::Codec::read) discards what arrives until the peer closes, then returns
 /// `Ok(None)`. So the reply is written, the FIN follows, and the connection ends gracefully.
@@ -76,7 +81,7 @@ const SMALL: usize = 256;
 /// | `Error("ERR no")`        | `-ERR no\r\n`                |
 /// | `Integer(42)`            | `:42\r\n`                    |
 /// | `Bulk(b"hi")`            | `$2\r\nhi\r\n`               |
-/// | `Shared(b"hi" as Arc)`   | `$2\r\nhi\r\n`               |
+/// | `Shared("hi" as Arc<[u8]>)` | `$2\r\nhi\r\n`            |
 /// | `Null`                   | `$-1\r\n`                    |
 /// | `Array([Integer(1)])`    | `*1\r\n:1\r\n`               |
 /// | `NullArray`              | `*-1\r\n`                    |

@@ -3,10 +3,8 @@
 
 use super::*;
 use crate::codec::test_util::OneByte;
-use crate::testing::EmbeddedConnection;
-use crate::{ConnOptions, Connection, Handler};
 use std::io::{self, BufReader, Read};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Everything `codec` reads from `r`, as `Vec`s: commands, then the protocol error or I/O
 /// error kind that ended the stream.
@@ -265,55 +263,4 @@ fn writes_shared_bulks_as_bulks() {
         .write(&Reply::Shared(long), &mut Vec::new())
         .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-}
-
-/// Records each command and answers it with its arguments' count.
-struct Recorder(Arc<Mutex<Vec<Command>>>);
-
-impl Handler<RespCommands> for Recorder {
-    fn on_message(&mut self, conn: &Connection<RespCommands>, msg: Result<Command, ProtocolError>) {
-        let cmd = msg.expect("no protocol error");
-        let _ = conn.send(Reply::Integer(cmd.len() as i64));
-        self.0.lock().unwrap().push(cmd);
-    }
-}
-
-#[test]
-fn pipelined_commands_arrive_in_order_however_the_bytes_are_split() {
-    let commands: Vec<Vec<&[u8]>> = vec![
-        vec![b"SET", b"key:__rand_int__", b"xxx"],
-        vec![b"GET", b"key:__rand_int__"],
-        vec![b"SET", b"k", &[b'v'; 200]],
-        (0..12).map(|_| &b"many"[..]).collect(),
-        vec![b"PING"],
-    ];
-    let mut bytes = Vec::new();
-    for c in &commands {
-        bytes.extend(wire(c));
-    }
-    bytes.extend_from_slice(b"ECHO inline\r\n");
-    let want_replies: Vec<u8> = commands
-        .iter()
-        .map(|c| c.len())
-        .chain([2])
-        .flat_map(|n| format!(":{n}\r\n").into_bytes())
-        .collect();
-    for cut in 0..=bytes.len() {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let log2 = Arc::clone(&log);
-        let e = EmbeddedConnection::new(
-            RespCommands::new(),
-            move |_: &_| Recorder(log2),
-            ConnOptions::new(),
-        );
-        e.write_inbound(&bytes[..cut]);
-        e.write_inbound(&bytes[cut..]);
-        let got = std::mem::take(&mut *log.lock().unwrap());
-        assert_eq!(got.len(), commands.len() + 1, "cut {cut}");
-        for (cmd, want) in got.iter().zip(&commands) {
-            assert_eq!(cmd, want, "cut {cut}");
-        }
-        assert_eq!(got[commands.len()], ["ECHO", "inline"]);
-        assert_eq!(e.read_outbound(), want_replies, "cut {cut}");
-    }
 }
