@@ -379,3 +379,26 @@ fn limits_frame_and_message_1009() {
     let e = codec.write(&Message::Binary(vec![0; 11]), &mut Vec::new());
     assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput);
 }
+
+#[test]
+fn a_payload_is_allocated_once_at_its_length() {
+    // Read whole from a buffer, and one byte per read: either way one allocation of exactly
+    // the frame's length (checked against the limit first), never grown as bytes arrive.
+    for len in [5000usize, 70_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let wire = frame(true, 0x2, &payload);
+        let whole = WsCodec::new().read(&mut &wire[..]).unwrap();
+        let split = WsCodec::new()
+            .read(&mut BufReader::with_capacity(1, OneByte(&wire)))
+            .unwrap();
+        for got in [whole, split] {
+            match got {
+                Some(Ok(Message::Binary(b))) => {
+                    assert_eq!(b, payload);
+                    assert_eq!(b.capacity(), len, "one allocation of {len} bytes");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
