@@ -114,6 +114,22 @@ pub(crate) fn header_bytes(
     }
 }
 
+/// `frame`, an unmasked frame (the server side's), as the client side sends it: masked with
+/// `key`. `None` if `frame` is not exactly one unmasked frame.
+pub(crate) fn masked(frame: &[u8], key: [u8; 4]) -> Option<Vec<u8>> {
+    let mut rest = frame;
+    let h = read_header(&mut rest).ok()??;
+    if h.mask.is_some() || rest.len() as u64 != h.len {
+        return None;
+    }
+    let (head, n) = header_bytes(h.fin, h.opcode, rest.len(), Some(key));
+    let mut out = Vec::with_capacity(n + rest.len());
+    out.extend_from_slice(&head[..n]);
+    out.resize(n + rest.len(), 0);
+    copy_masked(rest, &mut out[n..], key);
+    Some(out)
+}
+
 /// Writes `payload` masked with `key` through a buffer on the stack (the caller's payload
 /// stays as it is), a multiple of 4 bytes at a time so the key's phase carries over.
 pub(crate) fn write_masked<W: Write>(w: &mut W, payload: &[u8], key: [u8; 4]) -> io::Result<()> {
