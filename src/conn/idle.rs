@@ -25,7 +25,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::codec::Codec;
@@ -215,6 +215,10 @@ pub(crate) fn non_zero(d: Duration) -> Option<Duration> {
 /// No frame in progress, in [`Activity::frame`].
 const NO_FRAME: u64 = u64::MAX;
 
+/// Turns a [`Heartbeat`]'s encoded message into the bytes of one beat, for a protocol whose
+/// frames differ each time (a WebSocket client masks each frame with a fresh key).
+pub(crate) type Beat = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
 /// When the socket was last read and written, and when the frame being read began, in
 /// nanoseconds since the wheel's origin.
 pub(crate) struct Activity {
@@ -226,6 +230,8 @@ pub(crate) struct Activity {
     frame: AtomicU64,
     /// A stream reader keeps `frame`: the frame timeout applies.
     frames: AtomicBool,
+    /// Set by the protocol (`Core::set_beat`): each heartbeat is made by it.
+    beat: OnceLock<Beat>,
 }
 
 impl Activity {
@@ -236,6 +242,7 @@ impl Activity {
             write: AtomicU64::new(0),
             frame: AtomicU64::new(NO_FRAME),
             frames: AtomicBool::new(false),
+            beat: OnceLock::new(),
         }
     }
 }
@@ -272,6 +279,12 @@ impl Core {
             NO_FRAME
         };
         self.activity.frame.store(at, Ordering::Relaxed);
+    }
+
+    /// From now on each heartbeat is `beat` of the heartbeat's message, made when it is sent,
+    /// not the message itself. Only the first call counts.
+    pub(crate) fn set_beat(&self, beat: Beat) {
+        let _ = self.activity.beat.set(beat);
     }
 
     /// Bytes went to the socket.
@@ -373,7 +386,11 @@ fn check(core: &Arc<Core>) {
         let due = write.saturating_add(interval);
         if now >= due {
             // Counted as written when the writer writes it; until then, not again.
-            let _ = core.push(Payload::Shared(Arc::clone(&beat.message)), Mode::Try);
+            let payload = match core.activity.beat.get() {
+                Some(make) => Payload::Owned(make(&beat.message)),
+                None => Payload::Shared(Arc::clone(&beat.message)),
+            };
+            let _ = core.push(payload, Mode::Try);
             core.activity.write.store(now, Ordering::Relaxed);
             next = next.min(now.saturating_add(interval));
         } else {
