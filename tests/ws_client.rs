@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
@@ -339,20 +338,6 @@ fn blocking_client_on_a_ws_url_and_a_unix_socket() {
     unix.stop(WAIT);
 }
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("THREADNET_WS_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ws-venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "{} is missing: run `bash .ci/run test`, or `python3 -m venv target/ws-venv && \
-         target/ws-venv/bin/pip install websockets==17.4`",
-        venv.display()
-    );
-    venv
-}
-
 /// The Python server: its process, its stdin (closing it ends the server), and its lines.
 struct PyServer {
     child: Child,
@@ -362,7 +347,7 @@ struct PyServer {
 
 impl PyServer {
     fn start() -> (PyServer, u16) {
-        let mut child = Command::new(python())
+        let mut child = Command::new(common::ws_python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_server.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
