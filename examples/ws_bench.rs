@@ -10,7 +10,12 @@
 //! frame. Clients: plain std threads, one blocking `TcpStream` each, that write a message
 //! (masked with a fresh key per frame for WebSocket, as a browser would), read the echo, and
 //! repeat. Both servers reply from `on_message`, so each side costs the same syscalls; the
-//! difference is framing and unmasking.
+//! difference is framing and masking (once per message, on the client, as a browser masks:
+//! the payload is copied into the frame and masked there, where the length client copies it).
+//!
+//! Besides the rates, each run reports the CPU time of the whole process (both servers and
+//! the clients) per message, from `/proc/self/stat`: on a shared machine a steadier figure
+//! than the rate. `--only ws` or `--only length` runs one side (for profilers).
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -30,8 +35,22 @@ fn arg(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// Runs `conns` clients against `addr` for `secs`; returns messages per second (round trips).
-fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> f64 {
+/// The CPU time this process (servers and clients) has used, in clock ticks (utime + stime of
+/// `/proc/self/stat`, 100 per second on Linux); 0 where there is no such file.
+fn cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    f.get(11).zip(f.get(12)).map_or(0, |(u, s)| u + s)
+}
+
+/// Runs `conns` clients against `addr` for `secs`; returns messages per second (round trips)
+/// and the CPU time of the whole process per message, in microseconds.
+fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> (f64, f64) {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..conns)
         .map(|c| {
@@ -41,7 +60,7 @@ fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> f64 
                 s.set_nodelay(true).unwrap();
                 let mut w = s.try_clone().unwrap();
                 let mut r = BufReader::new(s);
-                let mut payload = vec![7u8; size];
+                let payload = vec![7u8; size];
                 let mut back = vec![0u8; size];
                 let mut count = 0u64;
                 let mut key = (c as u32).wrapping_mul(2_654_435_761);
@@ -53,9 +72,8 @@ fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> f64 
                         out.extend_from_slice(&[0x82, 0x80 | 126]);
                         out.extend_from_slice(&(size as u16).to_be_bytes());
                         out.extend_from_slice(&k);
-                        apply_mask(&mut payload, k);
                         out.extend_from_slice(&payload);
-                        apply_mask(&mut payload, k);
+                        apply_mask(&mut out[8..], k); // one pass, as a browser masks
                     } else {
                         out.extend_from_slice(&(size as u32).to_be_bytes());
                         out.extend_from_slice(&payload);
@@ -70,18 +88,21 @@ fn run(addr: SocketAddr, conns: usize, secs: u64, size: usize, ws: bool) -> f64 
             })
         })
         .collect();
-    let start = Instant::now();
+    let (start, ticks) = (Instant::now(), cpu_ticks());
     thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
     let total: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
-    total as f64 / start.elapsed().as_secs_f64()
+    let cpu_us = (cpu_ticks() - ticks) as f64 * 10_000.0 / total.max(1) as f64;
+    (total as f64 / start.elapsed().as_secs_f64(), cpu_us)
 }
 
-/// The median of `runs` (not empty).
+/// The median of `runs`; 0 when there are none (`--only`).
 fn median(runs: &mut [f64]) -> f64 {
     runs.sort_by(f64::total_cmp);
     let mid = runs.len() / 2;
-    if runs.len() % 2 == 1 {
+    if runs.is_empty() {
+        0.0
+    } else if runs.len() % 2 == 1 {
         runs[mid]
     } else {
         (runs[mid - 1] + runs[mid]) / 2.0
@@ -116,6 +137,7 @@ fn main() -> std::io::Result<()> {
             }
         },
     )?;
+    let only = arg("--only", "both");
     let rounds: usize = arg("--rounds", "3").parse().expect("--rounds N");
     assert!(rounds > 0, "--rounds must be at least 1");
     println!(
@@ -123,32 +145,37 @@ fn main() -> std::io::Result<()> {
          medians of {rounds} interleaved rounds"
     );
     println!(
-        "{:>6} {:>14} {:>14} {:>8}",
-        "conns", "ws msg/s", "length msg/s", "ws/len"
+        "{:>6} {:>14} {:>14} {:>8} {:>12} {:>12}",
+        "conns", "ws msg/s", "length msg/s", "ws/len", "ws cpu µs", "length cpu µs"
     );
     for n in conns {
         let (mut ls, mut wss) = (Vec::new(), Vec::new());
+        let (mut lcpu, mut wcpu) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             // Interleaved, the first one alternating: neither always runs on a warmer machine.
             let mut l = || {
-                ls.push(run(
-                    ld.local_addr().as_inet().unwrap(),
-                    n,
-                    secs,
-                    size,
-                    false,
-                ))
+                let (rate, cpu) = run(ld.local_addr().as_inet().unwrap(), n, secs, size, false);
+                ls.push(rate);
+                lcpu.push(cpu);
             };
-            if round % 2 == 0 {
+            if round % 2 == 0 && only != "ws" {
                 l();
             }
-            wss.push(run(ws.local_addr().as_inet().unwrap(), n, secs, size, true));
-            if round % 2 == 1 {
+            if only != "length" {
+                let (rate, cpu) = run(ws.local_addr().as_inet().unwrap(), n, secs, size, true);
+                wss.push(rate);
+                wcpu.push(cpu);
+            }
+            if round % 2 == 1 && only != "ws" {
                 l();
             }
         }
         let (w, l) = (median(&mut wss), median(&mut ls));
-        println!("{n:>6} {w:>14.0} {l:>14.0} {:>8.2}", w / l);
+        let (wc, lc) = (median(&mut wcpu), median(&mut lcpu));
+        println!(
+            "{n:>6} {w:>14.0} {l:>14.0} {:>8.2} {wc:>12.2} {lc:>12.2}",
+            w / l
+        );
     }
     ws.stop(Duration::from_secs(1));
     ld.stop(Duration::from_secs(1));

@@ -152,16 +152,7 @@ impl ClientBuilder {
             ));
         }
         self.options.prepare_start(&mut codec)?;
-        let inner = Arc::new(ClientInner {
-            current: Mutex::new(None),
-            stopping: Mutex::new(false),
-            wake: Condvar::new(),
-            connections: AtomicU64::new(0),
-            metrics: Arc::new(Metrics::default()),
-            thread: Mutex::new(None),
-            ended: Latch::default(),
-            caller_reads: OnceLock::new(),
-        });
+        let inner = ClientInner::new();
         let once = Backoff::new().max_attempts(1);
         let backoff = self.retry.as_ref().unwrap_or(&once);
         let stream = inner.dial(&target, self.connect_timeout, backoff, prepare.as_ref())?;
@@ -237,16 +228,7 @@ impl ClientBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         self.options.prepare_start(&mut codec)?;
-        let inner = Arc::new(ClientInner {
-            current: Mutex::new(None),
-            stopping: Mutex::new(false),
-            wake: Condvar::new(),
-            connections: AtomicU64::new(0),
-            metrics: Arc::new(Metrics::default()),
-            thread: Mutex::new(None),
-            ended: Latch::default(),
-            caller_reads: OnceLock::new(),
-        });
+        let inner = ClientInner::new();
         let once = Backoff::new().max_attempts(1);
         let stream = inner.dial(
             &target,
@@ -300,6 +282,20 @@ struct ClientInner<C: Codec> {
 pub(crate) type CallerReads = Box<dyn Fn(Instant) + Send + Sync>;
 
 impl<C: Codec> ClientInner<C> {
+    /// No connection yet, nothing counted.
+    fn new() -> Arc<ClientInner<C>> {
+        Arc::new(ClientInner {
+            current: Mutex::new(None),
+            stopping: Mutex::new(false),
+            wake: Condvar::new(),
+            connections: AtomicU64::new(0),
+            metrics: Arc::new(Metrics::default()),
+            thread: Mutex::new(None),
+            ended: Latch::default(),
+            caller_reads: OnceLock::new(),
+        })
+    }
+
     /// Tries every address (and `prepare`), retrying with `backoff` until it allows no more
     /// attempts.
     fn dial(

@@ -309,7 +309,6 @@ fn origin_and_subprotocol_hooks() {
 // The closing handshake started by our side, and heartbeats (issue 12, "close handshake,
 // heartbeats").
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Instant;
@@ -512,26 +511,13 @@ fn heartbeat_pings_and_a_peer_that_never_pongs_is_closed() {
     server.stop(Duration::from_secs(1));
 }
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("THREADNET_WS_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ws-venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "{} is missing: run `bash .ci/run test`",
-        venv.display()
-    );
-    venv
-}
-
 #[test]
 fn heartbeat_keeps_a_peer_that_answers_pings() {
     // A ping every 200 ms, a limit of 5 misses (1 s); the client stays silent (but for its
     // pongs) for 1.5 s.
     let (server, closed) = heartbeat_server(Duration::from_millis(200), 5);
     let uri = format!("ws://{}/chat", server.local_addr());
-    let out = Command::new(python())
+    let out = Command::new(common::ws_python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_cases.py"))
         .args(["heartbeat", &uri, "1.5"])
         .stderr(Stdio::inherit())

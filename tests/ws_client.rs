@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
@@ -18,8 +17,8 @@ use common::{ms, recv, WAIT};
 use threadnet::http::{Request, Response};
 use threadnet::ws::{self, accept_key, apply_mask, Message, WsClient, WsCodec, WsError, WsUpgrade};
 use threadnet::{
-    Backoff, CloseReason, Connection, Handler, ServerBuilder, ServerHandle, TcpClient, TcpServer,
-    UnixServer,
+    Backoff, CloseReason, ConnOptions, Connection, Handler, IdleKind, ServerBuilder, ServerHandle,
+    TcpClient, TcpServer, UnixServer,
 };
 
 type Got = Result<Message, WsError>;
@@ -339,20 +338,6 @@ fn blocking_client_on_a_ws_url_and_a_unix_socket() {
     unix.stop(WAIT);
 }
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("THREADNET_WS_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ws-venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "{} is missing: run `bash .ci/run test`, or `python3 -m venv target/ws-venv && \
-         target/ws-venv/bin/pip install websockets==17.4`",
-        venv.display()
-    );
-    venv
-}
-
 /// The Python server: its process, its stdin (closing it ends the server), and its lines.
 struct PyServer {
     child: Child,
@@ -362,7 +347,7 @@ struct PyServer {
 
 impl PyServer {
     fn start() -> (PyServer, u16) {
-        let mut child = Command::new(python())
+        let mut child = Command::new(common::ws_python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_server.py"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -731,5 +716,166 @@ fn reconnect_redoes_the_handshake() {
     assert_eq!(recv(&probe.msgs), text("again"));
     assert_eq!(client.connections_made(), 2);
     client.stop(WAIT);
+    server.stop(WAIT);
+}
+
+/// A client builder whose connections send `ws::heartbeat(interval)` pings and close a server
+/// silent for `misses` intervals.
+fn beating(interval: Duration, misses: u32) -> ws::WsClientBuilder {
+    let beat = ws::heartbeat(interval).misses(misses);
+    WsClient::builder().client(TcpClient::builder().options(ConnOptions::new().heartbeat(beat)))
+}
+
+#[test]
+fn heartbeat_pings_from_a_client_are_answered_by_threadnets_server() {
+    let (tx, seen) = mpsc::channel();
+    let server = tcp_server(tx);
+    let (factory, probe) = forward();
+    let url = format!("ws://{}/beat", server.local_addr());
+    let client = beating(ms(50), 3).connect(&url, factory).unwrap();
+    assert_eq!(next_open(&seen), "/beat []");
+    // The server takes each ping (a client's frame must be masked, or it is closed with
+    // 1002) and answers it; the pong comes to the client's handler.
+    for _ in 0..3 {
+        assert_eq!(next_msg(&seen), Message::Ping(Vec::new()));
+        assert_eq!(recv(&probe.msgs), Ok(Message::Pong(Vec::new())));
+    }
+    let conn = client.connection().unwrap();
+    assert!(!conn.is_closed());
+    ws::close(&conn, 1000, "done");
+    assert_eq!(recv(&probe.msgs), close_frame(1000, "done"));
+    assert_closed_with(&recv(&probe.closed), 1000, true);
+    client.wait();
+    server.stop(WAIT);
+}
+
+#[test]
+fn heartbeat_pings_from_a_client_are_answered_by_python_websockets() {
+    let (py, port) = PyServer::start();
+    let (factory, probe) = forward();
+    let client = beating(ms(50), 3)
+        .connect(&format!("ws://127.0.0.1:{port}/beat"), factory)
+        .unwrap();
+    assert_eq!(py.line(), "open /beat None");
+    for _ in 0..3 {
+        assert_eq!(recv(&probe.msgs), Ok(Message::Pong(Vec::new())));
+    }
+    ws::close(&client.connection().unwrap(), 1000, "done");
+    assert_eq!(recv(&probe.msgs), close_frame(1000, "done"));
+    assert_eq!(py.line(), "closed 1000 done");
+    client.wait();
+}
+
+#[test]
+fn heartbeat_closes_a_server_that_never_answers() {
+    let (keys_tx, keys) = mpsc::channel();
+    let (url, _, t) = bad_server(move |key, s| {
+        s.write_all(ok_head(key).as_bytes()).unwrap();
+        // Two pings, each masked with its own key, then silence until the client leaves.
+        for _ in 0..2 {
+            let mut h = [0u8; 6];
+            s.read_exact(&mut h).unwrap();
+            assert_eq!(h[..2], [0x89, 0x80], "an empty masked ping, FIN set");
+            let _ = keys_tx.send([h[2], h[3], h[4], h[5]]);
+        }
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    });
+    let (factory, probe) = forward();
+    let started = Instant::now();
+    let client = beating(ms(100), 3).connect(&url, factory).unwrap();
+    let (first, second) = (recv(&keys), recv(&keys));
+    assert_ne!(first, second, "a fresh key per ping");
+    match recv(&probe.closed) {
+        CloseReason::IdleTimeout {
+            kind: IdleKind::Heartbeat,
+            ..
+        } => {}
+        other => panic!("expected the heartbeat's idle timeout, got {other}"),
+    }
+    // Three silent intervals: not before 300 ms, and well before the test's patience.
+    let took = started.elapsed();
+    assert!(took >= ms(300) && took < WAIT, "closed after {took:?}");
+    client.wait();
+    t.join().unwrap();
+}
+
+#[test]
+fn the_chosen_subprotocol_is_readable_on_both_ends() {
+    // threadnet's server picks "chat" of the two offered.
+    let (tx, seen) = mpsc::channel();
+    let server = tcp_server(tx);
+    let (on_connect_tx, on_connect) = mpsc::channel();
+    let url = format!("ws://{}/proto", server.local_addr());
+    let client = WsClient::builder()
+        .subprotocol("superchat")
+        .subprotocol("chat")
+        .connect(&url, move |conn: &Connection<WsCodec>| {
+            // In the handler's factory already.
+            let _ = on_connect_tx.send(ws::subprotocol(conn).map(str::to_string));
+            |_: &Connection<WsCodec>, _: Got| {}
+        })
+        .unwrap();
+    assert_eq!(next_open(&seen), "/proto [superchat, chat]");
+    assert_eq!(recv(&on_connect).as_deref(), Some("chat"));
+    let conn = client.connection().unwrap();
+    assert_eq!(ws::subprotocol(&conn), Some("chat"));
+    client.stop(WAIT);
+
+    // The blocking client, and one that offers none.
+    let blocking = WsClient::builder()
+        .subprotocol("chat")
+        .connect_blocking(&url)
+        .unwrap();
+    assert_eq!(ws::subprotocol(blocking.connection()), Some("chat"));
+    drop(blocking);
+    let none = WsClient::builder()
+        .subprotocol("superchat")
+        .connect_blocking(&url)
+        .unwrap();
+    assert_eq!(ws::subprotocol(none.connection()), None);
+    drop(none);
+
+    // The Python server picks "chat" too.
+    let (py, port) = PyServer::start();
+    let blocking = WsClient::builder()
+        .subprotocol("mqtt")
+        .subprotocol("chat")
+        .connect_blocking(&format!("ws://127.0.0.1:{port}/p"))
+        .unwrap();
+    assert_eq!(py.line(), "open /p chat");
+    assert_eq!(ws::subprotocol(blocking.connection()), Some("chat"));
+    drop(blocking);
+    server.stop(WAIT);
+}
+
+#[test]
+fn the_server_side_reads_the_subprotocol_it_picked() {
+    let (tx, rx) = mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(
+            WsUpgrade::new().subprotocol(|_, offered| offered.last().map(|p| p.to_string())),
+            ws::serve(
+                |_: &Request| Response::new(404),
+                move |_: &Connection<WsUpgrade>| {
+                    let tx = tx.clone();
+                    move |conn: &Connection<WsUpgrade>, _: Message| {
+                        let _ = tx.send(ws::subprotocol(conn).map(str::to_string));
+                    }
+                },
+            ),
+        )
+        .unwrap();
+    let url = format!("ws://{}/", server.local_addr());
+    let client = WsClient::builder()
+        .subprotocol("one")
+        .subprotocol("two")
+        .connect_blocking(&url)
+        .unwrap();
+    client.send(Message::Text("which?".into())).unwrap();
+    assert_eq!(recv(&rx).as_deref(), Some("two"));
+    assert_eq!(ws::subprotocol(client.connection()), Some("two"));
+    drop(client);
     server.stop(WAIT);
 }

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -17,20 +16,6 @@ use std::time::Duration;
 use threadnet::http::{Request, Response};
 use threadnet::ws::{self, Message, WsCodec, WsUpgrade};
 use threadnet::{Connection, TcpServer};
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("THREADNET_WS_PYTHON") {
-        return p.into();
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ws-venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "{} is missing: run `bash .ci/run test`, or `python3 -m venv target/ws-venv && \
-         target/ws-venv/bin/pip install websockets==17.4`",
-        venv.display()
-    );
-    venv
-}
 
 #[test]
 fn python_websockets_client_talks_to_ws_serve() {
@@ -63,7 +48,7 @@ fn python_websockets_client_talks_to_ws_serve() {
         )
         .unwrap();
     let uri = format!("ws://{}/chat", server.local_addr());
-    let mut child = Command::new(python())
+    let mut child = Command::new(common::ws_python())
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ws_client.py"))
         .arg(&uri)
         .stdout(Stdio::piped())

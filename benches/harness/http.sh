@@ -53,25 +53,14 @@ source "$HERE/server.sh"
 
 # start_server NAME: sets SERVER_PID and SERVER_PORT once it prints `listening on ADDR`.
 start_server() {
-  local name=$1 stdout="$OUT/$1.stdout" line
+  local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   case $name in
     threadnet) "$HTTP_HELLO" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
     *) "$BIN/$name" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
   esac
   SERVER_PID=$!
-  for _ in $(seq 100); do # up to 5 s
-    line=$(head -n 1 "$stdout")
-    if [[ $line == "listening on "* ]]; then
-      SERVER_PORT=${line##*:}
-      return 0
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$name did not start; see $OUT/$name.log" >&2
-  stop_server
-  return 1
+  wait_listening "$name" "$stdout"
 }
 
 # wrk's latency in ms ("850.00us", "2.61ms", "1.02s").

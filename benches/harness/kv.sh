@@ -83,7 +83,7 @@ free_port() {
 
 # start_server NAME: sets SERVER_PID and SERVER_PORT once it accepts connections.
 start_server() {
-  local name=$1 stdout="$OUT/$1.stdout" line
+  local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   case $name in
     threadnet) "$KV_SERVER" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
@@ -96,21 +96,7 @@ start_server() {
       ;;
   esac
   SERVER_PID=$!
-  for _ in $(seq 100); do # up to 5 s
-    line=$(head -n 1 "$stdout")
-    if [[ $line == "listening on "* ]]; then
-      SERVER_PORT=${line##*:}
-      return 0
-    fi
-    if [[ $name == redis-server ]] && grep -q "Ready to accept connections" "$stdout"; then
-      return 0
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$name did not start; see $OUT/$name.log" >&2
-  stop_server
-  return 1
+  wait_listening "$name" "$stdout" "Ready to accept connections"
 }
 
 # ---------------------------------------------------------------- runs

@@ -71,23 +71,12 @@ source "$HERE/server.sh"
 
 # start_server NAME: sets SERVER_PID and SERVER_ADDR from its `listening on ADDR` line.
 start_server() {
-  local name=$1 stdout="$OUT/$1.stdout" line
+  local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   # shellcheck disable=SC2091,SC2046 # runs the command, split into words on purpose
   $(server_command "$name") >"$stdout" 2>>"$OUT/$name.log" &
   SERVER_PID=$!
-  for _ in $(seq 100); do # up to 5 s
-    line=$(head -n 1 "$stdout")
-    if [[ $line == "listening on "* ]]; then
-      SERVER_ADDR=${line#listening on }
-      return 0
-    fi
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "$name did not start; see $OUT/$name.log" >&2
-  stop_server
-  return 1
+  wait_listening "$name" "$stdout"
 }
 
 # ---------------------------------------------------------------- runs

@@ -15,3 +15,28 @@ stop_server() {
   SERVER_PID=
 }
 trap stop_server EXIT
+
+# wait_listening NAME STDOUT [READY]: once NAME was started in the background (SERVER_PID),
+# waits up to 5 s for the first line of STDOUT to be `listening on ADDR` and sets SERVER_ADDR
+# and SERVER_PORT from it; a line matching READY (a grep pattern) also means ready, for a
+# server that prints no address (SERVER_PORT was chosen by the caller). Stops the server and
+# fails if neither comes.
+wait_listening() {
+  local name=$1 stdout=$2 ready=${3:-} line
+  for _ in $(seq 100); do
+    line=$(head -n 1 "$stdout")
+    if [[ $line == "listening on "* ]]; then
+      SERVER_ADDR=${line#listening on }
+      SERVER_PORT=${SERVER_ADDR##*:}
+      return 0
+    fi
+    if [[ -n $ready ]] && grep -q "$ready" "$stdout"; then
+      return 0
+    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "$name did not start; see $OUT/$name.log" >&2
+  stop_server
+  return 1
+}

@@ -132,6 +132,19 @@ pub trait Codec: Clone + Send + Sync + 'static {
     }
 }
 
+/// `Read::read` for a `BufRead` that serves every read from its buffer: fills it if it is
+/// empty, then copies what it holds, up to `out.len()` bytes, and consumes that.
+pub(crate) fn read_via_buffer<R: BufRead>(r: &mut R, out: &mut [u8]) -> io::Result<usize> {
+    let n = {
+        let have = r.fill_buf()?;
+        let n = have.len().min(out.len());
+        out[..n].copy_from_slice(&have[..n]);
+        n
+    };
+    r.consume(n);
+    Ok(n)
+}
+
 /// Reads from `r` until `buf` is full, distinguishing a clean EOF before the first byte
 /// (`Ok(false)`) from EOF after some bytes (`UnexpectedEof`). `Ok(true)` means `buf` is full.
 pub(crate) fn read_frame_start<R: BufRead>(r: &mut R, buf: &mut [u8]) -> io::Result<bool> {

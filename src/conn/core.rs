@@ -62,6 +62,9 @@ pub(crate) struct Core {
     pub(crate) local: Addr,
     /// The client a PROXY protocol header named, set once before the handler is made.
     pub(crate) proxied: OnceLock<Addr>,
+    /// The application protocol the connection's handshake chose (a WebSocket subprotocol),
+    /// set once by the protocol layer.
+    pub(crate) protocol: OnceLock<String>,
     /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
     stream: Mutex<Option<Arc<dyn Socket>>>,
@@ -130,6 +133,7 @@ impl Core {
             peer,
             local,
             proxied: OnceLock::new(),
+            protocol: OnceLock::new(),
             datagram: stream.is_datagram(),
             stream: Mutex::new(Some(stream)),
             wheel: cfg.wheel(),

@@ -22,6 +22,7 @@
 use std::io::{self, BufRead, Read};
 use std::time::Duration;
 
+use crate::codec::read_via_buffer;
 use crate::conn::core::Core;
 use crate::sys::os::Pages;
 use crate::sys::transport::Socket;
@@ -173,14 +174,7 @@ impl Read for Input<'_> {
         if self.pos >= self.filled && large {
             return read_patiently(self.stream, self.core, out);
         }
-        let n = {
-            let have = self.fill_buf()?;
-            let n = have.len().min(out.len());
-            out[..n].copy_from_slice(&have[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        read_via_buffer(self, out)
     }
 }
 

@@ -24,6 +24,7 @@
 use std::io::{self, BufRead, Read};
 use std::time::{Duration, Instant};
 
+use crate::codec::read_via_buffer;
 use crate::conn::core::Core;
 use crate::sys::transport::Socket;
 
@@ -268,14 +269,7 @@ fn timed_out(e: &io::Error) -> bool {
 impl Read for Source<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         // Never around the buffer: a frame in progress must stay in it, to be read again.
-        let n = {
-            let have = self.fill_buf()?;
-            let n = have.len().min(out.len());
-            out[..n].copy_from_slice(&have[..n]);
-            n
-        };
-        self.consume(n);
-        Ok(n)
+        read_via_buffer(self, out)
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::codec::Codec;
+use crate::codec::{read_via_buffer, Codec};
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
 use crate::conn::idle;
@@ -438,11 +438,7 @@ impl Read for Starved<'_> {
         if out.is_empty() {
             return Ok(0);
         }
-        let have = self.fill_buf()?;
-        let n = have.len().min(out.len());
-        out[..n].copy_from_slice(&have[..n]);
-        self.consume(n);
-        Ok(n)
+        read_via_buffer(self, out)
     }
 }
 

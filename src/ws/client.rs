@@ -3,16 +3,20 @@
 
 use std::io;
 use std::net::ToSocketAddrs;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 
 use super::client_handshake::{handshake, Offer};
+use super::client_rng::mask_key;
 use super::codec::WsCodec;
+use super::frame;
 use super::handler::{answer, arm_goodbye, AutoReply};
 use super::url::WsUrl;
 use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
+use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::Connection;
 use crate::pull::BlockingClient;
+use crate::sync::lock;
 use crate::sys::transport::Target;
 
 /// A WebSocket client (RFC 6455): dials a `ws://` (or `ws+unix://`) URL, runs the opening
@@ -37,11 +41,11 @@ use crate::sys::transport::Target;
 /// * **Connect timeout, retry and reconnect** are [`ClientBuilder`]'s, given with
 ///   [`client`](WsClientBuilder::client): a failed handshake counts as a failed attempt, and
 ///   every reconnect does the handshake again (with a new key), with a new handler.
-/// * **Keep-alive pings**: [`ws::heartbeat`](super::heartbeat) writes the server's unmasked
-///   ping, which a server refuses from a client (1002). Send
-///   [`Message::Ping`](super::Message::Ping) from a [`run_every`](Connection::run_every)
-///   timer instead: each one goes out masked with a fresh key, and the pong comes to the
-///   handler.
+/// * **Keep-alive pings**: a [`ws::heartbeat`](super::heartbeat) set in the client's
+///   [`ConnOptions`](crate::ConnOptions) sends a ping masked with a fresh key whenever the
+///   client has written nothing for its interval, and closes a server that has sent nothing,
+///   not even the pong, for its misses ([`CloseReason::IdleTimeout`](crate::CloseReason)).
+///   The pongs come to the handler.
 ///
 /// ```
 /// use std::time::Duration;
@@ -171,7 +175,7 @@ impl WsClientBuilder {
         H: Handler<WsCodec>,
         F: Fn(&Connection<WsCodec>) -> H + Send + Sync + 'static,
     {
-        let (target, prepare) = dial_plan(url, self.protocols, self.origin)?;
+        let (target, prepare, chosen) = dial_plan(url, self.protocols, self.origin)?;
         let (started_tx, started) = mpsc::sync_channel(1);
         let client = self.client.connect_to(
             target,
@@ -180,6 +184,8 @@ impl WsClientBuilder {
                 // A shutdown or stop sends a close frame from now on: before `connect`
                 // returns, not once `on_connect` gets to run.
                 arm_goodbye(conn);
+                mask_heartbeats(conn);
+                keep_protocol(conn, &chosen);
                 let _ = started_tx.try_send(());
                 AutoReply::new(factory(conn))
             },
@@ -204,7 +210,7 @@ impl WsClientBuilder {
     /// As [`connect`](Self::connect); `InvalidInput` if [`reconnect`](ClientBuilder::reconnect)
     /// is set (a blocking client is one connection).
     pub fn connect_blocking(self, url: &str) -> io::Result<BlockingClient<WsCodec>> {
-        let (target, prepare) = dial_plan(url, self.protocols, self.origin)?;
+        let (target, prepare, chosen) = dial_plan(url, self.protocols, self.origin)?;
         let client = BlockingClient::start(
             self.client,
             target,
@@ -213,16 +219,62 @@ impl WsClientBuilder {
             Some(Box::new(answer)),
         )?;
         arm_goodbye(client.connection());
+        mask_heartbeats(client.connection());
+        keep_protocol(client.connection(), &chosen);
         Ok(client)
     }
 }
 
-/// Where `url` is dialled, and its opening handshake, offering `protocols` and `origin`.
+/// Makes `conn`'s heartbeats client frames: a [`ws::heartbeat`](super::heartbeat) (or any
+/// [`Heartbeat`](crate::Heartbeat) of a server-side frame) goes out masked with a fresh key
+/// each beat (RFC 6455, section 5.3), as every frame a client sends must.
+fn mask_heartbeats(conn: &Connection<WsCodec>) {
+    conn.core.set_beat(Box::new(|bytes: &[u8]| {
+        frame::masked(bytes, mask_key()).unwrap_or_else(|| bytes.to_vec())
+    }));
+}
+
+/// The subprotocol the server picked in the connection's opening handshake
+/// (`Sec-WebSocket-Protocol`), or `None` when it picked none or none was offered: on a
+/// [`WsClient`] connection (from [`ClientHandle::connection`], [`BlockingClient::connection`]
+/// or a handler's `&Connection`), one of the [`subprotocol`](WsClientBuilder::subprotocol)s
+/// offered; on a [`ws::serve`](super::serve) connection, the one
+/// [`WsUpgrade::subprotocol`](super::WsUpgrade::subprotocol) picked, once the handshake is done.
+/// Each reconnection of a client has its own.
+///
+/// ```no_run
+/// use threadnet::ws::{self, WsClient};
+///
+/// let client = WsClient::builder()
+///     .subprotocol("v2.chat")
+///     .subprotocol("chat")
+///     .connect_blocking("ws://127.0.0.1:9001/chat")?;
+/// println!("speaking {:?}", ws::subprotocol(client.connection()));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn subprotocol<C: Codec>(conn: &Connection<C>) -> Option<&str> {
+    conn.core.protocol.get().map(String::as_str)
+}
+
+/// Where a dial's handshake leaves the subprotocol the server chose, for the connection's
+/// handler factory to take.
+type Chosen = Arc<Mutex<Option<String>>>;
+
+/// Moves the subprotocol the last handshake chose (in `chosen`, set by the dial's prepare,
+/// which runs before this connection's handler is made) to `conn`.
+fn keep_protocol(conn: &Connection<WsCodec>, chosen: &Mutex<Option<String>>) {
+    if let Some(p) = lock(chosen).take() {
+        let _ = conn.core.protocol.set(p);
+    }
+}
+
+/// Where `url` is dialled, its opening handshake, offering `protocols` and `origin`, and where
+/// the handshake leaves the subprotocol the server chose.
 fn dial_plan(
     url: &str,
     protocols: Vec<String>,
     origin: Option<String>,
-) -> io::Result<(Target, Prepare)> {
+) -> io::Result<(Target, Prepare, Chosen)> {
     let url = WsUrl::parse(url)?;
     let target = match url.unix_path() {
         Some(path) => Target::Unix(path.to_path_buf()),
@@ -233,7 +285,12 @@ fn dial_plan(
         protocols,
         origin,
     };
-    let prepare: Prepare =
-        Arc::new(move |sock, timeout| handshake(sock, &offer, timeout).map(|(s, _)| s));
-    Ok((target, prepare))
+    let chosen = Arc::new(Mutex::new(None));
+    let slot = Arc::clone(&chosen);
+    let prepare: Prepare = Arc::new(move |sock, timeout| {
+        let (sock, protocol) = handshake(sock, &offer, timeout)?;
+        *lock(&slot) = protocol;
+        Ok(sock)
+    });
+    Ok((target, prepare, chosen))
 }

@@ -196,11 +196,8 @@ impl WsCodec {
                 return Err(WsError::too_big("frame over the limit").into());
             }
             if h.is_control() {
-                let mut p = Vec::with_capacity(h.len as usize); // at most 125
-                frame::read_payload(r, h.len, &mut p)?;
-                if let Some(key) = key {
-                    frame::apply_mask(&mut p, key);
-                }
+                let mut p = Vec::new(); // at most 125 bytes
+                frame::read_payload(r, h.len, key, &mut p)?;
                 return Ok(Some(match h.opcode {
                     PING => Message::Ping(p),
                     PONG => Message::Pong(p),
@@ -224,11 +221,7 @@ impl WsCodec {
             if p.buf.len() as u64 + h.len > self.max_message as u64 {
                 return Err(WsError::too_big("message over the limit").into());
             }
-            let start = p.buf.len();
-            frame::read_payload(r, h.len, &mut p.buf)?;
-            if let Some(key) = key {
-                frame::apply_mask(&mut p.buf[start..], key);
-            }
+            frame::read_payload(r, h.len, key, &mut p.buf)?;
             if p.opcode == TEXT {
                 check_utf8(&p.buf, &mut p.valid, h.fin)?;
             }

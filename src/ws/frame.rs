@@ -1,6 +1,6 @@
 //! One frame's header (RFC 6455, section 5.2) and masking (section 5.3).
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, BufRead, Write};
 
 use super::error::WsError;
 
@@ -114,6 +114,22 @@ pub(crate) fn header_bytes(
     }
 }
 
+/// `frame`, an unmasked frame (the server side's), as the client side sends it: masked with
+/// `key`. `None` if `frame` is not exactly one unmasked frame.
+pub(crate) fn masked(frame: &[u8], key: [u8; 4]) -> Option<Vec<u8>> {
+    let mut rest = frame;
+    let h = read_header(&mut rest).ok()??;
+    if h.mask.is_some() || rest.len() as u64 != h.len {
+        return None;
+    }
+    let (head, n) = header_bytes(h.fin, h.opcode, rest.len(), Some(key));
+    let mut out = Vec::with_capacity(n + rest.len());
+    out.extend_from_slice(&head[..n]);
+    out.resize(n + rest.len(), 0);
+    copy_masked(rest, &mut out[n..], key);
+    Some(out)
+}
+
 /// Writes `payload` masked with `key` through a buffer on the stack (the caller's payload
 /// stays as it is), a multiple of 4 bytes at a time so the key's phase carries over.
 pub(crate) fn write_masked<W: Write>(w: &mut W, payload: &[u8], key: [u8; 4]) -> io::Result<()> {
@@ -163,12 +179,58 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
     }
 }
 
-/// Appends exactly `len` bytes from `r` to `buf`, growing it as bytes arrive (never by `len`
-/// at once). EOF before `len` bytes is `UnexpectedEof`.
-pub(crate) fn read_payload<R: Read>(r: &mut R, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
-    let got = r.take(len).read_to_end(buf)?;
-    if (got as u64) < len {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+/// Appends exactly `len` bytes from `r` to `buf`, unmasked with `key` if there is one. The
+/// caller has checked `len` against its limits: `buf` grows once, by `len`, so a frame costs
+/// one allocation and no reallocation. What the reader has buffered is copied with one
+/// `memcpy`; the rest is read straight into `buf` (a large rest bypasses the reader's
+/// buffer, `conn/input.rs`). EOF before `len` bytes is `UnexpectedEof`.
+pub(crate) fn read_payload<R: BufRead>(
+    r: &mut R,
+    len: u64,
+    key: Option<[u8; 4]>,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    let start = buf.len();
+    let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    buf.try_reserve_exact(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot allocate a frame of {len} bytes"),
+        )
+    })?;
+    let end = start + len;
+    if len > 0 {
+        let buffered = loop {
+            match r.fill_buf() {
+                Ok(b) => break b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        let n = buffered.len().min(len);
+        buf.extend_from_slice(&buffered[..n]);
+        r.consume(n);
+    }
+    if buf.len() < end {
+        let mut got = buf.len();
+        buf.resize(end, 0);
+        while got < end {
+            match r.read(&mut buf[got..]) {
+                Ok(0) => {
+                    buf.truncate(got);
+                    return Err(io::ErrorKind::UnexpectedEof.into());
+                }
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    buf.truncate(got);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    if let Some(key) = key {
+        apply_mask(&mut buf[start..], key);
     }
     Ok(())
 }

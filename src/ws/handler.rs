@@ -81,9 +81,11 @@ where
         })));
 }
 
-/// A [`Heartbeat`] for a WebSocket server connection (a [`WsCodec`] one, or a [`ws::serve`](super::serve)
-/// one once its handshake is done): a Ping frame with an empty payload, sent whenever the
-/// connection has written nothing for `interval`.
+/// A [`Heartbeat`] for a WebSocket connection (a [`WsCodec`] one, a [`ws::serve`](super::serve)
+/// one once its handshake is done, or a [`WsClient`](super::WsClient) one): a Ping frame with
+/// an empty payload, sent whenever the connection has written nothing for `interval`. On a
+/// [`WsClient`](super::WsClient) connection each ping is masked with a fresh key, as a
+/// client's frames must be (RFC 6455, section 5.3).
 ///
 /// The rule: a peer that has sent nothing at all, not even the Pong that RFC 6455
 /// (section 5.5.2) obliges it to answer each ping with, for `misses` intervals (3 unless

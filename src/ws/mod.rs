@@ -34,7 +34,7 @@ mod tests;
 mod upgrade;
 mod url;
 
-pub use client::{WsClient, WsClientBuilder};
+pub use client::{subprotocol, WsClient, WsClientBuilder};
 pub use client_rng::mask_key;
 pub use codec::{
     is_valid_close_code, CloseFrame, Message, WsCodec, DEFAULT_MAX_FRAME, DEFAULT_MAX_MESSAGE,

@@ -111,6 +111,9 @@ where
             Incoming::Http(http::Incoming::Error(e)) => send(conn, e.to_response(), true),
             Incoming::Refused(resp) => send(conn, resp, true),
             Incoming::Open { request, response } => {
+                if let Some(p) = response.get_header("sec-websocket-protocol") {
+                    let _ = conn.core.protocol.set(p.to_string());
+                }
                 send(conn, response, false);
                 arm_goodbye(conn);
                 self.open = true;

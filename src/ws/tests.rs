@@ -379,3 +379,46 @@ fn limits_frame_and_message_1009() {
     let e = codec.write(&Message::Binary(vec![0; 11]), &mut Vec::new());
     assert_eq!(e.unwrap_err().kind(), ErrorKind::InvalidInput);
 }
+
+#[test]
+fn a_payload_is_allocated_once_at_its_length() {
+    // Read whole from a buffer, and one byte per read: either way one allocation of exactly
+    // the frame's length (checked against the limit first), never grown as bytes arrive.
+    for len in [5000usize, 70_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let wire = frame(true, 0x2, &payload);
+        let whole = WsCodec::new().read(&mut &wire[..]).unwrap();
+        let split = WsCodec::new()
+            .read(&mut BufReader::with_capacity(1, OneByte(&wire)))
+            .unwrap();
+        for got in [whole, split] {
+            match got {
+                Some(Ok(Message::Binary(b))) => {
+                    assert_eq!(b, payload);
+                    assert_eq!(b.capacity(), len, "one allocation of {len} bytes");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn heartbeat_frames_are_masked_per_beat_for_a_client() {
+    let mut server_ping = Vec::new();
+    WsCodec::new()
+        .write(&Message::Ping(b"hb".to_vec()), &mut server_ping)
+        .unwrap();
+    let a = frame::masked(&server_ping, [1, 2, 3, 4]).unwrap();
+    let b = frame::masked(&server_ping, [5, 6, 7, 8]).unwrap();
+    assert_ne!(a, b);
+    for (wire, key) in [(a, [1, 2, 3, 4]), (b, [5, 6, 7, 8])] {
+        assert_eq!(wire[..6], [0x89, 0x82, key[0], key[1], key[2], key[3]]);
+        // The server side reads it as the client's ping.
+        let got = WsCodec::new().read(&mut &wire[..]).unwrap();
+        assert_eq!(got, Some(Ok(Message::Ping(b"hb".to_vec()))));
+    }
+    // Not one unmasked frame: left alone.
+    assert_eq!(frame::masked(&server_ping[..3], [1, 2, 3, 4]), None);
+    assert_eq!(frame::masked(&frame(true, 0x9, b"x"), [1, 2, 3, 4]), None);
+}

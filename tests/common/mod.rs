@@ -268,3 +268,22 @@ pub enum Ev {
     Message(u64, Vec<u8>),
     Close(u64, Reason),
 }
+
+/// The Python interpreter with the `websockets` package that the WebSocket tests drive as an
+/// independent peer: `THREADNET_WS_PYTHON` if set, else the virtual environment `.ci/run`
+/// makes in `target/ws-venv`. Panics, saying how to make it, if there is none: those tests
+/// are never skipped.
+pub fn ws_python() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("THREADNET_WS_PYTHON") {
+        return p.into();
+    }
+    let venv =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ws-venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "{} is missing: run `bash .ci/run test`, or `python3 -m venv target/ws-venv && \
+         target/ws-venv/bin/pip install websockets==17.4`",
+        venv.display()
+    );
+    venv
+}

@@ -2,48 +2,16 @@
 //! fraction of a second: the JSON line must report echoed frames and no error, and the
 //! report must turn the lines into the table.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+mod common;
+
+use common::Server;
 use threadnet_harness::json::{parse, Value};
-
-/// A server started for one test, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(bin: &str) -> Server {
-        let mut child = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("server starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("first line");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect(&line)
-            .to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs loadgen and gives its JSON line, parsed.
 fn loadgen(server: &Server, args: &[&str]) -> std::collections::BTreeMap<String, Value> {
-    let pid = server.child.id().to_string();
+    let pid = server.pid().to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(args)
         .args(["--addr", &server.addr, "--pid", &pid, "--warmup", "0.1"])

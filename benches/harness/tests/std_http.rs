@@ -3,51 +3,12 @@
 //! close` is honoured, and a request with a body (which it does not support) gets a 400 and
 //! the connection closed rather than a desynchronised stream.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-/// `std-http` started for one test, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
+mod common;
 
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_std-http"))
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("std-http starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("first line");
-        let addr = line.trim().strip_prefix("listening on ").expect(&line);
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server {
-            addr: addr.to_string(),
-            child,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        stream
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 const JSON: &str =
     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{\"hello\":\"world\"}";
@@ -68,7 +29,7 @@ fn assert_closed(stream: &mut TcpStream) {
 
 #[test]
 fn keeps_alive_and_answers_pipelined_requests_in_order() {
-    let server = Server::start();
+    let server = Server::start(env!("CARGO_BIN_EXE_std-http"));
     let mut c = server.connect();
     for _ in 0..3 {
         c.write_all(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -87,7 +48,7 @@ fn keeps_alive_and_answers_pipelined_requests_in_order() {
 
 #[test]
 fn connection_close_is_honoured() {
-    let server = Server::start();
+    let server = Server::start(env!("CARGO_BIN_EXE_std-http"));
     let mut c = server.connect();
     c.write_all(b"GET /json HTTP/1.1\r\nConnection: close\r\n\r\n")
         .unwrap();
@@ -97,7 +58,7 @@ fn connection_close_is_honoured() {
 
 #[test]
 fn a_body_gets_400_and_a_close() {
-    let server = Server::start();
+    let server = Server::start(env!("CARGO_BIN_EXE_std-http"));
     let mut c = server.connect();
     c.write_all(b"POST /json HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc")
         .unwrap();

@@ -2,51 +2,12 @@
 //! `redis-benchmark -t ping,set,get` sends gets Redis' reply, pipelined requests get all
 //! their replies, connections share one store, and broken input gets an error and a close.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-/// `std-resp` started for one test, killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-}
+mod common;
 
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_std-resp"))
-            .args(["--addr", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("std-resp starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("first line");
-        let addr = line.trim().strip_prefix("listening on ").expect(&line);
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Server {
-            addr: addr.to_string(),
-            child,
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        stream
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 /// Sends `request` in one write and reads exactly `reply.len()` bytes back.
 fn exchange(stream: &mut TcpStream, request: &[u8], reply: &[u8]) {
@@ -63,7 +24,7 @@ fn exchange(stream: &mut TcpStream, request: &[u8], reply: &[u8]) {
 
 #[test]
 fn answers_what_redis_benchmark_sends() {
-    let server = Server::start();
+    let server = Server::start(env!("CARGO_BIN_EXE_std-resp"));
     let mut c = server.connect();
     exchange(&mut c, b"PING\r\n", b"+PONG\r\n"); // PING_INLINE
     exchange(&mut c, b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n"); // PING_MBULK
@@ -114,7 +75,7 @@ fn answers_what_redis_benchmark_sends() {
 
 #[test]
 fn pipelined_requests_get_every_reply_in_order() {
-    let server = Server::start();
+    let server = Server::start(env!("CARGO_BIN_EXE_std-resp"));
     let mut c = server.connect();
     let (mut request, mut reply) = (Vec::new(), Vec::new());
     for i in 0..2000 {
@@ -136,7 +97,7 @@ fn pipelined_requests_get_every_reply_in_order() {
 
 #[test]
 fn broken_input_gets_an_error_then_a_close() {
-    let server = Server::start();
+    let server = Server::start(env!("CARGO_BIN_EXE_std-resp"));
     let mut c = server.connect();
     c.write_all(b"*1\r\n$99999999999\r\n").unwrap();
     let mut rest = String::new();

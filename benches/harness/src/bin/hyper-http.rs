@@ -3,7 +3,6 @@
 //! with `{"hello":"world"}` and 404 otherwise, kept alive, `TCP_NODELAY` on, HTTP/1 only.
 
 use std::convert::Infallible;
-use std::io::Write;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -12,7 +11,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use threadnet_harness::args::Args;
-use tokio::net::TcpListener;
+use threadnet_harness::tokio_peer;
 
 const USAGE: &str = "usage: hyper-http [--addr HOST:PORT]
   --addr HOST:PORT  where to listen (default 127.0.0.1:0, a free port)
@@ -35,21 +34,7 @@ async fn route(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallib
 fn main() {
     let args = Args::parse(1, &["addr"], USAGE);
     let addr: String = args.get("addr", "127.0.0.1:0".to_string());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(async move {
-        let listener = TcpListener::bind(&addr).await.unwrap_or_else(|e| {
-            eprintln!("hyper-http: cannot listen on {addr}: {e}");
-            std::process::exit(1)
-        });
-        println!(
-            "listening on {}",
-            listener.local_addr().expect("bound address")
-        );
-        std::io::stdout().flush().ok();
+    tokio_peer::serve("hyper-http", &addr, |listener| async move {
         loop {
             let (stream, _) = match listener.accept().await {
                 Ok(accepted) => accepted,

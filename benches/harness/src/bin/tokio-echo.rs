@@ -6,7 +6,7 @@
 //! `set_nodelay(true)`; no buffer until the first byte has arrived; 32 KiB buffers; replies
 //! written only when no whole request is left to decode.
 
-use std::io::{self, ErrorKind, Write};
+use std::io::{self, ErrorKind};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
 use threadnet_harness::args::Args;
+use threadnet_harness::tokio_peer;
 use threadnet_harness::wire::MAX_PAYLOAD;
 
 const USAGE: &str = "usage: tokio-echo [--addr HOST:PORT]
@@ -27,24 +28,10 @@ const BUF_BYTES: usize = 32 * 1024;
 fn main() {
     let args = Args::parse(1, &["addr"], USAGE);
     let addr: String = args.get("addr", "127.0.0.1:0".to_string());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(accept_loop(addr));
+    tokio_peer::serve("tokio-echo", &addr, accept_loop);
 }
 
-async fn accept_loop(addr: String) {
-    let listener = TcpListener::bind(&addr).await.unwrap_or_else(|e| {
-        eprintln!("tokio-echo: cannot listen on {addr}: {e}");
-        std::process::exit(1)
-    });
-    println!(
-        "listening on {}",
-        listener.local_addr().expect("bound address")
-    );
-    io::stdout().flush().ok();
+async fn accept_loop(listener: TcpListener) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
