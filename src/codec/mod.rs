@@ -41,6 +41,7 @@ mod lines;
 mod raw;
 mod resp;
 mod resp_command;
+mod resp_reply;
 mod tlv;
 
 pub use crate::http::Http1;
@@ -48,8 +49,9 @@ pub use chunks::{Chunk, RawChunks};
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
-pub use resp::{ProtocolError, Reply, Resp};
+pub use resp::{ProtocolError, Resp};
 pub use resp_command::{Command, CommandIter, RespCommands};
+pub use resp_reply::Reply;
 pub use tlv::{Tlv, TlvFrame};
 
 /// Turns a byte stream into messages ([`read`](Codec::read)) and messages into bytes

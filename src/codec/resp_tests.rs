@@ -1,6 +1,7 @@
 //! Unit tests of `resp.rs`.
 
 use super::*;
+use crate::codec::resp_reply::SMALL;
 use crate::codec::test_util::OneByte;
 use crate::codec::Codec;
 use std::io::{BufReader, ErrorKind};
