@@ -32,6 +32,7 @@
 //! | [`Tlv`]              | `+-- type: u32 LE --+-- len: u32 LE --+-- payload --+` (Tao's) | [`TlvFrame`] |
 //! | [`Http1`]            | HTTP/1.1 requests in, responses out           | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) |
 //! | [`Resp`]             | RESP2 (Redis): `*1\r\n$4\r\nPING\r\n` in, `+PONG\r\n` out | `Result<Vec<Vec<u8>>, ProtocolError>` / [`Reply`] |
+//! | [`RespCommands`]     | as `Resp`, each command in one [`Command`] without an allocation | `Result<Command, ProtocolError>` / [`Reply`] |
 
 use std::io::{self, BufRead, Write};
 
