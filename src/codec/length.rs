@@ -6,6 +6,8 @@
 use std::fmt;
 use std::io::{self, BufRead, IoSlice, Read, Write};
 
+use super::{append_exact, reserve_frame};
+
 /// Byte order of the length prefix written and read by [`LengthDelimited`].
 ///
 /// Defaults to [`Endian::Big`], the network byte order.
@@ -746,47 +748,11 @@ fn write_with_zeros<W: Write>(
 /// [`io::ErrorKind::UnexpectedEof`] when the stream ends first, or any I/O error from `r`.
 #[inline]
 pub(crate) fn read_message<R: BufRead>(r: &mut R, kept: &[u8], len: usize) -> io::Result<Vec<u8>> {
+    // The whole message in one allocation: the kept bytes, then the payload's.
     let mut message = Vec::new();
-    message.try_reserve_exact(len).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            format!("cannot allocate a frame of {len} bytes"),
-        )
-    })?;
+    reserve_frame(&mut message, len)?;
     message.extend_from_slice(kept);
-    let rest = len - kept.len();
-    if rest == 0 {
-        return Ok(message);
-    }
-    let buffered = loop {
-        match r.fill_buf() {
-            Ok(buf) => break buf,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    };
-    let n = buffered.len().min(rest);
-    message.extend_from_slice(&buffered[..n]);
-    r.consume(n);
-    let mut got = n;
-    if got < rest {
-        message.resize(len, 0);
-        let tail = &mut message[kept.len()..];
-        while got < rest {
-            match r.read(&mut tail[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    }
-    if got < rest {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("stream ended {got} bytes into a {rest}-byte payload"),
-        ));
-    }
+    append_exact(r, &mut message, len - kept.len())?;
     Ok(message)
 }
 

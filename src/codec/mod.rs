@@ -135,6 +135,75 @@ pub trait Codec: Clone + Send + Sync + 'static {
     }
 }
 
+/// Appends exactly `len` bytes from `r` to `buf`, a frame's payload whose length the caller
+/// has checked against its limits: `buf` grows once (`try_reserve_exact`, so a length the
+/// machine cannot hold is an error, not an abort), what `r` has buffered is copied with one
+/// `memcpy` and no zeroing, and the rest is read straight into `buf` (a reader that bypasses
+/// its buffer for large reads, as the connection's does, then reads it from the socket: one
+/// copy, not two).
+///
+/// # Errors
+///
+/// [`io::ErrorKind::OutOfMemory`] when `buf` cannot grow by `len`;
+/// [`io::ErrorKind::UnexpectedEof`] when the stream ends first; any I/O error from `r`. On an
+/// error `buf` holds what was read before it.
+pub(crate) fn append_exact<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
+    reserve_frame(buf, len)?;
+    if len == 0 {
+        return Ok(());
+    }
+    let end = buf.len() + len;
+    let buffered = loop {
+        match r.fill_buf() {
+            Ok(b) => break b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    };
+    let n = buffered.len().min(len);
+    buf.extend_from_slice(&buffered[..n]);
+    r.consume(n);
+    let mut got = buf.len();
+    if got == end {
+        return Ok(());
+    }
+    buf.resize(end, 0);
+    while got < end {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => {
+                let short = end - got;
+                buf.truncate(got);
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("stream ended {short} bytes short of a {len}-byte payload"),
+                ));
+            }
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(got);
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes room in `buf` for `len` more bytes of a frame, exactly, in one allocation.
+///
+/// # Errors
+///
+/// [`io::ErrorKind::OutOfMemory`] when it cannot (a length the machine cannot hold is an
+/// error for the connection, not an abort of the process).
+pub(crate) fn reserve_frame(buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
+    buf.try_reserve_exact(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!("cannot allocate a frame of {len} bytes"),
+        )
+    })
+}
+
 /// `Read::read` for a `BufRead` that serves every read from its buffer: fills it if it is
 /// empty, then copies what it holds, up to `out.len()` bytes, and consumes that.
 pub(crate) fn read_via_buffer<R: BufRead>(r: &mut R, out: &mut [u8]) -> io::Result<usize> {

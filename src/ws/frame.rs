@@ -3,6 +3,7 @@
 use std::io::{self, BufRead, Write};
 
 use super::error::WsError;
+use crate::codec::append_exact;
 
 /// Opcodes (section 5.2, 11.8).
 pub(crate) const CONTINUATION: u8 = 0x0;
@@ -192,43 +193,7 @@ pub(crate) fn read_payload<R: BufRead>(
 ) -> io::Result<()> {
     let start = buf.len();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    buf.try_reserve_exact(len).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::OutOfMemory,
-            format!("cannot allocate a frame of {len} bytes"),
-        )
-    })?;
-    let end = start + len;
-    if len > 0 {
-        let buffered = loop {
-            match r.fill_buf() {
-                Ok(b) => break b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        };
-        let n = buffered.len().min(len);
-        buf.extend_from_slice(&buffered[..n]);
-        r.consume(n);
-    }
-    if buf.len() < end {
-        let mut got = buf.len();
-        buf.resize(end, 0);
-        while got < end {
-            match r.read(&mut buf[got..]) {
-                Ok(0) => {
-                    buf.truncate(got);
-                    return Err(io::ErrorKind::UnexpectedEof.into());
-                }
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    buf.truncate(got);
-                    return Err(e);
-                }
-            }
-        }
-    }
+    append_exact(r, buf, len)?;
     if let Some(key) = key {
         apply_mask(&mut buf[start..], key);
     }
