@@ -221,23 +221,9 @@ impl super::Codec for Lines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::test_util::OneByte;
+    use crate::codec::test_util::{Counting, OneByte};
     use crate::codec::Codec;
-    use std::io::{BufReader, ErrorKind, Read};
-
-    /// Counts the bytes read through it.
-    struct Counting<R> {
-        inner: R,
-        count: usize,
-    }
-
-    impl<R: Read> Read for Counting<R> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self.inner.read(buf)?;
-            self.count += n;
-            Ok(n)
-        }
-    }
+    use std::io::{BufReader, ErrorKind};
 
     fn read_all(codec: &mut Lines, mut input: &[u8]) -> Vec<String> {
         let mut out = Vec::new();

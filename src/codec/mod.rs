@@ -246,4 +246,19 @@ pub(crate) mod test_util {
             }
         }
     }
+
+    /// Counts the bytes read through it: a codec's tests check how much of an endless or
+    /// over-limit input it read before refusing it.
+    pub(crate) struct Counting<R> {
+        pub(crate) inner: R,
+        pub(crate) count: usize,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.count += n;
+            Ok(n)
+        }
+    }
 }

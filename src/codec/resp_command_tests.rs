@@ -2,7 +2,7 @@
 //! what `Resp` reads.
 
 use super::*;
-use crate::codec::test_util::OneByte;
+use crate::codec::test_util::{Counting, OneByte};
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
 
@@ -173,20 +173,6 @@ fn reads_what_resp_reads_whole_and_split_at_every_byte() {
             let streamed = outcome(AsVecs(limits().commands()), &mut r);
             assert_eq!(streamed, want, "buffer {cap}: {}", input.escape_ascii());
         }
-    }
-}
-
-/// Counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    count: usize,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n;
-        Ok(n)
     }
 }
 

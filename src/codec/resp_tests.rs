@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::codec::resp_reply::SMALL;
-use crate::codec::test_util::OneByte;
+use crate::codec::test_util::{Counting, OneByte};
 use crate::codec::Codec;
 use std::io::{BufReader, ErrorKind};
 
@@ -40,20 +40,6 @@ fn encode(reply: &Reply) -> Vec<u8> {
     let mut out = Vec::new();
     Resp::new().write(reply, &mut out).unwrap();
     out
-}
-
-/// Counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    count: usize,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n;
-        Ok(n)
-    }
 }
 
 const MIXED: &[u8] = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n\

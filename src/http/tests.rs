@@ -3,7 +3,7 @@
 use std::io::{self, BufReader, ErrorKind, Read};
 
 use super::*;
-use crate::codec::test_util::OneByte;
+use crate::codec::test_util::{Counting, OneByte};
 use crate::codec::Codec;
 
 /// Every `Incoming` of `wire`, read with a buffer of `cap` bytes fed one byte per read when
@@ -98,20 +98,6 @@ fn status_of(wire: &[u8]) -> u16 {
     match read_all(wire).first() {
         Some(Got::Status(s)) => *s,
         other => panic!("{:?}: {other:?}", String::from_utf8_lossy(wire)),
-    }
-}
-
-/// Counts the bytes read through it.
-struct Counting<R> {
-    inner: R,
-    count: usize,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n;
-        Ok(n)
     }
 }
 
