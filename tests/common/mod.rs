@@ -202,8 +202,8 @@ pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
-/// `CloseReason` made comparable (it holds an `io::Error`, so it is neither `Clone` nor
-/// `PartialEq`), to be sent over a channel from `on_close`.
+/// `CloseReason` made comparable (it holds an `io::Error`, so it is not `PartialEq`), to be
+/// sent over a channel from `on_close` and compared with `assert_eq!`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
     PeerClosed,
