@@ -77,11 +77,16 @@ fn text(t: &str) -> Got {
     Ok(Message::Text(t.into()))
 }
 
-fn close_frame(code: u16, reason: &str) -> Got {
-    Ok(Message::Close(Some(ws::CloseFrame {
+/// A close frame with `code` and `reason`.
+fn close_msg(code: u16, reason: &str) -> Message {
+    Message::Close(Some(ws::CloseFrame {
         code,
         reason: reason.into(),
-    })))
+    }))
+}
+
+fn close_frame(code: u16, reason: &str) -> Got {
+    Ok(close_msg(code, reason))
 }
 
 /// `reason` is the end of a closing handshake with `code`.
@@ -204,13 +209,7 @@ fn own_server_echo_ping_and_client_close() {
     // The client closes: the server gets the code, echoes it, both ends close gracefully.
     let started = Instant::now();
     ws::close(&conn, 1000, "done");
-    assert_eq!(
-        next_msg(&seen),
-        Message::Close(Some(ws::CloseFrame {
-            code: 1000,
-            reason: "done".into()
-        }))
-    );
+    assert_eq!(next_msg(&seen), close_msg(1000, "done"));
     assert_eq!(recv(&probe.msgs), close_frame(1000, "done"));
     assert_closed_with(&recv(&probe.closed), 1000, true);
     client.wait();
@@ -235,13 +234,7 @@ fn own_server_closes_with_a_code() {
     assert_eq!(recv(&probe.msgs), close_frame(4000, "go away"));
     // The client's echo of the close frame reaches the server.
     next_msg(&seen);
-    assert_eq!(
-        next_msg(&seen),
-        Message::Close(Some(ws::CloseFrame {
-            code: 4000,
-            reason: "go away".into()
-        }))
-    );
+    assert_eq!(next_msg(&seen), close_msg(4000, "go away"));
     assert_closed_with(&recv(&probe.closed), 4000, true);
     client.wait();
     server.stop(WAIT);
@@ -258,13 +251,7 @@ fn client_stop_sends_going_away() {
     next_open(&seen);
     // At once: the close frame is armed before `connect` returns.
     client.stop(WAIT);
-    assert_eq!(
-        next_msg(&seen),
-        Message::Close(Some(ws::CloseFrame {
-            code: 1001,
-            reason: "going away".into()
-        }))
-    );
+    assert_eq!(next_msg(&seen), close_msg(1001, "going away"));
     let reason = recv(&probe.closed);
     assert!(
         matches!(reason, CloseReason::ServerStopped { dropped: 0 }),
@@ -288,13 +275,7 @@ fn blocking_client_answers_pings_and_closes_with_a_frame() {
     assert_eq!(next_msg(&seen), Message::Pong(b"hb".to_vec()));
     // Dropping the client sends a close frame (1001, going away) before its FIN.
     drop(client);
-    assert_eq!(
-        next_msg(&seen),
-        Message::Close(Some(ws::CloseFrame {
-            code: 1001,
-            reason: "going away".into()
-        }))
-    );
+    assert_eq!(next_msg(&seen), close_msg(1001, "going away"));
 
     // The server's close frame is given to `recv`, answered, and the end carries its code.
     let client = WsClient::builder().connect_blocking(&url).unwrap();
@@ -302,13 +283,7 @@ fn blocking_client_answers_pings_and_closes_with_a_frame() {
     client.send(Message::Text("close-me".into())).unwrap();
     assert_eq!(client.recv().unwrap(), close_frame(4000, "go away"));
     next_msg(&seen); // "close-me"
-    assert_eq!(
-        next_msg(&seen),
-        Message::Close(Some(ws::CloseFrame {
-            code: 4000,
-            reason: "go away".into()
-        }))
-    );
+    assert_eq!(next_msg(&seen), close_msg(4000, "go away"));
     let end = client.recv().unwrap_err();
     assert_closed_with(&end.reason, 4000, true);
     server.stop(WAIT);
