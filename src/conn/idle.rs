@@ -305,8 +305,9 @@ impl Core {
 
     /// The codec returned a message: the frame is over. Call again with `next_started` once
     /// the handler is done with it, if bytes of the next frame were already buffered: that
-    /// frame began then (the time a handler takes is not the peer's). (The connection's own
-    /// reader marks that frame [pending](Self::frame_pending) instead.)
+    /// frame began then (the time a handler takes is not the peer's). (The stream readers,
+    /// the connection's and a blocking client's, mark that frame
+    /// [pending](Self::frame_pending) instead.)
     pub(crate) fn frame_done(&self, next_started: bool) {
         if self.cfg.idle.frame.is_none() {
             return;

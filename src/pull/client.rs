@@ -126,7 +126,12 @@ impl<C: Codec> Shared<C> {
                 Ok(Ok(Some(msg))) => {
                     r.input.commit();
                     core.count_received(1);
-                    core.frame_done(!r.input.is_empty());
+                    if r.input.is_empty() {
+                        core.frame_done(false);
+                    } else {
+                        // The next frame has begun: its clock starts if we wait for its rest.
+                        core.frame_pending();
+                    }
                     r.input.settle();
                     if let Some(seen) = &self.seen {
                         if let Err(message) = catch(|| seen(&self.conn, &msg)) {

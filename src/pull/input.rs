@@ -192,6 +192,8 @@ impl Source<'_> {
 
     /// One read into the free part of the buffer, waiting as `wait` says.
     fn read_socket(&mut self) -> io::Result<usize> {
+        // About to wait on the peer: a pending frame's clock starts now.
+        self.core.frame_waits();
         let inp = &mut *self.input;
         loop {
             let into = &mut inp.buf[inp.filled..];
@@ -214,8 +216,7 @@ impl Source<'_> {
             match read {
                 Ok(n) => {
                     if n > 0 {
-                        self.core.note_read();
-                        self.core.socket_read(n);
+                        self.core.socket_read(n); // counted, and noted for idle limits
                         self.core.frame_bytes();
                     }
                     return Ok(n);
