@@ -104,6 +104,71 @@ fn counters_match_a_scripted_workload_exactly() {
     server.stop(WAIT);
 }
 
+/// The totals are summed from the connections when read, live ones and gone ones: while
+/// 40 connections come and go, every counter only grows from one snapshot to the next, and
+/// once they are all gone the totals are exact.
+#[test]
+fn totals_only_grow_while_connections_come_and_go() {
+    const CLIENTS: usize = 40;
+    const MESSAGES: usize = 4;
+    let (tx, closed) = mpsc::channel();
+    let server = Arc::new(server(CLIENTS, tx));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (server, stop) = (Arc::clone(&server), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let totals = |m: threadnet::MetricsSnapshot| {
+                [
+                    m.messages_received,
+                    m.messages_sent,
+                    m.bytes_received,
+                    m.bytes_sent,
+                ]
+            };
+            let mut last = totals(server.metrics());
+            let mut snapshots = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let now = totals(server.metrics());
+                for (n, l) in now.iter().zip(&last) {
+                    assert!(n >= l, "a total went down: {last:?} then {now:?}");
+                }
+                last = now;
+                snapshots += 1;
+            }
+            snapshots
+        })
+    };
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let addr = server.local_addr();
+            std::thread::spawn(move || {
+                let mut p = peer(addr);
+                for m in 0..MESSAGES {
+                    let payload = vec![(i + m) as u8; 1 + i % 7];
+                    write_frame(&mut p, &payload).unwrap();
+                    assert_eq!(expect_frame(&mut p), payload);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    for _ in 0..CLIENTS {
+        assert_eq!(recv(&closed), Reason::PeerClosed);
+    }
+    until(|| server.connection_count() == 0);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(watcher.join().unwrap() > 0, "no snapshot was taken");
+    let m = server.metrics();
+    let messages = (CLIENTS * MESSAGES) as u64;
+    let bytes: u64 = (0..CLIENTS)
+        .map(|i| (MESSAGES * (4 + 1 + i % 7)) as u64)
+        .sum();
+    assert_eq!((m.messages_received, m.messages_sent), (messages, messages));
+    assert_eq!((m.bytes_received, m.bytes_sent), (bytes, bytes));
+}
+
 #[test]
 fn a_full_queue_and_dropped_messages_are_counted() {
     let (tx, closed) = mpsc::channel();

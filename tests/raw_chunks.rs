@@ -181,6 +181,87 @@ fn a_pause_between_chunks_and_one_byte_writes_lose_nothing() {
     server.handle.stop(WAIT);
 }
 
+/// A codec that starts its frames both ways in turn: a large `read` (a raw chunk, read from
+/// the socket straight into the message when nothing is buffered) and `fill_buf` (through
+/// the connection's read buffer, taking at most 100 bytes so that some stay buffered).
+#[derive(Clone, Default)]
+struct Alternating {
+    frames: usize,
+}
+
+impl threadnet::Codec for Alternating {
+    type In = Vec<u8>;
+    type Out = Vec<u8>;
+
+    fn read<R: std::io::BufRead>(&mut self, r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+        self.frames += 1;
+        let msg = if self.frames % 2 == 1 {
+            let mut buf = vec![0u8; 32 * 1024];
+            let n = r.read(&mut buf)?;
+            buf.truncate(n);
+            buf
+        } else {
+            let buffered = r.fill_buf()?;
+            let msg = buffered[..buffered.len().min(100)].to_vec();
+            r.consume(msg.len());
+            msg
+        };
+        Ok((!msg.is_empty()).then_some(msg))
+    }
+
+    fn write<W: Write>(&self, msg: &Vec<u8>, w: &mut W) -> std::io::Result<()> {
+        w.write_all(msg)
+    }
+}
+
+struct AltEcho(Sender<CloseReason>);
+
+impl Handler<Alternating> for AltEcho {
+    fn on_message(&mut self, conn: &Connection<Alternating>, msg: Vec<u8>) {
+        conn.send(msg).expect("echo");
+    }
+    fn on_close(&mut self, _: &Connection<Alternating>, reason: &CloseReason) {
+        let _ = self.0.send(reason.clone());
+    }
+}
+
+/// A codec whose frames start with a large read and with `fill_buf` in turn: the reader
+/// switches between reading straight from the socket (no buffer, no patience) and through
+/// its buffer (patience on, given back after a pause) frame by frame, and two pauses longer
+/// than the patience (1 s) fall one in each mode. Every byte comes back, in order.
+#[test]
+fn frames_started_both_ways_in_turn_lose_nothing_across_pauses() {
+    let (tx, closes) = mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(
+            Alternating::default(),
+            move |_: &Connection<Alternating>| AltEcho(tx.clone()),
+        )
+        .unwrap();
+    let mut s = peer(server.local_addr());
+    for (k, len) in [3000usize, 250, 40_000, 7, 1, 20_000, 500]
+        .into_iter()
+        .enumerate()
+    {
+        if k == 3 || k == 4 {
+            thread::sleep(Duration::from_millis(1100));
+        }
+        let piece = pattern(len, k as u64 + 20);
+        s.write_all(&piece).unwrap();
+        let mut back = vec![0u8; len];
+        s.read_exact(&mut back).unwrap();
+        assert!(
+            back == piece,
+            "piece {k} of {len} bytes came back different"
+        );
+    }
+    s.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(s.read(&mut [0u8; 1]).unwrap(), 0);
+    assert!(matches!(recv(&closes), CloseReason::PeerClosed));
+    server.stop(WAIT);
+}
+
 // ---------------------------------------------------------------- LengthDelimited
 
 struct FrameEcho {

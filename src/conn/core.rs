@@ -112,10 +112,18 @@ pub(crate) struct Core {
     pub(crate) timers: ConnTimers,
     /// When the socket was last read and written, for idle timeouts and heartbeats.
     pub(crate) activity: Activity,
-    /// This connection's messages and bytes in and out.
-    pub(crate) traffic: Traffic,
+    /// This connection's messages and bytes in and out, summed into its server's or client's
+    /// totals until the connection is dropped.
+    pub(crate) traffic: Arc<Traffic>,
     /// The counters of the server or client this connection belongs to.
     pub(crate) metrics: Arc<Metrics>,
+}
+
+impl Drop for Core {
+    /// Nothing counts on this connection any more: its traffic joins the gone connections'.
+    fn drop(&mut self) {
+        self.metrics.leave(&self.traffic);
+    }
 }
 
 impl Core {
@@ -157,7 +165,7 @@ impl Core {
             goodbye: Mutex::new(None),
             timers: ConnTimers::default(),
             activity: Activity::new(tracked),
-            traffic: Traffic::default(),
+            traffic: metrics.join(),
             metrics,
         }
     }

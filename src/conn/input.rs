@@ -12,10 +12,11 @@
 //! mid-frame just waits on (a wake-up per `PATIENCE`).
 //!
 //! Large reads (half the buffer or more) on an empty buffer go straight from the socket into
-//! the codec's memory. A codec that starts its frames with one ([`RawChunks`]) is waited for
-//! differently between frames: the reader peeks for a byte, with the same patience, instead
-//! of reading into the buffer, so the next chunk too is read into the chunk itself (one
-//! system call more per chunk, one copy less, and no buffer at all).
+//! the codec's memory. A codec that starts its frames with one ([`RawChunks`]) needs no buffer
+//! between frames: the reader drops it, takes the patience off the socket, and lets the
+//! codec's read wait on the socket itself, so every chunk is read into the chunk's own memory
+//! with one system call (no copy, no buffer, and no wake-up while the peer is silent). Should
+//! a frame start with `fill_buf` again, the patience is put back and a buffer made.
 //!
 //! [`RawChunks`]: crate::RawChunks
 
@@ -44,6 +45,8 @@ pub(crate) struct Input<'a> {
     direct: bool,
     /// No read since [`wait_for_frame`](Input::wait_for_frame): the next is a frame's first.
     start: bool,
+    /// The socket's receive timeout is [`PATIENCE`] now (see [`patience`](Input::patience)).
+    patient: bool,
 }
 
 impl<'a> Input<'a> {
@@ -58,7 +61,17 @@ impl<'a> Input<'a> {
             filled: 0,
             direct: false,
             start: false,
+            patient: false,
         }
+    }
+
+    /// Sets the socket's receive timeout to [`PATIENCE`] (`on`) or none. `Ok(false)` from a
+    /// transport that cannot wait without reading: reads there always block, and the reader
+    /// keeps its buffer.
+    pub(crate) fn patience(&mut self, on: bool) -> io::Result<bool> {
+        let waits = self.stream.set_read_patience(on.then_some(PATIENCE))?;
+        self.patient = on && waits;
+        Ok(waits)
     }
 
     /// The bytes read from the socket and not consumed yet.
@@ -72,17 +85,27 @@ impl<'a> Input<'a> {
 
     /// With nothing buffered and the codec between frames: reads the next bytes, waiting up
     /// to the socket's read patience. `Ok(false)` when none came in that time: the buffer has
-    /// been given back. `Ok(true)` with bytes buffered, or with none at the peer's EOF.
+    /// been given back. `Ok(true)` with bytes buffered, or with none at the peer's EOF; and at
+    /// once, reading nothing, when the codec reads its frames straight from the socket.
     pub(crate) fn wait_for_frame(&mut self) -> io::Result<bool> {
         debug_assert!(self.buffered().is_empty());
         let (stream, core) = (self.stream, self.core);
         self.start = true;
         if self.direct {
-            let came = wait_patiently(stream, core);
-            if let Ok(false) = came {
-                self.buf = None;
+            // The codec reads its frames straight from the socket: no buffer is needed
+            // between them (the first frame's may still be held), and the codec's read waits
+            // on the socket itself, as long as the peer takes (one system call per chunk).
+            // The patience is taken off once, so that an idle connection's read does not
+            // wake up for it.
+            self.buf = None;
+            (self.pos, self.filled) = (0, 0);
+            if self.patient {
+                self.patience(false)?;
             }
-            return came;
+            return Ok(true);
+        }
+        if !self.patient {
+            self.patience(true)?;
         }
         let buf = self.buffer()?;
         loop {
@@ -134,21 +157,6 @@ fn read_patiently(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Resu
         match read_socket(stream, core, into) {
             Err(e) if timed_out(&e) || e.kind() == io::ErrorKind::Interrupted => {}
             other => return other,
-        }
-    }
-}
-
-/// [`Input::wait_for_frame`] for a codec that reads straight from the socket: waits for a
-/// byte (or the peer's EOF) without reading it, up to the socket's read patience, after
-/// writing what write-through gathered. `Ok(false)` when none came in that time.
-fn wait_patiently(stream: &dyn Socket, core: &Core) -> io::Result<bool> {
-    core.flush_gathered(stream)?;
-    loop {
-        match stream.wait_readable() {
-            Ok(_) => return Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if timed_out(&e) => return Ok(false),
-            Err(e) => return Err(e),
         }
     }
 }

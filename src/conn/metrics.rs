@@ -1,14 +1,20 @@
 //! The counters of a server or client and of each connection: one relaxed atomic add per
 //! event, where the event already happens (per message decoded or written, per socket read or
-//! write for bytes, per connection for the rest), read lock-free as a [`MetricsSnapshot`] and
-//! rendered in the Prometheus text format. The public face is [`crate::metrics`].
+//! write for bytes, per connection for the rest), read as a [`MetricsSnapshot`] and rendered
+//! in the Prometheus text format. Messages and bytes are counted on the connection alone and
+//! summed over the connections when read (one lock, a few loads per live connection), so no
+//! counter is shared by connections on different cores. The public face is
+//! [`crate::metrics`].
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::conn::core::Core;
 use crate::conn::CloseReason;
+use crate::sync::lock;
 
 /// Why connections closed, as the `reason` label of `threadnet_connections_closed_total`.
 const REASONS: [&str; 8] = [
@@ -22,7 +28,10 @@ const REASONS: [&str; 8] = [
     "panic",
 ];
 
-/// Messages and bytes in and out: kept per connection and per server or client.
+/// Messages and bytes in and out of one connection, counted by its own threads alone: a
+/// server's or client's totals are summed from its connections' when read
+/// ([`Metrics::snapshot`]), so that connections on different cores never write one shared
+/// counter per message (the cache line would bounce between cores on every add).
 #[derive(Debug, Default)]
 pub(crate) struct Traffic {
     messages_received: AtomicU64,
@@ -32,7 +41,7 @@ pub(crate) struct Traffic {
 }
 
 impl Traffic {
-    fn get(&self) -> [u64; 4] {
+    pub(crate) fn get(&self) -> [u64; 4] {
         [
             &self.messages_received,
             &self.messages_sent,
@@ -50,11 +59,21 @@ pub(crate) struct Metrics {
     accepted: AtomicU64,
     refused: AtomicU64,
     closed: [AtomicU64; REASONS.len()],
-    traffic: Traffic,
+    traffic: Mutex<Totals>,
     queue_full: AtomicU64,
     dropped: AtomicU64,
     codec_errors: AtomicU64,
     panics: AtomicU64,
+}
+
+/// The traffic of a server's or client's connections: each live one's counters, and the sum
+/// of those that have gone. A connection is in exactly one of the two at any moment (both
+/// change under one lock), so every total only grows.
+#[derive(Debug, Default)]
+struct Totals {
+    /// By the address of the connection's counters, unique while they are alive.
+    live: HashMap<usize, Arc<Traffic>>,
+    gone: [u64; 4],
 }
 
 fn add(counter: &AtomicU64, n: u64) {
@@ -62,6 +81,37 @@ fn add(counter: &AtomicU64, n: u64) {
 }
 
 impl Metrics {
+    /// The counters of a new connection, counted in the totals from now on.
+    pub(crate) fn join(&self) -> Arc<Traffic> {
+        let t = Arc::new(Traffic::default());
+        let key = Arc::as_ptr(&t) as usize;
+        lock(&self.traffic).live.insert(key, Arc::clone(&t));
+        t
+    }
+
+    /// A connection has gone (nothing counts on its `t` any more): its counts move to the
+    /// sum of the gone ones.
+    pub(crate) fn leave(&self, t: &Arc<Traffic>) {
+        let mut totals = lock(&self.traffic);
+        if totals.live.remove(&(Arc::as_ptr(t) as usize)).is_some() {
+            for (sum, n) in totals.gone.iter_mut().zip(t.get()) {
+                *sum += n;
+            }
+        }
+    }
+
+    /// Messages and bytes in and out, over every connection, live or gone.
+    fn traffic(&self) -> [u64; 4] {
+        let totals = lock(&self.traffic);
+        let mut sum = totals.gone;
+        for t in totals.live.values() {
+            for (s, n) in sum.iter_mut().zip(t.get()) {
+                *s += n;
+            }
+        }
+        sum
+    }
+
     pub(crate) fn accepted(&self) {
         add(&self.accepted, 1);
     }
@@ -123,7 +173,7 @@ impl Metrics {
         for (out, c) in closed.iter_mut().zip(&self.closed) {
             *out = get(c);
         }
-        let [messages_received, messages_sent, bytes_received, bytes_sent] = self.traffic.get();
+        let [messages_received, messages_sent, bytes_received, bytes_sent] = self.traffic();
         MetricsSnapshot {
             connections_accepted: get(&self.accepted),
             connections_refused: get(&self.refused),
@@ -303,29 +353,25 @@ pub struct ConnStats {
     pub queued_bytes: usize,
 }
 
-/// Counting, on the connection and on its server or client at once.
+/// Counting, on the connection (its server's or client's totals are summed when read).
 impl Core {
     pub(crate) fn count_received(&self, messages: u64) {
         add(&self.traffic.messages_received, messages);
-        add(&self.metrics.traffic.messages_received, messages);
     }
 
     pub(crate) fn count_sent(&self, messages: u64) {
         add(&self.traffic.messages_sent, messages);
-        add(&self.metrics.traffic.messages_sent, messages);
     }
 
     /// `bytes` came from the socket: counted, and noted as activity for idle limits.
     pub(crate) fn socket_read(&self, bytes: usize) {
         add(&self.traffic.bytes_received, bytes as u64);
-        add(&self.metrics.traffic.bytes_received, bytes as u64);
         self.note_read();
     }
 
     /// `bytes` went to the socket: counted, and noted as activity for idle limits.
     pub(crate) fn socket_wrote(&self, bytes: usize) {
         add(&self.traffic.bytes_sent, bytes as u64);
-        add(&self.metrics.traffic.bytes_sent, bytes as u64);
         self.note_write();
     }
 

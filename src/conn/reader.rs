@@ -9,7 +9,7 @@ use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
 use crate::conn::idle;
-use crate::conn::input::{Input, PATIENCE};
+use crate::conn::input::Input;
 use crate::conn::options::ConnEvent;
 use crate::conn::through::ReaderMark;
 use crate::conn::{CloseReason, Connection};
@@ -94,14 +94,14 @@ fn read_loop<C: Codec, H: Handler<C>>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return End::Error(e),
         }
-        let patient = match stream.set_read_patience(Some(PATIENCE)) {
+        let patient = match input.patience(true) {
             Ok(patient) => patient,
             Err(e) => return End::Error(e),
         };
         match read_frames(conn, &mut input, codec, handler, patient) {
             Some(end) => return end,
             None => {
-                if let Err(e) = stream.set_read_patience(None) {
+                if let Err(e) = input.patience(false) {
                     return End::Error(e);
                 }
             }

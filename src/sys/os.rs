@@ -114,6 +114,7 @@ mod imp {
         fn munmap(addr: *mut c_void, len: usize) -> c_int;
         fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
         fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
+        fn send(fd: c_int, buf: *const c_void, len: usize, flags: c_int) -> isize;
         fn setsid() -> c_int;
         fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
         fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
@@ -166,6 +167,20 @@ mod imp {
         } else {
             MSG_NOSIGNAL | MSG_DONTWAIT
         };
+        let fd = socket.as_fd().as_raw_fd();
+        if let [one] = bufs {
+            // One buffer (a lone message, a raw chunk): send(2) spares the kernel copying
+            // in a message header and an iovec array.
+            // SAFETY: `one` is borrowed for the call, so `len` bytes from its pointer are
+            // valid for reading; send only reads them. The fd is open for the borrow of
+            // `socket`.
+            let n = unsafe { send(fd, one.as_ptr().cast(), one.len(), flags) };
+            return if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            };
+        }
         let bufs = &bufs[..bufs.len().min(IOV_MAX)];
         let msg = MsgHdr {
             name: std::ptr::null_mut(),
@@ -182,7 +197,7 @@ mod imp {
         // which stays borrowed, so every base and length is valid for reading for the whole
         // call; `iovlen` is its true length, at most IOV_MAX. sendmsg only reads them. The
         // fd is open for the borrow of `socket`.
-        let n = unsafe { sendmsg(socket.as_fd().as_raw_fd(), &msg, flags) };
+        let n = unsafe { sendmsg(fd, &msg, flags) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
