@@ -509,8 +509,8 @@ impl<C: Codec> ClientHandle<C> {
         self.inner.connections.load(Ordering::SeqCst)
     }
 
-    /// The client's counters now (lock-free), over every connection it has made; see
-    /// [`metrics`](crate::metrics).
+    /// The client's counters now, over every connection it has made (messages and bytes
+    /// summed under one short lock); see [`metrics`](crate::metrics).
     pub fn metrics(&self) -> MetricsSnapshot {
         let active = lock(&self.inner.current)
             .as_ref()

@@ -662,8 +662,8 @@ impl<C: Codec> UdpHandle<C> {
         self.inner.evicted.load(Ordering::Relaxed)
     }
 
-    /// The server's counters now (lock-free): peers, messages, bytes, errors; see
-    /// [`metrics`](crate::metrics).
+    /// The server's counters now: peers, messages, bytes, errors (messages and bytes summed
+    /// over its peers under one short lock); see [`metrics`](crate::metrics).
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot(self.inner.registry.len())
     }

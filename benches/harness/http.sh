@@ -9,6 +9,8 @@
 # Env: ROUNDS (3) interleaved rounds; SECS (5) seconds per wrk run; CONNS ("1 50") the
 # connection counts; OUT (results folder, default benches/harness/results/http-DATE-TIME).
 #
+# PIN=1 runs every server on the last CPU and wrk on the others (server.sh).
+#
 # Needs wrk (Debian's wrk). Every server is started on 127.0.0.1 for one run and stopped
 # after it; the script stops only the processes it started and bounds every step with
 # `timeout`. It writes OUT/results.tsv (one line per run and figure), OUT/table.md (medians:
@@ -37,6 +39,9 @@ timeout 1800 cargo build --release --quiet --locked --manifest-path "$HERE/Cargo
 HTTP_HELLO=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/http_hello
 BIN=${CARGO_TARGET_DIR:-$HERE/target}/release
 
+# shellcheck source=server.sh
+source "$HERE/server.sh"
+
 SERVERS=(threadnet std-http hyper-http)
 
 {
@@ -45,19 +50,18 @@ SERVERS=(threadnet std-http hyper-http)
   echo "threadnet: $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)"
   wrk --version 2>&1 | head -n 1 || true
   echo "rounds: $ROUNDS, secs: $SECS, conns: $CONNS"
+  pinning
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)"
 } | tee "$OUT/env.txt"
 
-# shellcheck source=server.sh
-source "$HERE/server.sh"
 
 # start_server NAME: sets SERVER_PID and SERVER_PORT once it prints `listening on ADDR`.
 start_server() {
   local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   case $name in
-    threadnet) "$HTTP_HELLO" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
-    *) "$BIN/$name" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    threadnet) "${SERVER_PIN[@]}" "$HTTP_HELLO" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    *) "${SERVER_PIN[@]}" "$BIN/$name" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
   esac
   SERVER_PID=$!
   wait_listening "$name" "$stdout"
@@ -78,7 +82,7 @@ run_case() { # run_case CONNS SERVER
   local conns=$1 server=$2 report rps p99
   start_server "$server" || return 0
   report=$OUT/wrk-$server-c$conns-$(date +%s%N).txt
-  if timeout $((SECS + 30)) wrk -t1 -c "$conns" -d "${SECS}s" --latency \
+  if timeout $((SECS + 30)) "${CLIENT_PIN[@]}" wrk -t1 -c "$conns" -d "${SECS}s" --latency \
     "http://127.0.0.1:$SERVER_PORT/json" >"$report" 2>&1; then
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$report")
     p99=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$report")")
@@ -116,7 +120,8 @@ table() { # table TEST UNIT SVG-FILE
 
 echo
 {
-  echo "\`wrk -t1 -d${SECS}s --latency\` on \`GET /json\`, medians of $ROUNDS interleaved rounds, $(date +%F)."
+  echo "\`wrk -t1 -d${SECS}s --latency\` on \`GET /json\`, medians of $ROUNDS interleaved rounds, $(date +%F),"
+  echo "$(pinning)."
   echo "Spread: the widest max/min over the rounds among the row's servers."
   echo
   echo "Requests/s:"

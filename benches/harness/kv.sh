@@ -11,6 +11,8 @@
 # -P 16 runs N*5, so that it lasts about as long); OUT (results folder, default
 # benches/harness/results/kv-DATE-TIME).
 #
+# PIN=1 runs every server on the last CPU and redis-benchmark on the others (server.sh).
+#
 # Needs redis-benchmark (Debian's redis-tools). Every server is started on 127.0.0.1 for one
 # test and stopped after it; the script stops only the processes it started, and bounds every
 # step with `timeout`. It writes OUT/results.tsv (one line per test), OUT/table.md (the
@@ -39,6 +41,9 @@ KV_SERVER=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/kv_server
 STD_RESP=${CARGO_TARGET_DIR:-$HERE/target}/release/std-resp
 MINI_REDIS=${CARGO_TARGET_DIR:-$HERE/target}/release/mini-redis
 
+# shellcheck source=server.sh
+source "$HERE/server.sh"
+
 SERVERS=(threadnet std-resp mini-redis)
 if command -v redis-server >/dev/null; then
   SERVERS+=(redis-server)
@@ -60,13 +65,12 @@ CASES=(
   redis-benchmark --version
   command -v redis-server >/dev/null && redis-server --version
   echo "rounds: $ROUNDS, N: $N"
+  pinning
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)"
 } | tee "$OUT/env.txt"
 
 # ---------------------------------------------------------------- servers
 SERVER_PORT=
-# shellcheck source=server.sh
-source "$HERE/server.sh"
 
 # A loopback port nothing listens on (redis-server cannot pick one itself).
 free_port() {
@@ -86,12 +90,12 @@ start_server() {
   local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   case $name in
-    threadnet) "$KV_SERVER" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
-    std-resp) "$STD_RESP" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
-    mini-redis) "$MINI_REDIS" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    threadnet) "${SERVER_PIN[@]}" "$KV_SERVER" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    std-resp) "${SERVER_PIN[@]}" "$STD_RESP" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    mini-redis) "${SERVER_PIN[@]}" "$MINI_REDIS" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
     redis-server)
       SERVER_PORT=$(free_port)
-      redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" --appendonly no \
+      "${SERVER_PIN[@]}" redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" --appendonly no \
         --daemonize no --logfile "" >"$stdout" 2>>"$OUT/$name.log" &
       ;;
   esac
@@ -109,7 +113,7 @@ run_case() { # run_case LABEL SERVER REQUESTS REDIS-BENCHMARK-ARGS...
     return 0
   fi
   # -q prints "SET: 78125.00 requests per second, p50=..." per test, after \r progress lines.
-  timeout 300 redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" "$@" -n "$n" -t set,get -q \
+  timeout 300 "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" "$@" -n "$n" -t set,get -q \
     2>>"$OUT/redis-benchmark.log" | tr '\r' '\n' | grep "requests per second" |
     while read -r test rps _; do
       printf '%s\t%s\t%s\t%s\n' "$label" "${test%:}" "$server" "$rps" | tee -a "$RESULTS"
@@ -143,8 +147,8 @@ table() { # table SVG-FILE: prints the Markdown table and writes the chart
 echo
 {
   echo "Requests/s, medians of $ROUNDS interleaved rounds, \`redis-benchmark -t set,get -q\`"
-  echo "(-n $N, and $((N * 5)) at -P 16), $(date +%F). Spread: the widest max/min over the"
-  echo "rounds among the row's servers."
+  echo "(-n $N, and $((N * 5)) at -P 16), $(date +%F); $(pinning)."
+  echo "Spread: the widest max/min over the rounds among the row's servers."
   echo
   table "$OUT/kv.svg"
 } | tee "$OUT/table.md"

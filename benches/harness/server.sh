@@ -1,6 +1,39 @@
-# Sourced by run.sh and kv.sh: the one server a run has at a time, and how it is stopped
-# (SIGTERM, up to 5 s for a graceful exit, then SIGKILL), also when the script exits.
+# Sourced by run.sh, kv.sh and http.sh: the one server a run has at a time, and how it is
+# stopped (SIGTERM, up to 5 s for a graceful exit, then SIGKILL), also when the script exits;
+# and where servers and load generators run (PIN).
 # shellcheck shell=bash
+
+# PIN=1: every server runs on the last CPU alone and the load generator on the others
+# (taskset), so that a server's threads never take CPU time from the load generator, nor
+# the other way round. Unpinned (the default), they share every CPU as the scheduler sees
+# fit: on a 2-core machine a server with many threads then competes with a single-threaded
+# load generator, and a single-threaded server does not; pinned, each server is measured on
+# one core of its own. SERVER_PIN and CLIENT_PIN are the command prefixes (empty unpinned).
+# shellcheck disable=SC2034 # used by the scripts that source this file
+SERVER_PIN=()
+# shellcheck disable=SC2034
+CLIENT_PIN=()
+PIN=${PIN:-0}
+if [[ $PIN == 1 ]]; then
+  cpus=$(nproc)
+  if ((cpus < 2)) || ! command -v taskset >/dev/null; then
+    echo "PIN=1 needs taskset and at least 2 CPUs" >&2
+    exit 1
+  fi
+  # shellcheck disable=SC2034
+  SERVER_PIN=(taskset -c "$((cpus - 1))")
+  clients=0
+  ((cpus == 2)) || clients=0-$((cpus - 2))
+  # shellcheck disable=SC2034
+  CLIENT_PIN=(taskset -c "$clients")
+fi
+pinning() { # one line for env.txt and the tables
+  if [[ $PIN == 1 ]]; then
+    echo "pinned: servers on CPU $((cpus - 1)), the load generator on CPU $clients"
+  else
+    echo "not pinned: servers and the load generator share every CPU"
+  fi
+}
 
 SERVER_PID=
 stop_server() {

@@ -1,12 +1,15 @@
-//! Counters of a server or client, read lock-free as a [`MetricsSnapshot`] and rendered in the
+//! Counters of a server or client, read as a [`MetricsSnapshot`] and rendered in the
 //! Prometheus text exposition format (the field's standard; Tao exports counters too).
 //!
 //! Every server ([`ServerHandle::metrics`](crate::ServerHandle::metrics),
 //! [`UdpHandle::metrics`](crate::UdpHandle::metrics)) and client
 //! ([`ClientHandle::metrics`](crate::ClientHandle::metrics)) keeps one set of counters, shared
-//! by its connections; each connection also counts its own ([`ConnStats`]). Counting is one relaxed atomic add per event, where the event already happens:
-//! per message decoded or written, per socket read or write for bytes, per connection for the
-//! rest.
+//! by its connections; each connection also counts its own ([`ConnStats`]). Counting is one
+//! relaxed atomic add per event, where the event already happens: per message decoded or
+//! written, per socket read or write for bytes, per connection for the rest. Messages and
+//! bytes are counted on the connection alone, so that connections on different cores never
+//! write one shared counter per message; a snapshot sums them over the live connections and
+//! those gone, under one short lock, and every total only grows.
 //!
 //! ```
 //! use std::io::Write;

@@ -533,8 +533,9 @@ impl<C: Codec> ServerHandle<C> {
         self.metrics().connections_refused
     }
 
-    /// The server's counters now (lock-free): connections, messages, bytes, errors; see
-    /// [`metrics`](crate::metrics) for Prometheus.
+    /// The server's counters now: connections, messages, bytes, errors (messages and bytes
+    /// summed over its connections under one short lock); see [`metrics`](crate::metrics)
+    /// for Prometheus.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot(self.inner.registry.len())
     }
