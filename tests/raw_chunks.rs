@@ -181,6 +181,54 @@ fn a_pause_between_chunks_and_one_byte_writes_lose_nothing() {
     server.handle.stop(WAIT);
 }
 
+/// Between chunks the reader waits in the codec's own read, with no receive timeout: the
+/// connection's idle limit still ends a silent connection (the timing wheel shuts the socket
+/// down under the blocked read), and a server's stop still ends one that is open and silent,
+/// the client seeing its echo and then EOF.
+#[test]
+fn a_silent_chunk_connection_ends_by_its_idle_limit_and_by_stop() {
+    let server = chunk_server(
+        RawChunks::new(),
+        ConnOptions::new().read_idle(Duration::from_millis(300)),
+    );
+    let mut s = peer(server.handle.local_addr());
+    let data = pattern(20_000, 31);
+    s.write_all(&data).unwrap();
+    let mut back = vec![0u8; data.len()];
+    s.read_exact(&mut back).unwrap();
+    assert!(back == data);
+    // Silent from here on: the idle limit closes it.
+    match recv(&server.closes) {
+        CloseReason::IdleTimeout { .. } => {}
+        other => panic!("closed with {other:?}"),
+    }
+    assert_eq!(
+        s.read(&mut [0u8; 1]).unwrap(),
+        0,
+        "no EOF after the idle close"
+    );
+    server.handle.stop(WAIT);
+
+    let server = chunk_server(RawChunks::new(), ConnOptions::new());
+    let mut s = peer(server.handle.local_addr());
+    s.write_all(&data).unwrap();
+    s.read_exact(&mut back).unwrap();
+    assert!(back == data);
+    // The client answers the server's FIN with its own, as a well-behaved peer does.
+    let client = thread::spawn(move || {
+        let eof = s.read(&mut [0u8; 1]).unwrap();
+        drop(s);
+        eof
+    });
+    server.handle.stop(WAIT);
+    assert_eq!(client.join().unwrap(), 0, "no EOF from the stopping server");
+    let reason = recv(&server.closes);
+    assert!(
+        matches!(reason, CloseReason::ServerStopped { .. }),
+        "closed with {reason:?}"
+    );
+}
+
 /// A codec that starts its frames both ways in turn: a large `read` (a raw chunk, read from
 /// the socket straight into the message when nothing is buffered) and `fill_buf` (through
 /// the connection's read buffer, taking at most 100 bytes so that some stay buffered).
