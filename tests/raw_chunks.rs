@@ -229,6 +229,18 @@ fn a_silent_chunk_connection_ends_by_its_idle_limit_and_by_stop() {
     );
 }
 
+/// Echoes each message of a codec of byte vectors; tells the test the close reason.
+struct VecEcho(Sender<CloseReason>);
+
+impl<C: threadnet::Codec<In = Vec<u8>, Out = Vec<u8>>> Handler<C> for VecEcho {
+    fn on_message(&mut self, conn: &Connection<C>, msg: Vec<u8>) {
+        conn.send(msg).expect("echo");
+    }
+    fn on_close(&mut self, _: &Connection<C>, reason: &CloseReason) {
+        let _ = self.0.send(reason.clone());
+    }
+}
+
 /// A codec that starts its frames both ways in turn: a large `read` (a raw chunk, read from
 /// the socket straight into the message when nothing is buffered) and `fill_buf` (through
 /// the connection's read buffer, taking at most 100 bytes so that some stay buffered).
@@ -262,17 +274,6 @@ impl threadnet::Codec for Alternating {
     }
 }
 
-struct AltEcho(Sender<CloseReason>);
-
-impl Handler<Alternating> for AltEcho {
-    fn on_message(&mut self, conn: &Connection<Alternating>, msg: Vec<u8>) {
-        conn.send(msg).expect("echo");
-    }
-    fn on_close(&mut self, _: &Connection<Alternating>, reason: &CloseReason) {
-        let _ = self.0.send(reason.clone());
-    }
-}
-
 /// A codec whose frames start with a large read and with `fill_buf` in turn: the reader
 /// switches between reading straight from the socket (no buffer, no patience) and through
 /// its buffer (patience on, given back after a pause) frame by frame, and two pauses longer
@@ -284,7 +285,7 @@ fn frames_started_both_ways_in_turn_lose_nothing_across_pauses() {
         .addr("127.0.0.1:0")
         .start(
             Alternating::default(),
-            move |_: &Connection<Alternating>| AltEcho(tx.clone()),
+            move |_: &Connection<Alternating>| VecEcho(tx.clone()),
         )
         .unwrap();
     let mut s = peer(server.local_addr());
@@ -312,26 +313,13 @@ fn frames_started_both_ways_in_turn_lose_nothing_across_pauses() {
 
 // ---------------------------------------------------------------- LengthDelimited
 
-struct FrameEcho {
-    closes: Sender<CloseReason>,
-}
-
-impl Handler<LengthDelimited> for FrameEcho {
-    fn on_message(&mut self, conn: &Connection<LengthDelimited>, frame: Vec<u8>) {
-        conn.send(frame).expect("echo");
-    }
-    fn on_close(&mut self, _: &Connection<LengthDelimited>, reason: &CloseReason) {
-        let _ = self.closes.send(reason.clone());
-    }
-}
-
 fn frame_server(options: ConnOptions) -> (ServerHandle<LengthDelimited>, Receiver<CloseReason>) {
     let (tx, rx) = mpsc::channel();
     let handle = TcpServer::builder()
         .addr("127.0.0.1:0")
         .options(options)
-        .start(LengthDelimited::new(), move |_: &Connection<_>| FrameEcho {
-            closes: tx.clone(),
+        .start(LengthDelimited::new(), move |_: &Connection<_>| {
+            VecEcho(tx.clone())
         })
         .unwrap();
     (handle, rx)
