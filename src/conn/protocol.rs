@@ -106,3 +106,69 @@ impl LayerSlot {
         self.get()?.beat(encoded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Says goodbye to every cause.
+    struct Bye;
+
+    impl Layer for Bye {
+        fn goodbye(&self, _: &CloseReason) -> Option<Vec<u8>> {
+            Some(b"bye".to_vec())
+        }
+    }
+
+    fn slot() -> LayerSlot {
+        let slot = LayerSlot::new();
+        slot.set(Box::new(Bye));
+        slot
+    }
+
+    #[test]
+    fn the_goodbye_is_said_once_and_only_while_armed() {
+        let s = slot();
+        // Not armed yet (a plain HTTP connection on an upgrade port): nothing, and still
+        // armable afterwards.
+        assert_eq!(s.take_goodbye(&CloseReason::Shutdown), None);
+        s.arm_goodbye();
+        assert_eq!(
+            s.take_goodbye(&CloseReason::Shutdown),
+            Some(b"bye".to_vec())
+        );
+        assert_eq!(s.take_goodbye(&CloseReason::Shutdown), None);
+        // Said: arming again does not bring it back.
+        s.arm_goodbye();
+        assert_eq!(s.take_goodbye(&CloseReason::Shutdown), None);
+    }
+
+    #[test]
+    fn a_disarmed_goodbye_stays_disarmed() {
+        let s = slot();
+        s.arm_goodbye();
+        s.disarm_goodbye();
+        s.arm_goodbye(); // a second arm (AutoReply's on_connect after a WsClient's factory)
+        assert_eq!(s.take_goodbye(&CloseReason::Shutdown), None);
+    }
+
+    #[test]
+    fn without_a_layer_nothing_is_asked() {
+        let s = LayerSlot::new();
+        s.arm_goodbye();
+        assert_eq!(s.take_goodbye(&CloseReason::Shutdown), None);
+        assert_eq!(s.beat(b"ping"), None);
+        assert!(s.get().is_none());
+        // The first layer installed stays.
+        s.set(Box::new(Bye));
+        struct Other;
+        impl Layer for Other {
+            fn is_client(&self) -> bool {
+                true
+            }
+        }
+        s.set(Box::new(Other));
+        assert!(!s.get().unwrap().is_client());
+        assert_eq!(s.get().unwrap().subprotocol(), None);
+    }
+}
