@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::conn::idle::Activity;
 use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
+use crate::conn::protocol::LayerSlot;
 use crate::conn::queue::{Events, Mode, Payload, QState, Tx};
 use crate::conn::through::Gather;
 use crate::conn::timers::ConnTimers;
@@ -38,12 +39,6 @@ pub(crate) struct Life {
     deadline: Option<(TimerId, Instant)>,
 }
 
-/// A protocol's last message before a graceful close (a WebSocket close frame): given the
-/// cause of the shutdown, the encoded bytes to queue before the FIN, or `None` for nothing.
-/// The WebSocket layer sets it once the handshake is done and clears it when it sends a close
-/// frame itself; the first [`Core::begin_shutdown`] takes it.
-pub(crate) type Goodbye = Box<dyn FnOnce(&CloseReason) -> Option<Vec<u8>> + Send>;
-
 /// Who sends the FIN of a graceful close.
 enum Fin<'a> {
     /// This thread, now: nothing is being written or waits to be.
@@ -62,9 +57,9 @@ pub(crate) struct Core {
     pub(crate) local: Addr,
     /// The client a PROXY protocol header named, set once before the handler is made.
     pub(crate) proxied: OnceLock<Addr>,
-    /// The application protocol the connection's handshake chose (a WebSocket subprotocol),
-    /// set once by the protocol layer.
-    pub(crate) protocol: OnceLock<String>,
+    /// The protocol built on the connection (WebSocket), if any: its subprotocol, its last
+    /// message before a graceful close, its heartbeat bytes.
+    pub(crate) layer: LayerSlot,
     /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
     stream: Mutex<Option<Arc<dyn Socket>>>,
@@ -106,8 +101,6 @@ pub(crate) struct Core {
     pub(crate) winding_down: AtomicBool,
     pub(crate) dropped: AtomicU64,
     life: Mutex<Life>,
-    /// The protocol's last message before a graceful close, taken by the first shutdown.
-    goodbye: Mutex<Option<Goodbye>>,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
     pub(crate) timers: ConnTimers,
     /// When the socket was last read and written, for idle timeouts and heartbeats.
@@ -141,7 +134,7 @@ impl Core {
             peer,
             local,
             proxied: OnceLock::new(),
-            protocol: OnceLock::new(),
+            layer: LayerSlot::new(),
             datagram: stream.is_datagram(),
             stream: Mutex::new(Some(stream)),
             wheel: cfg.wheel(),
@@ -162,7 +155,6 @@ impl Core {
             winding_down: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             life: Mutex::new(Life::default()),
-            goodbye: Mutex::new(None),
             timers: ConnTimers::default(),
             activity: Activity::new(tracked),
             traffic: metrics.join(),
@@ -227,18 +219,12 @@ impl Core {
         }
     }
 
-    /// Sets (or, with `None`, clears) the goodbye: see [`Goodbye`].
-    pub(crate) fn set_goodbye(&self, goodbye: Option<Goodbye>) {
-        *lock(&self.goodbye) = goodbye;
-    }
-
     /// Starts a graceful close: no more sends, the queue drains, then `shutdown(Write)`; a
     /// deadline timer forces the close if the whole thing is not over by `timeout`.
     /// Returns without blocking. If a graceful close is already under way, only its deadline
     /// can move, and only earlier.
     pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: CloseReason, timeout: Duration) {
-        let goodbye = lock(&self.goodbye).take();
-        if let Some(bytes) = goodbye.and_then(|bye| bye(&cause)) {
+        if let Some(bytes) = self.layer.take_goodbye(&cause) {
             // The protocol's last word goes out before the FIN; a full queue skips it.
             let _ = self.push(Payload::Owned(bytes), Mode::Try);
         }

@@ -34,7 +34,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
@@ -233,10 +233,6 @@ const NO_FRAME: u64 = u64::MAX;
 /// clock starts when the reader reads the socket for the rest.
 const PENDING: u64 = u64::MAX - 1;
 
-/// Turns a [`Heartbeat`]'s encoded message into the bytes of one beat, for a protocol whose
-/// frames differ each time (a WebSocket client masks each frame with a fresh key).
-pub(crate) type Beat = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
-
 /// When the socket was last read and written, and when the frame being read began, in
 /// nanoseconds since the wheel's origin.
 pub(crate) struct Activity {
@@ -248,8 +244,6 @@ pub(crate) struct Activity {
     frame: AtomicU64,
     /// A stream reader keeps `frame`: the frame timeout applies.
     frames: AtomicBool,
-    /// Set by the protocol (`Core::set_beat`): each heartbeat is made by it.
-    beat: OnceLock<Beat>,
 }
 
 impl Activity {
@@ -260,7 +254,6 @@ impl Activity {
             write: AtomicU64::new(0),
             frame: AtomicU64::new(NO_FRAME),
             frames: AtomicBool::new(false),
-            beat: OnceLock::new(),
         }
     }
 }
@@ -318,12 +311,6 @@ impl Core {
             NO_FRAME
         };
         self.activity.frame.store(at, Ordering::Relaxed);
-    }
-
-    /// From now on each heartbeat is `beat` of the heartbeat's message, made when it is sent,
-    /// not the message itself. Only the first call counts.
-    pub(crate) fn set_beat(&self, beat: Beat) {
-        let _ = self.activity.beat.set(beat);
     }
 
     /// Bytes went to the socket. Only a limit on writes needs the time (the frame timeout,
@@ -427,8 +414,9 @@ fn check(core: &Arc<Core>) {
         let due = write.saturating_add(interval);
         if now >= due {
             // Counted as written when the writer writes it; until then, not again.
-            let payload = match core.activity.beat.get() {
-                Some(make) => Payload::Owned(make(&beat.message)),
+            // A protocol layer may make each beat's bytes (a WebSocket client masks them).
+            let payload = match core.layer.beat(&beat.message) {
+                Some(bytes) => Payload::Owned(bytes),
                 None => Payload::Shared(Arc::clone(&beat.message)),
             };
             let _ = core.push(payload, Mode::Try);

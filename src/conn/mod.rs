@@ -14,6 +14,7 @@
 //! | `writer.rs` | the writer thread: drains the queue in batches, one vectored write each |
 //! | `through.rs` | write-through: a reply written on the reader thread, no hand-off |
 //! | `idle.rs` | idle limits and heartbeats, one re-armed timer per connection |
+//! | `protocol.rs` | the one slot where a protocol built on the connection hooks in |
 //! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
 //! | `metrics.rs` | counters per connection and per server or client |
 //! | `registry.rs` | the live connections by id: look up, visit, broadcast, join |
@@ -27,6 +28,7 @@ pub(crate) mod idle;
 mod input;
 pub(crate) mod metrics;
 pub(crate) mod options;
+pub(crate) mod protocol;
 pub(crate) mod queue;
 pub(crate) mod reader;
 mod reason;

@@ -6,10 +6,9 @@ use std::net::ToSocketAddrs;
 use std::sync::{mpsc, Arc, Mutex};
 
 use super::client_handshake::{handshake, Offer};
-use super::client_rng::mask_key;
 use super::codec::WsCodec;
-use super::frame;
-use super::handler::{answer, arm_goodbye, AutoReply};
+use super::handler::{answer, AutoReply};
+use super::layer;
 use super::url::WsUrl;
 use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::codec::Codec;
@@ -183,9 +182,7 @@ impl WsClientBuilder {
             move |conn: &Connection<WsCodec>| {
                 // A shutdown or stop sends a close frame from now on: before `connect`
                 // returns, not once `on_connect` gets to run.
-                arm_goodbye(conn);
-                mask_heartbeats(conn);
-                keep_protocol(conn, &chosen);
+                open(conn, &chosen);
                 let _ = started_tx.try_send(());
                 AutoReply::new(factory(conn))
             },
@@ -218,20 +215,9 @@ impl WsClientBuilder {
             Some(prepare),
             Some(Box::new(answer)),
         )?;
-        arm_goodbye(client.connection());
-        mask_heartbeats(client.connection());
-        keep_protocol(client.connection(), &chosen);
+        open(client.connection(), &chosen);
         Ok(client)
     }
-}
-
-/// Makes `conn`'s heartbeats client frames: a [`ws::heartbeat`](super::heartbeat) (or any
-/// [`Heartbeat`](crate::Heartbeat) of a server-side frame) goes out masked with a fresh key
-/// each beat (RFC 6455, section 5.3), as every frame a client sends must.
-fn mask_heartbeats(conn: &Connection<WsCodec>) {
-    conn.core.set_beat(Box::new(|bytes: &[u8]| {
-        frame::masked(bytes, mask_key()).unwrap_or_else(|| bytes.to_vec())
-    }));
 }
 
 /// The subprotocol the server picked in the connection's opening handshake
@@ -253,19 +239,19 @@ fn mask_heartbeats(conn: &Connection<WsCodec>) {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn subprotocol<C: Codec>(conn: &Connection<C>) -> Option<&str> {
-    conn.core.protocol.get().map(String::as_str)
+    conn.core.layer.get().and_then(|l| l.subprotocol())
 }
 
 /// Where a dial's handshake leaves the subprotocol the server chose, for the connection's
 /// handler factory to take.
 type Chosen = Arc<Mutex<Option<String>>>;
 
-/// Moves the subprotocol the last handshake chose (in `chosen`, set by the dial's prepare,
-/// which runs before this connection's handler is made) to `conn`.
-fn keep_protocol(conn: &Connection<WsCodec>, chosen: &Mutex<Option<String>>) {
-    if let Some(p) = lock(chosen).take() {
-        let _ = conn.core.protocol.set(p);
-    }
+/// Makes `conn` the client end of a WebSocket, speaking it at once, with the subprotocol the
+/// last handshake chose (left in `chosen` by the dial's prepare, which runs before this
+/// connection's handler is made).
+fn open(conn: &Connection<WsCodec>, chosen: &Mutex<Option<String>>) {
+    layer::install(conn, lock(chosen).take(), true);
+    layer::speaks(conn);
 }
 
 /// Where `url` is dialled, its opening handshake, offering `protocols` and `origin`, and where

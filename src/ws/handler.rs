@@ -1,13 +1,12 @@
 //! The handler wrapper that answers what the codec cannot: pongs, close frames, and protocol
 //! errors.
 
-use std::any::Any;
 use std::net::Shutdown;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::codec::{CloseFrame, Message, WsCodec};
 use super::error::WsError;
+use super::layer;
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
@@ -41,7 +40,7 @@ where
     C: Codec,
     C::Out: From<Message>,
 {
-    conn.core.set_goodbye(None); // this is the close frame
+    conn.core.layer.disarm_goodbye(); // this is the close frame
     let frame = CloseFrame {
         code,
         reason: reason.to_string(),
@@ -52,40 +51,12 @@ where
     conn.shutdown(CLOSE_TIMEOUT);
 }
 
-/// Makes a graceful close of `conn` that did not come from [`close`] start with a close frame
-/// (RFC 6455, section 7.1.2): 1000 for [`Connection::shutdown`], 1001 (going away) for a
-/// server or client stop, nothing after the peer's EOF or for an abortive close. Called once
-/// the connection speaks WebSocket.
-pub(crate) fn arm_goodbye<C>(conn: &Connection<C>)
-where
-    C: Codec,
-    C::Out: From<Message>,
-{
-    let codec = Arc::clone(&conn.codec);
-    conn.core
-        .set_goodbye(Some(Box::new(move |cause: &CloseReason| {
-            let (code, reason) = match cause {
-                CloseReason::Shutdown => (1000, ""),
-                CloseReason::ServerStopped { .. } => (1001, "going away"),
-                _ => return None,
-            };
-            let frame = CloseFrame {
-                code,
-                reason: reason.to_string(),
-            };
-            let mut bytes = Vec::new();
-            codec
-                .write(&Message::Close(Some(frame)).into(), &mut bytes)
-                .ok()?;
-            Some(bytes)
-        })));
-}
-
 /// A [`Heartbeat`] for a WebSocket connection (a [`WsCodec`] one, a [`ws::serve`](super::serve)
 /// one once its handshake is done, or a [`WsClient`](super::WsClient) one): a Ping frame with
-/// an empty payload, sent whenever the connection has written nothing for `interval`. On a
-/// [`WsClient`](super::WsClient) connection each ping is masked with a fresh key, as a
-/// client's frames must be (RFC 6455, section 5.3).
+/// an empty payload, sent whenever the connection has written nothing for `interval`. On the
+/// client end (a [`WsClient`](super::WsClient) connection, or a [`WsCodec::client`] one that
+/// [`AutoReply`] handles) each ping is masked with a fresh key, as a client's frames must be
+/// (RFC 6455, section 5.3).
 ///
 /// The rule: a peer that has sent nothing at all, not even the Pong that RFC 6455
 /// (section 5.5.2) obliges it to answer each ping with, for `misses` intervals (3 unless
@@ -119,14 +90,6 @@ pub fn heartbeat(interval: Duration) -> Heartbeat {
     Heartbeat::new(interval, ping)
 }
 
-/// Whether `conn` is the client end of a WebSocket: its codec is a [`WsCodec::client`] one.
-fn is_client<C: Codec>(conn: &Connection<C>) -> bool {
-    let codec: &dyn Any = &*conn.codec;
-    codec
-        .downcast_ref::<WsCodec>()
-        .is_some_and(WsCodec::is_client)
-}
-
 /// What every endpoint does on its own (RFC 6455, 5.5.1 and 5.5.2): answers a ping with a
 /// pong, echoes a close frame and shuts down, answers a protocol error with its close code.
 /// The close frame's code (the peer's, or ours for a protocol error) becomes the close
@@ -151,11 +114,11 @@ where
             });
             // The echo is the close frame. It is refused if we sent our close first: then
             // this is the answer to it.
-            conn.core.set_goodbye(None);
+            conn.core.layer.disarm_goodbye();
             let _ = conn.send(Message::Close(c.clone()).into());
             // The peer sends nothing more, and the server closes the TCP connection first
             // (section 7.1.1).
-            if is_client(conn) {
+            if conn.core.layer.get().is_some_and(|l| l.is_client()) {
                 // A client waits for the server's FIN (its codec reads to EOF; then what is
                 // queued is flushed and the connection ends), and sends its own only after
                 // it, or at the deadline.
@@ -226,7 +189,9 @@ impl<H: Handler<WsCodec>> AutoReply<H> {
 
 impl<H: Handler<WsCodec>> Handler<WsCodec> for AutoReply<H> {
     fn on_connect(&mut self, conn: &Connection<WsCodec>) {
-        arm_goodbye(conn);
+        // A WsClient's factory installed its layer already (with its subprotocol).
+        layer::install(conn, None, conn.codec.is_client());
+        layer::speaks(conn);
         self.inner.on_connect(conn);
     }
 

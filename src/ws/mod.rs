@@ -27,6 +27,7 @@ mod error;
 mod frame;
 mod handler;
 mod handshake;
+mod layer;
 mod serve;
 mod sha1;
 #[cfg(test)]

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use super::codec::Message;
-use super::handler::{answer, arm_goodbye, CLOSE_TIMEOUT};
+use super::handler::{answer, CLOSE_TIMEOUT};
+use super::layer;
 use super::upgrade::{Incoming, Outgoing, WsUpgrade};
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
@@ -111,11 +112,12 @@ where
             Incoming::Http(http::Incoming::Error(e)) => send(conn, e.to_response(), true),
             Incoming::Refused(resp) => send(conn, resp, true),
             Incoming::Open { request, response } => {
-                if let Some(p) = response.get_header("sec-websocket-protocol") {
-                    let _ = conn.core.protocol.set(p.to_string());
-                }
+                // The subprotocol is known before the 101 is queued, the close frame may go
+                // out only after it: a plain HTTP connection on this port never gets one.
+                let chosen = response.get_header("sec-websocket-protocol");
+                layer::install(conn, chosen.map(str::to_string), false);
                 send(conn, response, false);
-                arm_goodbye(conn);
+                layer::speaks(conn);
                 self.open = true;
                 self.socket.on_open(conn, &request);
             }

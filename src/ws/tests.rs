@@ -422,3 +422,36 @@ fn heartbeat_frames_are_masked_per_beat_for_a_client() {
     assert_eq!(frame::masked(&server_ping[..3], [1, 2, 3, 4]), None);
     assert_eq!(frame::masked(&frame(true, 0x9, b"x"), [1, 2, 3, 4]), None);
 }
+
+#[test]
+fn s5_3_heartbeats_of_a_client_codec_under_auto_reply_are_masked() {
+    use crate::conn::Connection;
+    use crate::{ConnOptions, TcpClient};
+    use std::io::Read;
+    use std::net::TcpListener;
+    use std::time::Duration;
+    // A client made with TcpClient, WsCodec::client and AutoReply (no WsClient): its pings
+    // are client frames too, masked (a server closes an unmasked one with 1002).
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let beat = heartbeat(Duration::from_millis(20)).misses(1000); // never closes the peer
+    let opts = ConnOptions::new().heartbeat(beat);
+    let client = TcpClient::builder()
+        .options(opts)
+        .connect(
+            listener.local_addr().unwrap(),
+            WsCodec::client(),
+            |_: &Connection<WsCodec>| {
+                AutoReply::new(|_: &Connection<WsCodec>, _: Result<Message, WsError>| {})
+            },
+        )
+        .unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut ping = [0u8; 6];
+    peer.read_exact(&mut ping[..2]).unwrap();
+    assert_eq!(ping[..2], [0x89, 0x80], "an empty ping, masked");
+    peer.read_exact(&mut ping[2..]).unwrap(); // the key
+    assert_eq!(read_all(&ping)[0], ok(Message::Ping(Vec::new())));
+    drop(peer); // the client sees EOF and ends
+    client.stop(Duration::from_secs(1));
+}
