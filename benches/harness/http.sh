@@ -54,13 +54,14 @@ SERVERS=(threadnet std-http hyper-http)
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (anything else running skews the figures)"
 } | tee "$OUT/env.txt"
 
-
 # start_server NAME: sets SERVER_PID and SERVER_PORT once it prints `listening on ADDR`.
 start_server() {
   local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   case $name in
-    threadnet) "${SERVER_PIN[@]}" "$HTTP_HELLO" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    threadnet)
+      "${SERVER_PIN[@]}" "$HTTP_HELLO" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" &
+      ;;
     *) "${SERVER_PIN[@]}" "$BIN/$name" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
   esac
   SERVER_PID=$!

@@ -90,13 +90,16 @@ start_server() {
   local name=$1 stdout="$OUT/$1.stdout"
   : >"$stdout"
   case $name in
-    threadnet) "${SERVER_PIN[@]}" "$KV_SERVER" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
-    std-resp) "${SERVER_PIN[@]}" "$STD_RESP" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
-    mini-redis) "${SERVER_PIN[@]}" "$MINI_REDIS" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" & ;;
+    threadnet | std-resp | mini-redis)
+      local bin=$KV_SERVER
+      [[ $name == std-resp ]] && bin=$STD_RESP
+      [[ $name == mini-redis ]] && bin=$MINI_REDIS
+      "${SERVER_PIN[@]}" "$bin" --addr 127.0.0.1:0 >"$stdout" 2>>"$OUT/$name.log" &
+      ;;
     redis-server)
       SERVER_PORT=$(free_port)
-      "${SERVER_PIN[@]}" redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" --appendonly no \
-        --daemonize no --logfile "" >"$stdout" 2>>"$OUT/$name.log" &
+      "${SERVER_PIN[@]}" redis-server --bind 127.0.0.1 --port "$SERVER_PORT" --save "" \
+        --appendonly no --daemonize no --logfile "" >"$stdout" 2>>"$OUT/$name.log" &
       ;;
   esac
   SERVER_PID=$!
@@ -113,8 +116,8 @@ run_case() { # run_case LABEL SERVER REQUESTS REDIS-BENCHMARK-ARGS...
     return 0
   fi
   # -q prints "SET: 78125.00 requests per second, p50=..." per test, after \r progress lines.
-  timeout 300 "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" "$@" -n "$n" -t set,get -q \
-    2>>"$OUT/redis-benchmark.log" | tr '\r' '\n' | grep "requests per second" |
+  timeout 300 "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$SERVER_PORT" "$@" -n "$n" \
+    -t set,get -q 2>>"$OUT/redis-benchmark.log" | tr '\r' '\n' | grep "requests per second" |
     while read -r test rps _; do
       printf '%s\t%s\t%s\t%s\n' "$label" "${test%:}" "$server" "$rps" | tee -a "$RESULTS"
     done || rc=$?
