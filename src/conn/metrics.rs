@@ -100,6 +100,12 @@ impl Metrics {
         }
     }
 
+    /// How many connections' counters are live: their `Core`s not dropped yet.
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        lock(&self.traffic).live.len()
+    }
+
     /// Messages and bytes in and out, over every connection, live or gone.
     fn traffic(&self) -> [u64; 4] {
         let totals = lock(&self.traffic);
@@ -378,5 +384,34 @@ impl Core {
     /// The connection's traffic so far.
     pub(crate) fn traffic(&self) -> [u64; 4] {
         self.traffic.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts made on a connection's own counters are in the totals while it lives, stay
+    /// there once it has gone (moved, not copied: counted once), and the live set is left
+    /// empty: a server with connections coming and going does not keep their counters.
+    #[test]
+    fn a_gone_connection_still_counts_once_and_is_not_kept() {
+        let m = Metrics::default();
+        let a = m.join();
+        let b = m.join();
+        add(&a.messages_received, 3);
+        add(&a.bytes_received, 30);
+        add(&b.messages_sent, 2);
+        add(&b.bytes_sent, 20);
+        assert_eq!(m.traffic(), [3, 2, 30, 20]);
+        m.leave(&a);
+        assert_eq!(m.traffic(), [3, 2, 30, 20]);
+        m.leave(&a); // a second leave changes nothing
+        add(&b.bytes_sent, 5);
+        assert_eq!(m.traffic(), [3, 2, 30, 25]);
+        m.leave(&b);
+        assert_eq!(m.traffic(), [3, 2, 30, 25]);
+        assert!(lock(&m.traffic).live.is_empty());
+        assert_eq!(m.snapshot(0).bytes_sent, 25);
     }
 }

@@ -576,3 +576,46 @@ impl<C: Codec> ServerHandle<C> {
         self.inner.wait();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    use crate::{Connection, LengthDelimited, TcpServer};
+
+    /// Every connection's `Core` is freed once it has closed: nothing (a timer, a queue, the
+    /// registry) keeps one alive, so its counters leave the live set for the gone sum and a
+    /// server with connections coming and going keeps nothing of them.
+    #[test]
+    fn closed_connections_are_freed() {
+        let server = TcpServer::builder()
+            .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
+                |conn: &Connection<LengthDelimited>, msg: Vec<u8>| {
+                    let _ = conn.send(msg);
+                }
+            })
+            .unwrap();
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(server.local_addr()).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            s.write_all(&[0, 0, 0, 2, b'h', b'i']).unwrap();
+            let mut back = [0u8; 6];
+            s.read_exact(&mut back).unwrap();
+            assert_eq!(&back[4..], b"hi");
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.inner.metrics.live() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{} closed connections are still alive",
+                server.inner.metrics.live()
+            );
+            std::thread::yield_now();
+        }
+        let m = server.metrics();
+        assert_eq!((m.messages_received, m.messages_sent), (20, 20));
+        server.stop(Duration::from_secs(1));
+    }
+}
