@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{ends, peer, recv};
+use common::{assert_closed_with, ends, peer, recv};
 use threadnet::ws::{apply_mask, AutoReply, Message, WsCodec, WsError};
 use threadnet::{CloseReason, Connection, ServerHandle, TcpServer};
 
@@ -361,18 +361,7 @@ fn shutdown_sends_a_close_frame_first_and_the_peers_answer_ends_the_connection()
         .unwrap();
     let started = Instant::now();
     assert!(ends(&s), "the server closes after the close frames crossed");
-    let reason = recv(&closed);
-    assert!(
-        matches!(
-            reason,
-            CloseReason::Protocol {
-                code: 1000,
-                by_peer: true,
-                ..
-            }
-        ),
-        "{reason:?}"
-    );
+    assert_closed_with(&recv(&closed), 1000, true);
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "not at the deadline"
@@ -528,18 +517,7 @@ fn heartbeat_keeps_a_peer_that_answers_pings() {
         out.lines().collect::<Vec<_>>(),
         ["echo alive", "closed 1000"]
     );
-    let reason = recv(&closed);
-    assert!(
-        matches!(
-            reason,
-            CloseReason::Protocol {
-                code: 1000,
-                by_peer: true,
-                ..
-            }
-        ),
-        "{reason:?}"
-    );
+    assert_closed_with(&recv(&closed), 1000, true);
     server.stop(Duration::from_secs(1));
 }
 

@@ -13,12 +13,12 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ms, recv, WAIT};
+use common::{assert_closed_with, ms, recv, WAIT};
 use threadnet::http::{Request, Response};
 use threadnet::ws::{self, accept_key, apply_mask, Message, WsClient, WsCodec, WsError, WsUpgrade};
 use threadnet::{
-    Backoff, CloseReason, ConnOptions, Connection, Handler, IdleKind, ServerBuilder, ServerHandle,
-    TcpClient, TcpServer, UnixServer,
+    Backoff, ClientHandle, CloseReason, ConnOptions, Connection, Handler, IdleKind, ServerBuilder,
+    ServerHandle, TcpClient, TcpServer, UnixServer,
 };
 
 type Got = Result<Message, WsError>;
@@ -48,6 +48,12 @@ struct Probe {
     opened: Receiver<Connection<WsCodec>>,
     msgs: Receiver<Got>,
     closed: Receiver<CloseReason>,
+}
+
+/// A [`WsClient`] with the default options on `url`, its handlers forwarding to the probe.
+fn dial(url: &str) -> (ClientHandle<WsCodec>, Probe) {
+    let (factory, probe) = forward();
+    (WsClient::builder().connect(url, factory).unwrap(), probe)
 }
 
 /// A factory of [`Forward`] handlers, and where they forward to.
@@ -87,15 +93,6 @@ fn close_msg(code: u16, reason: &str) -> Message {
 
 fn close_frame(code: u16, reason: &str) -> Got {
     Ok(close_msg(code, reason))
-}
-
-/// `reason` is the end of a closing handshake with `code`.
-#[track_caller]
-fn assert_closed_with(reason: &CloseReason, want: u16, peer: bool) {
-    match reason {
-        CloseReason::Protocol { code, by_peer, .. } if *code == want && *by_peer == peer => {}
-        other => panic!("expected a close frame with {want} (by peer: {peer}), got {other}"),
-    }
 }
 
 /// What threadnet's own server saw: each handshake, and each message its sockets got.
@@ -224,10 +221,7 @@ fn own_server_echo_ping_and_client_close() {
 fn own_server_closes_with_a_code() {
     let (tx, seen) = mpsc::channel();
     let server = tcp_server(tx);
-    let (factory, probe) = forward();
-    let client = WsClient::builder()
-        .connect(&format!("ws://{}/", server.local_addr()), factory)
-        .unwrap();
+    let (client, probe) = dial(&format!("ws://{}/", server.local_addr()));
     assert_eq!(next_open(&seen), "/ []");
     let conn = client.connection().unwrap();
     conn.send(Message::Text("close-me".into())).unwrap();
@@ -244,10 +238,7 @@ fn own_server_closes_with_a_code() {
 fn client_stop_sends_going_away() {
     let (tx, seen) = mpsc::channel();
     let server = tcp_server(tx);
-    let (factory, probe) = forward();
-    let client = WsClient::builder()
-        .connect(&format!("ws://{}/", server.local_addr()), factory)
-        .unwrap();
+    let (client, probe) = dial(&format!("ws://{}/", server.local_addr()));
     next_open(&seen);
     // At once: the close frame is armed before `connect` returns.
     client.stop(WAIT);
@@ -406,10 +397,7 @@ fn python_websockets_server() {
     client.wait();
 
     // The client closes with a code: Python sees it.
-    let (factory, probe) = forward();
-    let client = WsClient::builder()
-        .connect(&format!("ws://127.0.0.1:{port}/again"), factory)
-        .unwrap();
+    let (client, probe) = dial(&format!("ws://127.0.0.1:{port}/again"));
     assert_eq!(py.line(), "open /again None");
     ws::close(&client.connection().unwrap(), 4321, "bye from rust");
     assert_eq!(recv(&probe.msgs), close_frame(4321, "bye from rust"));
@@ -559,8 +547,7 @@ fn a_frame_right_after_the_101_is_kept() {
         let mut rest = Vec::new();
         let _ = s.read_to_end(&mut rest);
     });
-    let (factory, probe) = forward();
-    let client = WsClient::builder().connect(&url, factory).unwrap();
+    let (client, probe) = dial(&url);
     assert_eq!(recv(&probe.msgs), text("early"));
     client.stop(WAIT);
     t.join().unwrap();
@@ -585,8 +572,7 @@ fn a_masked_server_frame_is_closed_with_1002() {
         apply_mask(&mut p, [h[2], h[3], h[4], h[5]]);
         let _ = close_tx.send(u16::from_be_bytes([p[0], p[1]]));
     });
-    let (factory, probe) = forward();
-    let client = WsClient::builder().connect(&url, factory).unwrap();
+    let (client, probe) = dial(&url);
     let err = recv(&probe.msgs).unwrap_err();
     assert_eq!(err.code, 1002);
     assert_eq!(recv(&close_rx), 1002);
@@ -620,8 +606,7 @@ fn after_the_servers_close_frame_the_client_waits_for_its_fin() {
         let _ = fin_tx.send(waited);
         // Dropping `s` closes: now the client's reader sees the server's EOF.
     });
-    let (factory, probe) = forward();
-    let client = WsClient::builder().connect(&url, factory).unwrap();
+    let (client, probe) = dial(&url);
     assert!(
         recv(&fin_rx),
         "the client closed its end before the server did"

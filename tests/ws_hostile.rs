@@ -18,7 +18,7 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ends, fd_count, peer, recv, thread_count, wait_until};
+use common::{assert_closed_with, ends, fd_count, peer, recv, thread_count, wait_until};
 use threadnet::http::{Http1, Request, Response};
 use threadnet::ws::{self, Message, WsCodec, WsUpgrade};
 use threadnet::{CloseReason, ConnOptions, Connection, TcpServer};
@@ -346,17 +346,6 @@ fn hostile_websocket_peers_close_only_themselves() {
 
     let exchanges = good.finish();
     println!("good exchanges: {exchanges}");
-    let reason = recv(&closed);
-    assert!(
-        matches!(
-            reason,
-            CloseReason::Protocol {
-                code: 1000,
-                by_peer: true,
-                ..
-            }
-        ),
-        "{reason:?}"
-    );
+    assert_closed_with(&recv(&closed), 1000, true);
     server.stop(Duration::from_secs(1));
 }

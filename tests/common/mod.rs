@@ -202,6 +202,15 @@ pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
+/// `reason` is the end of a closing handshake with `code`.
+#[track_caller]
+pub fn assert_closed_with(reason: &CloseReason, want: u16, peer: bool) {
+    match reason {
+        CloseReason::Protocol { code, by_peer, .. } if *code == want && *by_peer == peer => {}
+        other => panic!("expected a close frame with {want} (by peer: {peer}), got {other}"),
+    }
+}
+
 /// `CloseReason` made comparable (it holds an `io::Error`, so it is not `PartialEq`), to be
 /// sent over a channel from `on_close` and compared with `assert_eq!`.
 #[derive(Debug, Clone, PartialEq, Eq)]
