@@ -229,7 +229,27 @@ pub(crate) fn read_frame_start<R: BufRead>(r: &mut R, buf: &mut [u8]) -> io::Res
 
 #[cfg(test)]
 pub(crate) mod test_util {
-    use std::io::{self, Read};
+    use std::fmt::Display;
+    use std::io::{self, BufRead, Read};
+
+    /// Everything `codec` reads from `r`, for a codec whose messages are `Ok(command)` or a
+    /// protocol error (RESP's): the commands, then what ended the stream: the protocol
+    /// error's text, `EOF`, or the I/O error's kind.
+    pub(crate) fn outcome<C, T, E>(mut codec: C, r: &mut impl BufRead) -> (Vec<T>, String)
+    where
+        C: super::Codec<In = Result<T, E>>,
+        E: Display,
+    {
+        let mut got = Vec::new();
+        loop {
+            match codec.read(r) {
+                Ok(Some(Ok(cmd))) => got.push(cmd),
+                Ok(Some(Err(e))) => return (got, e.to_string()),
+                Ok(None) => return (got, "EOF".to_string()),
+                Err(e) => return (got, format!("{:?}", e.kind())),
+            }
+        }
+    }
 
     /// A reader that hands out at most one byte per `read`: every frame arrives split.
     pub(crate) struct OneByte<'a>(pub(crate) &'a [u8]);

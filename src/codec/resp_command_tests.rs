@@ -2,26 +2,9 @@
 //! what `Resp` reads.
 
 use super::*;
-use crate::codec::test_util::{Counting, OneByte};
+use crate::codec::test_util::{outcome, Counting, OneByte};
 use std::io::{self, BufReader, Read};
 use std::sync::Arc;
-
-/// Everything `codec` reads from `r`, as `Vec`s: commands, then the protocol error or I/O
-/// error kind that ended the stream.
-fn outcome<C>(mut codec: C, r: &mut impl BufRead) -> (Vec<Vec<Vec<u8>>>, String)
-where
-    C: Codec<In = Result<Vec<Vec<u8>>, ProtocolError>>,
-{
-    let mut got = Vec::new();
-    loop {
-        match codec.read(r) {
-            Ok(Some(Ok(cmd))) => got.push(cmd),
-            Ok(Some(Err(e))) => return (got, e.to_string()),
-            Ok(None) => return (got, "EOF".to_string()),
-            Err(e) => return (got, format!("{:?}", e.kind())),
-        }
-    }
-}
 
 /// `RespCommands`' messages, converted for comparison with `Resp`'s.
 #[derive(Clone)]

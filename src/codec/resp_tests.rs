@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::codec::resp_reply::SMALL;
-use crate::codec::test_util::{Counting, OneByte};
+use crate::codec::test_util::{outcome, Counting, OneByte};
 use crate::codec::Codec;
 use std::io::{BufReader, ErrorKind};
 
@@ -492,20 +492,6 @@ fn protocol_error_converts_to_invalid_data() {
     assert_eq!(e.to_string(), "Protocol error: invalid bulk length");
     let io: io::Error = e.into();
     assert_eq!(io.kind(), ErrorKind::InvalidData);
-}
-
-/// Everything `codec` reads from `r`: commands, then the protocol error or I/O error kind that
-/// ended the stream, if any.
-fn outcome(mut codec: Resp, r: &mut impl BufRead) -> (Vec<Args>, String) {
-    let mut got = Vec::new();
-    loop {
-        match codec.read(r) {
-            Ok(Some(Ok(cmd))) => got.push(cmd),
-            Ok(Some(Err(e))) => return (got, e.to_string()),
-            Ok(None) => return (got, "EOF".to_string()),
-            Err(e) => return (got, format!("{:?}", e.kind())),
-        }
-    }
 }
 
 #[test]
