@@ -77,7 +77,7 @@ use crate::conn::CloseReason;
 use crate::conn::Connection;
 use crate::error::Refused;
 use crate::sync::{catch, deadline_after, lock, Latch, Stop, StopOnDrop};
-use crate::sys::transport::{Addr, Socket, WRITE_SLICE};
+use crate::sys::transport::{timed_out, Addr, Socket, WRITE_SLICE};
 
 /// How long a UDP peer may send nothing before its connection ends, unless [`ConnOptions`]
 /// sets an idle limit of its own: 60 s.
@@ -375,12 +375,7 @@ impl Core {
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if timed_out(&e) => {
                     let wait = match mode {
                         Mode::Try => None,
                         Mode::Wait(t) => deadline

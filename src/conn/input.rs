@@ -26,7 +26,7 @@ use std::time::Duration;
 use crate::codec::read_via_buffer;
 use crate::conn::core::Core;
 use crate::sys::os::Pages;
-use crate::sys::transport::Socket;
+use crate::sys::transport::{timed_out, Socket};
 
 /// How long the peer may be silent between frames before the reader gives its buffer back.
 pub(crate) const PATIENCE: Duration = Duration::from_secs(1);
@@ -159,14 +159,6 @@ fn read_patiently(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Resu
             other => return other,
         }
     }
-}
-
-/// A blocking read's receive timeout passed (Linux says `EAGAIN`).
-fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 impl Read for Input<'_> {

@@ -46,7 +46,7 @@ use crate::conn::queue::{Mode, Tx};
 use crate::conn::timers::is_timer_thread_of;
 use crate::sync::deadline_after;
 use crate::sync::lock;
-use crate::sys::transport::Socket;
+use crate::sys::transport::{timed_out, Socket};
 use crate::timer::TimerId;
 
 /// Writes up to this many bytes are gathered and sent with the next larger one.
@@ -453,12 +453,7 @@ impl<'a> Sock<'a> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) && !self.core.closed.load(Ordering::SeqCst) =>
-                {
+                Err(e) if timed_out(&e) && !self.core.closed.load(Ordering::SeqCst) => {
                     if self.written == 0 {
                         self.stalled = true;
                         return Err(e);

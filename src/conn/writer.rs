@@ -14,7 +14,7 @@ use crate::conn::core::Core;
 use crate::conn::queue::{count, Payload, Tx};
 use crate::conn::through::mark_writer;
 use crate::sync::lock;
-use crate::sys::transport::Socket;
+use crate::sys::transport::{timed_out, Socket};
 
 /// Most messages the writer takes into one vectored write.
 const BATCH_MESSAGES: usize = 64;
@@ -75,11 +75,7 @@ impl Core {
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) && !self.closed.load(Ordering::SeqCst) => {}
+                Err(e) if timed_out(&e) && !self.closed.load(Ordering::SeqCst) => {}
                 Err(error) => return Err(WriteFail { written, error }),
             }
         }

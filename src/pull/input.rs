@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use crate::codec::read_via_buffer;
 use crate::conn::core::Core;
-use crate::sys::transport::Socket;
+use crate::sys::transport::{timed_out, Socket};
 
 /// How long a read may wait.
 #[derive(Clone, Copy)]
@@ -256,15 +256,6 @@ fn set_timeout(
     stream.set_read_timeout(want)?;
     *current = want;
     Ok(())
-}
-
-/// A read's receive timeout passed (Linux says `EAGAIN`), or a `MSG_DONTWAIT` read found
-/// nothing.
-fn timed_out(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    )
 }
 
 impl Read for Source<'_> {

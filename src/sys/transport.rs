@@ -111,6 +111,15 @@ impl ToSocketAddrs for Addr {
     }
 }
 
+/// A blocking socket call's timeout passed (Linux says `EAGAIN`, which std calls
+/// `WouldBlock`), or a call that must not wait (`MSG_DONTWAIT`) found nothing to do.
+pub(crate) fn timed_out(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
 /// A connected stream socket, shared by a connection's threads.
 pub(crate) trait Socket: Send + Sync + 'static {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
@@ -357,14 +366,7 @@ impl Listener {
                 Ok((s, a)) => Ok((Arc::new(s) as Arc<dyn Socket>, Addr::Inet(a))),
                 // The ACCEPT_POLL passed with nothing to accept: let the accept loop look at
                 // its stop flag.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    Err(io::ErrorKind::Interrupted.into())
-                }
+                Err(e) if timed_out(&e) => Err(io::ErrorKind::Interrupted.into()),
                 Err(e) => Err(e),
             },
             Listener::Unix(l, _) => match l.accept() {
