@@ -305,6 +305,20 @@ impl Socket for UdpPeer {
         Err(io::ErrorKind::Unsupported.into())
     }
 
+    fn read_now(&self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// A peer's datagrams go out through `send_datagram`, never through write-through or
+    /// the writer's non-blocking write; the shared socket is never made non-blocking.
+    fn write_vectored_now(&self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match bufs {
             [one] => self.socket.send_to(one, self.peer),
@@ -327,6 +341,10 @@ impl Socket for UdpPeer {
 
     fn wait_readable(&self) -> io::Result<bool> {
         Ok(true)
+    }
+
+    fn set_read_patience(&self, _: Option<Duration>) -> io::Result<bool> {
+        Ok(false)
     }
 
     fn prepare(&self, _nodelay: bool) -> io::Result<()> {

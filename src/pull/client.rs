@@ -19,10 +19,6 @@ use crate::pull::input::{CallerInput, Wait};
 use crate::sync::{catch, deadline_after, lock, Latch};
 use crate::sys::transport::{Socket, Target};
 
-/// The most a frame in progress may hold in the caller's buffer when the connection sets no
-/// `max_frame_length` (the codec's own limit still applies first).
-const DEFAULT_FRAME_LIMIT: usize = 64 * 1024 * 1024;
-
 /// A client for synchronous code: [`send`](Self::send) and [`recv`](Self::recv) on the
 /// calling thread, like a socket, but framed by a [`Codec`] and with every guarantee of a
 /// [`Connection`] (bounded send queue, graceful shutdown, timers, idle limits, metrics).
@@ -284,16 +280,11 @@ impl<C: Codec> BlockingClient<C> {
         let mut made = None;
         let (client, conn) = builder.dial_for_caller(target, codec, prepare, |conn, codec| {
             let core = &conn.core;
-            let limit = core
-                .cfg
-                .max_frame_length
-                .unwrap_or(DEFAULT_FRAME_LIMIT)
-                .saturating_add(core.cfg.read_buffer);
             let shared = Arc::new(Shared {
                 conn: conn.clone(),
                 reading: Mutex::new(Reading {
                     codec,
-                    input: CallerInput::new(core.cfg.read_buffer, limit),
+                    input: CallerInput::new(core.cfg.read_buffer),
                     stream: core.stream(),
                     end: None,
                 }),
