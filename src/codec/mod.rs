@@ -37,11 +37,13 @@
 use std::io::{self, BufRead, Write};
 
 mod chunks;
+mod frame_io;
 mod length;
 mod lines;
 mod raw;
 mod resp;
 mod resp_command;
+mod resp_parse;
 mod resp_reply;
 mod tlv;
 
@@ -50,8 +52,9 @@ pub use chunks::{Chunk, RawChunks};
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
-pub use resp::{ProtocolError, Resp};
+pub use resp::Resp;
 pub use resp_command::{Command, CommandIter, RespCommands};
+pub use resp_parse::ProtocolError;
 pub use resp_reply::Reply;
 pub use tlv::{Tlv, TlvFrame};
 
