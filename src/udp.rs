@@ -72,7 +72,7 @@ use crate::conn::metrics::{Metrics, MetricsSnapshot};
 use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::queue::{Mode, Payload, Tx};
 use crate::conn::registry::Registry;
-use crate::conn::through::ReaderMark;
+use crate::conn::threads::ReaderMark;
 use crate::conn::CloseReason;
 use crate::conn::Connection;
 use crate::error::Refused;

@@ -16,6 +16,7 @@
 //! | `idle.rs` | idle limits and heartbeats, one re-armed timer per connection |
 //! | `protocol.rs` | the one slot where a protocol built on the connection hooks in |
 //! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
+//! | `threads.rs` | which thread is which: the reader, the writer, a timer's |
 //! | `metrics.rs` | counters per connection and per server or client |
 //! | `registry.rs` | the live connections by id: look up, visit, broadcast, join |
 //!
@@ -33,6 +34,7 @@ pub(crate) mod queue;
 pub(crate) mod reader;
 mod reason;
 pub(crate) mod registry;
+pub(crate) mod threads;
 pub(crate) mod through;
 pub(crate) mod timers;
 pub(crate) mod writer;

@@ -12,7 +12,7 @@ use std::thread;
 
 use crate::conn::core::Core;
 use crate::conn::queue::{count, Payload, Tx};
-use crate::conn::through::mark_writer;
+use crate::conn::threads::mark_writer;
 use crate::sync::lock;
 use crate::sys::transport::{timed_out, Socket};
 

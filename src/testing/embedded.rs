@@ -24,7 +24,7 @@ use crate::conn::handler::Handler;
 use crate::conn::idle;
 use crate::conn::metrics::Metrics;
 use crate::conn::options::ConnEvent;
-use crate::conn::through::ReaderMark;
+use crate::conn::threads::ReaderMark;
 use crate::conn::{CloseReason, Connection};
 use crate::sync::catch;
 use crate::sys::transport::Socket;
