@@ -70,7 +70,7 @@ use crate::conn::handler::Handler;
 use crate::conn::idle::{self, IdleKind};
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
 use crate::conn::options::{ConnEvent, ConnOptions};
-use crate::conn::queue::{Mode, Payload, Tx};
+use crate::conn::queue::{Mode, Payload};
 use crate::conn::registry::Registry;
 use crate::conn::threads::ReaderMark;
 use crate::conn::CloseReason;
@@ -378,7 +378,7 @@ impl Core {
         let mut deadline = None;
         loop {
             let q = lock(&self.q);
-            if matches!(q.tx, Tx::Done) {
+            if self.is_closing() {
                 return Err((p, Refused::Closed));
             }
             let Some(socket) = self.stream() else {
@@ -491,7 +491,7 @@ where
         };
         peer.heard = self.heard;
         let core = Arc::clone(&peer.conn.core);
-        if core.closed.load(Ordering::SeqCst) {
+        if core.is_aborted() {
             return; // ending: its reader work is done
         }
         core.socket_read(datagram.len());
@@ -524,7 +524,7 @@ where
                     if let Err(message) = catch(|| handler.on_message(&peer.conn, msg)) {
                         return core.close_now(CloseReason::panic(message));
                     }
-                    if core.closed.load(Ordering::SeqCst) {
+                    if core.is_aborted() {
                         return;
                     }
                 }

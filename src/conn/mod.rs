@@ -8,6 +8,7 @@
 //! | `handler.rs` | [`Handler`], the callbacks a connection runs on its reader thread |
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
 //! | `core.rs` | `Core`, the state every part shares, and the close sequence |
+//! | `life.rs` | the lifecycle: how far the close has gone ([`Phase`](life::Phase)), its cause and deadline |
 //! | `reader.rs` | the reader thread: `codec.read` → `on_message`, then the close in order |
 //! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
 //! | `queue.rs` | the bounded send queue: admission, byte and message bounds, watermarks |
@@ -27,6 +28,7 @@ mod handle;
 pub(crate) mod handler;
 pub(crate) mod idle;
 mod input;
+pub(crate) mod life;
 pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod protocol;

@@ -152,7 +152,7 @@ fn read_frames<C: Codec, H: Handler<C>>(
                     conn.core.frame_pending();
                 }
                 // close() from a handler stops delivery, even of frames already buffered.
-                if conn.core.closed.load(Ordering::SeqCst) {
+                if conn.core.is_aborted() {
                     return Some(End::Eof);
                 }
             }

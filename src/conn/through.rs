@@ -40,7 +40,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::conn::core::Core;
-use crate::conn::queue::{Mode, Tx};
+use crate::conn::queue::Mode;
 use crate::conn::threads::{is_writer_thread, on_reader};
 use crate::sync::deadline_after;
 use crate::sync::lock;
@@ -137,7 +137,7 @@ impl Core {
         };
         {
             let q = lock(&self.q);
-            if matches!(q.tx, Tx::Done) {
+            if self.is_closing() {
                 return Through::Closed;
             }
             if q.pending != 0 {
@@ -390,7 +390,7 @@ impl<'a> Sock<'a> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) && !self.core.closed.load(Ordering::SeqCst) => {
+                Err(e) if timed_out(&e) && !self.core.is_aborted() => {
                     if self.written == 0 {
                         self.stalled = true;
                         return Err(e);

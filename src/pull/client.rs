@@ -3,7 +3,6 @@
 use std::io;
 use std::net::ToSocketAddrs;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -107,7 +106,7 @@ impl<C: Codec> Shared<C> {
         let core = &self.conn.core;
         // close() stops delivery, even of frames already buffered (as on a reader thread).
         let stream = match &r.stream {
-            Some(s) if !core.closed.load(Ordering::SeqCst) => Arc::clone(s),
+            Some(s) if !core.is_aborted() => Arc::clone(s),
             _ => return self.end(r, End::Eof),
         };
         let rewindable = !matches!(wait, Wait::Forever);

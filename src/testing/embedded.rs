@@ -14,7 +14,6 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufRead, Read};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -156,7 +155,7 @@ impl<C: Codec> EmbeddedConnection<C> {
         {
             let mut r = self.reader.borrow_mut();
             let open = r.end.is_none() && r.reason.is_none() && !r.peer_eof;
-            if bytes.is_empty() || !open || core.closed.load(Ordering::SeqCst) {
+            if bytes.is_empty() || !open || core.is_aborted() {
                 return;
             }
             core.note_read();
@@ -280,7 +279,7 @@ impl<C: Codec> EmbeddedConnection<C> {
             r.end = self.deliver(&mut r);
         }
         core.write_parked();
-        if r.end.is_none() && core.closed.load(Ordering::SeqCst) {
+        if r.end.is_none() && core.is_aborted() {
             // A close shut the socket down: the reader would wake and leave.
             r.end = Some(End::Eof);
         }
@@ -328,7 +327,7 @@ impl<C: Codec> EmbeddedConnection<C> {
                         core.frame_done(true);
                     }
                     // close() from a handler stops delivery, even of frames already fed.
-                    if core.closed.load(Ordering::SeqCst) {
+                    if core.is_aborted() {
                         break Some(End::Eof);
                     }
                     // Between callbacks, as the writer thread would: what was queued goes.
