@@ -55,8 +55,8 @@ pub fn is_valid_close_code(code: u16) -> bool {
 /// once); text is checked as UTF-8 fragment by fragment, so an invalid sequence fails as soon
 /// as its fragment arrives. A fragmented message's buffer grows amortised (its capacity
 /// doubles when it must grow, never past [`max_message`](Self::max_message)), so many small
-/// fragments cost a few reallocations, not one each. A peer that breaks the protocol gives `Ok(Some(Err(WsError)))`
-/// with the close code to answer:
+/// fragments cost a few reallocations, not one each. A peer that breaks the protocol gives
+/// `Ok(Some(Err(WsError)))` with the close code to answer:
 ///
 /// | what the peer did | code |
 /// |---|---|
