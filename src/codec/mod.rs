@@ -133,6 +133,22 @@ pub trait Codec: Clone + Send + Sync + 'static {
     fn set_max_frame_length(&mut self, bytes: usize) {
         let _ = bytes;
     }
+
+    /// Whether a message is still in progress after the last [`read`](Codec::read): what it
+    /// returned came from between the parts of a message whose rest is still to come (a
+    /// WebSocket ping between the fragments of a message). The readers ask it after each
+    /// message: while it is `true` they do not end the frame clock, so
+    /// [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout) runs from the
+    /// message's first byte to its last, however many control messages come between.
+    ///
+    /// The default, `false`, is the right answer for every codec whose `read` returns only
+    /// whole messages and keeps no part of one between calls: every shipped codec but
+    /// [`WsCodec`](crate::ws::WsCodec) and [`WsUpgrade`](crate::ws::WsUpgrade), which
+    /// override it. A codec that can return in the middle of a message overrides it, and a
+    /// codec that wraps another forwards it.
+    fn mid_message(&self) -> bool {
+        false
+    }
 }
 
 /// Appends exactly `len` bytes from `r` to `buf`, a frame's payload whose length the caller

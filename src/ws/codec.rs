@@ -385,4 +385,10 @@ impl Codec for WsCodec {
     fn set_max_frame_length(&mut self, bytes: usize) {
         self.max_frame = bytes;
     }
+
+    /// Whether a fragmented message is being joined: the last read returned a control frame
+    /// from between its fragments. The frame timeout runs on until its last fragment.
+    fn mid_message(&self) -> bool {
+        self.pending.is_some()
+    }
 }

@@ -543,3 +543,41 @@ fn amortised_growth_stays_within_the_message_limit() {
         "nothing kept after the refusal"
     );
 }
+
+#[test]
+fn mid_message_is_true_between_fragments_only() {
+    // A control frame between fragments leaves a message in progress; its last fragment, a
+    // message in one frame, and a refusal leave none. `WsUpgrade` answers as its frames do.
+    let mut wire = frame(true, 0x9, b"");
+    wire.extend(frame(false, 0x1, b"a"));
+    wire.extend(frame(true, 0xA, b""));
+    wire.extend(frame(true, 0x0, b"b"));
+    wire.extend(frame(false, 0x2, &[1]));
+    wire.extend(frame(true, 0x9, b""));
+    wire.extend(frame(true, 0x1, b"new message inside"));
+    let mut codec = WsCodec::new();
+    assert!(!codec.mid_message());
+    let mut r = &wire[..];
+    let mut seen = Vec::new();
+    while let Ok(Some(_)) = codec.read(&mut r) {
+        seen.push(codec.mid_message());
+    }
+    // ping, pong (mid), "ab", ping (mid), the protocol error.
+    assert_eq!(seen, [false, true, false, true, false]);
+
+    let mut up = WsUpgrade::new();
+    let mut head: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    assert!(matches!(
+        up.read(&mut head),
+        Ok(Some(Incoming::Open { .. }))
+    ));
+    assert!(!up.mid_message());
+    let mut r = &wire[..];
+    let mut seen = Vec::new();
+    while let Ok(Some(_)) = up.read(&mut r) {
+        seen.push(up.mid_message());
+    }
+    assert_eq!(seen, [false, true, false, true, false]);
+}
