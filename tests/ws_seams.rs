@@ -390,3 +390,137 @@ fn pings_between_fragments_do_not_reset_an_embedded_connections_frame_clock() {
     }
     assert!(!conn.is_closed(), "{:?}", conn.close_reason());
 }
+
+// Item 3: nothing the caller gives may write into the handshake.
+
+/// A listener that must never be dialled, and a builder with a short connect timeout.
+fn untouched() -> (TcpListener, String, ws::WsClientBuilder) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    let builder = WsClient::builder().client(TcpClient::builder().connect_timeout(ms(500)));
+    (listener, url, builder)
+}
+
+/// `connect_blocking` and `connect` both fail with `InvalidInput` naming `what`, and dial
+/// nothing.
+#[track_caller]
+fn refused_before_dialling(
+    listener: &TcpListener,
+    builder: ws::WsClientBuilder,
+    url: &str,
+    what: &str,
+) {
+    let e = builder
+        .clone()
+        .connect_blocking(url)
+        .err()
+        .expect("refused");
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    assert!(e.to_string().contains(what), "{what:?} not named in {e}");
+    let factory =
+        |_: &Connection<WsCodec>| |_: &Connection<WsCodec>, _: Result<Message, WsError>| {};
+    let e = builder.connect(url, factory).err().expect("refused");
+    assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+    match listener.accept() {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Ok((mut s, _)) => {
+            let mut sent = String::new();
+            let _ = s.set_read_timeout(Some(ms(500)));
+            let _ = s.read_to_string(&mut sent);
+            panic!("dialled, and sent {sent:?}");
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn a_url_with_crlf_is_refused_before_anything_is_sent() {
+    let (listener, url, builder) = untouched();
+    for bad in ["x\r\nX-Evil: 1", "a b", "?q=\n", "%zz"] {
+        refused_before_dialling(&listener, builder.clone(), &format!("{url}{bad}"), "path");
+    }
+}
+
+#[test]
+fn a_bad_subprotocol_is_refused_before_anything_is_sent() {
+    let (listener, url, builder) = untouched();
+    for bad in [
+        "chat\r\nX-Evil: 1",
+        "a b",
+        "",
+        "a,b",
+        "caf\u{e9}",
+        "(x)",
+        "a/b",
+    ] {
+        let b = builder.clone().subprotocol("ok").subprotocol(bad);
+        refused_before_dialling(&listener, b, &url, "subprotocol");
+    }
+    let b = builder.clone().subprotocol("chat").subprotocol("chat");
+    refused_before_dialling(&listener, b, &url, "twice");
+}
+
+#[test]
+fn a_bad_origin_is_refused_before_anything_is_sent() {
+    let (listener, url, builder) = untouched();
+    for bad in [
+        "http://h\r\nX-Evil: 1",
+        "http://h x",
+        "http://h/path",
+        "http://h:port",
+        "h",
+        "",
+        "http://",
+        "1http://h",
+        "http://h\t",
+    ] {
+        let b = builder.clone().origin(bad);
+        refused_before_dialling(&listener, b, &url, "origin");
+    }
+}
+
+#[test]
+fn good_subprotocols_and_origins_reach_the_server() {
+    let (tx, rx) = mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .start(
+            WsUpgrade::new()
+                .check_origin(|_: &Request| true)
+                .subprotocol(|_: &Request, offered: &[&str]| offered.last().map(|p| p.to_string())),
+            ws::serve(
+                |_: &Request| Response::html("<p>hi</p>"),
+                move |_: &Connection<WsUpgrade>| {
+                    let tx = tx.clone();
+                    move |_: &Connection<WsUpgrade>, msg: Message| {
+                        if let Message::Text(t) = msg {
+                            let _ = tx.send(t);
+                        }
+                    }
+                },
+            ),
+        )
+        .unwrap();
+    let url = format!("ws://{}/a%20b?x=1&y=%2F", server.local_addr());
+    for origin in [
+        "http://example.com",
+        "https://[::1]:8443",
+        "null",
+        "chrome-extension://abc",
+    ] {
+        let client = WsClient::builder()
+            .subprotocol("v2.chat")
+            .subprotocol("x-custom_proto~1!#$%&'*+^`|")
+            .origin(origin)
+            .connect_blocking(&url)
+            .unwrap_or_else(|e| panic!("{origin}: {e}"));
+        assert_eq!(
+            ws::subprotocol(client.connection()),
+            Some("x-custom_proto~1!#$%&'*+^`|")
+        );
+        client.send(Message::Text(origin.into())).unwrap();
+        assert_eq!(rx.recv_timeout(common::WAIT).unwrap(), origin);
+    }
+    server.stop(ms(1000));
+}
