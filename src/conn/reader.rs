@@ -131,7 +131,14 @@ fn read_frames<C: Codec, H: Handler<C>>(
         }
         between = false;
         // A user codec may panic too: that is the connection's panic, not the server's.
-        let read = match catch(|| codec.read(&mut *input)) {
+        let mut mid = false;
+        let read = match catch(|| {
+            let read = codec.read(&mut *input);
+            // A control message between the parts of one still in progress: that message's
+            // clock runs on (`Codec::mid_message`).
+            mid = codec.mid_message();
+            read
+        }) {
             Ok(read) => read,
             Err(message) => return Some(End::Panic(message)),
         };
@@ -139,14 +146,16 @@ fn read_frames<C: Codec, H: Handler<C>>(
             Ok(Some(msg)) => {
                 between = true;
                 conn.core.count_received(1);
-                conn.core.frame_done(false);
+                if !mid {
+                    conn.core.frame_done(false);
+                }
                 // More input already buffered: replies to it can be gathered into one write.
                 let more = !input.buffered().is_empty();
                 conn.core.corked.store(more, Ordering::Relaxed);
                 if let Err(message) = catch(|| handler.on_message(conn, msg)) {
                     return Some(End::Panic(message));
                 }
-                if more {
+                if more && !mid {
                     // The next frame has begun in the buffer: its clock starts if the codec
                     // has to wait on the socket for its rest.
                     conn.core.frame_pending();

@@ -116,12 +116,20 @@ impl<C: Codec> Shared<C> {
             let Reading { codec, input, .. } = &mut *r;
             let mut source = input.source(&*stream, core, wait);
             // A user codec may panic: that ends the connection, not the caller.
-            let read = catch(|| codec.read(&mut source));
+            // A message between the parts of one in progress leaves that one's clock running.
+            let mut mid = false;
+            let read = catch(|| {
+                let read = codec.read(&mut source);
+                mid = codec.mid_message();
+                read
+            });
             match read {
                 Ok(Ok(Some(msg))) => {
                     r.input.commit();
                     core.count_received(1);
-                    if r.input.is_empty() {
+                    if mid {
+                        // Between the parts of a message: its clock runs on.
+                    } else if r.input.is_empty() {
                         core.frame_done(false);
                     } else {
                         // The next frame has begun: its clock starts if we wait for its rest.

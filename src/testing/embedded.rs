@@ -309,7 +309,12 @@ impl<C: Codec> EmbeddedConnection<C> {
             let mut attempt = codec.clone();
             let mut input = Starved::new(&inbound[pos..], *peer_eof);
             // A user codec may panic too: that is the connection's panic.
-            let read = match catch(|| attempt.read(&mut input)) {
+            let mut mid = false;
+            let read = match catch(|| {
+                let read = attempt.read(&mut input);
+                mid = attempt.mid_message();
+                read
+            }) {
                 Ok(read) => read,
                 Err(message) => break Some(End::Panic(message)),
             };
@@ -318,8 +323,11 @@ impl<C: Codec> EmbeddedConnection<C> {
                     pos += input.consumed;
                     *codec = attempt;
                     core.count_received(1);
-                    core.frame_done(false);
-                    let more = pos < inbound.len();
+                    // Between the parts of a message, its clock runs on.
+                    if !mid {
+                        core.frame_done(false);
+                    }
+                    let more = pos < inbound.len() && !mid;
                     if let Err(message) = catch(|| handler.on_message(&self.conn, msg)) {
                         break Some(End::Panic(message));
                     }
