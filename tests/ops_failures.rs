@@ -319,6 +319,16 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Kills and reaps a child on every path out of a test.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The live processes whose command line holds `marker`.
 fn processes_with(marker: &str) -> Vec<u32> {
     fs::read_dir("/proc")
@@ -355,7 +365,9 @@ fn start_d_gives_up_on_a_slow_starter_and_returns_once_it_is_gone() {
     let left = KillOnDrop(processes_with(marker));
     let log = fs::read_to_string(dir.0.join("slow.log")).unwrap_or_default();
     assert_eq!(outcome, Outcome::Exit(EXIT_FAILED), "{log}");
-    assert!(Path::new(marker).exists(), "the daemon never ran: {log}");
+    // Usually the daemon has caught SIGTERM by then (the marker is written), so only SIGKILL
+    // ends it; on a busy machine it may still be starting, and SIGTERM ends it: either way
+    // nothing of it may be left.
     assert!(
         left.0.is_empty(),
         "start -d returned with the daemon it gave up on still running: {:?}",
@@ -378,12 +390,16 @@ fn reload_refuses_a_program_without_a_hand_off_and_leaves_it_running() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    let _guard = KillOnDrop(vec![pid]);
+    let mut child = ChildGuard(child);
     let pid_path = dir.0.join("plain.pid");
     fs::write(&pid_path, format!("{pid}\n")).unwrap();
     let control = Control::new(&pid_path).ready_timeout(Duration::from_secs(1));
     assert_eq!(control.run(Ctl::Reload, &[]), Outcome::Exit(EXIT_FAILED));
-    assert!(alive(pid), "reload killed a program that has no hand-off");
+    assert_eq!(
+        child.0.try_wait().unwrap(),
+        None,
+        "reload killed a program that has no hand-off"
+    );
     assert_eq!(read_pid(&pid_path), Some(pid));
 }
 

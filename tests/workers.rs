@@ -106,10 +106,10 @@ fn two_concurrent_starts_one_wins_and_stop_stops_every_worker() {
         [dir.worker_pid(1), dir.worker_pid(2)],
         [Some(pids[0]), Some(pids[1])]
     );
-    let master = dir.pid().expect("the supervisor's pid file");
+    let supervisor = dir.pid().expect("the supervisor's pid file");
     let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
-    assert!(!alive(master));
+    assert!(!alive(supervisor));
     assert!(pids.iter().all(|&p| !alive(p)), "stop leaves no worker");
     assert!(
         TcpStream::connect(&addr).is_err(),
@@ -146,10 +146,24 @@ fn a_killed_worker_is_restarted_and_serves() {
     assert!(out.contains(&format!("running: pid {new}, up ")), "{out}");
     assert!(out.contains(&format!("running: pid {first}, up ")), "{out}");
 
-    let master = dir.pid().unwrap();
+    // After a reload, worker 1 is a copy that the old one started, not the supervisor's
+    // child: it is followed through its pid file, and restarted too when killed.
+    let (code, out, err) = dir.run(&["reload"]);
+    assert_eq!(code, 0, "reload: {out}{err}");
+    let handed = dir.worker_pid(1).unwrap();
+    assert_ne!(handed, first);
+    assert!(kill("KILL", handed));
+    let restarted = poll_until(CHILD_WAIT, || {
+        dir.worker_pid(1)
+            .is_some_and(|p| p != handed && p != first && alive(p))
+    });
+    assert!(restarted, "worker 1 not restarted; log:\n{}", log());
+
+    let supervisor = dir.pid().unwrap();
+    let again = dir.worker_pid(1).unwrap();
     let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
-    assert!([master, first, new].iter().all(|&p| !alive(p)));
+    assert!([supervisor, first, new, again].iter().all(|&p| !alive(p)));
 }
 
 #[test]
@@ -180,10 +194,10 @@ fn a_worker_that_always_crashes_is_given_up_and_status_says_which() {
     // Worker 1 serves on.
     served(addr.parse().unwrap(), b"worker 1 alone");
 
-    let master = dir.pid().unwrap();
+    let supervisor = dir.pid().unwrap();
     let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
-    assert!(!alive(master) && !alive(first));
+    assert!(!alive(supervisor) && !alive(first));
 }
 
 #[test]
@@ -199,17 +213,24 @@ fn two_workers_share_the_port_and_stop_together() {
     let pids = [dir.worker_pid(1).unwrap(), dir.worker_pid(2).unwrap()];
     assert_ne!(pids[0], pids[1]);
     assert!(pids.iter().all(|&p| alive(p)));
+    // The main pid file names the supervisor, which serves nothing itself.
+    let supervisor = dir.pid().expect("the supervisor's pid file");
+    assert!(alive(supervisor) && !pids.contains(&supervisor));
     assert!(
-        !dir.pid_path().exists(),
-        "workers write only their own pid files"
-    );
-    assert!(
-        out.contains(&format!("pids {} {}", pids[0], pids[1])),
+        out.contains(&format!(
+            "pids {} {} (supervisor pid {supervisor})",
+            pids[0], pids[1]
+        )),
         "{out}"
     );
 
     let (code, out, err) = dir.run(&["status"]);
     assert_eq!(code, 0, "status: {out}{err}");
+    assert!(
+        out.contains(&format!("running: pid {supervisor}, up "))
+            && out.contains("(supervisor of 2 workers)"),
+        "{out}"
+    );
     for (i, pid) in pids.iter().enumerate() {
         assert!(
             out.contains(&format!("running: pid {pid}, up "))
@@ -235,12 +256,15 @@ fn two_workers_share_the_port_and_stop_together() {
     let (code, out, err) = dir.run(&["stop"]);
     assert_eq!(code, 0, "stop: {out}{err}");
     assert!(
-        out.contains(&format!("stopped (pid {} {})", pids[0], pids[1])),
+        out.contains(&format!(
+            "stopped (pid {supervisor} {} {})",
+            pids[0], pids[1]
+        )),
         "{out}"
     );
     assert!(
-        pids.iter().all(|&p| !alive(p)),
-        "stop returns once both are gone"
+        pids.iter().all(|&p| !alive(p)) && !alive(supervisor),
+        "stop returns once all are gone"
     );
     let left: Vec<_> = fs::read_dir(&dir.path)
         .unwrap()
