@@ -67,16 +67,17 @@ use std::time::Duration;
 use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
-use crate::conn::idle::{self, IdleKind};
+use crate::conn::idle::IdleKind;
+use crate::conn::lifecycle::{self, Decoded, End};
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
-use crate::conn::options::{ConnEvent, ConnOptions};
+use crate::conn::options::ConnOptions;
 use crate::conn::queue::{Mode, Payload};
 use crate::conn::registry::Registry;
 use crate::conn::threads::ReaderMark;
 use crate::conn::CloseReason;
 use crate::conn::Connection;
 use crate::error::Refused;
-use crate::sync::{catch, deadline_after, lock, Latch, Stop, StopOnDrop};
+use crate::sync::{deadline_after, lock, Latch, Stop, StopOnDrop};
 use crate::sys::transport::{timed_out, Addr, Socket, WRITE_SLICE};
 
 /// How long a UDP peer may send nothing before its connection ends, unless [`ConnOptions`]
@@ -514,23 +515,22 @@ where
         let _mark = ReaderMark::set(&core, stream);
         let mut rest = datagram;
         loop {
-            let read = match catch(|| peer.codec.read(&mut rest)) {
-                Ok(read) => read,
-                Err(message) => return core.close_now(CloseReason::panic(message)),
-            };
-            match read {
-                Ok(Some(msg)) => {
-                    core.count_received(1);
-                    if let Err(message) = catch(|| handler.on_message(&peer.conn, msg)) {
-                        return core.close_now(CloseReason::panic(message));
-                    }
-                    if core.is_aborted() {
-                        return;
+            let Decoded { read, mid } = lifecycle::decode(&mut peer.codec, &mut rest);
+            let end = match read {
+                Ok(Ok(Some(msg))) => {
+                    let more = !rest.is_empty();
+                    match lifecycle::message(&peer.conn, handler, msg, mid, more) {
+                        None => continue,
+                        Some(End::Eof) => return, // closed from the handler
+                        Some(end) => end,
                     }
                 }
-                Ok(None) => return,
-                Err(e) => return core.io_failed(e),
-            }
+                Ok(Ok(None)) => return,
+                Ok(Err(e)) => End::Error(e),
+                Err(message) => End::Panic(message),
+            };
+            // The peer's connection ends; its end is finished by `finish_ended`.
+            return lifecycle::end_reading(&core, end);
         }
     }
 
@@ -562,24 +562,10 @@ where
         );
         let conn = Connection::new(core, Arc::clone(&self.codec_shared));
         inner.registry.insert(conn.clone());
-        idle::watch(&conn.core);
-        conn.core.cfg.emit(&ConnEvent::Opened {
-            id,
-            peer: &conn.core.peer,
-        });
-        let handler = match catch(|| (self.factory)(&conn)) {
-            Ok(mut h) => match catch(|| h.on_connect(&conn)) {
-                Ok(()) => Some(h),
-                Err(message) => {
-                    conn.core.close_now(CloseReason::panic(message));
-                    Some(h)
-                }
-            },
-            Err(message) => {
-                conn.core.close_now(CloseReason::panic(message));
-                None
-            }
-        };
+        let (handler, failed) = lifecycle::open(&conn, |c: &Connection<C>| (self.factory)(c));
+        if let Some(end) = failed {
+            lifecycle::end_reading(&conn.core, end);
+        }
         self.peers.insert(
             from,
             Peer {
@@ -626,11 +612,9 @@ where
             let Some(mut peer) = self.peers.remove(&addr) else {
                 continue;
             };
-            let reason = peer.conn.core.finish();
-            if let Some(h) = peer.handler.as_mut() {
-                let _ = catch(|| h.on_close(&peer.conn, &reason));
-            }
-            peer.conn.core.release_socket();
+            lifecycle::end(&peer.conn, None, |reason| {
+                lifecycle::on_close(&peer.conn, peer.handler.as_mut(), reason);
+            });
             self.inner.registry.remove(peer.conn.id());
         }
     }

@@ -149,6 +149,12 @@ impl Core {
         self
     }
 
+    /// A datagram connection (a UDP peer): each message is one datagram, whole when it
+    /// comes.
+    pub(crate) fn is_datagram(&self) -> bool {
+        self.datagram
+    }
+
     /// The peer: the client a PROXY protocol header named, else the socket's peer.
     pub(crate) fn peer(&self) -> &Addr {
         self.proxied.get().unwrap_or(&self.peer)

@@ -298,21 +298,13 @@ impl Core {
         }
     }
 
-    /// The codec returned a message: the frame is over. Call again with `next_started` once
-    /// the handler is done with it, if bytes of the next frame were already buffered: that
-    /// frame began then (the time a handler takes is not the peer's). (The stream readers,
-    /// the connection's and a blocking client's, mark that frame
-    /// [pending](Self::frame_pending) instead.)
-    pub(crate) fn frame_done(&self, next_started: bool) {
-        if self.cfg.idle.frame.is_none() {
-            return;
+    /// The codec returned a message: the frame is over. (If bytes of the next frame are
+    /// already buffered, the driver marks it [pending](Self::frame_pending) once the handler
+    /// is done: the time a handler takes is not the peer's.)
+    pub(crate) fn frame_done(&self) {
+        if self.cfg.idle.frame.is_some() {
+            self.activity.frame.store(NO_FRAME, Ordering::Relaxed);
         }
-        let at = if next_started {
-            self.wheel.now_nanos()
-        } else {
-            NO_FRAME
-        };
-        self.activity.frame.store(at, Ordering::Relaxed);
     }
 
     /// Bytes went to the socket. Only a limit on writes needs the time (the frame timeout,

@@ -9,7 +9,8 @@
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
 //! | `core.rs` | `Core`, the state every part shares, and the close sequence |
 //! | `life.rs` | the lifecycle: how far the close has gone ([`Phase`](life::Phase)), its cause and deadline |
-//! | `reader.rs` | the reader thread: `codec.read` → `on_message`, then the close in order |
+//! | `lifecycle.rs` | the lifecycle every driver runs: open, each message, the end in order |
+//! | `reader.rs` | the reader thread: reads the socket and drives the lifecycle |
 //! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
 //! | `queue.rs` | the bounded send queue: admission, byte and message bounds, watermarks |
 //! | `writer.rs` | the writer thread: drains the queue in batches, one vectored write each |
@@ -29,6 +30,7 @@ pub(crate) mod handler;
 pub(crate) mod idle;
 mod input;
 pub(crate) mod life;
+pub(crate) mod lifecycle;
 pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod protocol;

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::codec::Codec;
-use crate::conn::idle;
-use crate::conn::options::ConnEvent;
-use crate::conn::reader::End;
+use crate::conn::lifecycle::{self, Decoded, End};
 use crate::conn::{CloseReason, Connection};
 use crate::error::{SendError, TrySendError};
 use crate::pull::error::{RecvError, RecvTimeoutError, RequestError, TryRecvError};
@@ -115,32 +113,22 @@ impl<C: Codec> Shared<C> {
             r.input.begin(rewindable);
             let Reading { codec, input, .. } = &mut *r;
             let mut source = input.source(&*stream, core, wait);
-            // A user codec may panic: that ends the connection, not the caller.
-            // A message between the parts of one in progress leaves that one's clock running.
-            let mut mid = false;
-            let read = catch(|| {
-                let read = codec.read(&mut source);
-                mid = codec.mid_message();
-                read
-            });
+            let Decoded { read, mid } = lifecycle::decode(codec, &mut source);
             match read {
                 Ok(Ok(Some(msg))) => {
                     r.input.commit();
-                    core.count_received(1);
-                    if mid {
-                        // Between the parts of a message: its clock runs on.
-                    } else if r.input.is_empty() {
-                        core.frame_done(false);
-                    } else {
-                        // The next frame has begun: its clock starts if we wait for its rest.
-                        core.frame_pending();
-                    }
+                    lifecycle::received(core, mid);
+                    // The next frame has begun: its clock starts if we wait for its rest.
+                    let more = !r.input.is_empty();
                     r.input.settle();
                     if let Some(seen) = &self.seen {
                         if let Err(message) = catch(|| seen(&self.conn, &msg)) {
                             return self.end(r, End::Panic(message));
                         }
                     }
+                    // A close is seen at the next receive (above), after this message: the
+                    // caller has it, as a handler has a message it was given.
+                    let _ = lifecycle::handled(core, mid, more);
                     return Got::Msg(msg);
                 }
                 // The deadline passed mid-frame: put everything back as it was.
@@ -169,10 +157,7 @@ impl<C: Codec> Shared<C> {
     fn end(&self, r: &mut Reading<C>, end: End) -> Got<C::In> {
         r.input.clear();
         drop(r.stream.take());
-        let core = &self.conn.core;
-        end.record(core);
-        let reason = core.finish();
-        core.release_socket();
+        let reason = lifecycle::end(&self.conn, Some(end), |_| {});
         r.end = Some(reason.clone());
         self.ended.set();
         Got::Ended(reason)
@@ -302,13 +287,7 @@ impl<C: Codec> BlockingClient<C> {
             Box::new(move |until| shared.read_to_end(until))
         })?;
         let shared = made.expect("dial_for_caller makes the reading side");
-        let core = &conn.core;
-        idle::watch_frames(core);
-        idle::watch(core);
-        core.cfg.emit(&ConnEvent::Opened {
-            id: core.id,
-            peer: core.peer(),
-        });
+        lifecycle::open_for_caller(&conn);
         Ok(BlockingClient { shared, client })
     }
 

@@ -20,12 +20,10 @@ use std::time::Duration;
 use crate::codec::{read_via_buffer, Codec};
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
-use crate::conn::idle;
+use crate::conn::lifecycle::{self, Decoded, End};
 use crate::conn::metrics::Metrics;
-use crate::conn::options::ConnEvent;
 use crate::conn::threads::ReaderMark;
 use crate::conn::{CloseReason, Connection};
-use crate::sync::catch;
 use crate::sys::transport::Socket;
 use crate::timer::{ManualClock, TimingWheel};
 
@@ -84,13 +82,6 @@ struct Reader<C: Codec> {
     end: Option<End>,
     /// Set once `on_close` has run.
     reason: Option<CloseReason>,
-}
-
-/// How the read side ended, as in `conn/reader.rs`.
-enum End {
-    Eof,
-    Error(io::Error),
-    Panic(String),
 }
 
 impl<C: Codec> EmbeddedConnection<C> {
@@ -246,24 +237,11 @@ impl<C: Codec> EmbeddedConnection<C> {
         H: Handler<C>,
         F: FnOnce(&Connection<C>) -> H,
     {
-        let core = &self.conn.core;
         let _mark = self.reader_mark();
-        idle::watch_frames(core);
-        idle::watch(core);
-        core.cfg.emit(&ConnEvent::Opened {
-            id: core.id,
-            peer: core.peer(),
-        });
+        let (made, failed) = lifecycle::open(&self.conn, factory);
         let mut r = self.reader.borrow_mut();
-        match catch(|| factory(&self.conn)) {
-            Ok(h) => {
-                let h = r.handler.insert(Box::new(h));
-                if let Err(message) = catch(|| h.on_connect(&self.conn)) {
-                    r.end = Some(End::Panic(message));
-                }
-            }
-            Err(message) => r.end = Some(End::Panic(message)),
-        }
+        r.handler = made.map(|h| Box::new(h) as Box<dyn Handler<C>>);
+        r.end = failed;
     }
 
     /// Does what the connection's threads would do with the input and the queue as they are
@@ -308,13 +286,8 @@ impl<C: Codec> EmbeddedConnection<C> {
             }
             let mut attempt = codec.clone();
             let mut input = Starved::new(&inbound[pos..], *peer_eof);
-            // A user codec may panic too: that is the connection's panic.
-            let mut mid = false;
-            let read = match catch(|| {
-                let read = attempt.read(&mut input);
-                mid = attempt.mid_message();
-                read
-            }) {
+            let Decoded { read, mid } = lifecycle::decode(&mut attempt, &mut input);
+            let read = match read {
                 Ok(read) => read,
                 Err(message) => break Some(End::Panic(message)),
             };
@@ -322,28 +295,22 @@ impl<C: Codec> EmbeddedConnection<C> {
                 Ok(Some(msg)) => {
                     pos += input.consumed;
                     *codec = attempt;
-                    core.count_received(1);
-                    // Between the parts of a message, its clock runs on.
-                    if !mid {
-                        core.frame_done(false);
-                    }
-                    let more = pos < inbound.len() && !mid;
-                    if let Err(message) = catch(|| handler.on_message(&self.conn, msg)) {
-                        break Some(End::Panic(message));
-                    }
-                    if more {
-                        core.frame_done(true);
-                    }
-                    // close() from a handler stops delivery, even of frames already fed.
-                    if core.is_aborted() {
-                        break Some(End::Eof);
+                    let more = pos < inbound.len();
+                    if let Some(end) =
+                        lifecycle::message(&self.conn, &mut **handler, msg, mid, more)
+                    {
+                        break Some(end);
                     }
                     // Between callbacks, as the writer thread would: what was queued goes.
                     core.write_parked();
                 }
                 Ok(None) => break Some(End::Eof),
-                // The frame is not complete: the codec is put back as it was, for the rest.
-                Err(_) if input.starved => break None,
+                // The frame is not complete: the codec is put back as it was, and the
+                // connection waits for the rest (a pending frame's clock starts now).
+                Err(_) if input.starved => {
+                    core.frame_waits();
+                    break None;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {
                     pos += input.consumed;
                     *codec = attempt;
@@ -358,21 +325,11 @@ impl<C: Codec> EmbeddedConnection<C> {
     /// The end of `conn/reader.rs`'s `serve`: the close the read side's end calls for, the
     /// queue written (and the FIN) or dropped, then `on_close`, then the socket released.
     fn finish(&self, r: &mut Reader<C>, end: End) {
-        let core = &self.conn.core;
-        match end {
-            End::Eof => core.peer_closed(),
-            End::Error(e) => core.io_failed(e),
-            End::Panic(message) => core.close_now(CloseReason::panic(message)),
-        }
-        core.write_parked();
-        let reason = core.finish();
-        let mark = self.reader_mark();
-        if let Some(mut h) = r.handler.take() {
-            let _ = catch(|| h.on_close(&self.conn, &reason));
-            drop(h); // as the reader thread's end drops it
-        }
-        drop(mark);
-        core.release_socket();
+        let reason = lifecycle::end(&self.conn, Some(end), |reason| {
+            let _mark = self.reader_mark();
+            lifecycle::on_close(&self.conn, r.handler.as_deref_mut(), reason);
+            r.handler = None; // as the reader thread's end drops it
+        });
         r.reason = Some(reason);
     }
 
