@@ -214,6 +214,41 @@ fn a_client_whose_upstream_is_down_is_reset_and_not_counted_as_connected() {
 }
 
 #[test]
+fn write_sizes_are_numbered_by_accept_even_when_a_dial_fails() {
+    // Connection 0's upstream is down (its dial fails), connection 1's is up: write_sizes(1)
+    // is connection 1's log, and connection 0 has an empty one.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = gone.local_addr().unwrap();
+    drop(gone);
+    let proxy = FaultProxy::builder()
+        .upstream(addr)
+        .record_writes(true)
+        .start()
+        .unwrap();
+    let mut first = peer(proxy.local_addr());
+    let e = first.read_to_end(&mut Vec::new()).expect_err("reset");
+    assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}");
+    // The upstream comes up on the same port; its backlog completes the dial.
+    let _up = std::net::TcpListener::bind(addr).expect("rebind the upstream's port");
+    let mut second = peer(proxy.local_addr());
+    second.write_all(b"hello").unwrap();
+    let c2s = Direction::ClientToServer;
+    assert!(
+        wait_until(WAIT, || proxy.write_sizes(1, c2s) == Some(vec![5])),
+        "connection 1: {:?}; connection 0: {:?}",
+        proxy.write_sizes(1, c2s),
+        proxy.write_sizes(0, c2s)
+    );
+    for dir in [c2s, Direction::ServerToClient] {
+        assert_eq!(proxy.write_sizes(0, dir), Some(vec![]), "{dir:?}");
+    }
+    assert_eq!(proxy.write_sizes(2, c2s), None);
+    assert_eq!((proxy.connections(), proxy.upstream_connections()), (2, 1));
+    drop((first, second));
+    proxy.stop();
+}
+
+#[test]
 fn a_stalled_reader_pushes_back_on_the_server_and_stop_ends_the_stall() {
     let server = echo_server(ConnOptions::new());
     let proxy = proxy(&server, Faults::new(), Faults::new().stall_after(10), 4);

@@ -378,6 +378,52 @@ fn other_refusals() {
 }
 
 #[test]
+fn an_invalid_host_is_400() {
+    // RFC 9112 §3.2: a server MUST answer 400 to an invalid Host value, as to a missing one.
+    for host in ["x y", "a/b", "u@h", "h:8o", "[::1"] {
+        refused(
+            format!("GET /json HTTP/1.1\r\nHost: {host}\r\n\r\n").as_bytes(),
+            400,
+        );
+    }
+}
+
+#[test]
+fn http_1_2_is_served_as_http_1_1() {
+    // RFC 9110 §6.2: a higher minor version is processed as the highest one implemented. The
+    // answer says HTTP/1.1 (read_response checks), and the connection stays open as in 1.1.
+    let server = server();
+    let mut c = Client::new(server.local_addr());
+    for _ in 0..2 {
+        c.send(b"GET /json HTTP/1.2\r\nHost: t\r\n\r\n");
+        let r = c.response();
+        assert_eq!((r.status, r.body.as_slice()), (200, JSON.as_bytes()));
+        assert_eq!(r.header("connection"), None);
+    }
+    assert_eq!(server.accepted_count(), 1);
+}
+
+#[test]
+fn a_bare_lf_in_chunked_framing_is_400() {
+    // A chunk-size line ended by LF alone: refused rather than read one way here and another
+    // by a proxy in front (request smuggling). The head's lines may end with LF alone.
+    refused(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\nhello\r\n0\r\n\r\n",
+        400,
+    );
+    refused(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\n0\r\n\r\n",
+        400,
+    );
+    let server = server();
+    let mut c = Client::new(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\nHost: t\nTransfer-Encoding: chunked\n\n5\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(c.response().body, b"hello");
+}
+
+#[test]
 fn refused_request_followed_by_more_input_still_reads_its_response() {
     // A client that goes on sending (a body the server refused) while the 400 is on its way.
     // The server answers, sends its FIN, then reads and throws away the rest until the

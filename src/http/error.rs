@@ -9,12 +9,12 @@ use super::response::{reason_phrase, Response};
 ///
 /// | status | when |
 /// |--------|------|
-/// | 400 Bad Request | a malformed request line or header field, a bare CR, obs-fold, a head that is not UTF-8, a missing or repeated `Host` in HTTP/1.1, both `Content-Length` and `Transfer-Encoding`, differing `Content-Length`s, a bad chunk |
+/// | 400 Bad Request | a malformed request line or header field, a bare CR, obs-fold, a head that is not UTF-8, a missing `Host` in HTTP/1.1, a repeated or invalid `Host`, both `Content-Length` and `Transfer-Encoding`, differing `Content-Length`s, a bad chunk (a bare LF in the chunked framing too) |
 /// | 413 Content Too Large | a body over [`max_body`](super::Http1::max_body) (known from `Content-Length` before reading it, or from a chunk size) |
 /// | 414 URI Too Long | a request line longer than [`max_head`](super::Http1::max_head) |
 /// | 431 Request Header Fields Too Large | a head or trailer section over `max_head`, or more than [`max_headers`](super::Http1::max_headers) fields |
 /// | 501 Not Implemented | a `Transfer-Encoding` other than `chunked` |
-/// | 505 HTTP Version Not Supported | an `HTTP/x.y` version other than 1.0 and 1.1 |
+/// | 505 HTTP Version Not Supported | an `HTTP/x.y` version other than 1.0 and 1.x (1.2 to 1.9 are served as 1.1) |
 ///
 /// After reporting one, the codec parses nothing more on that connection: the answer is the
 /// last response, then the connection closes. [`reject`](super::reject) writes it that way.

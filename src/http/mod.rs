@@ -68,16 +68,34 @@
 //! # What is accepted, what is refused
 //!
 //! * Request line `METHOD SP target SP HTTP/1.x`. Any method token (the handler judges it);
-//!   `HTTP/1.0` and `HTTP/1.1`; another `HTTP/x.y` is 505, anything else 400. Empty lines
+//!   `HTTP/1.0` and `HTTP/1.1`. A higher minor version (`HTTP/1.2` to `HTTP/1.9`) is served
+//!   as 1.1, the highest one implemented (RFC 9110 §6.2): 1.1's rules apply and the response
+//!   says `HTTP/1.1`. Another `HTTP/x.y` (`HTTP/2.0`) is 505, anything else 400. Empty lines
 //!   before the request line are skipped.
-//! * Lines end with CRLF or a bare LF. A bare CR anywhere, obs-fold (a header line starting
-//!   with whitespace), a header name that is not a token or has whitespace before its colon,
-//!   a control character in a value, and a head that is not UTF-8 are 400.
-//! * An HTTP/1.1 request needs exactly one `Host` (400 otherwise).
+//! * The head's lines end with CRLF or a bare LF (RFC 9112 §2.2 lets a recipient take a bare
+//!   LF as a line end). A bare CR anywhere, obs-fold (a header line starting with
+//!   whitespace), a header name that is not a token or has whitespace before its colon, a
+//!   control character in a value, and a head that is not UTF-8 are 400.
+//! * `Host`: an HTTP/1.1 request needs exactly one; no request may have two; its value must be
+//!   `uri-host [ ":" port ]` of RFC 3986 (a registered name or IPv4 address of unreserved,
+//!   sub-delims and `%XX` bytes, or an IPv6 or `vX.` literal in brackets; a decimal port), or
+//!   empty. Anything else is 400 (RFC 9112 §3.2): `Host: x y` is refused, not served. The
+//!   authority of an absolute-form target, which stands for the Host, is checked the same way
+//!   and must name a host.
 //! * Body: `Content-Length` or `Transfer-Encoding: chunked`. Both at once is 400 (request
 //!   smuggling, RFC 9112 §6.3), so are differing `Content-Length`s and `Transfer-Encoding` in
 //!   HTTP/1.0; any other transfer coding is 501. Chunk extensions are ignored; trailer fields
 //!   are read (within [`max_head`](Http1::max_head)) and dropped.
+//! * The chunked framing's lines (each chunk size, the CRLF after each chunk's data, the
+//!   trailer fields and the empty line that ends them) must end with CRLF: a bare LF there is
+//!   400, although RFC 9112 §2.2 would let a recipient accept it. Where a chunk ends decides
+//!   where the next request on the connection starts, and a body is forwarded by proxies as it
+//!   streams: a proxy in front that read a bare LF there otherwise (as chunk data, or as part
+//!   of a chunk extension) would pass on a second request it never saw, the request smuggling
+//!   of RFC 9112 §11.2. A parser that refuses every such line cannot be desynchronised that
+//!   way: the connection ends with the 400. A head's lines are different: a proxy must parse
+//!   them into fields, and one that does not end a line at a bare LF must refuse the LF in a
+//!   field value (RFC 9110 §5.5) rather than forward it.
 //! * Keep-alive: HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with
 //!   `Connection: keep-alive`.
 //! * `Expect: 100-continue` on an HTTP/1.1 request with a body gives [`Incoming::Continue`]

@@ -254,11 +254,15 @@ impl HeadLines<'_> {
     }
 }
 
-/// `HTTP/1.0` or `HTTP/1.1`; any other well-formed version is 505, anything else 400.
+/// `HTTP/1.0`, or `HTTP/1.1` and any higher minor version of HTTP/1 (`HTTP/1.2` to `HTTP/1.9`),
+/// which RFC 9110 §6.2 says to process as the highest minor version implemented: 1.1. Another
+/// major version (`HTTP/0.9`, `HTTP/2.0`) is 505; anything that is not `HTTP/DIGIT.DIGIT`, 400.
 fn parse_version(v: &[u8]) -> Result<Version, HttpError> {
     match v {
-        b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            Ok(Version::Http11)
+        }
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
         {
@@ -324,6 +328,9 @@ impl Meaning {
             self.expect_continue |= value.eq_ignore_ascii_case("100-continue");
         } else if name.eq_ignore_ascii_case("host") {
             self.hosts += 1;
+            if !is_host_and_port(value.as_bytes()) {
+                return refuse(400, "invalid Host field value");
+            }
         }
         Ok(())
     }
@@ -354,6 +361,64 @@ impl Meaning {
     }
 }
 
+/// `unreserved` and `sub-delims` of RFC 3986: the bytes of a `reg-name` besides `%XX`.
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)
+}
+
+/// `uri-host [ ":" port ]` (RFC 9112 §3.2, RFC 3986 §3.2.2 and §3.2.3): an `IP-literal`
+/// (`[` an IPv6 address or `vX.…` `]`), or a `reg-name` (which an IPv4 address also is), then
+/// an optional `:` and decimal port. A `reg-name` may be empty, as a Host field may be.
+fn is_host_and_port(v: &[u8]) -> bool {
+    let (host, port) = if v.first() == Some(&b'[') {
+        let Some(close) = v.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        if !is_ip_literal(&v[1..close]) {
+            return false;
+        }
+        match &v[close + 1..] {
+            [] => return true,
+            [b':', port @ ..] => (&[][..], port),
+            _ => return false,
+        }
+    } else {
+        match v.iter().position(|&b| b == b':') {
+            Some(colon) => (&v[..colon], &v[colon + 1..]),
+            None => (v, &[][..]),
+        }
+    };
+    port.iter().all(u8::is_ascii_digit) && is_reg_name(host)
+}
+
+/// `*( unreserved / pct-encoded / sub-delims )`.
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut rest = name;
+    while let [first, tail @ ..] = rest {
+        rest = match (first, tail) {
+            (b'%', [h, l, after @ ..]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => after,
+            (&b, _) if is_name_byte(b) => tail,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// What is between the brackets of an `IP-literal`: an IPv6 address, or `IPvFuture`
+/// (`v` 1*HEXDIG `.` 1*( unreserved / sub-delims / `:` )).
+fn is_ip_literal(inner: &[u8]) -> bool {
+    if let [b'v' | b'V', rest @ ..] = inner {
+        let hex = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        return match &rest[hex..] {
+            [b'.', tail @ ..] => {
+                hex > 0 && !tail.is_empty() && tail.iter().all(|&b| b == b':' || is_name_byte(b))
+            }
+            _ => false,
+        };
+    }
+    std::str::from_utf8(inner).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
 /// Splits an absolute-form target (`http://host:port/path?query`, RFC 9112 §3.2.2) into the
 /// ranges of its path and query (the origin-form a server routes on) and of its authority.
 /// Any other target is all origin, with no authority.
@@ -370,9 +435,9 @@ fn split_absolute(target: &[u8]) -> Result<(Range<usize>, Option<Range<usize>>),
         .position(|&b| b == b'/' || b == b'?')
         .map_or(target.len(), |i| start + i);
     let authority = &target[start..end];
-    // An authority is a host, an optional port; userinfo (`user@`) is not allowed in http(s)
-    // URIs (RFC 9110 §4.2.4).
-    if authority.is_empty() || authority.contains(&b'@') {
+    // An authority is a host, not empty (RFC 9110 §4.2.1), and an optional port; userinfo
+    // (`user@`) is not allowed in http(s) URIs (RFC 9110 §4.2.4).
+    if matches!(authority.first(), None | Some(b':')) || !is_host_and_port(authority) {
         return refuse(400, "malformed absolute-form request target");
     }
     Ok((end..target.len(), Some(start..end)))
@@ -566,9 +631,15 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, Fail> {
     Ok(size)
 }
 
-/// Reads one line of at most `max` bytes (terminator not counted) into `line` and returns it
-/// without its `\n` or `\r\n`. A longer line is refused with `too_long` as soon as that is
-/// known.
+/// Reads one line of the chunked framing, of at most `max` bytes (terminator not counted), into
+/// `line` and returns it without its `\r\n`. A longer line is refused with `too_long` as soon
+/// as that is known; a line ended by a bare LF, or holding a CR, is 400.
+///
+/// Unlike the head's lines, these must end with CRLF: where a chunk ends decides where the
+/// next request starts, and a proxy in front that reads a bare LF otherwise (as data, or as
+/// the end of a chunk-size line it read differently) would hand this server a request it
+/// never saw, which is how requests are smuggled. Refusing cannot be desynchronised: the
+/// connection ends with the 400.
 fn read_line<'a, R: BufRead>(
     r: &mut R,
     max: usize,
@@ -585,8 +656,8 @@ fn read_line<'a, R: BufRead>(
         return Err(eof("the stream ended inside a chunked body"));
     }
     line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
+    if line.pop() != Some(b'\r') {
+        return Err(HttpError::new(400, "bare LF in a chunked body").into());
     }
     if line.contains(&b'\r') {
         return Err(HttpError::new(400, "bare CR in a chunked body").into());

@@ -3,8 +3,9 @@
 use std::fmt;
 use std::ops::Range;
 
-/// The HTTP version of a request. [`Http1`](super::Http1) accepts these two; any other
-/// `HTTP/x.y` is answered with 505.
+/// The HTTP version of a request. [`Http1`](super::Http1) accepts these two, and reads a higher
+/// minor version of HTTP/1 (`HTTP/1.2`) as [`Http11`](Version::Http11), as RFC 9110 §6.2 says;
+/// any other `HTTP/x.y` is answered with 505.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Version {
     /// `HTTP/1.0`: the connection closes after the response unless the request asks for
@@ -130,7 +131,7 @@ impl Request {
         }
     }
 
-    /// The HTTP version of the request line.
+    /// The HTTP version of the request line (`HTTP/1.2` and up read as [`Version::Http11`]).
     pub fn version(&self) -> Version {
         self.version
     }

@@ -197,11 +197,126 @@ fn chunked_body_equals_content_length_body() {
     let r = first_request(CHUNKED);
     assert_eq!(r.body(), b"hello, world");
     assert_eq!(r.header("transfer-encoding"), Some("chunked"));
-    // Upper-case hex, leading zeros, LF-only lines.
+    // Upper-case hex, leading zeros.
     let r = first_request(
-        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00A\n0123456789\n000\n\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n00A\r\n0123456789\r\n000\r\n\r\n",
     );
     assert_eq!(r.body(), b"0123456789");
+}
+
+/// Bare LF ends a line of the head (RFC 9112 §2.2 allows it), but not a line of the chunked
+/// framing: a chunk-size line, the CRLF after a chunk's data, a trailer field, or the empty
+/// line that ends the body. Each is 400, one byte at a time too, and nothing after is parsed.
+#[test]
+fn bare_lf_in_chunked_framing_is_400() {
+    const HEAD: &[u8] = b"POST / HTTP/1.1\nHost: a\nTransfer-Encoding: chunked\n\n";
+    // The same body with CRLF everywhere is read.
+    let mut good = HEAD.to_vec();
+    good.extend_from_slice(b"3\r\nabc\r\n0\r\nT: 1\r\n\r\n");
+    assert_eq!(read_all(&good), [req("POST", "/", b"abc")]);
+    for body in [
+        &b"3\nabc\r\n0\r\n\r\n"[..],
+        b"3;ext=1\nabc\r\n0\r\n\r\n",
+        b"3\r\nabc\n0\r\n\r\n",
+        b"3\r\nabc\r\n0\n\r\n",
+        b"3\r\nabc\r\n0\r\nT: 1\n\r\n",
+        b"3\r\nabc\r\n0\r\n\n",
+    ] {
+        let mut wire = HEAD.to_vec();
+        wire.extend_from_slice(body);
+        wire.extend_from_slice(b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n");
+        for split in [false, true] {
+            let got = read_all_with(&mut Http1::new(), &wire, 7, split);
+            assert_eq!(
+                got,
+                [Got::Status(400)],
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+}
+
+/// RFC 9112 §3.2: a Host field value must be `uri-host [ ":" port ]` (RFC 3986); anything
+/// else is 400, as a missing or repeated Host is.
+#[test]
+fn host_must_be_a_uri_host_and_port() {
+    let valid = [
+        "example.com",
+        "example.com:8080",
+        "EXAMPLE.com.",
+        "127.0.0.1",
+        "127.0.0.1:80",
+        "[::1]",
+        "[::1]:8080",
+        "[2001:db8::a:b]:1",
+        "[::ffff:1.2.3.4]",
+        "[v1.fe80::a+en1]",
+        "a-b_c~d!$&'()*+,;=",
+        "%41%2c",
+        "h:",
+        "",
+    ];
+    for host in valid {
+        let wire = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        let r = first_request(wire.as_bytes());
+        assert_eq!(r.host(), Some(host), "{host:?}");
+    }
+    let invalid = [
+        "x y",
+        "a\tb",
+        "a/b",
+        "a?b",
+        "a#b",
+        "u@h",
+        "a\"b",
+        "<a>",
+        "a\\b",
+        "h:8o",
+        "h:80:80",
+        "h: 80",
+        "::1",
+        "[::1",
+        "::1]",
+        "[::1]x",
+        "[::1]:x",
+        "[]",
+        "[zz::1]",
+        "[1.2.3.4]",
+        "[v1]",
+        "[vx.a]",
+        "%4",
+        "%zz",
+        "\u{e9}t\u{e9}",
+    ];
+    for host in invalid {
+        let wire = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(status_of(wire.as_bytes()), 400, "{host:?}");
+        // HTTP/1.0 needs no Host, but one it sends must be valid too.
+        let wire = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        assert_eq!(status_of(wire.as_bytes()), 400, "{host:?} in HTTP/1.0");
+    }
+}
+
+/// RFC 9110 §6.2: a higher minor version of HTTP/1 is served as the highest one implemented,
+/// 1.1 (with 1.1's rules: a Host is required, keep-alive by default). Other majors are 505.
+#[test]
+fn higher_minor_versions_are_served_as_http11() {
+    for v in ["HTTP/1.2", "HTTP/1.9"] {
+        let r = first_request(format!("GET /v {v}\r\nHost: a\r\n\r\n").as_bytes());
+        assert_eq!(r.version(), Version::Http11, "{v}");
+        assert!(r.keep_alive(), "{v}");
+        let wire = format!("GET / {v}\r\n\r\n");
+        assert_eq!(status_of(wire.as_bytes()), 400, "{v} without Host");
+    }
+    for v in ["HTTP/0.9", "HTTP/2.0", "HTTP/3.0", "HTTP/9.1"] {
+        let wire = format!("GET / {v}\r\nHost: a\r\n\r\n");
+        assert_eq!(status_of(wire.as_bytes()), 505, "{v}");
+    }
+    for v in ["HTTP/1.10", "HTTP/1.", "HTTP/1.x", "http/1.2"] {
+        let wire = format!("GET / {v}\r\nHost: a\r\n\r\n");
+        assert_eq!(status_of(wire.as_bytes()), 400, "{v}");
+    }
 }
 
 #[test]
@@ -671,6 +786,12 @@ fn absolute_form_targets_route_on_their_path_and_name_the_host() {
         ),
         (b"GET https://h HTTP/1.1\r\nHost: h\r\n\r\n", "/", None, "h"),
         (
+            b"GET http://[::1]:80/6 HTTP/1.1\r\nHost: h\r\n\r\n",
+            "/6",
+            None,
+            "[::1]:80",
+        ),
+        (
             b"GET http://h?q HTTP/1.1\r\nHost: h\r\n\r\n",
             "/",
             Some("q"),
@@ -697,9 +818,14 @@ fn absolute_form_targets_route_on_their_path_and_name_the_host() {
         assert_eq!(req.query(), *query, "{what}");
         assert_eq!(req.host(), Some(*host), "{what}");
     }
-    // No authority, or userinfo: refused. A Host field is still required in HTTP/1.1.
+    // No authority, no host, an authority that is not `host [ ":" port ]`, or userinfo:
+    // refused. A Host field is still required in HTTP/1.1.
     for wire in [
         &b"GET http:///x HTTP/1.1\r\nHost: h\r\n\r\n"[..],
+        b"GET http://:80/x HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET http://h<x>/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET http://h:8o/ HTTP/1.1\r\nHost: h\r\n\r\n",
+        b"GET http://[::1/ HTTP/1.1\r\nHost: h\r\n\r\n",
         b"GET http://u@h/x HTTP/1.1\r\nHost: h\r\n\r\n",
         b"GET http://h/x HTTP/1.1\r\n\r\n",
     ] {

@@ -67,7 +67,8 @@ struct Shared {
     pairs: Mutex<Vec<Weak<Pair>>>,
     /// The pump threads not yet joined.
     pumps: Mutex<Vec<JoinHandle<()>>>,
-    /// Per connection, the write sizes of each direction (when recording).
+    /// Per connection in the order accepted (a slot taken at accept, before the dial), the
+    /// write sizes of each direction (when recording).
     logs: Mutex<Vec<[WriteLog; 2]>>,
 }
 
@@ -111,6 +112,10 @@ impl FaultProxy {
     /// (in the order accepted, from 0), in order: where the proxy cut the stream. `None`
     /// unless [`record_writes`](FaultProxyBuilder::record_writes) is on, or for a connection
     /// not accepted (or past the first 1024). At most 65 536 writes are kept per direction.
+    ///
+    /// The number is the one [`connections`](Self::connections) counted at accept, whether or
+    /// not the upstream could be reached: a connection whose dial failed (its client was
+    /// reset) has empty logs, and does not shift the numbers of those after it.
     pub fn write_sizes(&self, connection: usize, direction: Direction) -> Option<Vec<usize>> {
         let logs = lock(&self.shared.logs);
         let log = &logs.get(connection)?[direction as usize];
@@ -267,6 +272,15 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 /// Dials the upstream for `client` and starts the two pumps.
 fn proxy(client: TcpStream, shared: &Arc<Shared>) {
     let number = shared.accepted.fetch_add(1, Ordering::SeqCst);
+    // The logs take their slot now, before the dial: slot `number` is this connection's even
+    // if the dial fails (its logs then stay empty).
+    let logs: Option<[WriteLog; 2]> = shared.record_writes.then(Default::default);
+    if let Some(logs) = &logs {
+        let mut all = lock(&shared.logs);
+        if all.len() < MAX_LOGGED_CONNECTIONS {
+            all.push(logs.clone());
+        }
+    }
     let server = match TcpStream::connect_timeout(&shared.upstream, CONNECT_TIMEOUT) {
         Ok(s) => s,
         Err(_) => {
@@ -284,13 +298,6 @@ fn proxy(client: TcpStream, shared: &Arc<Shared>) {
         let mut pairs = lock(&shared.pairs);
         pairs.retain(|p| p.strong_count() > 0);
         pairs.push(Arc::downgrade(&pair));
-    }
-    let logs: Option<[WriteLog; 2]> = shared.record_writes.then(Default::default);
-    if let Some(logs) = &logs {
-        let mut all = lock(&shared.logs);
-        if all.len() < MAX_LOGGED_CONNECTIONS {
-            all.push(logs.clone());
-        }
     }
     let mut pumps = lock(&shared.pumps);
     pumps.retain(|p| !p.is_finished());
