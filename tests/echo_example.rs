@@ -48,5 +48,8 @@ fn echo_refuses_unknown_arguments_with_its_usage() {
         .expect("run echo");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("usage: echo [--addr HOST:PORT]"), "{stderr}");
+    assert!(
+        stderr.contains("usage: echo [--addr HOST:PORT]"),
+        "{stderr}"
+    );
 }
