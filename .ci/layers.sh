@@ -27,7 +27,7 @@ file_layer() {
     src/server/* | src/client.rs | src/udp.rs | src/pull/*) echo 3 ;;
     src/http/* | src/ws/* | src/router.rs) echo 4 ;;
     src/ops/* | src/testing/*) echo 5 ;;
-    src/lib.rs) echo "" ;;
+    src/lib.rs | src/guide.rs) echo "" ;; # the root, and the docs-only guided tour
     *) echo "?" ;;
   esac
 }

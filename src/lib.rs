@@ -3,7 +3,8 @@
 //!
 //! It is for synchronous programs that need a real server or client, for tests that must run
 //! anywhere without a runtime, and for reading: every part of a network framework (framing,
-//! backpressure, graceful shutdown, timers) is here in plain std code.
+//! backpressure, graceful shutdown, timers) is here in plain std code. New to it? The
+//! [`guide`] is a tour in six short chapters, each adding one idea to a small server.
 //!
 //! # Hello, echo
 //!
@@ -31,6 +32,29 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # The model
+//!
+//! The [`design`] page draws the threads and states the invariants; in short:
+//!
+//! * Each connection has a **reader thread**. It reads frames through the [`Codec`] and calls
+//!   your [`Handler`]: `on_connect`, then `on_message` per frame, then `on_close` once.
+//!   A handler that blocks holds up its own connection and nothing else.
+//! * Each connection has a bounded **send queue**, a std `sync_channel` of encoded messages,
+//!   bounded in messages (1024) and in bytes (1 MiB). Its **writer thread** takes one message,
+//!   then everything else already queued, and writes the batch with one vectored write.
+//! * A send from the connection's own reader thread, with nothing queued, skips the queue:
+//!   the codec writes straight to the socket (*write-through*). Replying from `on_message` then
+//!   costs what a hand-written blocking loop costs. See [`ConnOptions::write_through`].
+//! * The channel and the writer thread are created on the first send that needs them, and the
+//!   read buffer on the first byte read (given back after a second of silence between
+//!   messages), so an idle connection costs one parked thread.
+//! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]): shutdown
+//!   deadlines, idle timeouts, heartbeats and your own timers. It is hierarchical (6 × 64 slots,
+//!   `O(1)` schedule and cancel) and sleeps until the next deadline.
+//!
+//! Two threads per busy connection cap a process at about ten thousand connections: the
+//! [limits of the model](design#limits-of-the-model) say what to do past that.
+//!
 //! # Callbacks or pulling
 //!
 //! The server above is called: its handler runs on each connection's reader thread. The client
@@ -55,40 +79,6 @@
 //! reader threads (one loop serves many connections) and hands their messages over a bounded
 //! queue; a blocking client's end of the connection (the server's close, an error, an idle
 //! limit) is seen by its caller at the next receive, after every message sent before it.
-//!
-//! # The threads
-//!
-//! ```text
-//!            accept thread (1 per server)
-//!                  │ spawns, per connection
-//!      ┌───────────┴────────────┐
-//!  reader thread            writer thread (made on the first queued send)
-//!  codec.read(BufReader)    rx.recv(), then try_recv() the rest of the batch
-//!  → handler.on_message     → one write_vectored per batch
-//!      ▲                        ▲
-//!      │ wakes on close:        │ std::sync::mpsc::sync_channel(capacity)
-//!      │ shutdown(Both)         │ of encoded messages
-//!      └──── Connection ────────┘   cloneable handle: id, addrs, send / try_send /
-//!                                    send_timeout, close, shutdown(timeout)
-//!
-//!  timing wheel thread (1 per process): every deadline
-//! ```
-//!
-//! * Each connection has a **reader thread**. It reads frames through the [`Codec`] and calls
-//!   your [`Handler`]: `on_connect`, then `on_message` per frame, then `on_close` once.
-//!   A handler that blocks holds up its own connection and nothing else.
-//! * Each connection has a bounded **send queue**, a std `sync_channel` of encoded messages,
-//!   bounded in messages (1024) and in bytes (1 MiB). Its **writer thread** takes one message,
-//!   then everything else already queued, and writes the batch with one vectored write.
-//! * A send from the connection's own reader thread, with nothing queued, skips the queue:
-//!   the codec writes straight to the socket (*write-through*). Replying from `on_message` then
-//!   costs what a hand-written blocking loop costs. See [`ConnOptions::write_through`].
-//! * The channel and the writer thread are created on the first send that needs them, and the
-//!   read buffer on the first byte read (given back after a second of silence between
-//!   messages), so an idle connection costs one parked thread.
-//! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]): shutdown
-//!   deadlines, idle timeouts, heartbeats and your own timers. It is hierarchical (6 × 64 slots,
-//!   `O(1)` schedule and cancel) and sleeps until the next deadline.
 //!
 //! # Timers, idle timeouts and heartbeats
 //!
@@ -134,38 +124,50 @@
 //!
 //! A message accepted by a send is either written before the FIN or counted in `dropped`.
 //!
+//! # Transports
+//!
+//! The same codec, handler and [`Connection`] run over TCP or a Unix-domain stream socket;
+//! only the line that starts the server or client changes:
+//!
+//! ```no_run
+//! # use threadnet::{Connection, Lines, TcpClient, TcpServer, UnixServer};
+//! # let codec = Lines::new();
+//! # let factory = |_: &Connection<Lines>| |_: &Connection<Lines>, _: String| {};
+//! TcpServer::builder().addr("127.0.0.1:7001").start(codec.clone(), factory)?; // TCP
+//! UnixServer::builder("/run/app.sock").start(codec.clone(), factory)?; // removed at stop
+//! TcpClient::builder().connect_unix("/run/app.sock", codec, factory)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! * **UDP** ([`udp`]): each peer address is a [`Connection`] with the same callbacks and
+//!   timers; one reader thread decodes each datagram as whole messages, and each message goes
+//!   out as one datagram, so a line protocol moves from TCP to UDP without touching its
+//!   handler.
+//! * **TLS** is not in std and threadnet adds no dependencies, so terminate it in front
+//!   (stunnel, nginx's or HAProxy's `stream` proxy, a sidecar) and forward plain TCP or a Unix
+//!   socket to threadnet on loopback; the [design](design#tls-is-terminated-in-front) says why
+//!   it does not belong inside.
+//! * **Behind a load balancer**, [`ServerBuilder::proxy_protocol`] reads the PROXY protocol
+//!   header (v1 and v2) that HAProxy, nginx and cloud balancers send, so that
+//!   [`Connection::peer_addr`] is the client's address and [`Connection::proxied_by`] the
+//!   balancer's. The [`http`] module docs have the recipe: HAProxy terminating TLS in front of
+//!   an HTTP server.
+//! * **Limits**: [`ServerBuilder::max_connections`] (1024 by default) caps the threads peers
+//!   can hold; a server out of file descriptors backs off its accept loop and carries on.
+//!
 //! # What else is here
 //!
 //! | for | see |
 //! |---|---|
-//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`), [`ws`] (WebSocket, server side: frames, the handshake on HTTP/1.1) |
+//! | learning | [`guide`] (a tour in six chapters), [`design`] (threads, layers, states, invariants) |
+//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`), [`ws`] (WebSocket, server and client) |
 //! | transports | [`TcpServer`] / [`TcpClient`], [`UnixServer`] / [`ClientBuilder::connect_unix`], [`udp`] (each peer a [`Connection`]) |
 //! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
-//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status), [`ConnOptions::on_event`] |
+//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status, workers), [`ConnOptions::on_event`] |
+//! | testing | [`testing`] ([`EmbeddedConnection`](testing::EmbeddedConnection): a connection in memory; [`FaultProxy`](testing::FaultProxy): a network that misbehaves) |
 //!
-//! # How the source is laid out
-//!
-//! `src/` is cut in layers, each using only the ones below it (`.ci/layers.sh` checks this):
-//!
-//! | layer | where | what |
-//! |---|---|---|
-//! | vocabulary and the OS | `error.rs`, `sync.rs`, `backoff.rs`, `sys/` | errors, locks and deadlines, the one `unsafe` module (`sys/os.rs`), sockets (`sys/transport.rs`) |
-//! | engines | `timer/`, `codec/` | the timing wheel, the codecs: nothing about connections |
-//! | the connection | `conn/` | the handle, the reader thread (`reader.rs`), the send queue (`queue.rs`), the writer thread (`writer.rs`), write-through, idle limits, timers, counters |
-//! | endpoints | `server/`, `client.rs`, `udp.rs`, `pull/` | the accept loop, dialling, the UDP peer table; [`BlockingClient`] and [`PullServer`] |
-//! | protocols | `http/`, `ws/`, `router.rs` | built on connections |
-//! | operations | `ops/`, `testing/` | signals, socket activation and hand-off, the metrics endpoint; the fault-injecting proxy |
-//!
-//! The [`design`] page tells the rest: the states of a connection, and the eight invariants
-//! the code keeps, each with the tests that hold it.
-//!
-//! # Limits of the model
-//!
-//! Two threads per busy connection (one per idle one) put a practical ceiling of about ten
-//! thousand connections on a process: thread memory and the kernel's thread limit. Past that,
-//! shard across processes behind a TCP load balancer (HAProxy, nginx `stream`), or move to an
-//! event loop (mio, tokio). Codecs and handlers are plain traits with no threading in them, so
-//! such a move changes the transport, not the protocol code.
+//! `src/` is cut in layers, each using only the ones below it; the [design](design#layers)
+//! page has the table.
 //!
 //! # Where the ideas come from
 //!
@@ -203,6 +205,7 @@ pub use ops::{activation, control, metrics, signal};
 /// connection, and the invariants with the tests that hold them.
 #[doc = include_str!("../DESIGN.md")]
 pub mod design {}
+pub mod guide;
 
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};

@@ -1,4 +1,4 @@
-//! goes' command line on the `echo` example (`threadnet::control`): `start -d`, `status`,
+//! goes' command line on the `echo_service` example (`threadnet::control`): `start -d`, `status`,
 //! `stop`, `reload`, as real processes with real signals, each test in a temp dir of its own
 //! for the pid and log files.
 

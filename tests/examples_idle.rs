@@ -1,6 +1,6 @@
 //! Every example server, run as a process as a user runs it, keeps a connection that says
 //! nothing for longer than any internal poll interval or tick (2 s), and answers on it
-//! afterwards; `echo` and `http_hello` do so however they get their listener: bound by
+//! afterwards; `echo_service` and `http_hello` do so however they get their listener: bound by
 //! themselves, by socket activation, from a parent that left hostile options on the listener
 //! (20 ms SO_RCVTIMEO/SO_SNDTIMEO, O_NONBLOCK, SO_LINGER 0), and after a SIGUSR2 hand-off.
 //! An idle limit closes a quiet connection after its limit and not before.
@@ -122,23 +122,23 @@ fn http_idle_alive(addr: SocketAddr) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// echo and http_hello, on every kind of listener
+// echo_service and http_hello, on every kind of listener
 
 #[test]
 fn echo_bound_keeps_idle_connections() {
-    let (_echo, addr) = start("echo", Listener::Bound, &[]);
+    let (_echo, addr) = start("echo_service", Listener::Bound, &[]);
     echo_idle_alive(addr);
 }
 
 #[test]
 fn echo_socket_activated_keeps_idle_connections() {
-    let (_echo, addr) = start("echo", Listener::Activated, &[]);
+    let (_echo, addr) = start("echo_service", Listener::Activated, &[]);
     echo_idle_alive(addr);
 }
 
 #[test]
 fn echo_on_a_hostile_inherited_listener_keeps_idle_connections() {
-    let (_echo, addr) = start("echo", Listener::Hostile, &[]);
+    let (_echo, addr) = start("echo_service", Listener::Hostile, &[]);
     echo_idle_alive(addr);
 }
 
@@ -201,7 +201,7 @@ fn handoff_then_idle(name: &str, exchange: impl Fn(SocketAddr) -> Box<dyn FnMut(
 
 #[test]
 fn echo_after_a_handoff_keeps_idle_connections() {
-    handoff_then_idle("echo", |addr| {
+    handoff_then_idle("echo_service", |addr| {
         let s = peer(addr);
         let mut n = 0u32;
         Box::new(move || {
@@ -323,7 +323,7 @@ fn eof(s: &TcpStream) -> bool {
 
 fn idle_limit_closes_after_not_before(how: Listener) {
     const LIMIT: f64 = 1.5;
-    let (_echo, addr) = start("echo", how, &["--idle-timeout", &LIMIT.to_string()]);
+    let (_echo, addr) = start("echo_service", how, &["--idle-timeout", &LIMIT.to_string()]);
     let quiet = peer(addr);
     echo_once(&quiet, b"then nothing");
     let start = Instant::now(); // the quiet one's limit runs from about here

@@ -1,4 +1,4 @@
-//! Restarts that keep the port: the `echo` example started with an inherited listener
+//! Restarts that keep the port: the `echo_service` example started with an inherited listener
 //! (systemd's socket activation protocol), and handing itself off to a new copy on SIGUSR2
 //! while clients connect without pause.
 

@@ -220,7 +220,7 @@ fn tail(text: &str, n: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// echo: u32 big-endian length, then the payload; 1 MiB at most (the codec's default)
+// echo_service: u32 big-endian length, then the payload; 1 MiB at most (the codec's default)
 
 fn echo_good(addr: SocketAddr) -> Exchange {
     let s = peer(addr);
@@ -244,7 +244,7 @@ fn header(len: u32) -> Vec<u8> {
 
 #[test]
 fn echo_survives_hostile_peers() {
-    let run = Run::start("echo", &[], echo_good);
+    let run = Run::start("echo_service", &[], echo_good);
     let t = &run.target;
     each_refused(
         t,
@@ -706,7 +706,7 @@ fn slowloris(name: &'static str, request: &[u8], good: fn(SocketAddr) -> Exchang
 
 #[test]
 fn echo_closes_a_slowloris_frame() {
-    slowloris("echo", &frame(&[b'a'; 200]), echo_good);
+    slowloris("echo_service", &frame(&[b'a'; 200]), echo_good);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! What an idle connection costs the `echo` example process, read from `/proc/PID`: a
+//! What an idle connection costs the `echo_service` example process, read from `/proc/PID`: a
 //! connection that never sent a byte costs its parked thread's stack pages and nothing else,
 //! and one that did and then went quiet gives its read buffer back.
 //!

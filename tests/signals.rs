@@ -1,6 +1,6 @@
-//! Signals: `Signals` delivers them to a thread of this process, and the `echo` example, run
-//! as a child process, stops gracefully on SIGTERM (every reply it queued reaches the client,
-//! then EOF, exit code 0), at once on a second SIGTERM, and shrugs off SIGHUP.
+//! Signals: `Signals` delivers them to a thread of this process, and the `echo_service`
+//! example, run as a child process, stops gracefully on SIGTERM (every reply it queued reaches
+//! the client, then EOF, exit code 0), at once on a second SIGTERM, and shrugs off SIGHUP.
 //!
 //! The signals are sent with the `kill` command, so the tests need no `unsafe`.
 

@@ -1,4 +1,4 @@
-//! `start -d --workers N` on the `echo` example: N processes sharing one port with
+//! `start -d --workers N` on the `echo_service` example: N processes sharing one port with
 //! `SO_REUSEPORT`, the kernel spreading connections among them; `status` and `stop` act on
 //! all of them; `status` with the metrics snapshot; and goes' commands on `http_hello` and
 //! `chat`. Real processes, real signals, a temp dir for the pid and log files.
@@ -270,7 +270,7 @@ fn two_workers_share_the_port_and_stop_together() {
         .unwrap()
         .flatten()
         .map(|e| e.file_name())
-        .filter(|n| n.to_string_lossy().starts_with("echo.pid"))
+        .filter(|n| n.to_string_lossy().starts_with("echo_service.pid"))
         .collect();
     assert!(left.is_empty(), "pid files left: {left:?}");
     assert!(

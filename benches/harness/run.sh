@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Echo servers compared on loopback: threadnet's `echo` example against std-echo (a thread
-# per connection, by hand) and tokio-echo (tokio + LengthDelimitedCodec).
+# Echo servers compared on loopback: threadnet's `echo_service` example against std-echo (a
+# thread per connection, by hand) and tokio-echo (tokio + LengthDelimitedCodec).
 #
 #   bash benches/harness/run.sh                 # about 3 minutes, plus the first build
 #   ROUNDS=1 SECS=2 bash benches/harness/run.sh # a quick check, about 1 minute
@@ -26,10 +26,10 @@ OUT=${OUT:-$HERE/results/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-echo "== building threadnet's echo example and the harness (release)"
-(cd "$ROOT" && timeout 1800 cargo build --release --quiet --example echo)
+echo "== building threadnet's echo_service example and the harness (release)"
+(cd "$ROOT" && timeout 1800 cargo build --release --quiet --example echo_service)
 timeout 1800 cargo build --release --quiet --locked --manifest-path "$HERE/Cargo.toml"
-THREADNET_ECHO=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/echo
+THREADNET_ECHO=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/echo_service
 BIN=${CARGO_TARGET_DIR:-$HERE/target}/release
 
 # server NAME -> the command that starts it on a free loopback port

@@ -23,16 +23,54 @@
 //!
 //! # Shipped codecs
 //!
-//! | codec                | wire format                                   | `In` / `Out`       |
-//! |----------------------|-----------------------------------------------|--------------------|
-//! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+` by default; offset, width, adjustment and skip configurable | `Vec<u8>` |
-//! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           |
-//! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          |
-//! | [`RawChunks`]        | as `Raw`, in recycled buffers                 | [`Chunk`]          |
-//! | [`Tlv`]              | `+-- type: u32 LE --+-- len: u32 LE --+-- payload --+` (Tao's) | [`TlvFrame`] |
-//! | [`Http1`]            | HTTP/1.1 requests in, responses out           | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) |
-//! | [`Resp`]             | RESP2 (Redis): `*1\r\n$4\r\nPING\r\n` in, `+PONG\r\n` out | `Result<Vec<Vec<u8>>, ProtocolError>` / [`Reply`] |
-//! | [`RespCommands`]     | as `Resp`, each command in one [`Command`] without an allocation | `Result<Command, ProtocolError>` / [`Reply`] |
+//! Every codec checks its limits before allocating and turns bad input into a clear error
+//! (or, where the protocol has one, an error reply) that closes only that connection.
+//!
+//! | codec                | wire format                                   | `In` / `Out`       | limits (defaults) |
+//! |----------------------|-----------------------------------------------|--------------------|-------------------|
+//! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+` by default; Netty's and tokio-util's layouts: width 1–8, endian, offset, adjustment, `num_skip` | `Vec<u8>` | 1 MiB frame |
+//! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           | 64 KiB line |
+//! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          | the read buffer |
+//! | [`RawChunks`]        | as `Raw`, in recycled buffers read from the socket straight into their storage and sent back without a copy | [`Chunk`] | the chunk size |
+//! | [`Tlv`]              | `+-- type: u32 LE --+-- len: u32 LE --+-- payload --+` (Tao's); type 0 is a heartbeat | [`TlvFrame`] | 1 MiB frame |
+//! | [`Http1`]            | HTTP/1.1 requests in, responses out: keep-alive, pipelining, chunked bodies, `Expect: 100-continue`, HEAD | [`Incoming`](crate::http::Incoming) / [`Response`](crate::http::Response) | 8 KiB head, 100 headers, 1 MiB body; 400/413/414/431/501/505 |
+//! | [`Resp`]             | RESP2 (Redis): `*1\r\n$4\r\nPING\r\n` in, `+PONG\r\n` out; inline commands too | `Result<Vec<Vec<u8>>, ProtocolError>` / [`Reply`] | 1 Mi arguments, 512 MiB bulk (Redis' own), 1 MiB per command, 64 KiB inline |
+//! | [`RespCommands`]     | as `Resp`, each command in one [`Command`] without an allocation ([`Resp::commands`]); [`Reply::Shared`] sends shared bytes without a copy | `Result<Command, ProtocolError>` / [`Reply`] | as `Resp` |
+//! | [`WsCodec`](crate::ws::WsCodec) | WebSocket frames (RFC 6455), either side; see [`ws`](crate::ws) | `Result<Message, WsError>` / [`Message`](crate::ws::Message) | 1 MiB frame, 4 MiB message |
+//!
+//! A message must also arrive whole within
+//! [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout) of its first byte (30 s by
+//! default; `Duration::ZERO` turns it off; TCP and Unix sockets only, as a datagram is whole
+//! when it comes), so a peer that trickles a frame (slowloris) holds its connection no longer
+//! than that. [`Router`](crate::Router) dispatches [`Tlv`] frames by type (Tao's message
+//! registry). The `kv_server` example is a Redis-compatible store on [`RespCommands`], driven
+//! in the tests by the real `redis-cli` and `redis-benchmark`.
+//!
+//! # Using a codec by hand
+//!
+//! A codec needs no connection: `write` encodes into any `Write`, and `read` decodes from any
+//! `BufRead`, which is how its tests are written. A codec of your own is the two methods; the
+//! [`Codec`] trait has an example.
+//!
+//! ```
+//! use std::io::Cursor;
+//! use threadnet::codec::{Codec, LengthDelimited};
+//!
+//! let codec = LengthDelimited::new();
+//! let mut wire = Vec::new();
+//! codec.write(&b"hello".to_vec(), &mut wire)?;
+//! assert_eq!(wire, b"\x00\x00\x00\x05hello"); // a u32 big-endian length, then the payload
+//!
+//! let mut decoder = codec.clone(); // a connection's reader gets its own clone
+//! let mut input = Cursor::new(wire);
+//! assert_eq!(decoder.read(&mut input)?, Some(b"hello".to_vec()));
+//! assert_eq!(decoder.read(&mut input)?, None); // a clean end, on a frame boundary
+//!
+//! // A length over the limit is refused from its header, before anything is allocated.
+//! let mut huge = Cursor::new(u32::MAX.to_be_bytes().to_vec());
+//! assert!(decoder.read(&mut huge).is_err());
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::io::{self, BufRead, Write};
 

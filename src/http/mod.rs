@@ -110,6 +110,48 @@
 //! A [`Response`] is a status, optional reason, header fields and a body held in memory. The
 //! codec writes `Content-Length` itself, or `Transfer-Encoding: chunked` for a body given as
 //! chunks ([`Response::chunks`]); no `Date` or `Server` field is added.
+//!
+//! # Behind TLS and a load balancer
+//!
+//! There is no TLS here (std has none, and threadnet adds no dependencies): terminate it in
+//! front, and forward plain TCP to the server on loopback (the
+//! [design](crate::design#tls-is-terminated-in-front) says why). Behind a terminator or a
+//! balancer every `peer_addr()` would be the balancer's, so
+//! [`ServerBuilder::proxy_protocol`](crate::ServerBuilder::proxy_protocol) expects each
+//! connection to begin with a PROXY protocol header (HAProxy's spec, v1 text or v2 binary), as
+//! HAProxy (`send-proxy`, `send-proxy-v2`), nginx `stream` (`proxy_protocol on`) and cloud load
+//! balancers send it: [`Connection::peer_addr`](crate::Connection::peer_addr) is then the
+//! client's address and [`Connection::proxied_by`](crate::Connection::proxied_by) the
+//! balancer's (v1 `UNKNOWN` and v2 `LOCAL` health checks keep the socket's addresses). The
+//! header is read on the connection's own thread before the handler is made, never past its
+//! end; a connection without a valid one within
+//! [`proxy_header_timeout`](crate::ServerBuilder::proxy_header_timeout) (3 s) is closed and
+//! counted as refused. Only turn it on when every client comes through the balancer: whoever
+//! reaches the port directly can claim any address.
+//!
+//! The recipe `tests/haproxy.rs` runs: a self-signed certificate, HAProxy terminating TLS in
+//! front of the `http_hello` example, whose `/peer` answers with the client's address.
+//!
+//! ```sh
+//! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+//!   -subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout key.pem -out cert.pem
+//! cat cert.pem key.pem > site.pem
+//! cargo run --release --example http_hello -- --addr 127.0.0.1:8080 --proxy-protocol &
+//! cat > haproxy.cfg <<'CFG'
+//! defaults
+//!   mode tcp
+//!   timeout connect 5s
+//!   timeout client 60s
+//!   timeout server 60s
+//! frontend tls
+//!   bind 127.0.0.1:8443 ssl crt site.pem
+//!   default_backend app
+//! backend app
+//!   server app 127.0.0.1:8080 send-proxy-v2
+//! CFG
+//! haproxy -db -f haproxy.cfg &
+//! curl --cacert cert.pem https://localhost:8443/peer  # peer <you>, proxied_by 127.0.0.1:…
+//! ```
 
 mod codec;
 mod error;

@@ -35,6 +35,14 @@
 //! # server.stop(Duration::from_secs(1));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! [`serve_prometheus`]`(listener, render)` serves the text at `/metrics` over threadnet's own
+//! HTTP codec (the `echo_service` example's `--metrics-addr`), and
+//! [`Connection::stats`](crate::Connection::stats) gives one connection's messages, bytes and
+//! queue depth. For logs rather than counters,
+//! [`ConnOptions::on_event`](crate::ConnOptions::on_event) is called when a connection opens
+//! and when it ends, with its reason: the place to plug in `log`, `tracing` or a logger of
+//! your own, without threadnet depending on any.
 
 use std::io;
 use std::net::TcpListener;

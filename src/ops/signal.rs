@@ -33,8 +33,43 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # A restart without downtime
+//!
+//! The whole pattern of a service that hands its port to a new copy of itself on SIGUSR2,
+//! as the `echo_service` and `http_hello` examples do: the listener is inherited when there is
+//! one (systemd, or the process handing off to this one) and bound otherwise; the handlers go
+//! in before the server is announced; `run` returns once the server has stopped, by a signal
+//! or by handing off, and the process exits 0.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use threadnet::signal::StopOnSignals;
+//! use threadnet::{activation, Connection, Lines, TcpServer};
+//!
+//! let listener = activation::tcp_listener("127.0.0.1:8080")?; // inherited, or bound
+//! let server = TcpServer::builder()
+//!     .listener(listener.try_clone()?)
+//!     .start(Lines::new(), |_: &Connection<Lines>| {
+//!         |conn: &Connection<Lines>, line: String| drop(conn.send(line))
+//!     })?;
+//! let stop = StopOnSignals::new(Duration::from_secs(10)) // SIGINT/SIGTERM: graceful stop
+//!     .hand_off(Duration::from_secs(60), &[&listener])? // SIGUSR2: hand off to a new copy
+//!     .arm()?; // the handlers go in before the announcement
+//! println!("listening on {}", server.local_addr());
+//! activation::notify_ready()?; // systemd's Type=notify, or the process handing off
+//! stop.run(&server)?; // returns once stopped
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! The port never closes: the new copy inherits the listener and says it is ready, then this
+//! one stops accepting and lets its connections finish ([`ServerHandle::drain`]), up to the
+//! deadline. [`activation`](crate::activation) tells how the listener is passed, and
+//! [`control`](crate::control) puts it all behind `start -d`, `stop`, `reload` and `status`.
+//!
 //! Implemented for Linux on x86_64 and aarch64; elsewhere [`Signals::new`] fails with
 //! [`io::ErrorKind::Unsupported`] and [`stop_on_signals`] only waits for the server to stop.
+//!
+//! [`ServerHandle::drain`]: crate::ServerHandle::drain
 
 use std::fmt;
 use std::io::{self, Read};

@@ -58,7 +58,11 @@
 //! writes (down to one byte each), stops reading (a stall), resets the connection or
 //! half-closes it after a number of bytes. Every random choice comes from a seed, so a
 //! failing run can be replayed. The models are laminar's `LinkConditioner` and toxiproxy.
-//! `examples/fault_proxy.rs` puts the same proxy on the command line.
+//! `examples/fault_proxy.rs` puts the same proxy on the command line, in front of any server:
+//!
+//! ```sh
+//! cargo run --example fault_proxy -- --upstream 127.0.0.1:7001 --down-split 1 --latency-ms 50
+//! ```
 //!
 //! ```
 //! use std::time::Duration;

@@ -8,6 +8,30 @@
 //! Frames are a [`Codec`](crate::Codec), so every connection feature (the bounded queue,
 //! timers, idle limits, heartbeats, metrics, graceful shutdown) works on WebSocket unchanged.
 //!
+//! * **The server**: [`serve`] answers pages and WebSocket upgrades on one port, over
+//!   [`WsUpgrade`] (the HTTP/1.1 codec until the `101`, frames after it), with hooks for the
+//!   origin ([`OriginCheck`]) and the subprotocol ([`SubprotocolPick`]). Text messages are
+//!   checked as UTF-8 per fragment; binary ones are taken as they are. The example on
+//!   [`serve`] is a page and an echo socket on one port.
+//! * **The client**: `WsClient::builder().subprotocol("chat").connect("ws://127.0.0.1:8080/chat",
+//!   factory)` (or `ws+unix:///run/app.sock:/chat`) checks the server's `101` and its
+//!   `Sec-WebSocket-Accept`, masks each frame with a fresh key, answers pings, and takes
+//!   [`TcpClient`](crate::TcpClient)'s connect timeout, retry and reconnect (the handshake
+//!   redone each time); [`connect_blocking`](WsClientBuilder::connect_blocking) gives a
+//!   [`BlockingClient`](crate::BlockingClient) of messages. The example on [`WsClient`] does
+//!   both.
+//! * **Pings and the closing handshake**: [`AutoReply`] (which [`serve`] and the client put
+//!   around your handler) answers pings and close frames; `shutdown` and `stop` send a close
+//!   frame (1000, 1001) first, and [`close`] sends one with your code and waits for the
+//!   peer's. The code reaches `on_close` as
+//!   [`CloseReason::Protocol`](crate::CloseReason::Protocol). [`heartbeat`] pings a peer that has been quiet (masked with a fresh key on a client),
+//!   and [`subprotocol`]`(&conn)` tells which subprotocol the handshake chose, on either end.
+//! * **Limits**: a frame of [`DEFAULT_MAX_FRAME`] (1 MiB) and a message of
+//!   [`DEFAULT_MAX_MESSAGE`] (4 MiB), past which the connection closes with 1009; 1002 for a
+//!   protocol error, 1007 for text that is not UTF-8.
+//!
+//! The handshake's accept key, with SHA-1 and base64 written in the crate:
+//!
 //! ```
 //! use threadnet::ws;
 //!

@@ -20,7 +20,7 @@ pub struct Dir {
 }
 
 impl Dir {
-    /// A new, empty dir for `echo`, named after the test group `group` and `tag`.
+    /// A new, empty dir for `echo_service`, named after the test group `group` and `tag`.
     pub fn new(group: &str, tag: &str) -> Dir {
         let path =
             std::env::temp_dir().join(format!("threadnet-{group}-{tag}-{}", std::process::id()));
@@ -28,12 +28,12 @@ impl Dir {
         fs::create_dir(&path).unwrap();
         Dir {
             path,
-            example: "echo",
+            example: "echo_service",
             seen: Vec::new(),
         }
     }
 
-    /// The same dir for the example `name` instead of `echo`.
+    /// The same dir for the example `name` instead of `echo_service`.
     pub fn example(mut self, name: &'static str) -> Dir {
         self.example = name;
         self

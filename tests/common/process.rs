@@ -14,19 +14,26 @@ use std::time::{Duration, Instant};
 /// How long a child may take to do what a test waits for.
 pub const CHILD_WAIT: Duration = Duration::from_secs(20);
 
-/// The `echo` example's binary (see [`example_binary`]).
+/// The `echo_service` example's binary (see [`example_binary`]).
 pub fn echo_binary() -> &'static Path {
-    example_binary("echo")
+    example_binary("echo_service")
 }
 
 /// The examples the tests run as processes, built together by the first [`example_binary`].
-const EXAMPLES: [&str; 5] = ["echo", "http_hello", "kv_server", "chat", "udp_echo"];
+const EXAMPLES: [&str; 6] = [
+    "echo",
+    "echo_service",
+    "http_hello",
+    "kv_server",
+    "chat",
+    "udp_echo",
+];
 
-/// The binary of the example `name` (one of `echo`, `http_hello`, `kv_server`, `chat`,
-/// `udp_echo`). `cargo test` builds examples, `cargo test --test signals` does not; so the
-/// first call runs `cargo build --example …` for all of them at once (a no-op after a plain
-/// `cargo test`) with the same cargo and profile, and takes the binaries' paths from cargo's
-/// own report.
+/// The binary of the example `name` (one of `echo`, `echo_service`, `http_hello`,
+/// `kv_server`, `chat`, `udp_echo`). `cargo test` builds examples, `cargo test --test signals`
+/// does not; so the first call runs `cargo build --example …` for all of them at once (a no-op
+/// after a plain `cargo test`) with the same cargo and profile, and takes the binaries' paths
+/// from cargo's own report.
 pub fn example_binary(name: &str) -> &'static Path {
     static PATHS: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
     PATHS
@@ -120,7 +127,7 @@ pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
 /// Any example as a child process: the same guard as [`Echo`].
 pub type Example = Echo;
 
-/// A running `echo` child (or any other example's): its stdout lines arrive on a channel, its stderr is collected for
+/// A running `echo_service` child (or any other example's): its stdout lines arrive on a channel, its stderr is collected for
 /// failure messages. Dropping it kills the child and every pid added with [`Self::adopt`].
 pub struct Echo {
     pub child: Child,
@@ -161,9 +168,9 @@ impl Echo {
         }
     }
 
-    /// The echo binary with these arguments.
+    /// The `echo_service` binary with these arguments.
     pub fn command(args: &[&str]) -> Command {
-        Echo::example("echo", args)
+        Echo::example("echo_service", args)
     }
 
     /// The binary of the example `name` ([`example_binary`]) with these arguments.
