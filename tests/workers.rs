@@ -175,7 +175,7 @@ fn a_worker_that_always_crashes_is_given_up_and_status_says_which() {
     assert_eq!(code, 0, "start -d: {out}{err}");
     let (first, second) = (dir.worker_pid(1).unwrap(), dir.worker_pid(2).unwrap());
     // Every new worker 2 now fails as it starts: its pid file's path is a directory.
-    let path = dir.path.join("echo.pid.2");
+    let path = dir.path.join("echo_service.pid.2");
     fs::remove_file(&path).unwrap();
     fs::create_dir(&path).unwrap();
     assert!(kill("KILL", second));

@@ -102,11 +102,18 @@ pub(crate) fn decode<C: Codec>(codec: &mut C, r: &mut impl BufRead) -> Decoded<C
 
 /// A message was decoded: it is counted, and its frame's clock stops, unless a message is
 /// still `mid`-way (a ping between the fragments of another: that one's clock runs on).
-pub(crate) fn received(core: &Core, mid: bool) {
+/// `Some(End::Eof)`, and the message is not delivered, once the connection was closed: a
+/// close stops delivery, even of a message its own shutdown of the socket completed (a line
+/// a codec ends at EOF).
+pub(crate) fn received(core: &Core, mid: bool) -> Option<End> {
+    if core.is_aborted() {
+        return Some(End::Eof);
+    }
     core.count_received(1);
     if !mid {
         core.frame_done();
     }
+    None
 }
 
 /// The message was handled: with `more` bytes buffered, the next frame has begun, and its
@@ -127,7 +134,9 @@ pub(crate) fn message<C: Codec, H: Handler<C> + ?Sized>(
     mid: bool,
     more: bool,
 ) -> Option<End> {
-    received(&conn.core, mid);
+    if let Some(end) = received(&conn.core, mid) {
+        return Some(end);
+    }
     if let Err(message) = catch(|| handler.on_message(conn, msg)) {
         return Some(End::Panic(message));
     }

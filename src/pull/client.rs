@@ -117,7 +117,9 @@ impl<C: Codec> Shared<C> {
             match read {
                 Ok(Ok(Some(msg))) => {
                     r.input.commit();
-                    lifecycle::received(core, mid);
+                    if let Some(end) = lifecycle::received(core, mid) {
+                        return self.end(r, end);
+                    }
                     // The next frame has begun: its clock starts if we wait for its rest.
                     let more = !r.input.is_empty();
                     r.input.settle();
