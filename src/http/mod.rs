@@ -153,6 +153,7 @@
 //! curl --cacert cert.pem https://localhost:8443/peer  # peer <you>, proxied_by 127.0.0.1:…
 //! ```
 
+pub(crate) mod chars;
 mod codec;
 mod error;
 mod parse;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Write};
 
-use super::parse::{is_field_byte, is_tchar};
+use super::chars::{is_field_byte, is_tchar};
 
 /// The body of a response.
 #[derive(Clone, Debug)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::client_socket::Primed;
 use super::url::{check_host, is_port, WsUrl};
+use crate::http::chars::is_tchar;
 use crate::sys::transport::Socket;
 use crate::timer::TimingWheel;
 
@@ -67,11 +68,6 @@ impl Offer {
 
 fn invalid(why: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, why)
-}
-
-/// `tchar` of RFC 7230 (section 3.2.6): the bytes of a token.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Checks a serialized origin (RFC 6454, section 6.2): `null`, or a scheme (a letter, then
