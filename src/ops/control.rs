@@ -104,12 +104,16 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::activation;
 use crate::sys::os;
 
+mod command;
+mod procs;
+pub use command::Command;
 mod supervisor;
+use procs::{catches, fetch_metrics, is_server, read_pid, uptime, wait_for, worker_pid_path};
 use supervisor::State;
 
 /// Exit code: the command did what it says; for `status`, the server runs.
@@ -120,56 +124,6 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_NOT_RUNNING: u8 = 3;
 /// Exit code: `start` refused because a server runs already.
 pub const EXIT_ALREADY_RUNNING: u8 = 4;
-
-/// One of goes' commands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Command {
-    /// `start`: serve in the foreground.
-    Start,
-    /// `start -d`: serve in the background, logging to the log file.
-    StartDaemon,
-    /// `stop`: graceful stop (SIGTERM), waiting for the process to exit.
-    Stop,
-    /// `reload`: hand off to a new copy (SIGUSR2), waiting for its pid in the pid file.
-    Reload,
-    /// `status`: running or not, pid, uptime.
-    Status,
-}
-
-impl Command {
-    /// Takes the command off the front of `args` (the program's arguments without its name):
-    /// `start`, `start -d` (or `start --daemon`), `stop`, `reload`, `status`. Returns it
-    /// (`None` if the first argument is none of these: a flag, or nothing) and the arguments
-    /// that follow it.
-    ///
-    /// ```
-    /// use threadnet::control::Command;
-    ///
-    /// let args = ["start", "-d", "--addr", "127.0.0.1:0"].map(String::from);
-    /// let (command, flags) = Command::split(args);
-    /// assert_eq!(command, Some(Command::StartDaemon));
-    /// assert_eq!(flags, ["--addr", "127.0.0.1:0"]);
-    /// assert_eq!(Command::split(flags).0, None); // no command: the program decides
-    /// ```
-    pub fn split(args: impl IntoIterator<Item = String>) -> (Option<Command>, Vec<String>) {
-        let mut args: Vec<String> = args.into_iter().collect();
-        let command = match args.first().map(String::as_str) {
-            Some("start") => Command::Start,
-            Some("stop") => Command::Stop,
-            Some("reload") => Command::Reload,
-            Some("status") => Command::Status,
-            _ => return (None, args),
-        };
-        args.remove(0);
-        if command == Command::Start
-            && matches!(args.first().map(String::as_str), Some("-d" | "--daemon"))
-        {
-            args.remove(0);
-            return (Some(Command::StartDaemon), args);
-        }
-        (Some(command), args)
-    }
-}
 
 /// What the program does after [`Control::run`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -662,6 +616,15 @@ impl Control {
     }
 }
 
+/// A failed command: what to print and the exit code.
+struct Failure(String, u8);
+
+/// This process was started with inherited listeners meant for it (a hand-off, or systemd):
+/// it replaces a running server rather than competing with it.
+fn replacing() -> bool {
+    std::env::var("LISTEN_PID").is_ok_and(|p| p.trim() == std::process::id().to_string())
+}
+
 /// The lock a `start -d` holds from its check for a running server to its end (see the
 /// module docs): `flock` on the pid file's path with `.lock` appended, the file removed
 /// (while still locked) when it drops.
@@ -714,204 +677,6 @@ impl Drop for StartLock {
     }
 }
 
-/// Whether process `pid` has a handler for signal `signum` (the `SigCgt` mask of
-/// `/proc/PID/status`); `None` if that cannot be read.
-fn catches(pid: u32, signum: i32) -> Option<bool> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
-    let mask = u64::from_str_radix(mask.trim(), 16).ok()?;
-    let bit = u32::try_from(signum).ok()?.checked_sub(1)?;
-    Some(mask.checked_shr(bit)? & 1 == 1)
-}
-
-/// A failed command: what to print and the exit code.
-struct Failure(String, u8);
-
-/// This process was started with inherited listeners meant for it (a hand-off, or systemd):
-/// it replaces a running server rather than competing with it.
-fn replacing() -> bool {
-    std::env::var("LISTEN_PID").is_ok_and(|p| p.trim() == std::process::id().to_string())
-}
-
-/// `GET /metrics` from `addr` over HTTP/1.0 (the server closes after the reply), each
-/// connect, write and read bounded by `timeout`, the reply by 1 MiB: the body of a 200.
-fn fetch_metrics(addr: &str, timeout: Duration) -> io::Result<String> {
-    use std::io::{Read, Write};
-    use std::net::{TcpStream, ToSocketAddrs};
-    let target = addr
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
-    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut reply = Vec::new();
-    stream.take(1 << 20).read_to_end(&mut reply)?;
-    let reply = String::from_utf8_lossy(&reply);
-    let (head, body) = reply
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no complete HTTP reply"))?;
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("reply {status:?}"),
-        ));
-    }
-    Ok(body.to_string())
-}
-
-/// Worker `i`'s pid file: `pid_file` with `.i` appended.
-fn worker_pid_path(pid_file: &Path, i: usize) -> PathBuf {
-    let mut path = pid_file.as_os_str().to_owned();
-    path.push(format!(".{i}"));
-    PathBuf::from(path)
-}
-
-/// The pid in the pid file, if there is one and it holds a number.
-fn read_pid(path: &Path) -> Option<u32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// `/proc/PID/stat`: the command name (in parentheses) and the fields after it.
-fn stat(pid: u32) -> Option<(String, Vec<String>)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (head, rest) = text.rsplit_once(')')?;
-    let (_, name) = head.split_once('(')?;
-    Some((
-        name.to_string(),
-        rest.split_whitespace().map(str::to_string).collect(),
-    ))
-}
-
-/// `pid` is a live process (not a zombie) running a program of this one's name.
-fn is_server(pid: u32) -> bool {
-    let Some((name, fields)) = stat(pid) else {
-        return false;
-    };
-    let own = stat(std::process::id()).map(|(n, _)| n);
-    fields.first().is_some_and(|state| state != "Z") && own.map_or(true, |own| own == name)
-}
-
-/// How long `pid` has run: the system's uptime less the process's start time (field 22 of
-/// `/proc/PID/stat`, in clock ticks of 1/100 s, the Linux `USER_HZ`).
-fn uptime(pid: u32) -> io::Result<Duration> {
-    const TICKS_PER_SECOND: f64 = 100.0;
-    let invalid = || io::Error::new(io::ErrorKind::InvalidData, "unreadable /proc stat");
-    let (_, fields) = stat(pid).ok_or_else(invalid)?;
-    // Field 22 overall; `fields` starts at field 3 (the state).
-    let started: f64 = fields
-        .get(19)
-        .and_then(|f| f.parse().ok())
-        .ok_or_else(invalid)?;
-    let mut up = String::new();
-    io::Read::read_to_string(&mut File::open("/proc/uptime")?, &mut up)?;
-    let system: f64 = up
-        .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(invalid)?;
-    Ok(Duration::from_secs_f64(
-        (system - started / TICKS_PER_SECOND).max(0.0),
-    ))
-}
-
-/// Polls `done` every 20 ms for up to `limit`: another process's exit, or a file it writes,
-/// come with no notification to wait on.
-fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let until = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        if Instant::now() >= until {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn split(args: &[&str]) -> (Option<Command>, Vec<String>) {
-        Command::split(args.iter().map(|s| s.to_string()))
-    }
-
-    #[test]
-    fn the_command_word_is_taken_off_the_front() {
-        assert_eq!(
-            split(&["--addr", "x"]),
-            (None, vec!["--addr".into(), "x".into()])
-        );
-        assert_eq!(
-            split(&["start", "-d", "--addr", "x"]).0,
-            Some(Command::StartDaemon)
-        );
-        assert_eq!(
-            split(&["start", "--addr", "x"]),
-            (Some(Command::Start), vec!["--addr".into(), "x".into()])
-        );
-        assert_eq!(split(&["stop"]).0, Some(Command::Stop));
-        assert_eq!(split(&["reload"]).0, Some(Command::Reload));
-        assert_eq!(split(&["status"]).0, Some(Command::Status));
-    }
-
-    #[test]
-    fn a_second_start_lock_is_refused_until_the_first_is_dropped() {
-        let dir = std::env::temp_dir().join(format!("threadnet-lock-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        let pid_file = dir.join("server.pid");
-        let first = StartLock::take(&pid_file).unwrap_or_else(|e| panic!("{}", e.0));
-        let lock_path = dir.join("server.pid.lock");
-        assert!(lock_path.exists());
-        let Err(Failure(why, code)) = StartLock::take(&pid_file) else {
-            panic!("two start locks at once");
-        };
-        assert_eq!(code, EXIT_ALREADY_RUNNING);
-        assert!(why.contains("another start"), "{why}");
-        drop(first);
-        assert!(!lock_path.exists(), "the lock file is removed");
-        let again = StartLock::take(&pid_file).unwrap_or_else(|e| panic!("{}", e.0));
-        drop(again);
-        // A symlink at the lock's path is not followed.
-        let victim = dir.join("victim");
-        fs::write(&victim, "precious").unwrap();
-        std::os::unix::fs::symlink(&victim, &lock_path).unwrap();
-        let Err(Failure(why, code)) = StartLock::take(&pid_file) else {
-            panic!("locked through a symlink");
-        };
-        assert_eq!(code, EXIT_FAILED);
-        assert!(why.contains("symbolic link"), "{why}");
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_supervisor_state_reads_back_and_a_missing_handler_is_seen() {
-        let state = State {
-            supervisor: 42,
-            slots: vec!["up".into(), "gave up after 5 crashes".into()],
-        };
-        let path = std::env::temp_dir().join(format!("threadnet-state-{}", std::process::id()));
-        fs::write(&path, state.render()).unwrap();
-        let read = State::read(&path).unwrap();
-        fs::remove_file(&path).unwrap();
-        assert_eq!(read.supervisor, 42);
-        assert_eq!(read.why_down(1), None);
-        assert_eq!(read.why_down(2), Some("gave up after 5 crashes"));
-        // The test harness handles no SIGUSR2 (its default action would end it).
-        assert_eq!(catches(std::process::id(), os::SIGUSR2), Some(false));
-        assert_eq!(catches(u32::MAX, os::SIGUSR2), None);
-    }
-
-    #[test]
-    fn this_process_is_running_and_has_an_uptime() {
-        assert!(is_server(std::process::id()));
-        assert!(uptime(std::process::id()).is_ok());
-    }
-}
+#[path = "control/tests.rs"]
+mod tests;

@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{is_server, read_pid, worker_pid_path, Control, EXIT_FAILED, EXIT_OK};
+use super::procs::{is_server, read_pid, worker_pid_path};
+use super::{Control, EXIT_FAILED, EXIT_OK};
 use crate::activation::{self, PidFile};
 use crate::signal::{Signal, Signals};
 use crate::sys::os;
