@@ -71,14 +71,13 @@ use crate::conn::idle::IdleKind;
 use crate::conn::lifecycle::{self, Decoded, End};
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
 use crate::conn::options::ConnOptions;
-use crate::conn::queue::{Mode, Payload};
 use crate::conn::registry::Registry;
 use crate::conn::threads::ReaderMark;
 use crate::conn::CloseReason;
 use crate::conn::Connection;
-use crate::error::Refused;
+
 use crate::sync::{deadline_after, lock, Latch, Stop, StopOnDrop};
-use crate::sys::transport::{timed_out, Addr, Socket, WRITE_SLICE};
+use crate::sys::transport::{Addr, Socket, WRITE_SLICE};
 
 /// How long a UDP peer may send nothing before its connection ends, unless [`ConnOptions`]
 /// sets an idle limit of its own: 60 s.
@@ -362,60 +361,6 @@ impl Socket for UdpPeer {
 
     fn is_datagram(&self) -> bool {
         true
-    }
-}
-
-/// The send side of a UDP peer's connection: no queue, no writer thread.
-impl Core {
-    /// Writes `p` as one datagram now, from this thread. While the socket's send buffer is
-    /// full, waits as `mode` allows (`Try`: one write slice) and then hands `p` back as
-    /// `Full` or `Timeout`. Any other error ends the connection and hands `p` back as
-    /// `Closed`, as does a connection that is closing.
-    ///
-    /// The check that the connection is open and the write happen under `q`, the lock its
-    /// close takes to refuse sends: no datagram goes out once the close has begun (a
-    /// graceful one then has nothing to drain, and finishes at once).
-    pub(crate) fn send_datagram(&self, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
-        let mut deadline = None;
-        loop {
-            let q = lock(&self.q);
-            if self.is_closing() {
-                return Err((p, Refused::Closed));
-            }
-            let Some(socket) = self.stream() else {
-                return Err((p, Refused::Closed));
-            };
-            let sent = socket.write_vectored(&[IoSlice::new(p.as_slice())]);
-            drop(q);
-            match sent {
-                Ok(n) => {
-                    self.socket_wrote(n);
-                    self.count_sent(1);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) => {
-                    let wait = match mode {
-                        Mode::Try => None,
-                        Mode::Wait(t) => deadline
-                            .get_or_insert_with(|| deadline_after(t))
-                            .checked_duration_since(std::time::Instant::now()),
-                    };
-                    if !wait.is_some_and(|w| !w.is_zero()) {
-                        self.metrics.queue_full();
-                        let why = match mode {
-                            Mode::Try => Refused::Full,
-                            Mode::Wait(_) => Refused::Timeout,
-                        };
-                        return Err((p, why));
-                    }
-                }
-                Err(e) => {
-                    self.io_failed(e);
-                    return Err((p, Refused::Closed));
-                }
-            }
-        }
     }
 }
 

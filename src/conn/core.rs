@@ -41,58 +41,58 @@ enum Fin<'a> {
 
 /// Everything a connection's threads and handles share.
 pub(crate) struct Core {
-    pub(crate) id: u64,
+    pub(super) id: u64,
     /// The socket's peer: with the PROXY protocol, the load balancer (see [`Core::peer`]).
-    pub(crate) peer: Addr,
-    pub(crate) local: Addr,
+    pub(super) peer: Addr,
+    pub(super) local: Addr,
     /// The client a PROXY protocol header named, set once before the handler is made.
-    pub(crate) proxied: OnceLock<Addr>,
+    pub(super) proxied: OnceLock<Addr>,
     /// The protocol built on the connection (WebSocket), if any: its subprotocol, its last
     /// message before a graceful close, its heartbeat bytes.
-    pub(crate) layer: LayerSlot,
+    pub(super) layer: LayerSlot,
     /// The socket. Threads take an `Arc` clone for as long as they use it; when the connection
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
     stream: Mutex<Option<Arc<dyn Socket>>>,
     /// A UDP peer: sends write their datagram at once, with no queue and no writer thread
     /// (`Core::send_datagram`, in `udp.rs`).
-    pub(crate) datagram: bool,
-    pub(crate) cfg: Arc<ConnOptions>,
-    pub(crate) wheel: TimingWheel,
-    pub(crate) high: usize,
-    pub(crate) low: usize,
+    pub(super) datagram: bool,
+    pub(super) cfg: Arc<ConnOptions>,
+    pub(super) wheel: TimingWheel,
+    pub(super) high: usize,
+    pub(super) low: usize,
     /// Admission state of the send queue; `space` wakes senders waiting for room.
-    pub(crate) q: Mutex<QState>,
-    pub(crate) space: Condvar,
+    pub(super) q: Mutex<QState>,
+    pub(super) space: Condvar,
     /// Held for every write to the socket, so write-through and the writer never interleave;
     /// inside, the bytes write-through has gathered but not written yet.
-    pub(crate) out: Mutex<Gather>,
+    pub(super) out: Mutex<Gather>,
     /// Set by the reader before each `on_message`: more input is already buffered, so
     /// write-through gathers replies instead of writing them.
-    pub(crate) corked: AtomicBool,
+    pub(super) corked: AtomicBool,
     /// The writer thread (or the thread finishing a shutdown), joined before `on_close`.
-    pub(crate) writer: Mutex<Option<JoinHandle<()>>>,
+    pub(super) writer: Mutex<Option<JoinHandle<()>>>,
     /// `Some` for a connection that starts no thread (an embedded connection, `testing/`):
     /// the queue's receiving half waits here, and its driver writes it on its own thread
     /// ([`Core::write_parked`]) where a writer or FIN thread would be started.
-    pub(crate) parked: Option<Mutex<Option<Receiver<Payload>>>>,
+    pub(super) parked: Option<Mutex<Option<Receiver<Payload>>>>,
     /// Above the high watermark; changed only under `events`.
-    pub(crate) above_high: AtomicBool,
+    pub(super) above_high: AtomicBool,
     /// Orders watermark flips and their observer calls.
-    pub(crate) events: Mutex<Events>,
+    pub(super) events: Mutex<Events>,
     /// A `Kick` is in the channel (at most one is).
-    pub(crate) kicked: AtomicBool,
-    pub(crate) dropped: AtomicU64,
+    pub(super) kicked: AtomicBool,
+    pub(super) dropped: AtomicU64,
     /// How far the close has gone, why, and its deadline.
     life: Life,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
-    pub(crate) timers: ConnTimers,
+    pub(super) timers: ConnTimers,
     /// When the socket was last read and written, for idle timeouts and heartbeats.
-    pub(crate) activity: Activity,
+    pub(super) activity: Activity,
     /// This connection's messages and bytes in and out, summed into its server's or client's
     /// totals until the connection is dropped.
-    pub(crate) traffic: Arc<Traffic>,
+    pub(super) traffic: Arc<Traffic>,
     /// The counters of the server or client this connection belongs to.
-    pub(crate) metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl Drop for Core {
@@ -111,7 +111,7 @@ impl Core {
         cfg: Arc<ConnOptions>,
         metrics: Arc<Metrics>,
     ) -> Core {
-        let tracked = cfg.idle.enabled();
+        let activity = Activity::new(&cfg.idle, cfg.wheel());
         Core {
             id,
             peer,
@@ -136,7 +136,7 @@ impl Core {
             dropped: AtomicU64::new(0),
             life: Life::default(),
             timers: ConnTimers::default(),
-            activity: Activity::new(tracked),
+            activity,
             traffic: metrics.join(),
             metrics,
         }
@@ -153,6 +153,58 @@ impl Core {
     /// comes.
     pub(crate) fn is_datagram(&self) -> bool {
         self.datagram
+    }
+
+    /// The options the connection runs with.
+    pub(crate) fn options(&self) -> &ConnOptions {
+        &self.cfg
+    }
+
+    /// The timing wheel that keeps the connection's deadlines.
+    pub(crate) fn wheel(&self) -> &TimingWheel {
+        &self.wheel
+    }
+
+    /// The slot a protocol built on the connection hooks into.
+    pub(crate) fn layer(&self) -> &LayerSlot {
+        &self.layer
+    }
+
+    /// Ends a connection that was refused before it opened (a bad PROXY protocol header):
+    /// no `on_close` and no close reason, but whatever was sent to it meanwhile (a
+    /// broadcast finds it in the registry) started a writer thread, which holds the socket:
+    /// it is stopped and joined, and the socket released.
+    pub(crate) fn refuse(&self) {
+        self.force_close(); // no more sends, the queue dropped, the socket shut down
+        let writer = lock(&self.writer).take();
+        if let Some(writer) = writer {
+            let _ = writer.join();
+        }
+        self.release_socket();
+    }
+
+    /// `bytes` came from the socket: counted, and noted as activity for idle limits.
+    pub(crate) fn socket_read(&self, bytes: usize) {
+        self.traffic.read(bytes);
+        self.activity.note_read();
+    }
+
+    /// `bytes` went to the socket: counted, and noted as activity for idle limits.
+    pub(crate) fn socket_wrote(&self, bytes: usize) {
+        self.traffic.wrote(bytes);
+        self.activity.note_write();
+    }
+
+    /// A stream reader read bytes (after [`socket_read`](Self::socket_read)): if no frame
+    /// was in progress, one begins now.
+    pub(crate) fn frame_bytes(&self) {
+        self.activity.frame_bytes();
+    }
+
+    /// A stream reader is about to wait on the peer: a pending frame's clock starts now.
+    #[inline]
+    pub(crate) fn frame_waits(&self) {
+        self.activity.frame_waits();
     }
 
     /// The peer: the client a PROXY protocol header named, else the socket's peer.

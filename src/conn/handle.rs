@@ -275,7 +275,8 @@ impl<C: Codec> Connection<C> {
     /// What this connection has moved so far (messages and bytes, each way) and what waits in
     /// its send queue.
     pub fn stats(&self) -> ConnStats {
-        let [messages_received, messages_sent, bytes_received, bytes_sent] = self.core.traffic();
+        let [messages_received, messages_sent, bytes_received, bytes_sent] =
+            self.core.traffic.get();
         let (queued_messages, queued_bytes) = {
             let q = lock(&self.core.q);
             (q.pending, q.bytes)

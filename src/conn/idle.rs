@@ -43,7 +43,7 @@ use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::queue::{Mode, Payload};
 use crate::conn::CloseReason;
-use crate::timer::nanos;
+use crate::timer::{nanos, TimingWheel};
 
 /// Which silence an idle event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -236,55 +236,70 @@ const NO_FRAME: u64 = u64::MAX;
 const PENDING: u64 = u64::MAX - 1;
 
 /// When the socket was last read and written, and when the frame being read began, in
-/// nanoseconds since the wheel's origin.
+/// nanoseconds since the wheel's origin: the activity part of a connection. Its drivers note
+/// reads, writes and frame boundaries here; [`check`] reads it.
 pub(crate) struct Activity {
+    /// Some idle option is set: reads and writes are noted.
     tracked: bool,
+    /// The frame timeout is set.
+    framed: bool,
+    /// A limit watches writes (write-idle, all-idle, heartbeat): writes read the clock.
+    writes: bool,
+    wheel: TimingWheel,
     read: AtomicU64,
     write: AtomicU64,
-    /// When the frame being read began, or [`NO_FRAME`]; kept only by a stream reader
-    /// ([`frames`](Self::frames)).
+    /// When the frame being read began, [`NO_FRAME`] or [`PENDING`]; kept only by a stream
+    /// reader ([`frames`](Self::frames)).
     frame: AtomicU64,
     /// A stream reader keeps `frame`: the frame timeout applies.
     frames: AtomicBool,
 }
 
 impl Activity {
-    pub(crate) fn new(tracked: bool) -> Activity {
+    /// The activity of a connection with the idle options `opts`, on `wheel`'s clock.
+    pub(crate) fn new(opts: &IdleOptions, wheel: TimingWheel) -> Activity {
         Activity {
-            tracked,
+            tracked: opts.enabled(),
+            framed: opts.frame.is_some(),
+            writes: opts.watches_writes(),
+            wheel,
             read: AtomicU64::new(0),
             write: AtomicU64::new(0),
             frame: AtomicU64::new(NO_FRAME),
             frames: AtomicBool::new(false),
         }
     }
-}
 
-impl Core {
     /// Bytes came from the socket.
     pub(crate) fn note_read(&self) {
-        if self.activity.tracked {
-            let now = self.wheel.now_nanos();
-            self.activity.read.store(now, Ordering::Relaxed);
+        if self.tracked {
+            self.read.store(self.wheel.now_nanos(), Ordering::Relaxed);
+        }
+    }
+
+    /// Bytes went to the socket. Only a limit on writes needs the time (the frame timeout,
+    /// on by default, does not): without one, no clock read per write.
+    pub(crate) fn note_write(&self) {
+        if self.tracked && self.writes {
+            self.write.store(self.wheel.now_nanos(), Ordering::Relaxed);
         }
     }
 
     /// The stream reader read bytes (after [`note_read`](Self::note_read)): if no frame was
     /// in progress, one begins now.
     pub(crate) fn frame_bytes(&self) {
-        let a = &self.activity;
-        if self.cfg.idle.frame.is_some() && a.frame.load(Ordering::Relaxed) == NO_FRAME {
-            a.frame
-                .store(a.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        if self.framed && self.frame.load(Ordering::Relaxed) == NO_FRAME {
+            self.frame
+                .store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
         }
     }
 
-    /// A stream reader's codec returned a message and the handler is done with it, with bytes
-    /// of the next frame already buffered: that frame is pending. No clock read: its clock
-    /// starts in [`frame_waits`](Self::frame_waits), if the reader has to wait for the rest.
+    /// A message was handled with bytes of the next frame already buffered: that frame is
+    /// pending. No clock read: its clock starts in [`frame_waits`](Self::frame_waits), if
+    /// the reader has to wait for the rest.
     pub(crate) fn frame_pending(&self) {
-        if self.cfg.idle.frame.is_some() {
-            self.activity.frame.store(PENDING, Ordering::Relaxed);
+        if self.framed {
+            self.frame.store(PENDING, Ordering::Relaxed);
         }
     }
 
@@ -292,9 +307,8 @@ impl Core {
     /// clock starts now.
     #[inline]
     pub(crate) fn frame_waits(&self) {
-        let a = &self.activity;
-        if self.cfg.idle.frame.is_some() && a.frame.load(Ordering::Relaxed) == PENDING {
-            a.frame.store(self.wheel.now_nanos(), Ordering::Relaxed);
+        if self.framed && self.frame.load(Ordering::Relaxed) == PENDING {
+            self.frame.store(self.wheel.now_nanos(), Ordering::Relaxed);
         }
     }
 
@@ -302,18 +316,15 @@ impl Core {
     /// already buffered, the driver marks it [pending](Self::frame_pending) once the handler
     /// is done: the time a handler takes is not the peer's.)
     pub(crate) fn frame_done(&self) {
-        if self.cfg.idle.frame.is_some() {
-            self.activity.frame.store(NO_FRAME, Ordering::Relaxed);
+        if self.framed {
+            self.frame.store(NO_FRAME, Ordering::Relaxed);
         }
     }
 
-    /// Bytes went to the socket. Only a limit on writes needs the time (the frame timeout,
-    /// on by default, does not): without one, no clock read per write.
-    pub(crate) fn note_write(&self) {
-        if self.activity.tracked && self.cfg.idle.watches_writes() {
-            let now = self.wheel.now_nanos();
-            self.activity.write.store(now, Ordering::Relaxed);
-        }
+    /// The connection counts as active now.
+    fn start(&self, now: u64) {
+        self.read.store(now, Ordering::Relaxed);
+        self.write.store(now, Ordering::Relaxed);
     }
 }
 
@@ -323,9 +334,7 @@ pub(crate) fn watch(core: &Arc<Core>) {
     if !core.activity.tracked {
         return;
     }
-    let now = core.wheel.now_nanos();
-    core.activity.read.store(now, Ordering::Relaxed);
-    core.activity.write.store(now, Ordering::Relaxed);
+    core.activity.start(core.wheel.now_nanos());
     check(core);
 }
 

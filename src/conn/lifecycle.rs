@@ -109,9 +109,9 @@ pub(crate) fn received(core: &Core, mid: bool) -> Option<End> {
     if core.is_aborted() {
         return Some(End::Eof);
     }
-    core.count_received(1);
+    core.traffic.received(1);
     if !mid {
-        core.frame_done();
+        core.activity.frame_done();
     }
     None
 }
@@ -121,7 +121,7 @@ pub(crate) fn received(core: &Core, mid: bool) -> Option<End> {
 /// connection was closed: a close stops delivery, even of frames already buffered.
 pub(crate) fn handled(core: &Core, mid: bool, more: bool) -> Option<End> {
     if more && !mid {
-        core.frame_pending();
+        core.activity.frame_pending();
     }
     core.is_aborted().then_some(End::Eof)
 }

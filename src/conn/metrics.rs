@@ -12,7 +12,6 @@ use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::conn::core::Core;
 use crate::conn::CloseReason;
 use crate::sync::lock;
 
@@ -41,6 +40,27 @@ pub(crate) struct Traffic {
 }
 
 impl Traffic {
+    /// `n` messages were decoded.
+    pub(crate) fn received(&self, n: u64) {
+        add(&self.messages_received, n);
+    }
+
+    /// `n` messages were written.
+    pub(crate) fn sent(&self, n: u64) {
+        add(&self.messages_sent, n);
+    }
+
+    /// `n` bytes came from the socket.
+    pub(crate) fn read(&self, n: usize) {
+        add(&self.bytes_received, n as u64);
+    }
+
+    /// `n` bytes went to the socket.
+    pub(crate) fn wrote(&self, n: usize) {
+        add(&self.bytes_sent, n as u64);
+    }
+
+    /// Messages received, messages sent, bytes received, bytes sent.
     pub(crate) fn get(&self) -> [u64; 4] {
         [
             &self.messages_received,
@@ -357,34 +377,6 @@ pub struct ConnStats {
     pub queued_messages: usize,
     /// Bytes accepted by sends and not yet written.
     pub queued_bytes: usize,
-}
-
-/// Counting, on the connection (its server's or client's totals are summed when read).
-impl Core {
-    pub(crate) fn count_received(&self, messages: u64) {
-        add(&self.traffic.messages_received, messages);
-    }
-
-    pub(crate) fn count_sent(&self, messages: u64) {
-        add(&self.traffic.messages_sent, messages);
-    }
-
-    /// `bytes` came from the socket: counted, and noted as activity for idle limits.
-    pub(crate) fn socket_read(&self, bytes: usize) {
-        add(&self.traffic.bytes_received, bytes as u64);
-        self.note_read();
-    }
-
-    /// `bytes` went to the socket: counted, and noted as activity for idle limits.
-    pub(crate) fn socket_wrote(&self, bytes: usize) {
-        add(&self.traffic.bytes_sent, bytes as u64);
-        self.note_write();
-    }
-
-    /// The connection's traffic so far.
-    pub(crate) fn traffic(&self) -> [u64; 4] {
-        self.traffic.get()
-    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! then FIN" needs no extra signalling and no send can slip in between.
 
 use std::collections::VecDeque;
+use std::io::{self, IoSlice};
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::conn::core::Core;
 use crate::conn::options::WatermarkEvent;
 use crate::error::Refused;
 use crate::sync::{deadline_after, lock};
+use crate::sys::transport::timed_out;
 
 /// What goes through the channel: the encoded bytes of one message (owned, or shared by every
 /// connection of a broadcast), or a wake-up for the writer that is no message at all.
@@ -253,6 +255,59 @@ impl Core {
     fn emit(&self, event: WatermarkEvent) {
         if let Some(observer) = &self.cfg.on_watermark {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(event)));
+        }
+    }
+
+    // A datagram connection (a UDP peer) has no queue and no writer thread: each send is
+    // written now, from the sending thread.
+    /// Writes `p` as one datagram now, from this thread. While the socket's send buffer is
+    /// full, waits as `mode` allows (`Try`: one write slice) and then hands `p` back as
+    /// `Full` or `Timeout`. Any other error ends the connection and hands `p` back as
+    /// `Closed`, as does a connection that is closing.
+    ///
+    /// The check that the connection is open and the write happen under `q`, the lock its
+    /// close takes to refuse sends: no datagram goes out once the close has begun (a
+    /// graceful one then has nothing to drain, and finishes at once).
+    pub(crate) fn send_datagram(&self, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
+        let mut deadline = None;
+        loop {
+            let q = lock(&self.q);
+            if self.is_closing() {
+                return Err((p, Refused::Closed));
+            }
+            let Some(socket) = self.stream() else {
+                return Err((p, Refused::Closed));
+            };
+            let sent = socket.write_vectored(&[IoSlice::new(p.as_slice())]);
+            drop(q);
+            match sent {
+                Ok(n) => {
+                    self.socket_wrote(n);
+                    self.traffic.sent(1);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if timed_out(&e) => {
+                    let wait = match mode {
+                        Mode::Try => None,
+                        Mode::Wait(t) => deadline
+                            .get_or_insert_with(|| deadline_after(t))
+                            .checked_duration_since(std::time::Instant::now()),
+                    };
+                    if !wait.is_some_and(|w| !w.is_zero()) {
+                        self.metrics.queue_full();
+                        let why = match mode {
+                            Mode::Try => Refused::Full,
+                            Mode::Wait(_) => Refused::Timeout,
+                        };
+                        return Err((p, why));
+                    }
+                }
+                Err(e) => {
+                    self.io_failed(e);
+                    return Err((p, Refused::Closed));
+                }
+            }
         }
     }
 }

@@ -55,7 +55,7 @@ fn read_loop<C: Codec, H: Handler<C>>(
         match stream.wait_readable() {
             Ok(false) => return End::Eof,
             Ok(true) => {
-                conn.core.note_read();
+                conn.core.activity.note_read();
                 conn.core.frame_bytes();
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

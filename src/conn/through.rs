@@ -192,7 +192,7 @@ impl Core {
             Ok(()) => {
                 if gather.buf.is_empty() {
                     // Written whole, with whatever was gathered before it.
-                    self.count_sent(gather.msgs as u64 + 1);
+                    self.traffic.sent(gather.msgs as u64 + 1);
                     gather.msgs = 0;
                     self.written_out(&mut gather);
                 } else {
@@ -235,7 +235,7 @@ impl Core {
             let n = sock.raw(&[IoSlice::new(&g.buf)])?;
             g.buf.drain(..n);
         }
-        self.count_sent(g.msgs as u64);
+        self.traffic.sent(g.msgs as u64);
         g.msgs = 0;
         self.written_out(g);
         Ok(())
@@ -284,7 +284,7 @@ impl Core {
                 Err(_) => return, // what is left is counted as dropped
             }
         }
-        self.count_sent(g.msgs as u64);
+        self.traffic.sent(g.msgs as u64);
         g.msgs = 0;
         self.written_out(&mut g);
     }

@@ -158,7 +158,7 @@ impl Core {
             Ok(()) => {
                 let (n, bytes) = count(batch.iter());
                 self.release(n, bytes);
-                self.count_sent(n as u64);
+                self.traffic.sent(n as u64);
                 batch.clear();
                 Ok(())
             }
@@ -174,7 +174,7 @@ impl Core {
                     .count();
                 let (n, bytes) = count(&batch[..done]);
                 self.release(n, bytes);
-                self.count_sent(n as u64);
+                self.traffic.sent(n as u64);
                 batch.drain(..done);
                 Err(error)
             }

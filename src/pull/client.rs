@@ -278,7 +278,7 @@ impl<C: Codec> BlockingClient<C> {
                 conn: conn.clone(),
                 reading: Mutex::new(Reading {
                     codec,
-                    input: CallerInput::new(core.cfg.read_buffer),
+                    input: CallerInput::new(core.options().read_buffer),
                     stream: core.stream(),
                     end: None,
                 }),
@@ -464,7 +464,7 @@ impl<C: Codec> BlockingClient<C> {
 
 impl<C: Codec> Drop for BlockingClient<C> {
     fn drop(&mut self) {
-        let timeout = self.shared.conn.core.cfg.shutdown_timeout;
+        let timeout = self.shared.conn.core.options().shutdown_timeout;
         self.client.stop(timeout);
     }
 }

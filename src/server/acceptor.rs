@@ -118,7 +118,7 @@ where
                 if let Some(limit) = proxy {
                     if proxy_protocol::accept(&conn.core, limit).is_err() {
                         inner.metrics.not_served();
-                        proxy_protocol::refuse(&conn.core);
+                        conn.core.refuse();
                         return;
                     }
                 }

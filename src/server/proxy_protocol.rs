@@ -275,14 +275,14 @@ pub(crate) fn accept(core: &Arc<Core>, limit: Duration) -> io::Result<()> {
         .stream()
         .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))?;
     let weak = Arc::downgrade(core);
-    let timer = core.wheel.after(limit, move || {
+    let timer = core.wheel().after(limit, move || {
         if let Some(core) = weak.upgrade() {
             core.force_close();
         }
     });
     let header = read_header(&*stream);
     // The timer fired (or started to): the socket is shut down, even if the header made it.
-    if !core.wheel.cancel(timer) {
+    if !core.wheel().cancel(timer) {
         return Err(io::ErrorKind::TimedOut.into());
     }
     let header = header?;
@@ -291,19 +291,6 @@ pub(crate) fn accept(core: &Arc<Core>, limit: Duration) -> io::Result<()> {
         core.set_proxied(client.into());
     }
     Ok(())
-}
-
-/// Closes a connection refused for its header: it never opened, so no `on_close` and no
-/// close reason, but whatever was sent to it meanwhile (a broadcast finds it in the registry)
-/// started a writer thread, which holds the socket: it is stopped and joined, and the socket
-/// released.
-pub(crate) fn refuse(core: &Core) {
-    core.force_close(); // no more sends, the queue dropped, the socket shut down
-    let writer = crate::sync::lock(&core.writer).take();
-    if let Some(writer) = writer {
-        let _ = writer.join();
-    }
-    core.release_socket();
 }
 
 #[cfg(test)]

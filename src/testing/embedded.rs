@@ -149,7 +149,6 @@ impl<C: Codec> EmbeddedConnection<C> {
             if bytes.is_empty() || !open || core.is_aborted() {
                 return;
             }
-            core.note_read();
             core.socket_read(bytes.len());
             core.frame_bytes();
             r.inbound.extend_from_slice(bytes);

@@ -253,7 +253,7 @@ impl WsClientBuilder {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn subprotocol<C: Codec>(conn: &Connection<C>) -> Option<&str> {
-    conn.core.layer.get().and_then(|l| l.subprotocol())
+    conn.core.layer().get().and_then(|l| l.subprotocol())
 }
 
 /// Where a dial's handshake leaves the subprotocol the server chose, for the connection's

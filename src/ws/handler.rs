@@ -40,7 +40,7 @@ where
     C: Codec,
     C::Out: From<Message>,
 {
-    conn.core.layer.disarm_goodbye(); // this is the close frame
+    conn.core.layer().disarm_goodbye(); // this is the close frame
     let frame = CloseFrame {
         code,
         reason: reason.to_string(),
@@ -114,11 +114,11 @@ where
             });
             // The echo is the close frame. It is refused if we sent our close first: then
             // this is the answer to it.
-            conn.core.layer.disarm_goodbye();
+            conn.core.layer().disarm_goodbye();
             let _ = conn.send(Message::Close(c.clone()).into());
             // The peer sends nothing more, and the server closes the TCP connection first
             // (section 7.1.1).
-            if conn.core.layer.get().is_some_and(|l| l.is_client()) {
+            if conn.core.layer().get().is_some_and(|l| l.is_client()) {
                 // A client waits for the server's FIN (its codec reads to EOF; then what is
                 // queued is flushed and the connection ends), and sends its own only after
                 // it, or at the deadline.

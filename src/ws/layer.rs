@@ -70,7 +70,7 @@ where
     C: Codec,
     C::Out: From<Message>,
 {
-    conn.core.layer.set(Box::new(WsLayer {
+    conn.core.layer().set(Box::new(WsLayer {
         codec: Arc::clone(&conn.codec),
         subprotocol,
         client,
@@ -81,5 +81,5 @@ where
 /// [`ws::close`](super::close) starts with a close frame (see [`WsLayer::goodbye`]). Does
 /// nothing once a close frame was sent or answered.
 pub(crate) fn speaks<C: Codec>(conn: &Connection<C>) {
-    conn.core.layer.arm_goodbye();
+    conn.core.layer().arm_goodbye();
 }
