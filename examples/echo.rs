@@ -18,11 +18,15 @@
 //! * `start -d [FLAGS]`: serve in the background (a new session, stdout and stderr appended to
 //!   the log file); returns once the server is ready. Exit code 4 if one runs already.
 //!   With `--workers N`, N processes share the port (`SO_REUSEPORT`), worker `i` writing its
-//!   pid to the pid file's path with `.i` appended; `stop`, `reload` and `status` act on all.
+//!   pid to the pid file's path with `.i` appended, under a supervisor (its pid in the pid
+//!   file) that restarts a worker that ends and gives up on one that keeps crashing;
+//!   `stop`, `reload` and `status` act on all. Exit code 4 also while another `start -d`
+//!   runs.
 //! * `stop [--pid-file PATH]`: SIGTERM, wait for the exit. Exit code 3 if none runs.
 //! * `reload [--pid-file PATH]`: SIGUSR2 (the hand-off below), wait for the new pid.
 //! * `status [--pid-file PATH] [--metrics-addr HOST:PORT]`: exit code 0 and the pid and
-//!   uptime if running, else 3; with the server's metrics address, its metrics snapshot too.
+//!   uptime if running, else 3 (1 if a worker is down: `down: worker i (why)`); with the
+//!   server's metrics address, its metrics snapshot too.
 //!
 //! With a command, the pid file defaults to `echo.pid` in the current directory.
 //!
@@ -80,13 +84,14 @@ const USAGE: &str = "usage: echo [start [-d] | stop | reload | status] [FLAGS]
   start                  serve in the foreground; refused if the pid file names a running echo
   start -d               serve in the background, output appended to the log file; returns
                          once it is ready (exit 0), 4 if one runs already, 1 if it failed
-  start -d --workers N   N processes sharing the port (SO_REUSEPORT); pid files PID_FILE.1..N
+  start -d --workers N   N processes sharing the port (SO_REUSEPORT); pid files PID_FILE.1..N;
+                         a supervisor (PID_FILE) restarts a worker that ends
   stop                   SIGTERM, wait for it (all workers) to exit: 0, 3 if none runs, 1 if
                          it did not exit
   reload                 SIGUSR2: hand off to a new copy (worker by worker), the port stays
                          open: 0, 3, 1
-  status                 0 and pid and uptime of each process if running, 3 if not; with
-                         --metrics-addr, the metrics snapshot fetched from there
+  status                 0 and pid and uptime of each process if running, 3 if not, 1 if
+                         a worker is down; with --metrics-addr, the metrics snapshot
 flags: [--addr HOST:PORT] [--max-connections N] [--stack-kib N] [--idle-timeout SECS]
        [--frame-timeout SECS] [--pid-file PATH] [--log-file PATH] [--workers N]
        [--metrics-addr HOST:PORT]

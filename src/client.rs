@@ -16,7 +16,7 @@ use crate::conn::handler::Handler;
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
 use crate::conn::options::ConnOptions;
 use crate::conn::reader::serve;
-use crate::conn::through::is_own_thread;
+use crate::conn::threads::is_own_thread;
 use crate::conn::Connection;
 use crate::sync::deadline_after;
 use crate::sync::lock;

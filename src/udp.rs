@@ -70,9 +70,9 @@ use crate::conn::handler::Handler;
 use crate::conn::idle::{self, IdleKind};
 use crate::conn::metrics::{Metrics, MetricsSnapshot};
 use crate::conn::options::{ConnEvent, ConnOptions};
-use crate::conn::queue::{Mode, Payload, Tx};
+use crate::conn::queue::{Mode, Payload};
 use crate::conn::registry::Registry;
-use crate::conn::through::ReaderMark;
+use crate::conn::threads::ReaderMark;
 use crate::conn::CloseReason;
 use crate::conn::Connection;
 use crate::error::Refused;
@@ -305,6 +305,20 @@ impl Socket for UdpPeer {
         Err(io::ErrorKind::Unsupported.into())
     }
 
+    fn read_now(&self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    /// A peer's datagrams go out through `send_datagram`, never through write-through or
+    /// the writer's non-blocking write; the shared socket is never made non-blocking.
+    fn write_vectored_now(&self, _: &[IoSlice<'_>]) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match bufs {
             [one] => self.socket.send_to(one, self.peer),
@@ -327,6 +341,10 @@ impl Socket for UdpPeer {
 
     fn wait_readable(&self) -> io::Result<bool> {
         Ok(true)
+    }
+
+    fn set_read_patience(&self, _: Option<Duration>) -> io::Result<bool> {
+        Ok(false)
     }
 
     fn prepare(&self, _nodelay: bool) -> io::Result<()> {
@@ -360,7 +378,7 @@ impl Core {
         let mut deadline = None;
         loop {
             let q = lock(&self.q);
-            if matches!(q.tx, Tx::Done) {
+            if self.is_closing() {
                 return Err((p, Refused::Closed));
             }
             let Some(socket) = self.stream() else {
@@ -473,7 +491,7 @@ where
         };
         peer.heard = self.heard;
         let core = Arc::clone(&peer.conn.core);
-        if core.closed.load(Ordering::SeqCst) {
+        if core.is_aborted() {
             return; // ending: its reader work is done
         }
         core.socket_read(datagram.len());
@@ -506,7 +524,7 @@ where
                     if let Err(message) = catch(|| handler.on_message(&peer.conn, msg)) {
                         return core.close_now(CloseReason::panic(message));
                     }
-                    if core.closed.load(Ordering::SeqCst) {
+                    if core.is_aborted() {
                         return;
                     }
                 }

@@ -141,3 +141,19 @@ fn reload_hands_off_to_a_new_pid_and_the_port_keeps_serving() {
     assert!(!alive(new));
     assert!(!dir.pid_path().exists());
 }
+
+#[test]
+fn a_symlink_at_the_log_path_is_refused_and_its_target_untouched() {
+    let mut dir = Dir::new("control", "loglink");
+    let victim = dir.path.join("victim");
+    fs::write(&victim, "precious\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.log_path()).unwrap();
+    let (code, out, err) = dir.run(&["start", "-d", "--addr", "127.0.0.1:0"]);
+    assert_eq!(code, 1, "start -d through a symlinked log: {out}{err}");
+    assert!(
+        err.contains("cannot open the log file") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert_eq!(dir.pid(), None, "nothing started");
+}

@@ -7,7 +7,14 @@
 //! * the new process gets the signal dispositions the old one had before threadnet installed
 //!   its handlers (`nohup`'s ignored SIGHUP stays ignored);
 //! * a pid file never writes through a planted symlink;
-//! * the readiness socket is in a private directory, not at a predictable path.
+//! * the readiness socket is in a private directory, not at a predictable path;
+//! * `start -d` that gives up on a server not ready in time returns only once it is gone;
+//! * `reload` refuses a program that has no hand-off instead of killing it with SIGUSR2;
+//! * `notify_ready` leaves the environment alone (other threads may be reading it).
+//!
+//! Some tests run a copy of this test binary as their subject (a daemon, a server without a
+//! hand-off, a program to notify from): the copy runs only that test (`--exact NAME`), told
+//! apart by the filter [`SUBJECT`], which no test name matches.
 
 mod common;
 #[path = "common/process.rs"]
@@ -24,6 +31,7 @@ use std::time::Duration;
 
 use process::{alive, echo_binary, kill, poll_until, Echo, CHILD_WAIT};
 use threadnet::activation::{self, PidFile};
+use threadnet::control::{Command as Ctl, Control, Outcome, EXIT_FAILED};
 use threadnet::signal::{Signal, Signals};
 
 /// A fresh directory of this test's own, removed at the end.
@@ -276,4 +284,161 @@ fn a_pid_file_never_writes_through_a_planted_symlink() {
         .filter(|n| !n.starts_with("victim"))
         .collect();
     assert_eq!(left, [tmp.file_name().unwrap().to_str().unwrap()]);
+}
+
+/// The filter that marks a copy of this binary as a test's subject (no test has this name).
+const SUBJECT: &str = "threadnet-ops-subject";
+
+/// In a subject copy, the arguments after [`SUBJECT`]; `None` in the test run itself.
+fn subject() -> Option<Vec<String>> {
+    let args: Vec<String> = std::env::args().collect();
+    let at = args.iter().position(|a| a == SUBJECT)?;
+    Some(args[at + 1..].to_vec())
+}
+
+/// This binary running only the test `name`, as its subject, with `extra` arguments (more
+/// filters, which match no test).
+fn subject_command(name: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, SUBJECT])
+        .args(extra)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Kills a pid on every path out of a test.
+struct KillOnDrop(Vec<u32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            if alive(pid) {
+                kill("KILL", pid);
+            }
+        }
+    }
+}
+
+/// Kills and reaps a child on every path out of a test.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The live processes whose command line holds `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&pid: &u32| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            alive(pid) && String::from_utf8_lossy(&cmdline).contains(marker)
+        })
+        .collect()
+}
+
+#[test]
+fn start_d_gives_up_on_a_slow_starter_and_returns_once_it_is_gone() {
+    const NAME: &str = "start_d_gives_up_on_a_slow_starter_and_returns_once_it_is_gone";
+    if let Some(args) = subject() {
+        // The daemon: catches SIGTERM (a server draining), writes its pid, never says ready.
+        let _term = Signals::new(&[Signal::Term]).unwrap();
+        fs::write(&args[0], std::process::id().to_string()).unwrap();
+        thread::sleep(Duration::from_secs(20));
+        return;
+    }
+    let dir = TempDir::new("slowstart");
+    let marker = dir.0.join("subject.pid");
+    let marker = marker.to_str().unwrap();
+    let control = Control::new(dir.0.join("slow.pid"))
+        .log_file(dir.0.join("slow.log"))
+        .ready_timeout(Duration::from_secs(2))
+        .stop_timeout(Duration::from_millis(500));
+    // The daemon runs `THIS start --exact NAME SUBJECT MARKER`: "start" is one more filter.
+    let flags = ["--exact", NAME, SUBJECT, marker].map(String::from);
+    let outcome = control.run(Ctl::StartDaemon, &flags);
+    let left = KillOnDrop(processes_with(marker));
+    let log = fs::read_to_string(dir.0.join("slow.log")).unwrap_or_default();
+    assert_eq!(outcome, Outcome::Exit(EXIT_FAILED), "{log}");
+    // Usually the daemon has caught SIGTERM by then (the marker is written), so only SIGKILL
+    // ends it; on a busy machine it may still be starting, and SIGTERM ends it: either way
+    // nothing of it may be left.
+    assert!(
+        left.0.is_empty(),
+        "start -d returned with the daemon it gave up on still running: {:?}",
+        left.0
+    );
+}
+
+#[test]
+fn reload_refuses_a_program_without_a_hand_off_and_leaves_it_running() {
+    const NAME: &str = "reload_refuses_a_program_without_a_hand_off_and_leaves_it_running";
+    if subject().is_some() {
+        // A server with no SIGUSR2 handler: its default action would end it.
+        thread::sleep(Duration::from_secs(20));
+        return;
+    }
+    let dir = TempDir::new("nohandoff");
+    let child = subject_command(NAME, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut child = ChildGuard(child);
+    let pid_path = dir.0.join("plain.pid");
+    fs::write(&pid_path, format!("{pid}\n")).unwrap();
+    let control = Control::new(&pid_path).ready_timeout(Duration::from_secs(1));
+    assert_eq!(control.run(Ctl::Reload, &[]), Outcome::Exit(EXIT_FAILED));
+    assert_eq!(
+        child.0.try_wait().unwrap(),
+        None,
+        "reload killed a program that has no hand-off"
+    );
+    assert_eq!(read_pid(&pid_path), Some(pid));
+}
+
+#[test]
+fn notify_ready_notifies_and_leaves_the_environment_alone() {
+    const NAME: &str = "notify_ready_notifies_and_leaves_the_environment_alone";
+    if subject().is_some() {
+        let before = std::env::var_os("NOTIFY_SOCKET");
+        assert!(before.is_some());
+        assert!(activation::notify_ready().unwrap());
+        // Not removed: removing it races with getenv in the threads that run meanwhile.
+        assert_eq!(std::env::var_os("NOTIFY_SOCKET"), before);
+        // Once per process.
+        assert!(!activation::notify_ready().unwrap());
+        return;
+    }
+    let dir = TempDir::new("notifyenv");
+    let path = dir.0.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(CHILD_WAIT)).unwrap();
+    let child = subject_command(NAME, &[])
+        .env("NOTIFY_SOCKET", &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(vec![child.id()]);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).expect("READY=1 from the child");
+    let message = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        message.starts_with("READY=1\n") && message.contains(&format!("MAINPID={}", child.id())),
+        "{message:?}"
+    );
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

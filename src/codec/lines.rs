@@ -208,7 +208,7 @@ impl super::Codec for Lines {
                 "line ends with '\\r', which would be read as part of \"\\r\\n\"".into(),
             );
         }
-        super::length::write_all_pair(w, msg.as_bytes(), b"\n")
+        super::frame_io::write_all_pair(w, msg.as_bytes(), b"\n")
     }
 
     /// Sets the longest line, in bytes; the same as

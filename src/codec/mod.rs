@@ -37,11 +37,13 @@
 use std::io::{self, BufRead, Write};
 
 mod chunks;
+mod frame_io;
 mod length;
 mod lines;
 mod raw;
 mod resp;
 mod resp_command;
+mod resp_parse;
 mod resp_reply;
 mod tlv;
 
@@ -50,8 +52,9 @@ pub use chunks::{Chunk, RawChunks};
 pub use length::{Endian, LengthDelimited};
 pub use lines::Lines;
 pub use raw::Raw;
-pub use resp::{ProtocolError, Resp};
+pub use resp::Resp;
 pub use resp_command::{Command, CommandIter, RespCommands};
+pub use resp_parse::ProtocolError;
 pub use resp_reply::Reply;
 pub use tlv::{Tlv, TlvFrame};
 
@@ -133,6 +136,22 @@ pub trait Codec: Clone + Send + Sync + 'static {
     fn set_max_frame_length(&mut self, bytes: usize) {
         let _ = bytes;
     }
+
+    /// Whether a message is still in progress after the last [`read`](Codec::read): what it
+    /// returned came from between the parts of a message whose rest is still to come (a
+    /// WebSocket ping between the fragments of a message). The readers ask it after each
+    /// message: while it is `true` they do not end the frame clock, so
+    /// [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout) runs from the
+    /// message's first byte to its last, however many control messages come between.
+    ///
+    /// The default, `false`, is the right answer for every codec whose `read` returns only
+    /// whole messages and keeps no part of one between calls: every shipped codec but
+    /// [`WsCodec`](crate::ws::WsCodec) and [`WsUpgrade`](crate::ws::WsUpgrade), which
+    /// override it. A codec that can return in the middle of a message overrides it, and a
+    /// codec that wraps another forwards it.
+    fn mid_message(&self) -> bool {
+        false
+    }
 }
 
 /// Appends exactly `len` bytes from `r` to `buf`, a frame's payload whose length the caller
@@ -149,6 +168,28 @@ pub trait Codec: Clone + Send + Sync + 'static {
 /// error `buf` holds what was read before it.
 pub(crate) fn append_exact<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
     reserve_frame(buf, len)?;
+    fill(r, buf, len)
+}
+
+/// As [`append_exact`], for a message that grows frame by frame (a WebSocket message's
+/// fragments): `buf` grows as [`reserve_growing`] grows it, never past `limit` bytes of
+/// capacity, so a message of many small frames is copied a few times, not once per frame.
+///
+/// # Errors
+///
+/// As [`append_exact`].
+pub(crate) fn append_growing<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    len: usize,
+    limit: usize,
+) -> io::Result<()> {
+    reserve_growing(buf, len, limit)?;
+    fill(r, buf, len)
+}
+
+/// Appends exactly `len` bytes from `r` to `buf`, which has room for them.
+fn fill<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
@@ -202,6 +243,27 @@ pub(crate) fn reserve_frame(buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
             format!("cannot allocate a frame of {len} bytes"),
         )
     })
+}
+
+/// Makes room in `buf` for `len` more bytes of a message that grows frame by frame, whose
+/// size the caller has checked against `limit` (`buf.len() + len <= limit`). Amortised, as
+/// `Vec`'s own growth (and the HTTP chunked body's): when `buf` must grow, its capacity at
+/// least doubles, so `n` small frames cost about `log2(n)` reallocations, not `n`. Unlike
+/// `Vec`'s, the doubling stops at `limit`: the buffer never holds more room than the
+/// largest message allowed. An empty `buf` gets exactly `len` (a message in one frame is one
+/// allocation of its length).
+///
+/// # Errors
+///
+/// [`io::ErrorKind::OutOfMemory`] when it cannot grow (an error for the connection, not an
+/// abort of the process).
+pub(crate) fn reserve_growing(buf: &mut Vec<u8>, len: usize, limit: usize) -> io::Result<()> {
+    let need = buf.len().saturating_add(len);
+    if need <= buf.capacity() {
+        return Ok(());
+    }
+    let want = need.max(buf.capacity().saturating_mul(2).min(limit));
+    reserve_frame(buf, want - buf.len())
 }
 
 /// `Read::read` for a `BufRead` that serves every read from its buffer: fills it if it is

@@ -5,7 +5,8 @@ use std::fmt;
 use std::io::{self, BufRead, Write};
 use std::ops::Index;
 
-use super::resp::{Args, ProtocolError, Resp};
+use super::resp::Resp;
+use super::resp_parse::{Args, ProtocolError};
 use super::resp_reply::Reply;
 use super::Codec;
 

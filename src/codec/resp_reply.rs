@@ -1,12 +1,9 @@
-//! RESP2 replies: the [`Reply`] type and how it is written on the wire, for [`Resp`] and
-//! [`RespCommands`](super::RespCommands).
+//! RESP2 replies: the [`Reply`] type and how it is written on the wire, for
+//! [`Resp`](super::Resp) and [`RespCommands`](super::RespCommands).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::Arc;
-
-#[cfg(doc)]
-use super::resp::Resp;
 
 /// Replies whose whole encoding fits this many bytes are assembled on the stack and written
 /// with one `write_all`.
@@ -36,7 +33,7 @@ fn line<W: Write>(w: &mut W, kind: u8, text: &[u8]) -> io::Result<()> {
     let total = text.len() + 3;
     if total > SMALL {
         w.write_all(&[kind])?;
-        return super::length::write_all_pair(w, text, b"\r\n");
+        return super::frame_io::write_all_pair(w, text, b"\r\n");
     }
     let mut buf = [0u8; SMALL];
     buf[0] = kind;
@@ -58,7 +55,7 @@ fn bulk<W: Write>(w: &mut W, data: &[u8]) -> io::Result<()> {
     buf[1..head - 2].copy_from_slice(len);
     buf[head - 2..head].copy_from_slice(b"\r\n");
     if total > SMALL {
-        super::length::write_all_pair(w, &buf[..head], data)?;
+        super::frame_io::write_all_pair(w, &buf[..head], data)?;
         return w.write_all(b"\r\n");
     }
     buf[head..total - 2].copy_from_slice(data);
@@ -84,7 +81,7 @@ pub(super) fn encode<W: Write>(msg: &Reply, w: &mut W) -> io::Result<()> {
     }
 }
 
-/// One RESP2 reply: what [`Resp`] writes.
+/// One RESP2 reply: what [`Resp`](super::Resp) writes.
 ///
 /// Simple strings and errors must not contain `\r` or `\n` (writing one fails with
 /// [`io::ErrorKind::InvalidInput`]). They are `Cow<'static, str>`, so the usual constant

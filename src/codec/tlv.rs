@@ -5,7 +5,8 @@
 
 use std::io::{self, BufRead, Write};
 
-use super::length::{read_message, too_long, write_all_pair, DEFAULT_MAX_FRAME_LENGTH};
+use super::frame_io::{read_message, too_long, write_all_pair};
+use super::length::DEFAULT_MAX_FRAME_LENGTH;
 
 /// One message of the [`Tlv`] codec: a message type and its payload.
 ///

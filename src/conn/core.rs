@@ -14,9 +14,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::conn::idle::Activity;
+use crate::conn::life::{Life, Phase};
 use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::protocol::LayerSlot;
@@ -24,20 +25,9 @@ use crate::conn::queue::{Events, Mode, Payload, QState, Tx};
 use crate::conn::through::Gather;
 use crate::conn::timers::ConnTimers;
 use crate::conn::CloseReason;
-use crate::sync::{deadline_after, lock};
+use crate::sync::lock;
 use crate::sys::transport::{Addr, Socket};
-use crate::timer::{TimerId, TimingWheel};
-
-#[derive(Default)]
-pub(crate) struct Life {
-    /// What asked the connection to end, with `dropped` still 0 (`Core::set_cause` says which
-    /// one wins); `Core::finish` settles it into the reason `on_close` gets.
-    cause: Option<CloseReason>,
-    /// The deadline timer fired and closed the connection by force.
-    forced: bool,
-    /// The graceful close's deadline timer, and when it fires.
-    deadline: Option<(TimerId, Instant)>,
-}
+use crate::timer::TimingWheel;
 
 /// Who sends the FIN of a graceful close.
 enum Fin<'a> {
@@ -85,22 +75,15 @@ pub(crate) struct Core {
     /// the queue's receiving half waits here, and its driver writes it on its own thread
     /// ([`Core::write_parked`]) where a writer or FIN thread would be started.
     pub(crate) parked: Option<Mutex<Option<Receiver<Payload>>>>,
-    /// An abortive close was requested: the queue is dropped, not written.
-    pub(crate) closed: AtomicBool,
     /// Above the high watermark; changed only under `events`.
     pub(crate) above_high: AtomicBool,
     /// Orders watermark flips and their observer calls.
     pub(crate) events: Mutex<Events>,
     /// A `Kick` is in the channel (at most one is).
     pub(crate) kicked: AtomicBool,
-    /// The reader has started to finish the connection: no more deadlines.
-    ended: AtomicBool,
-    /// Asked to end at the protocol's next boundary ([`Connection::wind_down`]).
-    ///
-    /// [`Connection::wind_down`]: crate::Connection::wind_down
-    pub(crate) winding_down: AtomicBool,
     pub(crate) dropped: AtomicU64,
-    life: Mutex<Life>,
+    /// How far the close has gone, why, and its deadline.
+    life: Life,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
     pub(crate) timers: ConnTimers,
     /// When the socket was last read and written, for idle timeouts and heartbeats.
@@ -147,14 +130,11 @@ impl Core {
             corked: AtomicBool::new(false),
             writer: Mutex::new(None),
             parked: None,
-            closed: AtomicBool::new(false),
             above_high: AtomicBool::new(false),
             events: Mutex::new(Events::default()),
             kicked: AtomicBool::new(false),
-            ended: AtomicBool::new(false),
-            winding_down: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
-            life: Mutex::new(Life::default()),
+            life: Life::default(),
             timers: ConnTimers::default(),
             activity: Activity::new(tracked),
             traffic: metrics.join(),
@@ -184,19 +164,32 @@ impl Core {
         lock(&self.stream).clone()
     }
 
-    /// Records why the connection ends. The first cause wins, except that an abortive one (a
-    /// close, an error, a panic) replaces a graceful one: it is what actually ended it; and a
-    /// protocol's closing handshake ([`CloseReason::Protocol`], recorded by the WebSocket
-    /// layer) replaces a plain `Shutdown` or `PeerClosed`.
+    /// Records why the connection ends; see [`Life::set_cause`].
     pub(crate) fn set_cause(&self, cause: CloseReason) {
-        let mut life = lock(&self.life);
-        let replace = match &life.cause {
-            None => true,
-            Some(old) => cause.replaces(old),
-        };
-        if replace {
-            life.cause = Some(cause);
-        }
+        self.life.set_cause(cause);
+    }
+
+    /// True once the connection was closed abortively (`close`, an error, a panic, an idle
+    /// limit, a forced close): the queue is dropped, not written, and the reader leaves.
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.life.phase() == Phase::Aborted
+    }
+
+    /// True once the connection takes no more messages: a graceful close has begun, or an
+    /// abortive one.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.life.phase() >= Phase::Draining
+    }
+
+    /// Asks the connection to end at its protocol's next boundary.
+    pub(crate) fn wind_down(&self) {
+        self.life.advance(Phase::WindingDown);
+    }
+
+    /// True once [`wind_down`](Self::wind_down) was called, or the connection is already
+    /// closing (its next boundary is now).
+    pub(crate) fn is_winding_down(&self) -> bool {
+        self.life.phase() >= Phase::WindingDown
     }
 
     /// Closes now for `cause`; see [`abort`](Self::abort).
@@ -208,10 +201,10 @@ impl Core {
     /// No more sends, the queue is dropped (the writer counts it), and `shutdown(Both)` wakes
     /// the reader and any blocked write.
     fn abort(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        self.life.advance(Phase::Aborted);
         {
             let mut q = lock(&self.q);
-            q.tx = Tx::Done;
+            q.tx = Tx::Closed;
             self.space.notify_all();
         }
         if let Some(s) = self.stream() {
@@ -235,11 +228,12 @@ impl Core {
         // when that could block: shutdown() returns at once.
         let fin = {
             let mut q = lock(&self.q);
-            let prev = mem::replace(&mut q.tx, Tx::Done); // drops our sender: the writer drains
+            self.life.advance(Phase::Draining);
+            let prev = mem::replace(&mut q.tx, Tx::Closed); // drops our sender: the writer drains
             self.space.notify_all();
             match prev {
-                Tx::Done | Tx::Open(_) => Fin::Elsewhere,
-                Tx::Idle => match self.out.try_lock() {
+                Tx::Closed | Tx::Writer(_) => Fin::Elsewhere,
+                Tx::NoWriter => match self.out.try_lock() {
                     Ok(out) if out.is_empty() => Fin::Here(out),
                     // No thread: the driver's next `write_parked` sends it.
                     _ if self.parked.is_some() => Fin::Elsewhere,
@@ -274,30 +268,18 @@ impl Core {
     /// Schedules the forced close `timeout` from now, unless one is due sooner or the
     /// connection is closed or ending.
     fn arm_deadline(self: &Arc<Self>, timeout: Duration) {
-        if self.closed.load(Ordering::SeqCst) || self.ended.load(Ordering::SeqCst) {
-            return;
-        }
-        let now = Instant::now();
-        let at = deadline_after(timeout);
-        let mut life = lock(&self.life);
-        if life.deadline.is_some_and(|(_, due)| due <= at) {
-            return;
-        }
         let weak = Arc::downgrade(self);
-        let id = self.wheel.after(at - now, move || {
+        self.life.arm_deadline(&self.wheel, timeout, move || {
             if let Some(core) = weak.upgrade() {
                 core.force_close();
             }
         });
-        if let Some((old, _)) = life.deadline.replace((id, at)) {
-            self.wheel.cancel(old);
-        }
     }
 
     /// Writes what is gathered, then `shutdown(Write)`: the peer reads everything written so
     /// far, then EOF. Call with `out` held (its contents passed in), after the last write.
     pub(crate) fn send_fin(&self, out: &mut Gather) {
-        if self.closed.load(Ordering::SeqCst) {
+        if self.is_aborted() {
             return;
         }
         if let Some(s) = self.stream() {
@@ -312,14 +294,14 @@ impl Core {
 
     /// The deadline passed: close, keeping the graceful cause (it becomes `ShutdownTimeout`).
     pub(crate) fn force_close(&self) {
-        lock(&self.life).forced = true;
+        self.life.forced();
         self.abort();
     }
 
     /// Records a failed read or write and closes the connection. Errors that our own close
     /// caused (the socket shut down under a blocked read or write) are not recorded.
     pub(crate) fn io_failed(&self, error: io::Error) {
-        if !self.closed.load(Ordering::SeqCst) {
+        if !self.is_aborted() {
             self.set_cause(CloseReason::error(error));
         }
         self.abort();
@@ -333,7 +315,7 @@ impl Core {
 
     /// Waits for the writer thread, cancels the deadline, and says why the connection closed.
     pub(crate) fn finish(&self) -> CloseReason {
-        self.ended.store(true, Ordering::SeqCst);
+        self.life.begin_ending();
         let writer = lock(&self.writer).take();
         if let Some(h) = writer {
             let _ = h.join();
@@ -342,18 +324,8 @@ impl Core {
         self.timers.close(&self.wheel);
         let unwritten = self.take_unwritten() as u64;
         self.dropped.fetch_add(unwritten, Ordering::SeqCst);
-        let mut life = lock(&self.life);
-        if let Some((id, _)) = life.deadline.take() {
-            self.wheel.cancel(id);
-        }
         let dropped = self.dropped.load(Ordering::SeqCst);
-        let cut_short = life.forced || dropped > 0;
-        let reason = life
-            .cause
-            .take()
-            .unwrap_or(CloseReason::PeerClosed)
-            .settle(dropped, cut_short);
-        drop(life);
+        let reason = self.life.settle(&self.wheel, dropped);
         self.metrics.closed(&reason);
         self.cfg.emit(&ConnEvent::Closed {
             id: self.id,
@@ -368,9 +340,5 @@ impl Core {
     pub(crate) fn release_socket(&self) {
         let s = lock(&self.stream).take();
         drop(s);
-    }
-
-    pub(crate) fn is_closing(&self) -> bool {
-        matches!(lock(&self.q).tx, Tx::Done)
     }
 }

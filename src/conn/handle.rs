@@ -11,7 +11,8 @@ use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::metrics::ConnStats;
 use crate::conn::queue::{Mode, Payload};
-use crate::conn::through::{is_reader_thread, Through};
+use crate::conn::threads::is_reader_thread;
+use crate::conn::through::Through;
 use crate::conn::CloseReason;
 use crate::error::{Refused, SendError, TrySendError};
 use crate::sync::lock;
@@ -241,13 +242,13 @@ impl<C: Codec> Connection<C> {
     /// that keep-alive connections end on their own within the drain rather than at its
     /// deadline.
     pub fn wind_down(&self) {
-        self.core.winding_down.store(true, Ordering::SeqCst);
+        self.core.wind_down();
     }
 
-    /// True once [`wind_down`](Self::wind_down) was called: the handler should end the
-    /// connection at its next boundary.
+    /// True once [`wind_down`](Self::wind_down) was called, or a close has begun: the handler
+    /// should end the connection at its next boundary.
     pub fn is_winding_down(&self) -> bool {
-        self.core.winding_down.load(Ordering::SeqCst)
+        self.core.is_winding_down()
     }
 
     pub(crate) fn stop(&self, timeout: Duration) {

@@ -18,7 +18,9 @@
 //!
 //! The reader also notes when the current frame began: on the first socket read while no
 //! frame is in progress (one more relaxed load, and no extra clock read, on a read). A
-//! finished message with nothing buffered after it ends the frame. The same check timer
+//! finished message with nothing buffered after it ends the frame, unless the codec says it
+//! came from between the parts of a message still in progress ([`Codec::mid_message`]: a
+//! WebSocket ping between fragments), whose clock runs on. The same check timer
 //! compares that start with [`ConnOptions::frame_timeout`](crate::ConnOptions::frame_timeout);
 //! between frames it looks again one limit later, so a connection costs one timer run per
 //! limit period, never a timer per message.

@@ -8,6 +8,7 @@
 //! | `handler.rs` | [`Handler`], the callbacks a connection runs on its reader thread |
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
 //! | `core.rs` | `Core`, the state every part shares, and the close sequence |
+//! | `life.rs` | the lifecycle: how far the close has gone ([`Phase`](life::Phase)), its cause and deadline |
 //! | `reader.rs` | the reader thread: `codec.read` → `on_message`, then the close in order |
 //! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
 //! | `queue.rs` | the bounded send queue: admission, byte and message bounds, watermarks |
@@ -16,6 +17,7 @@
 //! | `idle.rs` | idle limits and heartbeats, one re-armed timer per connection |
 //! | `protocol.rs` | the one slot where a protocol built on the connection hooks in |
 //! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
+//! | `threads.rs` | which thread is which: the reader, the writer, a timer's |
 //! | `metrics.rs` | counters per connection and per server or client |
 //! | `registry.rs` | the live connections by id: look up, visit, broadcast, join |
 //!
@@ -26,6 +28,7 @@ mod handle;
 pub(crate) mod handler;
 pub(crate) mod idle;
 mod input;
+pub(crate) mod life;
 pub(crate) mod metrics;
 pub(crate) mod options;
 pub(crate) mod protocol;
@@ -33,6 +36,7 @@ pub(crate) mod queue;
 pub(crate) mod reader;
 mod reason;
 pub(crate) mod registry;
+pub(crate) mod threads;
 pub(crate) mod through;
 pub(crate) mod timers;
 pub(crate) mod writer;

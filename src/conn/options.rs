@@ -446,6 +446,9 @@ impl ConnOptions {
     /// that [`read_idle`](Self::read_idle) never fires, and holds a connection (a thread and a
     /// read buffer) for as long as it likes. Time between frames does not count: a peer may
     /// pause as long as the other limits allow, and a handler may take as long as it needs.
+    /// A message read in parts (a WebSocket message's fragments) counts whole, from its first
+    /// byte to its last, whatever control messages (pings) come between
+    /// ([`Codec::mid_message`](crate::Codec::mid_message)).
     ///
     /// Defaults to 30 seconds ([`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT)), on,
     /// so that a server is protected without its author knowing of the attack: nginx closes

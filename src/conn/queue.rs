@@ -78,13 +78,14 @@ pub(crate) struct Events {
 /// Where the queue's sending half is.
 #[derive(Default)]
 pub(crate) enum Tx {
-    /// Nothing queued yet: no channel, no writer thread.
+    /// No writer yet: nothing was ever queued, so there is no channel and no writer thread.
     #[default]
-    Idle,
+    NoWriter,
     /// The writer thread runs and drains this channel.
-    Open(SyncSender<Payload>),
-    /// No more sends: shutting down, closed or ended.
-    Done,
+    Writer(SyncSender<Payload>),
+    /// The sending half is dropped: the connection is closing (the writer drains what is
+    /// left, then ends).
+    Closed,
 }
 
 /// Admission state, under `Core::q`.
@@ -118,7 +119,7 @@ impl Core {
         let mut deadline = None;
         let mut q = lock(&self.q);
         loop {
-            if matches!(q.tx, Tx::Done) {
+            if self.is_closing() {
                 return Err((p, Refused::Closed));
             }
             if q.bytes + len > self.high && !self.above_high.load(Ordering::SeqCst) {
@@ -166,10 +167,10 @@ impl Core {
             q.waiters -= 1;
         }
         let tx = match &q.tx {
-            Tx::Open(tx) => tx.clone(),
+            Tx::Writer(tx) => tx.clone(),
             _ => match self.spawn_writer() {
                 Ok(tx) => {
-                    q.tx = Tx::Open(tx.clone());
+                    q.tx = Tx::Writer(tx.clone());
                     tx
                 }
                 Err(e) => {

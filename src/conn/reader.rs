@@ -11,7 +11,7 @@ use crate::conn::handler::Handler;
 use crate::conn::idle;
 use crate::conn::input::Input;
 use crate::conn::options::ConnEvent;
-use crate::conn::through::ReaderMark;
+use crate::conn::threads::ReaderMark;
 use crate::conn::{CloseReason, Connection};
 use crate::sync::catch;
 use crate::sys::transport::Socket;
@@ -131,7 +131,14 @@ fn read_frames<C: Codec, H: Handler<C>>(
         }
         between = false;
         // A user codec may panic too: that is the connection's panic, not the server's.
-        let read = match catch(|| codec.read(&mut *input)) {
+        let mut mid = false;
+        let read = match catch(|| {
+            let read = codec.read(&mut *input);
+            // A control message between the parts of one still in progress: that message's
+            // clock runs on (`Codec::mid_message`).
+            mid = codec.mid_message();
+            read
+        }) {
             Ok(read) => read,
             Err(message) => return Some(End::Panic(message)),
         };
@@ -139,20 +146,22 @@ fn read_frames<C: Codec, H: Handler<C>>(
             Ok(Some(msg)) => {
                 between = true;
                 conn.core.count_received(1);
-                conn.core.frame_done(false);
+                if !mid {
+                    conn.core.frame_done(false);
+                }
                 // More input already buffered: replies to it can be gathered into one write.
                 let more = !input.buffered().is_empty();
                 conn.core.corked.store(more, Ordering::Relaxed);
                 if let Err(message) = catch(|| handler.on_message(conn, msg)) {
                     return Some(End::Panic(message));
                 }
-                if more {
+                if more && !mid {
                     // The next frame has begun in the buffer: its clock starts if the codec
                     // has to wait on the socket for its rest.
                     conn.core.frame_pending();
                 }
                 // close() from a handler stops delivery, even of frames already buffered.
-                if conn.core.closed.load(Ordering::SeqCst) {
+                if conn.core.is_aborted() {
                     return Some(End::Eof);
                 }
             }

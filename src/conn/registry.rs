@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::codec::Codec;
 use crate::conn::queue::Payload;
-use crate::conn::through::is_own_thread;
+use crate::conn::threads::is_own_thread;
 use crate::conn::Connection;
 use crate::error::TrySendError;
 use crate::sync::lock;

@@ -39,11 +39,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::cell::{Cell, RefCell};
-
 use crate::conn::core::Core;
-use crate::conn::queue::{Mode, Tx};
-use crate::conn::timers::is_timer_thread_of;
+use crate::conn::queue::Mode;
+use crate::conn::threads::{is_writer_thread, on_reader};
 use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sys::transport::{timed_out, Socket};
@@ -55,60 +53,6 @@ const GATHER: usize = 2048;
 const CORK_MAX: usize = 64 * 1024;
 /// The longest a gathered reply waits for the rest of its batch (plus up to one wheel tick).
 const CORK_HOLD: Duration = Duration::from_millis(1);
-
-thread_local! {
-    /// The connection whose reader runs on this thread: its `Core` (as an address) and its
-    /// socket, so write-through needs no lock to reach it.
-    static READER: RefCell<Option<(usize, Arc<dyn Socket>)>> = const { RefCell::new(None) };
-}
-
-/// Marks the current thread as `core`'s reader until the guard drops.
-pub(crate) struct ReaderMark;
-
-thread_local! {
-    /// The connection whose writer runs on this thread (its `Core`'s address), or 0.
-    static WRITER: Cell<usize> = const { Cell::new(0) };
-}
-
-impl ReaderMark {
-    pub(crate) fn set(core: &Arc<Core>, stream: Arc<dyn Socket>) -> ReaderMark {
-        let me = Arc::as_ptr(core) as usize;
-        let _ = READER.try_with(|r| *r.borrow_mut() = Some((me, stream)));
-        ReaderMark
-    }
-}
-
-impl Drop for ReaderMark {
-    fn drop(&mut self) {
-        // Take it out first: dropping the socket must not happen inside the borrow.
-        let old = READER.try_with(|r| r.borrow_mut().take());
-        drop(old);
-    }
-}
-
-/// Marks the current thread as `core`'s writer (for [`is_own_thread`]), for the thread's life.
-pub(crate) fn mark_writer(core: &Arc<Core>) {
-    let _ = WRITER.try_with(|w| w.set(Arc::as_ptr(core) as usize));
-}
-
-/// True on `core`'s reader thread. The thread-locals are read with `try_with`: while a thread
-/// exits they are gone, and such a thread is no reader any more (a send or close from a
-/// thread-local's destructor must not abort the process).
-pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
-    let me = Arc::as_ptr(core) as usize;
-    READER
-        .try_with(|r| matches!(&*r.borrow(), Some((p, _)) if *p == me))
-        .unwrap_or(false)
-}
-
-/// True on `core`'s reader or writer thread: the threads that a stop started from one of the
-/// connection's own callbacks (a handler, a watermark observer) must not wait for.
-pub(crate) fn is_own_thread(core: &Arc<Core>) -> bool {
-    let me = Arc::as_ptr(core) as usize;
-    is_reader_thread(core)
-        || WRITER.try_with(|w| w.get() == me).unwrap_or(false)
-        || is_timer_thread_of(core)
-}
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
 /// Guarded by `Core::out`, the lock held for every write to the socket. At most [`CORK_MAX`]
@@ -158,19 +102,12 @@ impl Core {
         if !self.cfg.write_through {
             return Through::Queue;
         }
-        let me = Arc::as_ptr(self) as usize;
         let mut encode = Some(encode);
-        let on_reader = READER
-            .try_with(|r| match &*r.borrow() {
-                Some((p, stream)) if *p == me => {
-                    let encode = encode.take().expect("not taken yet");
-                    Some(self.write_through_on(&**stream, Some(timeout), encode))
-                }
-                _ => None,
-            })
-            .ok()
-            .flatten();
-        if let Some(through) = on_reader {
+        let here = on_reader(self, |stream| {
+            let encode = encode.take().expect("not taken yet");
+            self.write_through_on(stream, Some(timeout), encode)
+        });
+        if let Some(through) = here {
             return through;
         }
         let Some(encode) = encode else {
@@ -178,7 +115,7 @@ impl Core {
         };
         // Another thread. Not the writer (it is the one that drains the queue), and not while
         // the writer may be about to write what it was kicked for.
-        if WRITER.try_with(|w| w.get() == me).unwrap_or(false) {
+        if is_writer_thread(self) {
             return Through::Queue;
         }
         match self.stream() {
@@ -200,7 +137,7 @@ impl Core {
         };
         {
             let q = lock(&self.q);
-            if matches!(q.tx, Tx::Done) {
+            if self.is_closing() {
                 return Through::Closed;
             }
             if q.pending != 0 {
@@ -453,7 +390,7 @@ impl<'a> Sock<'a> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) && !self.core.closed.load(Ordering::SeqCst) => {
+                Err(e) if timed_out(&e) && !self.core.is_aborted() => {
                     if self.written == 0 {
                         self.stalled = true;
                         return Err(e);

@@ -5,28 +5,16 @@
 //! thread takes it in [`ConnTimers::close`], before `on_close`: a callback already running is
 //! waited for, and every later one finds the set closed and returns without calling the user.
 
-use std::cell::Cell;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 use crate::conn::core::Core;
+use crate::conn::threads::TimerMark;
 use crate::conn::CloseReason;
 use crate::error::panic_message;
 use crate::sync::lock;
 use crate::timer::{TimerId, TimingWheel};
-
-thread_local! {
-    /// The connection (its `Core`'s address) whose timer callback runs on this thread, or 0.
-    static RUNNING_FOR: Cell<usize> = const { Cell::new(0) };
-}
-
-/// True while this thread runs a timer callback of `core`: such a thread must not wait for the
-/// connection to end (it holds the fence the end waits for).
-pub(crate) fn is_timer_thread_of(core: &Arc<Core>) -> bool {
-    let me = Arc::as_ptr(core) as usize;
-    RUNNING_FOR.try_with(|r| r.get() == me).unwrap_or(false)
-}
 
 /// The timers of one connection.
 #[derive(Default)]
@@ -79,17 +67,8 @@ impl ConnTimers {
                 set.ids.remove(&id);
             }
         }
-        let previous = RUNNING_FOR
-            .try_with(|r| r.replace(Arc::as_ptr(core) as usize))
-            .unwrap_or(0);
-        // The wheel catches a panic of `f`; the marker must be restored either way.
-        struct Restore(usize);
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                let _ = RUNNING_FOR.try_with(|r| r.set(self.0));
-            }
-        }
-        let _restore = Restore(previous);
+        // Restored when `f` returns or panics (the wheel catches the panic).
+        let _mark = TimerMark::set(core);
         // A panic in a connection's callback is that connection's panic (invariant 7, DESIGN.md):
         // it closes the connection, not the wheel's other work.
         if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {

@@ -12,7 +12,7 @@ use std::thread;
 
 use crate::conn::core::Core;
 use crate::conn::queue::{count, Payload, Tx};
-use crate::conn::through::mark_writer;
+use crate::conn::threads::mark_writer;
 use crate::sync::lock;
 use crate::sys::transport::{timed_out, Socket};
 
@@ -75,7 +75,7 @@ impl Core {
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) && !self.closed.load(Ordering::SeqCst) => {}
+                Err(e) if timed_out(&e) && !self.is_aborted() => {}
                 Err(error) => return Err(WriteFail { written, error }),
             }
         }
@@ -118,7 +118,7 @@ impl Core {
                     Err(_) => break,
                 }
             }
-            if self.closed.load(Ordering::SeqCst) {
+            if self.is_aborted() {
                 drop(stream);
                 self.discard(batch, &rx);
                 return;
@@ -208,7 +208,7 @@ impl Core {
                 Err(TryRecvError::Disconnected) => break true,
             }
         };
-        if self.closed.load(Ordering::SeqCst) {
+        if self.is_aborted() {
             return self.discard(batch, &rx);
         }
         if let Err(error) = self.write_taken(&*stream, &mut batch) {
@@ -230,10 +230,10 @@ impl Core {
         }
         let mut q = lock(&self.q);
         let tx = match &q.tx {
-            Tx::Open(tx) => tx.clone(),
-            Tx::Idle => match self.spawn_writer() {
+            Tx::Writer(tx) => tx.clone(),
+            Tx::NoWriter => match self.spawn_writer() {
                 Ok(tx) => {
-                    q.tx = Tx::Open(tx.clone());
+                    q.tx = Tx::Writer(tx.clone());
                     tx
                 }
                 Err(e) => {
@@ -244,7 +244,7 @@ impl Core {
                 }
             },
             // Closing: the FIN path writes what is gathered, or the close counts it.
-            Tx::Done => {
+            Tx::Closed => {
                 self.kicked.store(false, Ordering::SeqCst);
                 return;
             }

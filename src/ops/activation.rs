@@ -251,7 +251,7 @@ pub fn listen_command(
 /// the running file as `PATH (deleted)` once an upgrade has replaced the file at `PATH` (std
 /// does not remove the suffix, Go's `os.Executable` does), and the new copy is to run the new
 /// file there.
-fn own_executable() -> io::Result<std::path::PathBuf> {
+pub(crate) fn own_executable() -> io::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?;
     let deleted = exe
         .to_str()
@@ -298,10 +298,7 @@ pub fn spawn_self(listeners: &[BorrowedFd<'_>], ready_timeout: Duration) -> io::
 /// The child could not be started, exited, or was not ready in time; or the directory or
 /// socket could not be made.
 pub fn spawn_ready(cmd: &mut Command, ready_timeout: Duration) -> io::Result<Child> {
-    let notify = NotifySocket::bind()?;
-    let mut child = cmd.env("NOTIFY_SOCKET", &notify.path).spawn()?;
-    let ready = notify.wait_ready(&mut child, ready_timeout);
-    drop(notify);
+    let (child, ready) = spawn_and_wait(cmd, ready_timeout)?;
     match ready {
         Ok(()) => Ok(child),
         Err(e) => {
@@ -311,23 +308,59 @@ pub fn spawn_ready(cmd: &mut Command, ready_timeout: Duration) -> io::Result<Chi
     }
 }
 
+/// As [`spawn_ready`], but a child that is not ready in time is ended before this returns:
+/// SIGTERM, up to `grace` to exit, then SIGKILL, and reaped. For a caller that is about to
+/// exit (`start -d`) or that must not leave a half-started copy running (a supervisor): a
+/// reaping thread would die with it, and the child serve on.
+pub(crate) fn spawn_ready_waiting(
+    cmd: &mut Command,
+    ready_timeout: Duration,
+    grace: Duration,
+) -> io::Result<Child> {
+    let (mut child, ready) = spawn_and_wait(cmd, ready_timeout)?;
+    match ready {
+        Ok(()) => Ok(child),
+        Err(e) => {
+            end(&mut child, grace);
+            Err(e)
+        }
+    }
+}
+
+/// Spawns `cmd` with `NOTIFY_SOCKET` set, waits up to `ready_timeout` for `READY=1`: the
+/// child, and whether it became ready.
+fn spawn_and_wait(
+    cmd: &mut Command,
+    ready_timeout: Duration,
+) -> io::Result<(Child, io::Result<()>)> {
+    let notify = NotifySocket::bind()?;
+    let mut child = cmd.env("NOTIFY_SOCKET", &notify.path).spawn()?;
+    let ready = notify.wait_ready(&mut child, ready_timeout);
+    Ok((child, ready))
+}
+
 /// How long a hand-off child that was not ready in time has, after SIGTERM, to stop before it
 /// is killed: 30 s.
 pub const KILL_AFTER: Duration = Duration::from_secs(30);
+
+/// Ends `child` and reaps it: SIGTERM if it runs, up to `grace` for it to exit, then SIGKILL.
+pub(crate) fn end(child: &mut Child, grace: Duration) {
+    let exited = matches!(child.try_wait(), Ok(Some(_)));
+    if !exited && os::terminate(child.id()).is_ok() {
+        let until = Instant::now() + grace;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let _ = child.kill(); // an error if it has exited: nothing to do
+    let _ = child.wait();
+}
 
 /// Ends and reaps a child that a hand-off gave up on (see [`spawn_ready`]), then points this
 /// process's pid files back at it.
 fn give_up_on(mut child: Child) {
     let reap = move || {
-        let exited = matches!(child.try_wait(), Ok(Some(_)));
-        if !exited && os::terminate(child.id()).is_ok() {
-            let until = Instant::now() + KILL_AFTER;
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = child.kill(); // an error if it has exited: nothing to do
-        let _ = child.wait();
+        end(&mut child, KILL_AFTER);
         rewrite_pid_files();
     };
     // A child that has exited is dealt with now; one that drains, on a thread of its own.
@@ -440,27 +473,46 @@ fn is_ready(datagram: &[u8]) -> bool {
 
 /// Tells the service manager (systemd with `Type=notify`), or the process that started this
 /// one with [`spawn_self`], that this process is ready: it sends `READY=1` and `MAINPID` to
-/// the datagram socket named by `NOTIFY_SOCKET`, as `sd_notify(3)` does, and removes the
-/// variable. Returns `false`, doing nothing, if `NOTIFY_SOCKET` is not set.
+/// the datagram socket named by `NOTIFY_SOCKET`, as `sd_notify(3)` does. Once per process:
+/// after a call that sent it, later calls do nothing and return `false`. Returns `false`,
+/// doing nothing, if `NOTIFY_SOCKET` is not set.
+///
+/// The variable stays in the environment: a server calls this with its threads running, and
+/// changing the environment then races with every `getenv` in them (the C library's, in
+/// name resolution for one, takes no lock; hence `remove_var` is `unsafe` in edition 2024).
+/// So a child process this one starts inherits it. threadnet's own children get their own
+/// ([`spawn_ready`], [`spawn_self`], [`crate::control`]); for any other, remove it with
+/// `Command::env_remove("NOTIFY_SOCKET")` so that it does not notify in this process's name.
 ///
 /// # Errors
 ///
 /// The socket cannot be reached, or it is an abstract one (`@name`) on a platform that has
-/// none.
+/// none. A later call tries again.
 pub fn notify_ready() -> io::Result<bool> {
+    static NOTIFIED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return Ok(false);
     };
-    std::env::remove_var("NOTIFY_SOCKET");
+    if NOTIFIED.swap(true, Ordering::SeqCst) {
+        return Ok(false);
+    }
+    let sent = send_ready(&path);
+    if sent.is_err() {
+        NOTIFIED.store(false, Ordering::SeqCst);
+    }
+    sent.map(|()| true)
+}
+
+/// `READY=1` and `MAINPID` to the datagram socket at `path` (`@name`: an abstract one).
+fn send_ready(path: &OsStr) -> io::Result<()> {
     let message = format!("READY=1\nMAINPID={}\n", std::process::id());
     let socket = UnixDatagram::unbound()?;
     let bytes = path.as_encoded_bytes();
     if let Some(name) = bytes.strip_prefix(b"@") {
-        send_abstract(&socket, name, message.as_bytes())?;
+        send_abstract(&socket, name, message.as_bytes())
     } else {
-        socket.send_to(message.as_bytes(), &path)?;
+        socket.send_to(message.as_bytes(), path).map(drop)
     }
-    Ok(true)
 }
 
 #[cfg(target_os = "linux")]
@@ -552,6 +604,15 @@ impl Drop for PidFile {
 
 /// `pid` and a newline into a new temporary file beside `path`, renamed over `path`.
 fn write_pid(path: &Path, pid: u32) -> io::Result<()> {
+    write_atomic(path, &format!("{pid}\n"))
+}
+
+/// `text` into a new temporary file beside `path` (mode 0644, made with `O_EXCL` under an
+/// unpredictable name), renamed over `path`: readers see the old file or the new one, and a
+/// symlink planted at either name is never written through. For a pid file, or any small
+/// file of the same kind (a supervisor's state).
+pub(crate) fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
+    let pid = std::process::id();
     let name = path.file_name().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidInput, "a pid file needs a file name")
     })?;
@@ -569,7 +630,9 @@ fn write_pid(path: &Path, pid: u32) -> io::Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let written = writeln!(file, "{pid}").and_then(|()| fs::rename(&tmp, path));
+        let written = file
+            .write_all(text.as_bytes())
+            .and_then(|()| fs::rename(&tmp, path));
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }

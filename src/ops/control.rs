@@ -38,32 +38,57 @@
 //! stdout and stderr appended to the log file (goes' `StdoutFile`; by default the pid file's
 //! path with the extension `log`: `server.pid` logs to `server.log`). It waits up to
 //! [`Control::ready_timeout`] for the copy to send `READY=1`
-//! ([`spawn_ready`](crate::activation::spawn_ready)), then reports its pid and returns.
+//! ([`spawn_ready`](crate::activation::spawn_ready)), then reports its pid and returns. A
+//! copy not ready in time gets SIGTERM, then SIGKILL if it still runs
+//! [`Control::stop_timeout`] later, and `start -d` fails only once it is gone: a slow starter
+//! is never left serving behind a failed start.
+//!
+//! The log file is opened with `O_NOFOLLOW`: a symbolic link at its path (planted in a
+//! directory others can write to) is refused, not written through.
+//!
+//! A whole `start -d` holds a lock (`flock`) on the pid file's path with `.lock` appended
+//! (`server.pid.lock`, removed when the start is over): a second `start -d` meanwhile fails at
+//! once with [`EXIT_ALREADY_RUNNING`] ("another start … is under way") instead of starting a
+//! second set of processes that would take the first set's pid files.
 //!
 //! # Worker processes
 //!
-//! With [`Control::workers`] `N` above 1 (the examples' `--workers N`), `start -d` starts `N`
-//! copies, one after the other, each waited for until ready, each with its own threads and
-//! its own listener on the same port: a worker binds with `SO_REUSEPORT`
+//! With [`Control::workers`] `N` above 1 (the examples' `--workers N`), `start -d` starts a
+//! supervisor (workerman's master process) in the background, which starts `N` workers, one
+//! after the other, each waited for until ready, each with its own threads and its own
+//! listener on the same port: a worker binds with `SO_REUSEPORT`
 //! ([`TcpServer::bind_reuse_port`](crate::TcpServer::bind_reuse_port)) and the kernel
 //! spreads the connections among them (workerman's `count`). Worker `i` (1 to `N`) runs with
 //! the environment variable `THREADNET_WORKER=i` ([`worker`] reads it) and writes its pid to
 //! its own pid file, the main one's path with `.i` appended (`server.pid.1`, `server.pid.2`;
-//! [`Control::pid_path`]). `stop`, `reload` and `status` act on every process named by the
-//! pid file or a worker pid file: `stop` signals them all and waits for all, `reload` hands
-//! off one worker at a time (the others serve meanwhile), `status` prints a line per process.
-//! If a worker fails to become ready, the ones started are stopped and `start -d` fails.
-//! Workers need a fixed port: with port 0 each would pick its own. `start` in the foreground
-//! refuses `--workers` above 1.
+//! [`Control::pid_path`]). The supervisor writes its pid to the main pid file and never
+//! serves. If a worker fails to become ready, the supervisor stops the ones started and
+//! exits, and `start -d` fails. Workers need a fixed port: with port 0 each would pick its
+//! own. `start` in the foreground refuses `--workers` above 1.
+//!
+//! The supervisor restarts a worker that ends (killed, crashed, or exited for any reason
+//! other than the supervisor's stop): after 100 ms, a delay that doubles with each further
+//! end within 60 s (5 s at most); at the fifth end within 60 s it gives up on that worker
+//! and says so in the log and in `status`. It writes what it knows to the pid file's path
+//! with `.state` appended (`server.pid.state`), removed when it exits. A worker that has
+//! handed off (`reload`) is followed through its pid file.
+//!
+//! `stop` signals the supervisor alone, which stops its workers and exits; `stop` waits for
+//! all of them. `reload` hands off one worker at a time (the others serve meanwhile; the
+//! supervisor itself is not replaced). `status` prints a line per process, and a `down:`
+//! line for each worker that does not run, with the supervisor's reason.
 //!
 //! # Exit codes
 //!
-//! * [`EXIT_OK`] (0): started, stopped, reloaded; for `status`, running.
+//! * [`EXIT_OK`] (0): started, stopped, reloaded; for `status`, running (every worker).
 //! * [`EXIT_FAILED`] (1): the command failed: the server did not start or become ready,
-//!   did not exit or hand off before the deadline, or a file or signal could not be used.
+//!   did not exit or hand off before the deadline, has no hand-off (`reload` of a program
+//!   that does not handle SIGUSR2, which would end it), or a file or signal could not be
+//!   used; for `status`, a worker or the supervisor is down while others run.
 //! * [`EXIT_NOT_RUNNING`] (3, as LSB init scripts say it): `stop`, `reload` or `status`
 //!   found no running server (no pid file, or one naming a process that is gone).
-//! * [`EXIT_ALREADY_RUNNING`] (4): `start` refused, the pid file names a running server.
+//! * [`EXIT_ALREADY_RUNNING`] (4): `start` refused, the pid file names a running server, or
+//!   another `start -d` of it is under way.
 //!
 //! # The pid file
 //!
@@ -76,12 +101,16 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::activation;
 use crate::sys::os;
+
+mod supervisor;
+use supervisor::State;
 
 /// Exit code: the command did what it says; for `status`, the server runs.
 pub const EXIT_OK: u8 = 0;
@@ -164,6 +193,8 @@ pub struct Control {
 
 /// The environment variable that makes a process worker `i` of a `start -d --workers N`.
 const WORKER_ENV: &str = "THREADNET_WORKER";
+/// The environment variable that makes a process the supervisor of `start -d --workers N`.
+const SUPERVISOR_ENV: &str = "THREADNET_SUPERVISOR";
 
 /// In a worker process started by `start -d` with [`Control::workers`] above 1, its number
 /// (1 to `N`, from `THREADNET_WORKER`); `None` in any other process. A worker must bind its
@@ -201,22 +232,25 @@ impl Control {
         self
     }
 
-    /// How long `start -d` waits for the server to be ready, and `reload` for the new copy's
-    /// pid in the pid file (default 10 s).
+    /// How long `start -d` waits for the server to be ready (with workers: for each worker,
+    /// and for the supervisor that many times plus one), and `reload` for the new copy's pid
+    /// in the pid file (default 10 s).
     pub fn ready_timeout(mut self, timeout: Duration) -> Control {
         self.ready_timeout = timeout;
         self
     }
 
     /// How long `stop` waits for the server to exit (default 30 s; make it longer than the
-    /// server's own graceful-stop deadline).
+    /// server's own graceful-stop deadline). Also how long a copy that `start -d` (or the
+    /// supervisor) gave up on, not ready in time, has after SIGTERM before SIGKILL.
     pub fn stop_timeout(mut self, timeout: Duration) -> Control {
         self.stop_timeout = timeout;
         self
     }
 
-    /// How many processes `start -d` starts, sharing the port (default 1; 0 counts as 1).
-    /// See the module docs on worker processes.
+    /// How many processes `start -d` starts, sharing the port (default 1; 0 counts as 1);
+    /// above 1, under a supervisor that restarts them. See the module docs on worker
+    /// processes.
     pub fn workers(mut self, n: usize) -> Control {
         self.workers = n.max(1);
         self
@@ -270,7 +304,7 @@ impl Control {
     /// ```
     pub fn run(&self, command: Command, flags: &[String]) -> Outcome {
         let result = match command {
-            Command::Start => self.start(),
+            Command::Start => self.start(flags),
             Command::StartDaemon => self.start_daemon(flags),
             Command::Stop => self.stop(),
             Command::Reload => self.reload(),
@@ -331,9 +365,12 @@ impl Control {
         self.running_all().first().map(|r| r.2)
     }
 
-    fn start(&self) -> Result<Outcome, Failure> {
+    fn start(&self, flags: &[String]) -> Result<Outcome, Failure> {
         if replacing() || worker().is_some() {
             return Ok(Outcome::Serve);
+        }
+        if std::env::var_os(SUPERVISOR_ENV).is_some() {
+            return Ok(Outcome::Exit(supervisor::run(self, flags)));
         }
         if self.workers > 1 {
             return Err(Failure(
@@ -365,9 +402,12 @@ impl Control {
     }
 
     fn start_daemon(&self, flags: &[String]) -> Result<Outcome, Failure> {
+        let _lock = StartLock::take(&self.pid_file)?;
         self.refuse_if_running()?;
+        // Nothing runs: a supervisor's state file left by one that was killed is stale.
+        let _ = fs::remove_file(supervisor::state_path(&self.pid_file));
         if self.workers == 1 {
-            return self.spawn(flags, None).map(|pid| {
+            return self.daemon(flags, false).map(|pid| {
                 println!(
                     "started in the background: pid {pid}, log {}",
                     self.log_path().display()
@@ -375,38 +415,40 @@ impl Control {
                 Outcome::Exit(EXIT_OK)
             });
         }
-        let mut pids = Vec::new();
-        for i in 1..=self.workers {
-            match self.spawn(flags, Some(i)) {
-                Ok(pid) => pids.push(pid),
-                Err(e) => {
-                    for &pid in &pids {
-                        let _ = os::terminate(pid);
-                    }
-                    wait_for(self.stop_timeout, || pids.iter().all(|&p| !is_server(p)));
-                    return Err(Failure(format!("worker {i}: {}", e.0), e.1));
-                }
-            }
-        }
-        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+        let supervisor = self.daemon(flags, true)?;
+        let pids: Vec<String> = (1..=self.workers)
+            .filter_map(|i| read_pid(&worker_pid_path(&self.pid_file, i)))
+            .map(|pid| pid.to_string())
+            .collect();
         println!(
-            "started {} workers in the background: pids {}, log {}",
+            "started {} workers in the background: pids {} (supervisor pid {supervisor}), log {}",
             self.workers,
-            list.join(" "),
+            pids.join(" "),
             self.log_path().display()
         );
         Ok(Outcome::Exit(EXIT_OK))
     }
 
-    /// Starts one background copy (worker `worker`, or the only server) and waits until it
-    /// is ready: its pid.
-    fn spawn(&self, flags: &[String], worker: Option<usize>) -> Result<u32, Failure> {
+    /// `THIS start FLAGS`, stdin from `/dev/null`, no inherited listeners.
+    fn command(&self, flags: &[String]) -> io::Result<std::process::Command> {
+        let exe = activation::own_executable()?;
+        let mut cmd = std::process::Command::new(exe);
+        cmd.arg("start")
+            .args(flags)
+            .stdin(Stdio::null())
+            .env_remove("LISTEN_PID")
+            .env_remove("LISTEN_FDS")
+            .env_remove("LISTEN_FDNAMES");
+        Ok(cmd)
+    }
+
+    /// Starts the background copy (the only server, or with `supervise` the workers'
+    /// supervisor) in a new session, logging to the log file, and waits until it is ready:
+    /// its pid. One not ready in time is ended before this returns.
+    fn daemon(&self, flags: &[String], supervise: bool) -> Result<u32, Failure> {
         let log_path = self.log_path();
         let failed = |what: &str, e: io::Error| Failure(format!("{what}: {e}"), EXIT_FAILED);
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
+        let log = os::open_no_follow(OpenOptions::new().create(true).append(true), &log_path)
             .map_err(|e| {
                 failed(
                     &format!("cannot open the log file {}", log_path.display()),
@@ -416,31 +458,49 @@ impl Control {
         let err_log = log
             .try_clone()
             .map_err(|e| failed("cannot use the log file", e))?;
-        let exe = std::env::current_exe().map_err(|e| failed("cannot find the executable", e))?;
-        let mut cmd = std::process::Command::new(exe);
-        cmd.arg("start")
-            .args(flags)
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err_log)
-            .env_remove("LISTEN_PID")
-            .env_remove("LISTEN_FDS");
-        match worker {
-            Some(i) => cmd.env(WORKER_ENV, i.to_string()),
-            None => cmd.env_remove(WORKER_ENV),
-        };
+        let mut cmd = self
+            .command(flags)
+            .map_err(|e| failed("cannot find the executable", e))?;
+        cmd.stdout(log).stderr(err_log).env_remove(WORKER_ENV);
+        let mut ready_timeout = self.ready_timeout;
+        if supervise {
+            // It reports ready once every worker is, each given the ready timeout.
+            cmd.env(SUPERVISOR_ENV, "1");
+            let workers = u32::try_from(self.workers).unwrap_or(u32::MAX);
+            ready_timeout = ready_timeout.saturating_mul(workers.saturating_add(1));
+        } else {
+            cmd.env_remove(SUPERVISOR_ENV);
+        }
         os::new_session(&mut cmd).map_err(|e| failed("cannot start in a new session", e))?;
-        let child = activation::spawn_ready(&mut cmd, self.ready_timeout).map_err(|e| {
-            failed(
-                &format!(
-                    "the server did not start (see {} for its output)",
-                    log_path.display()
-                ),
-                e,
-            )
-        })?;
+        let child = activation::spawn_ready_waiting(&mut cmd, ready_timeout, self.stop_timeout)
+            .map_err(|e| {
+                failed(
+                    &format!(
+                        "the server did not start (see {} for its output)",
+                        log_path.display()
+                    ),
+                    e,
+                )
+            })?;
         // Dropping the Child leaves it running; once this process exits, init reaps it.
         Ok(child.id())
+    }
+
+    /// Starts worker `i` from the supervisor (its stdout and stderr are the supervisor's: the
+    /// log file) and waits until it is ready; one not ready in time is ended first.
+    fn spawn_worker(&self, flags: &[String], i: usize) -> io::Result<Child> {
+        let mut cmd = self.command(flags)?;
+        cmd.env(WORKER_ENV, i.to_string())
+            .env_remove(SUPERVISOR_ENV);
+        activation::spawn_ready_waiting(&mut cmd, self.ready_timeout, self.stop_timeout)
+    }
+
+    /// The supervisor of the workers, if one runs: named by the main pid file and by its
+    /// state file.
+    fn supervisor(&self) -> Option<(u32, State)> {
+        let state = State::read(&supervisor::state_path(&self.pid_file))?;
+        let pid = state.supervisor;
+        (read_pid(&self.pid_file) == Some(pid) && is_server(pid)).then_some((pid, state))
     }
 
     fn not_running(&self) -> Failure {
@@ -460,7 +520,13 @@ impl Control {
             return Err(self.not_running());
         }
         let pids: Vec<u32> = running.iter().map(|r| r.2).collect();
-        for &pid in &pids {
+        // A supervisor stops its workers itself: signalled alone, so that it does not take
+        // their ends for crashes and restart them.
+        let signalled = match self.supervisor() {
+            Some((pid, _)) => vec![pid],
+            None => pids.clone(),
+        };
+        for &pid in &signalled {
             os::terminate(pid)
                 .map_err(|e| Failure(format!("cannot signal pid {pid}: {e}"), EXIT_FAILED))?;
         }
@@ -485,9 +551,32 @@ impl Control {
     }
 
     fn reload(&self) -> Result<Outcome, Failure> {
-        let running = self.running_all();
+        let supervisor = self.supervisor().map(|(pid, _)| pid);
+        let running: Vec<_> = self
+            .running_all()
+            .into_iter()
+            .filter(|r| Some(r.2) != supervisor)
+            .collect();
         if running.is_empty() {
-            return Err(self.not_running());
+            return Err(match supervisor {
+                Some(pid) => Failure(
+                    format!("no worker runs (supervisor pid {pid}); see status"),
+                    EXIT_FAILED,
+                ),
+                None => self.not_running(),
+            });
+        }
+        // SIGUSR2's default action ends a process: refuse before signalling any.
+        for (_, _, pid) in &running {
+            if catches(*pid, os::SIGUSR2) == Some(false) {
+                return Err(Failure(
+                    format!(
+                        "pid {pid} does not handle SIGUSR2: the program has no hand-off, and \
+                         the signal would end it; not reloaded (stop, then start -d)"
+                    ),
+                    EXIT_FAILED,
+                ));
+            }
         }
         // One process at a time: the others serve while it hands off.
         for (_, path, old) in running {
@@ -501,14 +590,18 @@ impl Control {
             match new {
                 Some(new) if handed_off => println!("reloaded: pid {old} handed off to pid {new}"),
                 _ => {
+                    let old_now = match is_server(old) {
+                        true => format!("pid {old} serves on"),
+                        false => format!("pid {old} has exited: nothing serves in its place"),
+                    };
                     return Err(Failure(
                         format!(
-                            "no new process in {} within {:?}; pid {old} serves on",
+                            "no new process in {} within {:?}; {old_now}",
                             path.display(),
                             self.ready_timeout
                         ),
                         EXIT_FAILED,
-                    ))
+                    ));
                 }
             }
         }
@@ -520,14 +613,44 @@ impl Control {
         if running.is_empty() {
             return Err(self.not_running());
         }
-        for (worker, _, pid) in running {
+        let line = |pid: u32, what: String| {
             let up = uptime(pid).map(|up| format!(", up {}s", up.as_secs()));
-            let worker = worker.map(|i| format!(" (worker {i})"));
-            println!(
-                "running: pid {pid}{}{}",
-                up.unwrap_or_default(),
-                worker.unwrap_or_default()
-            );
+            println!("running: pid {pid}{}{what}", up.unwrap_or_default());
+        };
+        let mut down = false;
+        let state = State::read(&supervisor::state_path(&self.pid_file))
+            .filter(|state| read_pid(&self.pid_file) == Some(state.supervisor));
+        match state {
+            Some(state) => {
+                // Under a supervisor: every worker it has, running or not.
+                let n = state.slots.len();
+                match self.supervisor() {
+                    Some((pid, _)) => line(pid, format!(" (supervisor of {n} workers)")),
+                    None => {
+                        down = true;
+                        println!(
+                            "down: supervisor (pid {} is gone): the workers are not restarted",
+                            state.supervisor
+                        );
+                    }
+                }
+                for i in 1..=n {
+                    match running.iter().find(|r| r.0 == Some(i)) {
+                        Some(&(_, _, pid)) => line(pid, format!(" (worker {i})")),
+                        None => {
+                            down = true;
+                            let why = state.why_down(i).unwrap_or("not running");
+                            println!("down: worker {i} ({why})");
+                        }
+                    }
+                }
+            }
+            None => {
+                for (worker, _, pid) in running {
+                    let worker = worker.map(|i| format!(" (worker {i})"));
+                    line(pid, worker.unwrap_or_default());
+                }
+            }
         }
         if let Some(addr) = &self.metrics_addr {
             match fetch_metrics(addr, Duration::from_secs(2)) {
@@ -535,8 +658,70 @@ impl Control {
                 Err(e) => eprintln!("no metrics from http://{addr}/metrics: {e}"),
             }
         }
-        Ok(Outcome::Exit(EXIT_OK))
+        Ok(Outcome::Exit(if down { EXIT_FAILED } else { EXIT_OK }))
     }
+}
+
+/// The lock a `start -d` holds from its check for a running server to its end (see the
+/// module docs): `flock` on the pid file's path with `.lock` appended, the file removed
+/// (while still locked) when it drops.
+struct StartLock {
+    path: PathBuf,
+    /// Holds the lock until it closes, after `drop` has removed the path.
+    _file: File,
+}
+
+impl StartLock {
+    fn take(pid_file: &Path) -> Result<StartLock, Failure> {
+        let mut path = pid_file.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        let failed =
+            |e: io::Error| Failure(format!("cannot lock {}: {e}", path.display()), EXIT_FAILED);
+        // A lock on a file that another start has removed meanwhile locks nothing: try
+        // again on the file now at the path (a few times: each retry means a start ended).
+        for _ in 0..8 {
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create(true).mode(0o644);
+            let file = os::open_no_follow(&mut options, &path).map_err(failed)?;
+            if !os::try_lock(&file).map_err(failed)? {
+                return Err(Failure(
+                    format!(
+                        "another start of this server is under way (it holds {}); \
+                         try again once it is done",
+                        path.display()
+                    ),
+                    EXIT_ALREADY_RUNNING,
+                ));
+            }
+            let held = file.metadata().map_err(failed)?;
+            let now = fs::symlink_metadata(&path);
+            if now.is_ok_and(|m| m.dev() == held.dev() && m.ino() == held.ino()) {
+                return Ok(StartLock { path, _file: file });
+            }
+        }
+        Err(failed(io::Error::other(
+            "the lock file keeps being replaced",
+        )))
+    }
+}
+
+impl Drop for StartLock {
+    fn drop(&mut self) {
+        // Removed before it is unlocked (when the file closes, after this), so that nobody
+        // locks it after.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Whether process `pid` has a handler for signal `signum` (the `SigCgt` mask of
+/// `/proc/PID/status`); `None` if that cannot be read.
+fn catches(pid: u32, signum: i32) -> Option<bool> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:"))?;
+    let mask = u64::from_str_radix(mask.trim(), 16).ok()?;
+    let bit = u32::try_from(signum).ok()?.checked_sub(1)?;
+    Some(mask.checked_shr(bit)? & 1 == 1)
 }
 
 /// A failed command: what to print and the exit code.
@@ -675,6 +860,53 @@ mod tests {
         assert_eq!(split(&["stop"]).0, Some(Command::Stop));
         assert_eq!(split(&["reload"]).0, Some(Command::Reload));
         assert_eq!(split(&["status"]).0, Some(Command::Status));
+    }
+
+    #[test]
+    fn a_second_start_lock_is_refused_until_the_first_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("threadnet-lock-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let pid_file = dir.join("server.pid");
+        let first = StartLock::take(&pid_file).unwrap_or_else(|e| panic!("{}", e.0));
+        let lock_path = dir.join("server.pid.lock");
+        assert!(lock_path.exists());
+        let Err(Failure(why, code)) = StartLock::take(&pid_file) else {
+            panic!("two start locks at once");
+        };
+        assert_eq!(code, EXIT_ALREADY_RUNNING);
+        assert!(why.contains("another start"), "{why}");
+        drop(first);
+        assert!(!lock_path.exists(), "the lock file is removed");
+        let again = StartLock::take(&pid_file).unwrap_or_else(|e| panic!("{}", e.0));
+        drop(again);
+        // A symlink at the lock's path is not followed.
+        let victim = dir.join("victim");
+        fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, &lock_path).unwrap();
+        let Err(Failure(why, code)) = StartLock::take(&pid_file) else {
+            panic!("locked through a symlink");
+        };
+        assert_eq!(code, EXIT_FAILED);
+        assert!(why.contains("symbolic link"), "{why}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_supervisor_state_reads_back_and_a_missing_handler_is_seen() {
+        let state = State {
+            supervisor: 42,
+            slots: vec!["up".into(), "gave up after 5 crashes".into()],
+        };
+        let path = std::env::temp_dir().join(format!("threadnet-state-{}", std::process::id()));
+        fs::write(&path, state.render()).unwrap();
+        let read = State::read(&path).unwrap();
+        fs::remove_file(&path).unwrap();
+        assert_eq!(read.supervisor, 42);
+        assert_eq!(read.why_down(1), None);
+        assert_eq!(read.why_down(2), Some("gave up after 5 crashes"));
+        // The test harness handles no SIGUSR2 (its default action would end it).
+        assert_eq!(catches(std::process::id(), os::SIGUSR2), Some(false));
+        assert_eq!(catches(u32::MAX, os::SIGUSR2), None);
     }
 
     #[test]

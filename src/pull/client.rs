@@ -3,7 +3,6 @@
 use std::io;
 use std::net::ToSocketAddrs;
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
@@ -18,10 +17,6 @@ use crate::pull::error::{RecvError, RecvTimeoutError, RequestError, TryRecvError
 use crate::pull::input::{CallerInput, Wait};
 use crate::sync::{catch, deadline_after, lock, Latch};
 use crate::sys::transport::{Socket, Target};
-
-/// The most a frame in progress may hold in the caller's buffer when the connection sets no
-/// `max_frame_length` (the codec's own limit still applies first).
-const DEFAULT_FRAME_LIMIT: usize = 64 * 1024 * 1024;
 
 /// A client for synchronous code: [`send`](Self::send) and [`recv`](Self::recv) on the
 /// calling thread, like a socket, but framed by a [`Codec`] and with every guarantee of a
@@ -111,7 +106,7 @@ impl<C: Codec> Shared<C> {
         let core = &self.conn.core;
         // close() stops delivery, even of frames already buffered (as on a reader thread).
         let stream = match &r.stream {
-            Some(s) if !core.closed.load(Ordering::SeqCst) => Arc::clone(s),
+            Some(s) if !core.is_aborted() => Arc::clone(s),
             _ => return self.end(r, End::Eof),
         };
         let rewindable = !matches!(wait, Wait::Forever);
@@ -121,12 +116,20 @@ impl<C: Codec> Shared<C> {
             let Reading { codec, input, .. } = &mut *r;
             let mut source = input.source(&*stream, core, wait);
             // A user codec may panic: that ends the connection, not the caller.
-            let read = catch(|| codec.read(&mut source));
+            // A message between the parts of one in progress leaves that one's clock running.
+            let mut mid = false;
+            let read = catch(|| {
+                let read = codec.read(&mut source);
+                mid = codec.mid_message();
+                read
+            });
             match read {
                 Ok(Ok(Some(msg))) => {
                     r.input.commit();
                     core.count_received(1);
-                    if r.input.is_empty() {
+                    if mid {
+                        // Between the parts of a message: its clock runs on.
+                    } else if r.input.is_empty() {
                         core.frame_done(false);
                     } else {
                         // The next frame has begun: its clock starts if we wait for its rest.
@@ -284,16 +287,11 @@ impl<C: Codec> BlockingClient<C> {
         let mut made = None;
         let (client, conn) = builder.dial_for_caller(target, codec, prepare, |conn, codec| {
             let core = &conn.core;
-            let limit = core
-                .cfg
-                .max_frame_length
-                .unwrap_or(DEFAULT_FRAME_LIMIT)
-                .saturating_add(core.cfg.read_buffer);
             let shared = Arc::new(Shared {
                 conn: conn.clone(),
                 reading: Mutex::new(Reading {
                     codec,
-                    input: CallerInput::new(core.cfg.read_buffer, limit),
+                    input: CallerInput::new(core.cfg.read_buffer),
                     stream: core.stream(),
                     end: None,
                 }),

@@ -4,8 +4,9 @@
 //!
 //! A decode with a deadline ([`CallerInput::begin`] with `rewindable`) keeps every byte from the
 //! start of its frame: nothing before the mark is discarded while it is in progress, the
-//! buffer grows as the frame needs (up to the limit: the frame limit plus one read), and no
-//! read bypasses the buffer. When the deadline passes, every read the codec makes fails and
+//! buffer grows as the frame needs, and no read bypasses the buffer. What bounds it is the
+//! codec's own limits, checked as the codec decodes, the same as for a receive without a
+//! deadline: a message one accepts, the other accepts too. When the deadline passes, every read the codec makes fails and
 //! the buffer remembers it ([`expired`](CallerInput::expired)): the caller then
 //! [rewinds](CallerInput::rewind) to the mark and restores the codec it cloned before the
 //! attempt, and the next call decodes the same frame again from its first byte. The deadline
@@ -45,8 +46,6 @@ pub(crate) struct CallerInput {
     buf: Vec<u8>,
     /// The buffer's usual size: one read's worth.
     size: usize,
-    /// Most bytes a frame in progress may hold in the buffer.
-    limit: usize,
     pos: usize,
     filled: usize,
     /// Where the frame being decoded began, while the attempt can be rewound.
@@ -64,13 +63,11 @@ pub(crate) struct CallerInput {
 const FIRST: usize = 4096;
 
 impl CallerInput {
-    /// No buffer yet; reads of `size` bytes; a frame in progress may hold up to `limit`.
-    pub(crate) fn new(size: usize, limit: usize) -> CallerInput {
-        let size = size.max(1);
+    /// No buffer yet; reads of `size` bytes.
+    pub(crate) fn new(size: usize) -> CallerInput {
         CallerInput {
             buf: Vec::new(),
-            size,
-            limit: limit.max(size),
+            size: size.max(1),
             pos: 0,
             filled: 0,
             mark: None,
@@ -124,7 +121,7 @@ impl CallerInput {
 
     /// The connection has ended: the buffer goes.
     pub(crate) fn clear(&mut self) {
-        *self = CallerInput::new(self.size, self.limit);
+        *self = CallerInput::new(self.size);
     }
 
     /// The input as a `BufRead` over `stream`, whose reads wait as `wait` says.
@@ -169,15 +166,17 @@ impl Source<'_> {
             inp.buf = vec![0; inp.size.min(FIRST)];
         }
         if inp.filled == inp.buf.len() {
-            // A frame in progress fills the buffer: grow it, up to the limit.
-            if inp.buf.len() >= inp.limit {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "a frame received with a deadline passed the frame limit",
-                ));
-            }
-            let len = inp.buf.len().saturating_mul(2).min(inp.limit);
-            inp.buf.resize(len, 0);
+            // A frame in progress fills the buffer: double it. The codec's limits bound the
+            // frame, as they do for a receive without a deadline; a size the machine cannot
+            // hold is an error, not an abort.
+            let more = inp.buf.len();
+            inp.buf.try_reserve_exact(more).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    "no memory to keep a frame received with a deadline",
+                )
+            })?;
+            inp.buf.resize(inp.buf.len() + more, 0);
         } else if inp.full && inp.buf.len() < inp.size {
             // The last read filled the buffer: the peer sends more at a time.
             let len = inp.buf.len().saturating_mul(2).min(inp.size);

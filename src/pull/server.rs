@@ -1,7 +1,6 @@
 //! `PullServer`: a server whose events the caller takes from one queue.
 
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,9 +98,7 @@ impl<C: Codec> Handler<C> for Feed<C> {
         let event = Event::Message(conn.clone(), msg);
         // Wait for room; give up only if the connection was closed by force or the caller
         // went away.
-        let _ = self
-            .inbox
-            .push(event, || conn.core.closed.load(Ordering::SeqCst));
+        let _ = self.inbox.push(event, || conn.core.is_aborted());
     }
 
     fn on_close(&mut self, conn: &Connection<C>, reason: &CloseReason) {

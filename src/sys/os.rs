@@ -11,7 +11,9 @@
 //! chosen number in a child process (that needs `dup2` in `CommandExt::pre_exec`, itself
 //! `unsafe`), cannot start a child in a new session (`setsid`, in `pre_exec` too), and cannot
 //! give memory back to the kernel (a freed allocation stays with the allocator: [`Pages`] is a
-//! mapping of its own). So this module declares those C functions itself (no `libc` crate:
+//! mapping of its own), cannot lock a file at the crate's minimum Rust version (`File::lock`
+//! came in 1.89: [`try_lock`] is `flock`), and has no name for `O_NOFOLLOW`
+//! ([`open_no_follow`]). So this module declares those C functions itself (no `libc` crate:
 //! the crate has no dependencies) and wraps each in a safe function whose invariants it keeps
 //! itself.
 //! Every `unsafe` block says why it is sound in a `// SAFETY:` comment. [`crate::signal`] and
@@ -119,6 +121,56 @@ mod imp {
         fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
         fn bind(fd: c_int, addr: *const c_void, len: u32) -> c_int;
         fn listen(fd: c_int, backlog: c_int) -> c_int;
+        fn flock(fd: c_int, operation: c_int) -> c_int;
+    }
+
+    /// Takes the exclusive `flock(2)` lock of `file` if nobody holds it (`LOCK_EX | LOCK_NB`):
+    /// `Ok(false)` if another open file description holds it (another process, or another
+    /// `open` in this one). The lock belongs to the open file: it goes when the last copy of
+    /// the fd closes (std opens files close-on-exec, so a child process never keeps it).
+    pub(crate) fn try_lock(file: &std::fs::File) -> io::Result<bool> {
+        const LOCK_EX: c_int = 2;
+        const LOCK_NB: c_int = 4;
+        loop {
+            // SAFETY: flock takes an fd and an int and touches no memory of ours; the fd is
+            // open for the borrow of `file`.
+            if unsafe { flock(file.as_raw_fd(), LOCK_EX | LOCK_NB) } == 0 {
+                return Ok(true);
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(false),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// Opens `path` as `options` say, with `O_NOFOLLOW`: if `path` itself is a symbolic link
+    /// (dangling or not) the open fails, with a clear error, instead of reaching whatever
+    /// file the link names. For a file in a directory others can write to, that is kept
+    /// open for appending (a daemon's log), where create-then-rename cannot be used.
+    pub(crate) fn open_no_follow(
+        options: &mut std::fs::OpenOptions,
+        path: &std::path::Path,
+    ) -> io::Result<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        #[cfg(target_arch = "x86_64")]
+        const O_NOFOLLOW: c_int = 0o400_000;
+        #[cfg(target_arch = "aarch64")]
+        const O_NOFOLLOW: c_int = 0o100_000;
+        /// What `open` with `O_NOFOLLOW` says for a symbolic link.
+        const ELOOP: i32 = 40;
+        options.custom_flags(O_NOFOLLOW).open(path).map_err(|e| {
+            if e.raw_os_error() == Some(ELOOP) {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{} is a symbolic link (not followed)", path.display()),
+                )
+            } else {
+                e
+            }
+        })
     }
 
     /// `struct msghdr` as glibc lays it out on x86_64 and aarch64: 56 bytes. musl declares
@@ -717,6 +769,15 @@ mod imp {
         Err(unsupported())
     }
     pub(crate) fn new_session(_: &mut Command) -> io::Result<()> {
+        Err(unsupported())
+    }
+    pub(crate) fn try_lock(_: &std::fs::File) -> io::Result<bool> {
+        Err(unsupported())
+    }
+    pub(crate) fn open_no_follow(
+        _: &mut std::fs::OpenOptions,
+        _: &std::path::Path,
+    ) -> io::Result<std::fs::File> {
         Err(unsupported())
     }
     pub(crate) fn set_cloexec(_: BorrowedFd<'_>) -> io::Result<()> {

@@ -121,30 +121,29 @@ pub(crate) fn timed_out(e: &io::Error) -> bool {
 }
 
 /// A connected stream socket, shared by a connection's threads.
+///
+/// Every method is required: a transport, or a wrapper of one, cannot skip a method and
+/// inherit an answer it never chose. A transport that cannot do what a method asks says so
+/// with an error of kind `Unsupported`, which no caller takes for "nothing now"
+/// (`WouldBlock`) or for the end of the stream; the capability questions
+/// ([`set_read_patience`](Self::set_read_patience), [`wait_readable`](Self::wait_readable),
+/// [`is_datagram`](Self::is_datagram)) are answered explicitly by each transport.
 pub(crate) trait Socket: Send + Sync + 'static {
+    /// Reads into `buf`, waiting as the receive timeout in place allows; `Ok(0)` is the
+    /// peer's EOF.
     fn read(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes from `bufs`, waiting up to the send timeout ([`WRITE_SLICE`]).
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     /// As `write_vectored`, but never blocks: `WouldBlock` at once when the socket takes
-    /// nothing now. A transport that cannot write this way refuses with `WouldBlock`.
-    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let _ = bufs;
-        Err(io::ErrorKind::WouldBlock.into())
-    }
+    /// nothing now.
+    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
-    /// As `read`, but never blocks: `WouldBlock` at once when nothing can be read now. A
-    /// transport that cannot read this way refuses with `WouldBlock`.
-    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let _ = buf;
-        Err(io::ErrorKind::WouldBlock.into())
-    }
+    /// As `read`, but never blocks: `WouldBlock` at once when nothing can be read now.
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize>;
     /// Sets how long one `read` waits before it fails with `WouldBlock` (`None`: forever), on
     /// every transport: for a reader that keeps a deadline of its own (a blocking client's
-    /// caller). Unlike [`set_read_patience`](Self::set_read_patience), always applied; a
-    /// transport that cannot refuses with `Unsupported`.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let _ = timeout;
-        Err(io::ErrorKind::Unsupported.into())
-    }
+    /// caller). Unlike [`set_read_patience`](Self::set_read_patience), always applied.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Blocks until a byte can be read (`Ok(true)`) or the peer's EOF (`Ok(false)`), without
     /// consuming anything. A transport that cannot wait this way returns `Ok(true)` at once.
     fn wait_readable(&self) -> io::Result<bool>;
@@ -152,10 +151,7 @@ pub(crate) trait Socket: Send + Sync + 'static {
     /// forever, as [`prepare`](Self::prepare) leaves it): the reader's patience before it
     /// gives its buffer back and goes to [`wait_readable`](Self::wait_readable). `Ok(false)`
     /// from a transport whose `wait_readable` cannot wait: reads there always block.
-    fn set_read_patience(&self, patience: Option<Duration>) -> io::Result<bool> {
-        let _ = patience;
-        Ok(false)
-    }
+    fn set_read_patience(&self, patience: Option<Duration>) -> io::Result<bool>;
     /// Sets every option the connection relies on, before it starts, whatever the socket
     /// carries: an accepted socket inherits its listener's options on Linux, and a listener
     /// inherited from systemd or a hand-off (or polled with a receive timeout, as a shared
@@ -170,9 +166,7 @@ pub(crate) trait Socket: Send + Sync + 'static {
     fn peer_addr(&self) -> io::Result<Addr>;
     fn local_addr(&self) -> io::Result<Addr>;
     /// Each write is one datagram: the writer writes message by message, never a batch.
-    fn is_datagram(&self) -> bool {
-        false
-    }
+    fn is_datagram(&self) -> bool;
 }
 
 impl Socket for TcpStream {
@@ -225,6 +219,10 @@ impl Socket for TcpStream {
     fn local_addr(&self) -> io::Result<Addr> {
         TcpStream::local_addr(self).map(Addr::Inet)
     }
+
+    fn is_datagram(&self) -> bool {
+        false
+    }
 }
 
 impl Socket for UnixStream {
@@ -259,6 +257,12 @@ impl Socket for UnixStream {
         Ok(true)
     }
 
+    fn set_read_patience(&self, _patience: Option<Duration>) -> io::Result<bool> {
+        // `wait_readable` cannot wait without reading: reads always block, and the reader
+        // keeps its buffer.
+        Ok(false)
+    }
+
     fn prepare(&self, _nodelay: bool) -> io::Result<()> {
         self.set_nonblocking(false)?;
         self.set_read_timeout(None)?;
@@ -271,6 +275,10 @@ impl Socket for UnixStream {
 
     fn local_addr(&self) -> io::Result<Addr> {
         UnixStream::local_addr(self).map(|a| Addr::from_unix(&a))
+    }
+
+    fn is_datagram(&self) -> bool {
+        false
     }
 }
 

@@ -14,7 +14,6 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufRead, Read};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,7 @@ use crate::conn::handler::Handler;
 use crate::conn::idle;
 use crate::conn::metrics::Metrics;
 use crate::conn::options::ConnEvent;
-use crate::conn::through::ReaderMark;
+use crate::conn::threads::ReaderMark;
 use crate::conn::{CloseReason, Connection};
 use crate::sync::catch;
 use crate::sys::transport::Socket;
@@ -156,7 +155,7 @@ impl<C: Codec> EmbeddedConnection<C> {
         {
             let mut r = self.reader.borrow_mut();
             let open = r.end.is_none() && r.reason.is_none() && !r.peer_eof;
-            if bytes.is_empty() || !open || core.closed.load(Ordering::SeqCst) {
+            if bytes.is_empty() || !open || core.is_aborted() {
                 return;
             }
             core.note_read();
@@ -280,7 +279,7 @@ impl<C: Codec> EmbeddedConnection<C> {
             r.end = self.deliver(&mut r);
         }
         core.write_parked();
-        if r.end.is_none() && core.closed.load(Ordering::SeqCst) {
+        if r.end.is_none() && core.is_aborted() {
             // A close shut the socket down: the reader would wake and leave.
             r.end = Some(End::Eof);
         }
@@ -310,7 +309,12 @@ impl<C: Codec> EmbeddedConnection<C> {
             let mut attempt = codec.clone();
             let mut input = Starved::new(&inbound[pos..], *peer_eof);
             // A user codec may panic too: that is the connection's panic.
-            let read = match catch(|| attempt.read(&mut input)) {
+            let mut mid = false;
+            let read = match catch(|| {
+                let read = attempt.read(&mut input);
+                mid = attempt.mid_message();
+                read
+            }) {
                 Ok(read) => read,
                 Err(message) => break Some(End::Panic(message)),
             };
@@ -319,8 +323,11 @@ impl<C: Codec> EmbeddedConnection<C> {
                     pos += input.consumed;
                     *codec = attempt;
                     core.count_received(1);
-                    core.frame_done(false);
-                    let more = pos < inbound.len();
+                    // Between the parts of a message, its clock runs on.
+                    if !mid {
+                        core.frame_done(false);
+                    }
+                    let more = pos < inbound.len() && !mid;
                     if let Err(message) = catch(|| handler.on_message(&self.conn, msg)) {
                         break Some(End::Panic(message));
                     }
@@ -328,7 +335,7 @@ impl<C: Codec> EmbeddedConnection<C> {
                         core.frame_done(true);
                     }
                     // close() from a handler stops delivery, even of frames already fed.
-                    if core.closed.load(Ordering::SeqCst) {
+                    if core.is_aborted() {
                         break Some(End::Eof);
                     }
                     // Between callbacks, as the writer thread would: what was queued goes.

@@ -6,6 +6,7 @@
 use std::io::{self, IoSlice};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use crate::sys::transport::{Addr, Socket};
 
@@ -72,8 +73,23 @@ impl Socket for MemorySocket {
         Ok(())
     }
 
+    /// Never called: the embedded connection has no reader. The end of the stream.
+    fn read_now(&self, _: &mut [u8]) -> io::Result<usize> {
+        Ok(0)
+    }
+
+    /// Nothing here ever waits: any timeout fits.
+    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Never called: the embedded connection has no reader.
     fn wait_readable(&self) -> io::Result<bool> {
+        Ok(false)
+    }
+
+    /// No reader waits here: there is no patience to set.
+    fn set_read_patience(&self, _: Option<Duration>) -> io::Result<bool> {
         Ok(false)
     }
 
@@ -87,5 +103,9 @@ impl Socket for MemorySocket {
 
     fn local_addr(&self) -> io::Result<Addr> {
         Ok(loopback())
+    }
+
+    fn is_datagram(&self) -> bool {
+        false
     }
 }

@@ -127,6 +127,12 @@ impl WsClientBuilder {
     /// Offers a subprotocol (`Sec-WebSocket-Protocol`), in order of preference; call once per
     /// subprotocol. The server may pick one of them, or none.
     ///
+    /// `name` must be a token (RFC 6455, section 4.1): letters, digits and
+    /// ``!#$%&'*+-.^_`|~``, offered once. Anything else (a space, a comma, CR or LF, a
+    /// control character, non-ASCII) fails [`connect`](Self::connect) and
+    /// [`connect_blocking`](Self::connect_blocking) with `InvalidInput` naming it, before
+    /// anything is dialled.
+    ///
     /// Defaults to none offered.
     pub fn subprotocol(mut self, name: impl Into<String>) -> Self {
         self.protocols.push(name.into());
@@ -134,6 +140,12 @@ impl WsClientBuilder {
     }
 
     /// Sends `Origin: origin` (e.g. `http://example.com`), as a browser does.
+    ///
+    /// `origin` must be a serialized origin (RFC 6454, section 6.2): `null`, or
+    /// `scheme://host[:port]` with no path, the host as in a URL. Anything else (a path, a
+    /// space, CR or LF, a control character) fails [`connect`](Self::connect) and
+    /// [`connect_blocking`](Self::connect_blocking) with `InvalidInput` naming it, before
+    /// anything is dialled.
     ///
     /// Defaults to no `Origin` header.
     pub fn origin(mut self, origin: impl Into<String>) -> Self {
@@ -166,7 +178,9 @@ impl WsClientBuilder {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for a URL [`WsUrl::parse`] refuses; the host does not resolve; the last
+    /// `InvalidInput` for a URL [`WsUrl::parse`] refuses, or a
+    /// [`subprotocol`](Self::subprotocol) or [`origin`](Self::origin) that is not valid
+    /// (named in the error; nothing is dialled); the host does not resolve; the last
     /// attempt's error once the attempts are used up: the dial's (refused, timed out) or the
     /// handshake's (see [`WsClient`]); a thread cannot be spawned.
     pub fn connect<H, F>(self, url: &str, factory: F) -> io::Result<ClientHandle<WsCodec>>
@@ -262,14 +276,12 @@ fn dial_plan(
     origin: Option<String>,
 ) -> io::Result<(Target, Prepare, Chosen)> {
     let url = WsUrl::parse(url)?;
+    // Checked before the host is resolved: nothing is dialled for an offer that is refused.
+    let offer = Offer::new(url, protocols, origin)?;
+    let url = &offer.url;
     let target = match url.unix_path() {
         Some(path) => Target::Unix(path.to_path_buf()),
         None => Target::Tcp(url.host().to_socket_addrs()?.collect()),
-    };
-    let offer = Offer {
-        url,
-        protocols,
-        origin,
     };
     let chosen = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&chosen);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::client_socket::Primed;
-use super::url::WsUrl;
+use super::url::{check_host, is_port, WsUrl};
 use crate::sys::transport::Socket;
 use crate::timer::TimingWheel;
 
@@ -21,6 +21,87 @@ pub(crate) struct Offer {
     pub(crate) url: WsUrl,
     pub(crate) protocols: Vec<String>,
     pub(crate) origin: Option<String>,
+}
+
+impl Offer {
+    /// An offer of `protocols` and `origin` for `url`, each checked, since each goes into the
+    /// request as it is.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` naming the value: a subprotocol that is not a token (RFC 6455, section
+    /// 4.1: RFC 7230's `token`, so no space, comma, control character or non-ASCII) or is
+    /// offered twice; an origin that is not a serialized origin (RFC 6454, section 6.2:
+    /// `null`, or `scheme://host[:port]` with no path).
+    pub(crate) fn new(
+        url: WsUrl,
+        protocols: Vec<String>,
+        origin: Option<String>,
+    ) -> io::Result<Offer> {
+        for (i, p) in protocols.iter().enumerate() {
+            if p.is_empty() || !p.bytes().all(is_tchar) {
+                return Err(invalid(format!(
+                    "subprotocol {p:?} is not a token (RFC 6455, section 4.1): letters, \
+                     digits and !#$%&'*+-.^_`|~ only"
+                )));
+            }
+            if protocols[..i].contains(p) {
+                return Err(invalid(format!("subprotocol {p:?} is offered twice")));
+            }
+        }
+        if let Some(o) = &origin {
+            if let Err(why) = check_origin(o) {
+                return Err(invalid(format!(
+                    "origin {o:?} {why}: it must be a serialized origin (RFC 6454), \
+                     \"null\" or scheme://host[:port]"
+                )));
+            }
+        }
+        Ok(Offer {
+            url,
+            protocols,
+            origin,
+        })
+    }
+}
+
+fn invalid(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why)
+}
+
+/// `tchar` of RFC 7230 (section 3.2.6): the bytes of a token.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Checks a serialized origin (RFC 6454, section 6.2): `null`, or a scheme (a letter, then
+/// letters, digits and `+-.`), `://`, a host as a URL's ([`check_host`]), and an optional
+/// `:port`.
+fn check_origin(o: &str) -> Result<(), &'static str> {
+    if o == "null" {
+        return Ok(());
+    }
+    let (scheme, rest) = o.split_once("://").ok_or("has no scheme://")?;
+    let mut sb = scheme.bytes();
+    let scheme_ok = sb.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        return Err("has an invalid scheme");
+    }
+    let host_end = rest.rfind(']').map_or(0, |i| i + 1);
+    let host = match rest[host_end..].rfind(':') {
+        Some(i) => {
+            if !is_port(&rest[host_end + i + 1..]) {
+                return Err("has a port that is not a number from 0 to 65535");
+            }
+            &rest[..host_end + i]
+        }
+        None => rest,
+    };
+    if host.contains('/') {
+        return Err("has a path");
+    }
+    check_host(host)
 }
 
 /// A handshake that failed: `InvalidData` naming what was wrong.

@@ -32,22 +32,44 @@ impl Primed {
     }
 }
 
+impl Primed {
+    /// Copies the early bytes there are into `buf`: `Some(n)` with `n > 0` (or `0` for an
+    /// empty `buf`), `None` once they are all used up and reads go to `inner`.
+    fn take_early(&self, buf: &mut [u8]) -> Option<usize> {
+        if !self.has_early.load(Ordering::Acquire) {
+            return None;
+        }
+        let mut early = lock(&self.early);
+        let n = early.len().min(buf.len());
+        buf[..n].copy_from_slice(&early[..n]);
+        early.drain(..n);
+        if early.is_empty() {
+            self.has_early.store(false, Ordering::Release);
+            *early = Vec::new(); // the memory goes too
+        }
+        (n > 0 || buf.is_empty()).then_some(n)
+    }
+}
+
+/// Every method is written out (the trait has no defaults): the reads serve the early bytes
+/// first, however they wait, and everything else is `inner`'s.
 impl Socket for Primed {
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.has_early.load(Ordering::Acquire) {
-            let mut early = lock(&self.early);
-            let n = early.len().min(buf.len());
-            buf[..n].copy_from_slice(&early[..n]);
-            early.drain(..n);
-            if early.is_empty() {
-                self.has_early.store(false, Ordering::Release);
-                *early = Vec::new(); // the memory goes too
-            }
-            if n > 0 || buf.is_empty() {
-                return Ok(n);
-            }
+        match self.take_early(buf) {
+            Some(n) => Ok(n),
+            None => self.inner.read(buf),
         }
-        self.inner.read(buf)
+    }
+
+    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.take_early(buf) {
+            Some(n) => Ok(n),
+            None => self.inner.read_now(buf),
+        }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)
     }
 
     fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
@@ -83,5 +105,9 @@ impl Socket for Primed {
 
     fn local_addr(&self) -> io::Result<Addr> {
         self.inner.local_addr()
+    }
+
+    fn is_datagram(&self) -> bool {
+        self.inner.is_datagram()
     }
 }

@@ -53,8 +53,10 @@ pub fn is_valid_close_code(code: u16) -> bool {
 /// [`read`](Codec::read) returns `Ok(Some(Ok(message)))` per complete message or control
 /// frame. Fragments are joined (control frames may come between them and are returned at
 /// once); text is checked as UTF-8 fragment by fragment, so an invalid sequence fails as soon
-/// as its fragment arrives. A peer that breaks the protocol gives `Ok(Some(Err(WsError)))`
-/// with the close code to answer:
+/// as its fragment arrives. A fragmented message's buffer grows amortised (its capacity
+/// doubles when it must grow, never past [`max_message`](Self::max_message)), so many small
+/// fragments cost a few reallocations, not one each. A peer that breaks the protocol gives
+/// `Ok(Some(Err(WsError)))` with the close code to answer:
 ///
 /// | what the peer did | code |
 /// |---|---|
@@ -179,6 +181,12 @@ impl WsCodec {
         self
     }
 
+    /// The capacity of the buffer of the fragmented message being joined (0 when none).
+    #[cfg(test)]
+    pub(crate) fn pending_capacity(&self) -> usize {
+        self.pending.as_ref().map_or(0, |p| p.buf.capacity())
+    }
+
     fn read_message<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Message>> {
         loop {
             let Some(h) = frame::read_header(r)? else {
@@ -197,7 +205,7 @@ impl WsCodec {
             }
             if h.is_control() {
                 let mut p = Vec::new(); // at most 125 bytes
-                frame::read_payload(r, h.len, key, &mut p)?;
+                frame::read_payload(r, h.len, key, &mut p, 125)?;
                 return Ok(Some(match h.opcode {
                     PING => Message::Ping(p),
                     PONG => Message::Pong(p),
@@ -221,7 +229,7 @@ impl WsCodec {
             if p.buf.len() as u64 + h.len > self.max_message as u64 {
                 return Err(WsError::too_big("message over the limit").into());
             }
-            frame::read_payload(r, h.len, key, &mut p.buf)?;
+            frame::read_payload(r, h.len, key, &mut p.buf, self.max_message)?;
             if p.opcode == TEXT {
                 check_utf8(&p.buf, &mut p.valid, h.fin)?;
             }
@@ -376,5 +384,11 @@ impl Codec for WsCodec {
     /// Sets the largest frame payload read or written, like [`WsCodec::max_frame`].
     fn set_max_frame_length(&mut self, bytes: usize) {
         self.max_frame = bytes;
+    }
+
+    /// Whether a fragmented message is being joined: the last read returned a control frame
+    /// from between its fragments. The frame timeout runs on until its last fragment.
+    fn mid_message(&self) -> bool {
+        self.pending.is_some()
     }
 }

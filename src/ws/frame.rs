@@ -3,7 +3,7 @@
 use std::io::{self, BufRead, Write};
 
 use super::error::WsError;
-use crate::codec::append_exact;
+use crate::codec::append_growing;
 
 /// Opcodes (section 5.2, 11.8).
 pub(crate) const CONTINUATION: u8 = 0x0;
@@ -181,19 +181,22 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
 }
 
 /// Appends exactly `len` bytes from `r` to `buf`, unmasked with `key` if there is one. The
-/// caller has checked `len` against its limits: `buf` grows once, by `len`, so a frame costs
-/// one allocation and no reallocation. What the reader has buffered is copied with one
-/// `memcpy`; the rest is read straight into `buf` (a large rest bypasses the reader's
-/// buffer, `conn/input.rs`). EOF before `len` bytes is `UnexpectedEof`.
+/// caller has checked `buf.len() + len` against `limit`, the largest the message may grow:
+/// `buf` grows amortised up to it (`codec::reserve_growing`), so a frame alone, or a
+/// message's first fragment, costs one allocation of its length, and a message of many
+/// fragments a few reallocations, not one per fragment. What the reader has buffered is
+/// copied with one `memcpy`; the rest is read straight into `buf` (a large rest bypasses the
+/// reader's buffer, `conn/input.rs`). EOF before `len` bytes is `UnexpectedEof`.
 pub(crate) fn read_payload<R: BufRead>(
     r: &mut R,
     len: u64,
     key: Option<[u8; 4]>,
     buf: &mut Vec<u8>,
+    limit: usize,
 ) -> io::Result<()> {
     let start = buf.len();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    append_exact(r, buf, len)?;
+    append_growing(r, buf, len, limit)?;
     if let Some(key) = key {
         apply_mask(&mut buf[start..], key);
     }

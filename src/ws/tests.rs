@@ -455,3 +455,129 @@ fn s5_3_heartbeats_of_a_client_codec_under_auto_reply_are_masked() {
     drop(peer); // the client sees EOF and ends
     client.stop(Duration::from_secs(1));
 }
+
+/// A message of `n` fragments of `size` bytes each (byte `i` is `i % 251`), a ping after
+/// every fragment but the last.
+fn fragmented(n: usize, size: usize) -> (Vec<u8>, Vec<u8>) {
+    let payload: Vec<u8> = (0..n * size).map(|i| (i % 251) as u8).collect();
+    let mut wire = Vec::new();
+    for (i, part) in payload.chunks(size).enumerate() {
+        let opcode = if i == 0 { 0x2 } else { 0x0 };
+        wire.extend(frame(i == n - 1, opcode, part));
+        if i < n - 1 {
+            wire.extend(frame(true, 0x9, b"p"));
+        }
+    }
+    (wire, payload)
+}
+
+#[test]
+fn many_small_fragments_grow_the_message_amortised() {
+    // 1024 fragments of 64 bytes, a ping after each: the codec returns at every ping, so the
+    // message buffer's capacity can be seen after every fragment. Grown by each fragment's
+    // length exactly, it changes 1024 times (a reallocation, a copy of all so far, each);
+    // grown amortised, a few times (doubling: about log2(1024)).
+    let (n, size) = (1024, 64);
+    let (wire, payload) = fragmented(n, size);
+    let mut codec = WsCodec::new();
+    let mut r = &wire[..];
+    let (mut changes, mut last) = (0, 0);
+    for _ in 0..n - 1 {
+        let got = codec.read(&mut r).unwrap();
+        assert_eq!(got, Some(Ok(Message::Ping(b"p".to_vec()))));
+        let cap = codec.pending_capacity();
+        if cap != last {
+            changes += 1;
+            last = cap;
+        }
+    }
+    assert!(
+        changes <= 16,
+        "the buffer grew {changes} times over {n} fragments"
+    );
+    assert_eq!(
+        codec.read(&mut r).unwrap(),
+        Some(Ok(Message::Binary(payload)))
+    );
+    assert_eq!(codec.read(&mut r).unwrap(), None);
+}
+
+#[test]
+fn amortised_growth_stays_within_the_message_limit() {
+    // The buffer never grows past max_message, however it doubles; a fragment that would
+    // take the message over it is refused on its header, before anything is allocated for it.
+    let limit = 64 * 100 + 10;
+    let (n, size) = (100, 64);
+    let (wire, payload) = fragmented(n, size);
+    let mut codec = WsCodec::new().max_message(limit);
+    let mut r = &wire[..];
+    for _ in 0..n - 1 {
+        assert!(codec.read(&mut r).unwrap().is_some());
+        let cap = codec.pending_capacity();
+        assert!(cap <= limit, "capacity {cap} over the limit {limit}");
+    }
+    assert_eq!(
+        codec.read(&mut r).unwrap(),
+        Some(Ok(Message::Binary(payload)))
+    );
+    // The same, then one fragment more, 11 bytes: over the limit by one.
+    let (mut wire, _) = fragmented(n, size);
+    let last = wire.len() - (6 + size);
+    wire[last] &= 0x7F; // the last fragment is not the final one
+    wire.extend(frame(true, 0x0, &[0; 11]));
+    let mut codec = WsCodec::new().max_message(limit);
+    let mut r = &wire[..];
+    for _ in 0..n - 1 {
+        assert!(codec.read(&mut r).unwrap().is_some());
+    }
+    let got = codec.read(&mut r).unwrap();
+    assert!(matches!(&got, Some(Err(e)) if e.code == 1009), "{got:?}");
+    assert_eq!(
+        r.len(),
+        11,
+        "refused on the header, the payload left unread"
+    );
+    assert_eq!(
+        codec.pending_capacity(),
+        0,
+        "nothing kept after the refusal"
+    );
+}
+
+#[test]
+fn mid_message_is_true_between_fragments_only() {
+    // A control frame between fragments leaves a message in progress; its last fragment, a
+    // message in one frame, and a refusal leave none. `WsUpgrade` answers as its frames do.
+    let mut wire = frame(true, 0x9, b"");
+    wire.extend(frame(false, 0x1, b"a"));
+    wire.extend(frame(true, 0xA, b""));
+    wire.extend(frame(true, 0x0, b"b"));
+    wire.extend(frame(false, 0x2, &[1]));
+    wire.extend(frame(true, 0x9, b""));
+    wire.extend(frame(true, 0x1, b"new message inside"));
+    let mut codec = WsCodec::new();
+    assert!(!codec.mid_message());
+    let mut r = &wire[..];
+    let mut seen = Vec::new();
+    while let Ok(Some(_)) = codec.read(&mut r) {
+        seen.push(codec.mid_message());
+    }
+    // ping, pong (mid), "ab", ping (mid), the protocol error.
+    assert_eq!(seen, [false, true, false, true, false]);
+
+    let mut up = WsUpgrade::new();
+    let mut head: &[u8] = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+        Sec-WebSocket-Version: 13\r\n\r\n";
+    assert!(matches!(
+        up.read(&mut head),
+        Ok(Some(Incoming::Open { .. }))
+    ));
+    assert!(!up.mid_message());
+    let mut r = &wire[..];
+    let mut seen = Vec::new();
+    while let Ok(Some(_)) = up.read(&mut r) {
+        seen.push(up.mid_message());
+    }
+    assert_eq!(seen, [false, true, false, true, false]);
+}

@@ -203,4 +203,10 @@ impl Codec for WsUpgrade {
     fn set_max_frame_length(&mut self, bytes: usize) {
         self.ws.set_max_frame_length(bytes);
     }
+
+    /// Whether a fragmented WebSocket message is being joined ([`WsCodec`]'s answer once the
+    /// handshake is done; before it, requests are read whole).
+    fn mid_message(&self) -> bool {
+        self.mode == Mode::Ws && self.ws.mid_message()
+    }
 }
