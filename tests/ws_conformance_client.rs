@@ -922,6 +922,27 @@ fn group_6_utf8() {
         vec![answer(0x1, b"fine")],
         1007,
     ));
+    // Fail fast inside one frame (Autobahn 6.4.3, 6.4.4): a 100-byte frame whose first 10
+    // bytes hold an invalid one, and whose rest never comes.
+    let mut bad = text(100);
+    bad[6] = 0xff;
+    let cut = fin(0x1, &bad)[..2 + 10].to_vec();
+    cases.push(fails(
+        "6.18 invalid inside one frame, before the frame ends",
+        "8.1",
+        cut.clone(),
+        1007,
+    ));
+    cases.push(
+        then_fails(
+            "6.19 the same after a message, one byte per write",
+            "8.1",
+            [fin(0x1, b"fine"), cut].concat(),
+            vec![answer(0x1, b"fine")],
+            1007,
+        )
+        .chopped(1),
+    );
     check(cases, client(), echo);
 }
 
