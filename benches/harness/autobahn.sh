@@ -5,7 +5,7 @@
 # (examples/autobahn_client.rs, `connect_blocking` echoing) once per receive method. Cases 1.*
 # to 10.*; 12.* and 13.* are compression (permessage-deflate), which threadnet does not offer.
 #
-#   bash benches/harness/autobahn.sh                        # ~10-20 min, plus the first build
+#   bash benches/harness/autobahn.sh                        # ~3 min, plus the first build
 #   SIDES=client METHODS="recv iter" bash benches/harness/autobahn.sh
 #   CASES='"1.*", "6.4.*"' bash benches/harness/autobahn.sh # a quick check
 #
@@ -35,11 +35,19 @@ OUT=$(cd "$OUT" && pwd)
 
 # The suite's virtualenv, made once.
 if [[ ! -x $VENV/bin/wstest ]]; then
-  PYTHON2=${PYTHON2:-$(command -v python2.7 || ls -d "$HOME"/.pyenv/versions/2.7*/bin/python 2>/dev/null | tail -n 1 || true)}
-  if [[ -z $PYTHON2 ]] || ! "$PYTHON2" -c 'import sys; assert sys.version_info[:2] == (2, 7)' 2>/dev/null; then
+  # The first of these that runs and is 2.7 (a pyenv shim may exist and still refuse).
+  found=
+  for py in ${PYTHON2:-} python2.7 python2 "$HOME"/.pyenv/versions/2.7*/bin/python; do
+    if "$py" -c 'import sys; assert sys.version_info[:2] == (2, 7)' 2>/dev/null; then
+      found=$py
+      break
+    fi
+  done
+  if [[ -z $found ]]; then
     echo "autobahn.sh needs Python 2.7 (set PYTHON2, or e.g. pyenv install 2.7.18)" >&2
     exit 1
   fi
+  PYTHON2=$found
   echo "== making $VENV with $PYTHON2"
   "$PYTHON2" -m virtualenv --version >/dev/null 2>&1 ||
     timeout 600 "$PYTHON2" -m pip install -q 'virtualenv<20.22'

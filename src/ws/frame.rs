@@ -180,8 +180,11 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// A check of a payload's bytes as they arrive (see [`read_payload`]).
+type Check = fn(&[u8]) -> io::Result<()>;
+
 /// [`read_payload`] without a check.
-pub(crate) const NO_CHECK: Option<fn(&[u8]) -> io::Result<()>> = None;
+pub(crate) const NO_CHECK: Option<Check> = None;
 
 /// Appends exactly `len` bytes from `r` to `buf`, unmasked with `key` if there is one. The
 /// caller has checked `buf.len() + len` against `limit`, the largest the message may grow:
