@@ -535,6 +535,16 @@ fn group_6_utf8() {
         [more(0x1, &[b'a', 0xe2, 0x82]), more(0x0, b"A-rest")].concat(),
         1007,
     ));
+    // Fail fast inside one frame (Autobahn 6.4.3, 6.4.4): a 100-byte frame whose first 10
+    // bytes hold an invalid one, and whose rest never comes.
+    let mut bad = text(100);
+    bad[6] = 0xff;
+    cases.push(fails(
+        "6.17 invalid inside one frame, before the frame ends",
+        "8.1",
+        fin(0x1, &bad)[..2 + 4 + 10].to_vec(),
+        1007,
+    ));
     cases.push(then_fails(
         "6.16 valid text then invalid text",
         "8.1",

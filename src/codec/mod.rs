@@ -206,32 +206,43 @@ pub trait Codec: Clone + Send + Sync + 'static {
 /// error `buf` holds what was read before it.
 pub(crate) fn append_exact<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
     reserve_frame(buf, len)?;
-    fill(r, buf, len)
+    fill(r, buf, len, |_, _| Ok(()))
 }
 
 /// As [`append_exact`], for a message that grows frame by frame (a WebSocket message's
 /// fragments): `buf` grows as [`reserve_growing`] grows it, never past `limit` bytes of
 /// capacity, so a message of many small frames is copied a few times, not once per frame.
+/// `arrived(bytes, from)` is called each time bytes arrive, with `buf` up to the last of
+/// them and where they begin, so they can be unmasked and checked as they come (an error
+/// from it ends the read).
 ///
 /// # Errors
 ///
-/// As [`append_exact`].
+/// As [`append_exact`], and `arrived`'s.
 pub(crate) fn append_growing<R: BufRead>(
     r: &mut R,
     buf: &mut Vec<u8>,
     len: usize,
     limit: usize,
+    arrived: impl FnMut(&mut [u8], usize) -> io::Result<()>,
 ) -> io::Result<()> {
     reserve_growing(buf, len, limit)?;
-    fill(r, buf, len)
+    fill(r, buf, len, arrived)
 }
 
-/// Appends exactly `len` bytes from `r` to `buf`, which has room for them.
-fn fill<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> {
+/// Appends exactly `len` bytes from `r` to `buf`, which has room for them, calling
+/// `arrived(&mut buf[..upto], from)` after each read (see [`append_growing`]).
+fn fill<R: BufRead>(
+    r: &mut R,
+    buf: &mut Vec<u8>,
+    len: usize,
+    mut arrived: impl FnMut(&mut [u8], usize) -> io::Result<()>,
+) -> io::Result<()> {
     if len == 0 {
         return Ok(());
     }
-    let end = buf.len() + len;
+    let start = buf.len();
+    let end = start + len;
     let buffered = loop {
         match r.fill_buf() {
             Ok(b) => break b,
@@ -242,6 +253,7 @@ fn fill<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> 
     let n = buffered.len().min(len);
     buf.extend_from_slice(&buffered[..n]);
     r.consume(n);
+    arrived(buf, start)?;
     let mut got = buf.len();
     if got == end {
         return Ok(());
@@ -257,7 +269,10 @@ fn fill<R: BufRead>(r: &mut R, buf: &mut Vec<u8>, len: usize) -> io::Result<()> 
                     format!("stream ended {short} bytes short of a {len}-byte payload"),
                 ));
             }
-            Ok(n) => got += n,
+            Ok(n) => {
+                arrived(&mut buf[..got + n], got).inspect_err(|_| buf.truncate(got + n))?;
+                got += n;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
                 buf.truncate(got);

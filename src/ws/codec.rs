@@ -52,10 +52,11 @@ pub fn is_valid_close_code(code: u16) -> bool {
 ///
 /// [`read`](Codec::read) returns `Ok(Some(Ok(message)))` per complete message or control
 /// frame. Fragments are joined (control frames may come between them and are returned at
-/// once); text is checked as UTF-8 fragment by fragment, so an invalid sequence fails as soon
-/// as its fragment arrives. A fragmented message's buffer grows amortised (its capacity
-/// doubles when it must grow, never past [`max_message`](Self::max_message)), so many small
-/// fragments cost a few reallocations, not one each. A peer that breaks the protocol gives
+/// once); text is checked as UTF-8 as its bytes are read, so an invalid sequence fails as soon
+/// as it arrives, before the rest of its frame (RFC 6455, section 8.1). A fragmented
+/// message's buffer grows amortised (its capacity doubles when it must grow, never past
+/// [`max_message`](Self::max_message)), so many small fragments cost a few reallocations,
+/// not one each. A peer that breaks the protocol gives
 /// `Ok(Some(Err(WsError)))` with the close code to answer:
 ///
 /// | what the peer did | code |
@@ -205,7 +206,7 @@ impl WsCodec {
             }
             if h.is_control() {
                 let mut p = Vec::new(); // at most 125 bytes
-                frame::read_payload(r, h.len, key, &mut p, 125)?;
+                frame::read_payload(r, h.len, key, &mut p, 125, frame::NO_CHECK)?;
                 return Ok(Some(match h.opcode {
                     PING => Message::Ping(p),
                     PONG => Message::Pong(p),
@@ -229,8 +230,13 @@ impl WsCodec {
             if p.buf.len() as u64 + h.len > self.max_message as u64 {
                 return Err(WsError::too_big("message over the limit").into());
             }
-            frame::read_payload(r, h.len, key, &mut p.buf, self.max_message)?;
-            if p.opcode == TEXT {
+            // Text is checked as its bytes arrive (an invalid sequence fails before the rest
+            // of its frame comes), then once more at the end for a sequence cut short.
+            let text = p.opcode == TEXT;
+            let valid = &mut p.valid;
+            let check = text.then_some(|upto: &[u8]| Ok(check_utf8(upto, valid, false)?));
+            frame::read_payload(r, h.len, key, &mut p.buf, self.max_message, check)?;
+            if text {
                 check_utf8(&p.buf, &mut p.valid, h.fin)?;
             }
             if h.fin {

@@ -180,6 +180,12 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
     }
 }
 
+/// A check of a payload's bytes as they arrive (see [`read_payload`]).
+type Check = fn(&[u8]) -> io::Result<()>;
+
+/// [`read_payload`] without a check.
+pub(crate) const NO_CHECK: Option<Check> = None;
+
 /// Appends exactly `len` bytes from `r` to `buf`, unmasked with `key` if there is one. The
 /// caller has checked `buf.len() + len` against `limit`, the largest the message may grow:
 /// `buf` grows amortised up to it (`codec::reserve_growing`), so a frame alone, or a
@@ -187,18 +193,35 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4]) {
 /// fragments a few reallocations, not one per fragment. What the reader has buffered is
 /// copied with one `memcpy`; the rest is read straight into `buf` (a large rest bypasses the
 /// reader's buffer, `conn/input.rs`). EOF before `len` bytes is `UnexpectedEof`.
+///
+/// With `check` (text), each time bytes arrive they are unmasked, then `check` sees `buf` up
+/// to them: invalid UTF-8 fails as soon as its bytes are read, not when the frame is whole
+/// (RFC 6455, section 8.1). An error from `check` ends the read. Without it the payload is
+/// unmasked once, whole.
 pub(crate) fn read_payload<R: BufRead>(
     r: &mut R,
     len: u64,
     key: Option<[u8; 4]>,
     buf: &mut Vec<u8>,
     limit: usize,
+    check: Option<impl FnMut(&[u8]) -> io::Result<()>>,
 ) -> io::Result<()> {
     let start = buf.len();
     let len = usize::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::OutOfMemory))?;
-    append_growing(r, buf, len, limit)?;
-    if let Some(key) = key {
-        apply_mask(&mut buf[start..], key);
-    }
-    Ok(())
+    let Some(mut check) = check else {
+        append_growing(r, buf, len, limit, |_, _| Ok(()))?;
+        if let Some(key) = key {
+            apply_mask(&mut buf[start..], key);
+        }
+        return Ok(());
+    };
+    append_growing(r, buf, len, limit, |upto, from| {
+        if let Some(key) = key {
+            // The key's phase at `from`: byte i of the payload is masked with key[i % 4].
+            let k = (from - start) % 4;
+            let key = [key[k], key[(k + 1) % 4], key[(k + 2) % 4], key[(k + 3) % 4]];
+            apply_mask(&mut upto[from..], key);
+        }
+        check(upto)
+    })
 }

@@ -354,6 +354,23 @@ fn s8_1_invalid_utf8_fails_fast_before_the_message_ends() {
     assert_eq!(codes(read_all(&wire)), err(1007));
 }
 
+#[test]
+fn s8_1_invalid_utf8_fails_fast_inside_one_frame() {
+    // A 100-byte frame cut after 10 bytes, the 7th invalid: refused as those bytes are read
+    // (Autobahn 6.4.3 and 6.4.4), not an EOF error for the 90 that never come.
+    let mut payload = vec![b'a'; 100];
+    payload[6] = 0xff;
+    let wire = frame(true, 0x1, &payload);
+    assert_eq!(codes(read_all(&wire[..2 + 4 + 10])), err(1007));
+    // Valid so far: the rest is waited for (here the wire ends, so EOF inside the frame).
+    payload[6] = b'a';
+    let wire = frame(true, 0x1, &payload);
+    assert_eq!(
+        read_all(&wire[..2 + 4 + 10]),
+        vec![Err(ErrorKind::UnexpectedEof)]
+    );
+}
+
 // Limits (10.4): 1009, checked on the header.
 
 #[test]
