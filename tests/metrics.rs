@@ -173,18 +173,19 @@ fn totals_only_grow_while_connections_come_and_go() {
 fn a_full_queue_and_dropped_messages_are_counted() {
     let (tx, closed) = mpsc::channel();
     let server = TcpServer::builder()
-        // 4 MiB messages: more than the socket buffers hold, and than the 1 MiB default frame.
+        // 64 MiB messages: more than the socket buffers can ever hold (here up to 4 MiB to send
+        // and 32 MiB to receive, `tcp_wmem` and `tcp_rmem`), and than the default frame.
         .options(
             ConnOptions::new()
                 .send_queue_capacity(2)
-                .max_frame_length(8 << 20),
+                .max_frame_length(128 << 20),
         )
         .start(LengthDelimited::new(), move |_: &Conn| Echo(tx.clone()))
         .unwrap();
     let p = peer(server.local_addr()); // never reads
     until(|| server.connection_count() == 1);
     let conn = server.connections().get(1).unwrap();
-    let big = vec![0u8; 4 << 20];
+    let big = vec![0u8; 64 << 20];
     let mut full = 0;
     let mut accepted = 0;
     // The first message fits (the queue holds at least one, whatever its size) and stalls in

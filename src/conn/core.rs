@@ -8,11 +8,10 @@
 //! handle in `handle.rs`.
 
 use std::io;
-use std::mem;
 use std::net::Shutdown;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,10 +20,11 @@ use crate::conn::life::{Life, Phase};
 use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::protocol::LayerSlot;
-use crate::conn::queue::{Events, Mode, Payload, QState, Tx};
+use crate::conn::queue::{Mode, Payload, SendQueue, Tx};
 use crate::conn::through::Gather;
 use crate::conn::timers::ConnTimers;
 use crate::conn::CloseReason;
+use crate::error::Refused;
 use crate::sync::lock;
 use crate::sys::transport::{Addr, Socket};
 use crate::timer::TimingWheel;
@@ -58,11 +58,8 @@ pub(crate) struct Core {
     pub(super) datagram: bool,
     pub(super) cfg: Arc<ConnOptions>,
     pub(super) wheel: TimingWheel,
-    pub(super) high: usize,
-    pub(super) low: usize,
-    /// Admission state of the send queue; `space` wakes senders waiting for room.
-    pub(super) q: Mutex<QState>,
-    pub(super) space: Condvar,
+    /// What is accepted and not yet written, its bounds and watermarks.
+    pub(super) queue: SendQueue,
     /// Held for every write to the socket, so write-through and the writer never interleave;
     /// inside, the bytes write-through has gathered but not written yet.
     pub(super) out: Mutex<Gather>,
@@ -75,13 +72,6 @@ pub(crate) struct Core {
     /// the queue's receiving half waits here, and its driver writes it on its own thread
     /// ([`Core::write_parked`]) where a writer or FIN thread would be started.
     pub(super) parked: Option<Mutex<Option<Receiver<Payload>>>>,
-    /// Above the high watermark; changed only under `events`.
-    pub(super) above_high: AtomicBool,
-    /// Orders watermark flips and their observer calls.
-    pub(super) events: Mutex<Events>,
-    /// A `Kick` is in the channel (at most one is).
-    pub(super) kicked: AtomicBool,
-    pub(super) dropped: AtomicU64,
     /// How far the close has gone, why, and its deadline.
     life: Life,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
@@ -112,6 +102,7 @@ impl Core {
         metrics: Arc<Metrics>,
     ) -> Core {
         let activity = Activity::new(&cfg.idle, cfg.wheel());
+        let queue = SendQueue::new(id, &cfg);
         Core {
             id,
             peer,
@@ -121,19 +112,12 @@ impl Core {
             datagram: stream.is_datagram(),
             stream: Mutex::new(Some(stream)),
             wheel: cfg.wheel(),
-            high: cfg.high(),
-            low: cfg.low(),
             cfg,
-            q: Mutex::new(QState::default()),
-            space: Condvar::new(),
+            queue,
             out: Mutex::new(Gather::default()),
             corked: AtomicBool::new(false),
             writer: Mutex::new(None),
             parked: None,
-            above_high: AtomicBool::new(false),
-            events: Mutex::new(Events::default()),
-            kicked: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
             life: Life::default(),
             timers: ConnTimers::default(),
             activity,
@@ -207,6 +191,22 @@ impl Core {
         self.activity.frame_waits();
     }
 
+    /// Accepts `p` into the send queue; see [`SendQueue::push`].
+    pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
+        self.queue.push(self, p, mode)
+    }
+
+    /// This connection starts no writer or FIN thread (an embedded connection): its driver
+    /// writes the queue.
+    pub(crate) fn has_no_threads(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// The counters of the server or client the connection belongs to.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// The peer: the client a PROXY protocol header named, else the socket's peer.
     pub(crate) fn peer(&self) -> &Addr {
         self.proxied.get().unwrap_or(&self.peer)
@@ -260,11 +260,7 @@ impl Core {
     /// the reader and any blocked write.
     fn abort(&self) {
         self.life.advance(Phase::Aborted);
-        {
-            let mut q = lock(&self.q);
-            q.tx = Tx::Closed;
-            self.space.notify_all();
-        }
+        self.queue.close(drop);
         if let Some(s) = self.stream() {
             let _ = s.shutdown(Shutdown::Both);
         }
@@ -284,11 +280,8 @@ impl Core {
         // thread if there is one; else this thread, if nothing is being written or waits to
         // be; else a small thread that waits for the write in progress. Never this thread
         // when that could block: shutdown() returns at once.
-        let fin = {
-            let mut q = lock(&self.q);
-            self.life.advance(Phase::Draining);
-            let prev = mem::replace(&mut q.tx, Tx::Closed); // drops our sender: the writer drains
-            self.space.notify_all();
+        self.life.advance(Phase::Draining);
+        let fin = self.queue.close(|prev| {
             match prev {
                 Tx::Closed | Tx::Writer(_) => Fin::Elsewhere,
                 Tx::NoWriter => match self.out.try_lock() {
@@ -314,7 +307,7 @@ impl Core {
                     }
                 },
             }
-        };
+        });
         match fin {
             Fin::Here(mut out) => self.send_fin(&mut out), // nothing to write: shutdown(Write)
             Fin::Elsewhere => {}
@@ -381,8 +374,8 @@ impl Core {
         // No timer of this connection runs from here on (none after on_close).
         self.timers.close(&self.wheel);
         let unwritten = self.take_unwritten() as u64;
-        self.dropped.fetch_add(unwritten, Ordering::SeqCst);
-        let dropped = self.dropped.load(Ordering::SeqCst);
+        self.queue.count_dropped(unwritten);
+        let dropped = self.queue.dropped();
         let reason = self.life.settle(&self.wheel, dropped);
         self.metrics.closed(&reason);
         self.cfg.emit(&ConnEvent::Closed {

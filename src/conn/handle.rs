@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,6 @@ use crate::conn::threads::is_reader_thread;
 use crate::conn::through::Through;
 use crate::conn::CloseReason;
 use crate::error::{Refused, SendError, TrySendError};
-use crate::sync::lock;
 use crate::sys::transport::Addr;
 use crate::timer::TimerId;
 
@@ -264,12 +262,12 @@ impl<C: Codec> Connection<C> {
 
     /// Bytes accepted by sends and not yet written to the socket.
     pub fn queued_bytes(&self) -> usize {
-        lock(&self.core.q).bytes
+        self.core.queue.queued().1
     }
 
     /// Messages accepted by sends and not yet written to the socket.
     pub fn queued_messages(&self) -> usize {
-        lock(&self.core.q).pending
+        self.core.queue.queued().0
     }
 
     /// What this connection has moved so far (messages and bytes, each way) and what waits in
@@ -277,10 +275,7 @@ impl<C: Codec> Connection<C> {
     pub fn stats(&self) -> ConnStats {
         let [messages_received, messages_sent, bytes_received, bytes_sent] =
             self.core.traffic.get();
-        let (queued_messages, queued_bytes) = {
-            let q = lock(&self.core.q);
-            (q.pending, q.bytes)
-        };
+        let (queued_messages, queued_bytes) = self.core.queue.queued();
         ConnStats {
             messages_received,
             messages_sent,
@@ -294,7 +289,7 @@ impl<C: Codec> Connection<C> {
     /// Netty's `isWritable`: false from the moment the queue rises above the high watermark
     /// until it falls back to the low one.
     pub fn is_writable(&self) -> bool {
-        !self.core.above_high.load(Ordering::SeqCst)
+        self.core.queue.is_writable()
     }
 }
 

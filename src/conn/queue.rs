@@ -18,13 +18,14 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::atomic::Ordering;
+use std::mem;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::conn::core::Core;
-use crate::conn::options::WatermarkEvent;
+use crate::conn::options::{ConnOptions, WatermarkEvent, WatermarkObserver};
 use crate::error::Refused;
 use crate::sync::{deadline_after, lock};
 use crate::sys::transport::timed_out;
@@ -90,16 +91,42 @@ pub(crate) enum Tx {
     Closed,
 }
 
-/// Admission state, under `Core::q`.
+/// Admission state, under [`SendQueue`]'s lock.
 #[derive(Default)]
-pub(crate) struct QState {
-    pub(crate) tx: Tx,
+struct QState {
+    tx: Tx,
     /// Messages accepted and not yet written (in the channel or in the writer's hands).
-    pub(crate) pending: usize,
+    pending: usize,
     /// Their encoded bytes.
-    pub(crate) bytes: usize,
-    /// Senders waiting on `Core::space`.
+    bytes: usize,
+    /// Senders waiting on `SendQueue::space`.
     waiters: usize,
+}
+
+/// The send queue of a connection: what is accepted and not yet written (admission, bounded
+/// in messages and bytes), the channel's sending half, the watermarks and their observer,
+/// and the count of accepted messages that were never written.
+pub(crate) struct SendQueue {
+    /// The connection's id, for watermark events.
+    id: u64,
+    state: Mutex<QState>,
+    /// Wakes senders waiting for room.
+    space: Condvar,
+    /// The message bound.
+    capacity: usize,
+    /// The byte bound.
+    max_bytes: usize,
+    high: usize,
+    low: usize,
+    observer: Option<WatermarkObserver>,
+    /// Above the high watermark; changed only under `events`.
+    above_high: AtomicBool,
+    /// Orders watermark flips and their observer calls.
+    events: Mutex<Events>,
+    /// A `Kick` is in the channel (at most one is).
+    kicked: AtomicBool,
+    /// Accepted messages that were never written: dropped by a close, counted.
+    dropped: AtomicU64,
 }
 
 /// How long a send may wait for room (or, written through, for the socket).
@@ -110,18 +137,113 @@ pub(crate) enum Mode {
     Wait(Duration),
 }
 
-impl Core {
-    /// Accepts `p` into the queue, waiting for room as `mode` allows, or hands it back with
-    /// the reason.
-    pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
-        if self.datagram {
-            return self.send_datagram(p, mode);
+impl SendQueue {
+    /// The queue of connection `id`, with the bounds and watermarks of `cfg`.
+    pub(crate) fn new(id: u64, cfg: &ConnOptions) -> SendQueue {
+        SendQueue {
+            id,
+            state: Mutex::new(QState::default()),
+            space: Condvar::new(),
+            capacity: cfg.queue_capacity,
+            max_bytes: cfg.queue_bytes,
+            high: cfg.high(),
+            low: cfg.low(),
+            observer: cfg.on_watermark.clone(),
+            above_high: AtomicBool::new(false),
+            events: Mutex::new(Events::default()),
+            kicked: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Messages and bytes accepted and not yet written.
+    pub(crate) fn queued(&self) -> (usize, usize) {
+        let q = lock(&self.state);
+        (q.pending, q.bytes)
+    }
+
+    /// Netty's writability: false from the rise above the high watermark to the drain to the
+    /// low one.
+    pub(crate) fn is_writable(&self) -> bool {
+        !self.above_high.load(Ordering::SeqCst)
+    }
+
+    /// Closes the sending half: no send is admitted from now on, waiting senders wake, and
+    /// the writer drains what is queued and ends. `then` runs with what the sending half was,
+    /// under the queue's lock (where a writer is started, so nothing starts one meanwhile).
+    pub(crate) fn close<R>(&self, then: impl FnOnce(Tx) -> R) -> R {
+        let mut q = lock(&self.state);
+        let prev = mem::replace(&mut q.tx, Tx::Closed); // drops our sender: the writer drains
+        self.space.notify_all();
+        then(prev)
+    }
+
+    /// The sending half to the writer thread, started with `spawn` if there is none yet;
+    /// `Ok(None)` once closed.
+    pub(crate) fn sender(
+        &self,
+        spawn: impl FnOnce() -> io::Result<SyncSender<Payload>>,
+    ) -> io::Result<Option<SyncSender<Payload>>> {
+        let mut q = lock(&self.state);
+        Self::sender_in(&mut q, spawn)
+    }
+
+    fn sender_in(
+        q: &mut QState,
+        spawn: impl FnOnce() -> io::Result<SyncSender<Payload>>,
+    ) -> io::Result<Option<SyncSender<Payload>>> {
+        match &q.tx {
+            Tx::Writer(tx) => Ok(Some(tx.clone())),
+            Tx::NoWriter => {
+                let tx = spawn()?;
+                q.tx = Tx::Writer(tx.clone());
+                Ok(Some(tx))
+            }
+            Tx::Closed => Ok(None),
+        }
+    }
+
+    /// Marks a writer's wake-up as in flight; false if one already is.
+    pub(crate) fn kick(&self) -> bool {
+        !self.kicked.swap(true, Ordering::SeqCst)
+    }
+
+    /// The wake-up was taken, or never sent: another may be.
+    pub(crate) fn kicked_done(&self) {
+        self.kicked.store(false, Ordering::SeqCst);
+    }
+
+    /// A wake-up is in flight: the writer is about to write what write-through gathered.
+    pub(crate) fn is_kicked(&self) -> bool {
+        self.kicked.load(Ordering::SeqCst)
+    }
+
+    /// `n` accepted messages were never written.
+    pub(crate) fn count_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Accepted messages never written, so far.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::SeqCst)
+    }
+
+    /// Accepts `p` into the queue of `core`, waiting for room as `mode` allows, or hands it
+    /// back with the reason. The writer thread is started by the first message queued.
+    pub(crate) fn push(
+        &self,
+        core: &Arc<Core>,
+        p: Payload,
+        mode: Mode,
+    ) -> Result<(), (Payload, Refused)> {
+        if core.is_datagram() {
+            return self.send_datagram(core, p, mode);
         }
         let len = p.as_slice().len();
         let mut deadline = None;
-        let mut q = lock(&self.q);
+        let mut q = lock(&self.state);
         loop {
-            if self.is_closing() {
+            if core.is_closing() {
                 return Err((p, Refused::Closed));
             }
             if q.bytes + len > self.high && !self.above_high.load(Ordering::SeqCst) {
@@ -129,11 +251,11 @@ impl Core {
                 // that ends the wait.
                 drop(q);
                 self.watermark(true);
-                q = lock(&self.q);
+                q = lock(&self.state);
                 continue;
             }
-            let fits = q.pending < self.cfg.queue_capacity
-                && (q.bytes == 0 || q.bytes + len <= self.cfg.queue_bytes);
+            let fits =
+                q.pending < self.capacity && (q.bytes == 0 || q.bytes + len <= self.max_bytes);
             if fits {
                 break;
             }
@@ -143,12 +265,12 @@ impl Core {
                     .get_or_insert_with(|| deadline_after(t))
                     .checked_duration_since(Instant::now()),
             };
-            if self.parked.is_some() && mode != Mode::Try && q.pending > 0 {
+            if core.has_no_threads() && mode != Mode::Try && q.pending > 0 {
                 // No writer thread to wait for (an embedded connection): write the queue
                 // here, as the writer would while this send waits.
                 drop(q);
-                self.write_parked();
-                q = lock(&self.q);
+                core.write_parked();
+                q = lock(&self.state);
                 continue;
             }
             let Some(wait) = wait.filter(|w| !w.is_zero()) else {
@@ -157,7 +279,7 @@ impl Core {
                 } else {
                     Refused::Timeout
                 };
-                self.metrics.queue_full();
+                core.metrics().queue_full();
                 return Err((p, why));
             };
             q.waiters += 1;
@@ -168,19 +290,15 @@ impl Core {
                 .0;
             q.waiters -= 1;
         }
-        let tx = match &q.tx {
-            Tx::Writer(tx) => tx.clone(),
-            _ => match self.spawn_writer() {
-                Ok(tx) => {
-                    q.tx = Tx::Writer(tx.clone());
-                    tx
-                }
-                Err(e) => {
-                    drop(q);
-                    self.io_failed(e);
-                    return Err((p, Refused::Closed));
-                }
-            },
+        let tx = match Self::sender_in(&mut q, || core.spawn_writer()) {
+            Ok(Some(tx)) => tx,
+            // Checked above, under this lock: a close takes it to close the sending half.
+            Ok(None) => return Err((p, Refused::Closed)),
+            Err(e) => {
+                drop(q);
+                core.io_failed(e);
+                return Err((p, Refused::Closed));
+            }
         };
         q.pending += 1;
         q.bytes += len;
@@ -202,7 +320,7 @@ impl Core {
     /// `n` messages of `bytes` left the queue: make room, wake waiting senders, and report a
     /// drain to the watermark observer.
     pub(crate) fn release(&self, n: usize, bytes: usize) {
-        let mut q = lock(&self.q);
+        let mut q = lock(&self.state);
         q.pending -= n;
         q.bytes -= bytes;
         if q.waiters > 0 {
@@ -222,7 +340,7 @@ impl Core {
     /// delivers every event queued until it is done.
     fn watermark(&self, full: bool) {
         let mut ev = lock(&self.events);
-        let queued = lock(&self.q).bytes;
+        let queued = lock(&self.state).bytes;
         let due = if full {
             !self.above_high.load(Ordering::SeqCst)
         } else {
@@ -232,7 +350,7 @@ impl Core {
             return;
         }
         self.above_high.store(full, Ordering::SeqCst);
-        if self.cfg.on_watermark.is_none() {
+        if self.observer.is_none() {
             return;
         }
         ev.queue.push_back(WatermarkEvent {
@@ -253,7 +371,7 @@ impl Core {
     }
 
     fn emit(&self, event: WatermarkEvent) {
-        if let Some(observer) = &self.cfg.on_watermark {
+        if let Some(observer) = &self.observer {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(event)));
         }
     }
@@ -268,22 +386,22 @@ impl Core {
     /// The check that the connection is open and the write happen under `q`, the lock its
     /// close takes to refuse sends: no datagram goes out once the close has begun (a
     /// graceful one then has nothing to drain, and finishes at once).
-    pub(crate) fn send_datagram(&self, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
+    fn send_datagram(&self, core: &Core, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
         let mut deadline = None;
         loop {
-            let q = lock(&self.q);
-            if self.is_closing() {
+            let q = lock(&self.state);
+            if core.is_closing() {
                 return Err((p, Refused::Closed));
             }
-            let Some(socket) = self.stream() else {
+            let Some(socket) = core.stream() else {
                 return Err((p, Refused::Closed));
             };
             let sent = socket.write_vectored(&[IoSlice::new(p.as_slice())]);
             drop(q);
             match sent {
                 Ok(n) => {
-                    self.socket_wrote(n);
-                    self.traffic.sent(1);
+                    core.socket_wrote(n);
+                    core.traffic.sent(1);
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -295,7 +413,7 @@ impl Core {
                             .checked_duration_since(std::time::Instant::now()),
                     };
                     if !wait.is_some_and(|w| !w.is_zero()) {
-                        self.metrics.queue_full();
+                        core.metrics().queue_full();
                         let why = match mode {
                             Mode::Try => Refused::Full,
                             Mode::Wait(_) => Refused::Timeout,
@@ -304,7 +422,7 @@ impl Core {
                     }
                 }
                 Err(e) => {
-                    self.io_failed(e);
+                    core.io_failed(e);
                     return Err((p, Refused::Closed));
                 }
             }

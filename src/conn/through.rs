@@ -135,16 +135,13 @@ impl Core {
         let Ok(mut gather) = self.out.try_lock() else {
             return Through::Queue;
         };
-        {
-            let q = lock(&self.q);
-            if self.is_closing() {
-                return Through::Closed;
-            }
-            if q.pending != 0 {
-                return Through::Queue; // keep order: earlier messages are waiting
-            }
+        if self.is_closing() {
+            return Through::Closed;
         }
-        if self.kicked.load(Ordering::SeqCst) {
+        if self.queue.queued().0 != 0 {
+            return Through::Queue; // keep order: earlier messages are waiting
+        }
+        if self.queue.is_kicked() {
             // The writer is to write what is gathered (a late message's rest, or an old
             // batch): queue behind it, so the gathered bytes stay bounded.
             return Through::Queue;

@@ -5,13 +5,12 @@
 //! A close drops what is left, counted (invariant 2, DESIGN.md).
 
 use std::io::{self, IoSlice};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread;
 
 use crate::conn::core::Core;
-use crate::conn::queue::{count, Payload, Tx};
+use crate::conn::queue::{count, Payload};
 use crate::conn::threads::mark_writer;
 use crate::sync::lock;
 use crate::sys::transport::{timed_out, Socket};
@@ -147,7 +146,7 @@ impl Core {
                 Ok(()) => {
                     // Only now, with it written: write-through may gather again.
                     if batch.iter().any(|p| !p.is_message()) {
-                        self.kicked.store(false, Ordering::SeqCst);
+                        self.queue.kicked_done();
                     }
                     self.write_batch(stream, batch)
                 }
@@ -157,7 +156,7 @@ impl Core {
         match result {
             Ok(()) => {
                 let (n, bytes) = count(batch.iter());
-                self.release(n, bytes);
+                self.queue.release(n, bytes);
                 self.traffic.sent(n as u64);
                 batch.clear();
                 Ok(())
@@ -173,7 +172,7 @@ impl Core {
                     })
                     .count();
                 let (n, bytes) = count(&batch[..done]);
-                self.release(n, bytes);
+                self.queue.release(n, bytes);
                 self.traffic.sent(n as u64);
                 batch.drain(..done);
                 Err(error)
@@ -225,33 +224,21 @@ impl Core {
     /// Wakes (or starts) the writer thread to write what write-through gathered; it does so
     /// before its next batch. At most one wake-up is in flight.
     pub(crate) fn kick_writer(self: &Arc<Self>) {
-        if self.kicked.swap(true, Ordering::SeqCst) {
+        if !self.queue.kick() {
             return;
         }
-        let mut q = lock(&self.q);
-        let tx = match &q.tx {
-            Tx::Writer(tx) => tx.clone(),
-            Tx::NoWriter => match self.spawn_writer() {
-                Ok(tx) => {
-                    q.tx = Tx::Writer(tx.clone());
-                    tx
-                }
-                Err(e) => {
-                    drop(q);
-                    self.kicked.store(false, Ordering::SeqCst);
-                    self.io_failed(e);
-                    return;
-                }
-            },
+        let tx = match self.queue.sender(|| self.spawn_writer()) {
+            Ok(Some(tx)) => tx,
             // Closing: the FIN path writes what is gathered, or the close counts it.
-            Tx::Closed => {
-                self.kicked.store(false, Ordering::SeqCst);
+            Ok(None) => return self.queue.kicked_done(),
+            Err(e) => {
+                self.queue.kicked_done();
+                self.io_failed(e);
                 return;
             }
         };
-        drop(q);
         if tx.try_send(Payload::Kick).is_err() {
-            self.kicked.store(false, Ordering::SeqCst);
+            self.queue.kicked_done();
         }
     }
 
@@ -260,7 +247,7 @@ impl Core {
     fn discard(&self, batch: Vec<Payload>, rx: &Receiver<Payload>) {
         let rest: Vec<Payload> = batch.into_iter().chain(rx.iter()).collect();
         let (n, bytes) = count(&rest);
-        self.dropped.fetch_add(n as u64, Ordering::SeqCst);
-        self.release(n, bytes);
+        self.queue.count_dropped(n as u64);
+        self.queue.release(n, bytes);
     }
 }
