@@ -9,10 +9,7 @@
 
 use std::io;
 use std::net::Shutdown;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::conn::idle::Activity;
@@ -21,8 +18,9 @@ use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::protocol::LayerSlot;
 use crate::conn::queue::{Mode, Payload, SendQueue, Tx};
-use crate::conn::through::Gather;
+use crate::conn::through::{Gather, Out};
 use crate::conn::timers::ConnTimers;
+use crate::conn::writer::Writer;
 use crate::conn::CloseReason;
 use crate::error::Refused;
 use crate::sync::lock;
@@ -60,18 +58,11 @@ pub(crate) struct Core {
     pub(super) wheel: TimingWheel,
     /// What is accepted and not yet written, its bounds and watermarks.
     pub(super) queue: SendQueue,
-    /// Held for every write to the socket, so write-through and the writer never interleave;
-    /// inside, the bytes write-through has gathered but not written yet.
-    pub(super) out: Mutex<Gather>,
-    /// Set by the reader before each `on_message`: more input is already buffered, so
-    /// write-through gathers replies instead of writing them.
-    pub(super) corked: AtomicBool,
-    /// The writer thread (or the thread finishing a shutdown), joined before `on_close`.
-    pub(super) writer: Mutex<Option<JoinHandle<()>>>,
-    /// `Some` for a connection that starts no thread (an embedded connection, `testing/`):
-    /// the queue's receiving half waits here, and its driver writes it on its own thread
-    /// ([`Core::write_parked`]) where a writer or FIN thread would be started.
-    pub(super) parked: Option<Mutex<Option<Receiver<Payload>>>>,
+    /// The socket's write side for write-through: the lock every write holds, and what is
+    /// gathered behind it.
+    pub(super) out: Out,
+    /// The writer thread, or the parked queue of a connection that starts no thread.
+    pub(super) writer: Writer,
     /// How far the close has gone, why, and its deadline.
     life: Life,
     /// The connection's own timers (user timers, idle checks), cancelled by `finish`.
@@ -114,10 +105,8 @@ impl Core {
             wheel: cfg.wheel(),
             cfg,
             queue,
-            out: Mutex::new(Gather::default()),
-            corked: AtomicBool::new(false),
-            writer: Mutex::new(None),
-            parked: None,
+            out: Out::default(),
+            writer: Writer::default(),
             life: Life::default(),
             timers: ConnTimers::default(),
             activity,
@@ -129,7 +118,7 @@ impl Core {
     /// This connection starts no writer or FIN thread: its queue waits for
     /// [`write_parked`](Self::write_parked), called by whoever drives it.
     pub(crate) fn without_threads(mut self) -> Core {
-        self.parked = Some(Mutex::new(None));
+        self.writer = Writer::without_threads();
         self
     }
 
@@ -160,10 +149,7 @@ impl Core {
     /// it is stopped and joined, and the socket released.
     pub(crate) fn refuse(&self) {
         self.force_close(); // no more sends, the queue dropped, the socket shut down
-        let writer = lock(&self.writer).take();
-        if let Some(writer) = writer {
-            let _ = writer.join();
-        }
+        self.writer.join();
         self.release_socket();
     }
 
@@ -199,7 +185,13 @@ impl Core {
     /// This connection starts no writer or FIN thread (an embedded connection): its driver
     /// writes the queue.
     pub(crate) fn has_no_threads(&self) -> bool {
-        self.parked.is_some()
+        self.writer.is_parked()
+    }
+
+    /// The writer's work for a connection that starts no thread, on the caller's thread; see
+    /// [`Writer::write_parked`].
+    pub(crate) fn write_parked(self: &Arc<Self>) {
+        self.writer.write_parked(self);
     }
 
     /// The counters of the server or client the connection belongs to.
@@ -285,21 +277,20 @@ impl Core {
             match prev {
                 Tx::Closed | Tx::Writer(_) => Fin::Elsewhere,
                 Tx::NoWriter => match self.out.try_lock() {
-                    Ok(out) if out.is_empty() => Fin::Here(out),
+                    Some(out) if out.is_empty() => Fin::Here(out),
                     // No thread: the driver's next `write_parked` sends it.
-                    _ if self.parked.is_some() => Fin::Elsewhere,
+                    _ if self.writer.is_parked() => Fin::Elsewhere,
                     _ => {
                         let core = Arc::clone(self);
                         let spawned = std::thread::Builder::new()
                             .name("threadnet-fin".into())
                             .stack_size(self.cfg.stack_size)
                             .spawn(move || {
-                                let mut out = lock(&core.out);
-                                core.send_fin(&mut out);
+                                core.send_fin(&mut core.out.lock());
                             });
                         match spawned {
                             Ok(h) => {
-                                *lock(&self.writer) = Some(h);
+                                self.writer.hold(h);
                                 Fin::Elsewhere
                             }
                             Err(_) => Fin::Impossible,
@@ -334,7 +325,7 @@ impl Core {
             return;
         }
         if let Some(s) = self.stream() {
-            match self.write_gathered(out, &*s) {
+            match Out::write_gathered(self, out, &*s) {
                 Ok(()) => {
                     let _ = s.shutdown(Shutdown::Write);
                 }
@@ -367,13 +358,10 @@ impl Core {
     /// Waits for the writer thread, cancels the deadline, and says why the connection closed.
     pub(crate) fn finish(&self) -> CloseReason {
         self.life.begin_ending();
-        let writer = lock(&self.writer).take();
-        if let Some(h) = writer {
-            let _ = h.join();
-        }
+        self.writer.join();
         // No timer of this connection runs from here on (none after on_close).
         self.timers.close(&self.wheel);
-        let unwritten = self.take_unwritten() as u64;
+        let unwritten = self.out.take_unwritten(self) as u64;
         self.queue.count_dropped(unwritten);
         let dropped = self.queue.dropped();
         let reason = self.life.settle(&self.wheel, dropped);

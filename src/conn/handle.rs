@@ -116,7 +116,11 @@ impl<C: Codec> Connection<C> {
     /// As [`send`](Self::send).
     pub fn send_timeout(&self, msg: C::Out, timeout: Duration) -> Result<(), SendError<C::Out>> {
         let mode = Mode::Wait(timeout);
-        match self.core.write_through(mode, |w| self.codec.write(&msg, w)) {
+        match self
+            .core
+            .out
+            .write_through(&self.core, mode, |w| self.codec.write(&msg, w))
+        {
             Through::Written => return Ok(()),
             Through::Closed => return Err(SendError::Closed(msg)),
             Through::Encode(e) => return Err(SendError::Encode(msg, e)),
@@ -160,7 +164,11 @@ impl<C: Codec> Connection<C> {
     /// As [`send`](Self::send) (never `Encode`); the bytes come back in the error.
     pub fn send_bytes(&self, bytes: Vec<u8>) -> Result<(), SendError<Vec<u8>>> {
         let mode = Mode::Wait(self.core.cfg.send_timeout);
-        match self.core.write_through(mode, |w| w.write_all(&bytes)) {
+        match self
+            .core
+            .out
+            .write_through(&self.core, mode, |w| w.write_all(&bytes))
+        {
             Through::Written => return Ok(()),
             Through::Closed | Through::Encode(_) => return Err(SendError::Closed(bytes)),
             Through::Queue => {}
@@ -201,7 +209,7 @@ impl<C: Codec> Connection<C> {
     pub fn close(&self) {
         if is_reader_thread(&self.core) {
             // Replies this thread gathered would have been written without gathering.
-            self.core.flush_before_close();
+            self.core.out.flush_before_close(&self.core);
         }
         self.core.close_now(CloseReason::Closed { dropped: 0 });
     }
@@ -212,7 +220,7 @@ impl<C: Codec> Connection<C> {
     /// the logs to say why. Does nothing to the reason if the connection is already closing.
     pub fn close_with_error(&self, error: io::Error) {
         if is_reader_thread(&self.core) {
-            self.core.flush_before_close();
+            self.core.out.flush_before_close(&self.core);
         }
         self.core.io_failed(error);
     }

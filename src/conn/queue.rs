@@ -290,7 +290,7 @@ impl SendQueue {
                 .0;
             q.waiters -= 1;
         }
-        let tx = match Self::sender_in(&mut q, || core.spawn_writer()) {
+        let tx = match Self::sender_in(&mut q, || core.writer.spawn(core)) {
             Ok(Some(tx)) => tx,
             // Checked above, under this lock: a close takes it to close the sending half.
             Ok(None) => return Err((p, Refused::Closed)),

@@ -2,7 +2,6 @@
 //! the handler, and end the connection in the one safe order.
 
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::codec::Codec;
@@ -106,7 +105,7 @@ fn read_frames<C: Codec, H: Handler<C>>(
                 between = true;
                 // More input already buffered: replies to it can be gathered into one write.
                 let more = !input.buffered().is_empty();
-                conn.core.corked.store(more, Ordering::Relaxed);
+                conn.core.out.cork(more);
                 if let Some(end) = lifecycle::message(conn, handler, msg, mid, more) {
                     return Some(end);
                 }

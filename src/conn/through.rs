@@ -35,8 +35,8 @@
 
 use std::io::{self, IoSlice, Write};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::conn::core::Core;
@@ -55,7 +55,7 @@ const CORK_MAX: usize = 64 * 1024;
 const CORK_HOLD: Duration = Duration::from_millis(1);
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
-/// Guarded by `Core::out`, the lock held for every write to the socket. At most [`CORK_MAX`]
+/// Guarded by [`Out`]'s lock, the lock held for every write to the socket. At most [`CORK_MAX`]
 /// bytes of replies, plus the rest of one message whose deadline passed: once the writer has
 /// been woken to write them, sends go to the queue until it has.
 #[derive(Default)]
@@ -86,26 +86,52 @@ pub(crate) enum Through {
     Encode(io::Error),
 }
 
-impl Core {
+/// The socket's write side as write-through uses it: the lock held for every write to the
+/// socket, with the bytes gathered behind it, and whether the reader has more input buffered
+/// (then replies are gathered, "corked").
+#[derive(Default)]
+pub(crate) struct Out {
+    gathered: Mutex<Gather>,
+    corked: AtomicBool,
+}
+
+impl Out {
+    /// The reader has `more` input buffered (set before each `on_message`): replies to it are
+    /// gathered into one write.
+    pub(crate) fn cork(&self, more: bool) {
+        self.corked.store(more, Ordering::Relaxed);
+    }
+
+    /// The lock held for every write to the socket, if no other write holds it.
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, Gather>> {
+        self.gathered.try_lock().ok()
+    }
+
+    /// The lock held for every write to the socket.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Gather> {
+        lock(&self.gathered)
+    }
+
     /// Lets `encode` write one message straight to the socket when nothing is queued and the
     /// mode may wait: on the reader thread, within the send's timeout; on any other thread,
     /// only what the socket takes without waiting (the rest, if a message started, goes to
     /// the writer thread), so a caller never blocks on a slow peer here.
     pub(crate) fn write_through(
-        self: &Arc<Self>,
+        &self,
+        core: &Arc<Core>,
         mode: Mode,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
     ) -> Through {
         let Mode::Wait(timeout) = mode else {
             return Through::Queue;
         };
-        if !self.cfg.write_through {
+        if !core.options().write_through {
             return Through::Queue;
         }
         let mut encode = Some(encode);
-        let here = on_reader(self, |stream| {
+        let here = on_reader(core, |stream| {
             let encode = encode.take().expect("not taken yet");
-            self.write_through_on(stream, Some(timeout), encode)
+            self.write_through_on(core, stream, Some(timeout), encode)
         });
         if let Some(through) = here {
             return through;
@@ -115,11 +141,11 @@ impl Core {
         };
         // Another thread. Not the writer (it is the one that drains the queue), and not while
         // the writer may be about to write what it was kicked for.
-        if is_writer_thread(self) {
+        if is_writer_thread(core) {
             return Through::Queue;
         }
-        match self.stream() {
-            Some(stream) => self.write_through_on(&*stream, None, encode),
+        match core.stream() {
+            Some(stream) => self.write_through_on(core, &*stream, None, encode),
             None => Through::Closed,
         }
     }
@@ -127,21 +153,22 @@ impl Core {
     /// [`write_through`](Self::write_through) with the connection's socket: on the reader
     /// thread with the send's `timeout`, or (`None`) from another thread without waiting.
     fn write_through_on(
-        self: &Arc<Self>,
+        &self,
+        core: &Arc<Core>,
         stream: &dyn Socket,
         timeout: Option<Duration>,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
     ) -> Through {
-        let Ok(mut gather) = self.out.try_lock() else {
+        let Ok(mut gather) = self.gathered.try_lock() else {
             return Through::Queue;
         };
-        if self.is_closing() {
+        if core.is_closing() {
             return Through::Closed;
         }
-        if self.queue.queued().0 != 0 {
+        if core.queue.queued().0 != 0 {
             return Through::Queue; // keep order: earlier messages are waiting
         }
-        if self.queue.is_kicked() {
+        if core.queue.is_kicked() {
             // The writer is to write what is gathered (a late message's rest, or an old
             // batch): queue behind it, so the gathered bytes stay bounded.
             return Through::Queue;
@@ -150,8 +177,8 @@ impl Core {
         let cork = timeout.is_some() && self.corked.load(Ordering::Relaxed);
         let start = gather.buf.len();
         let sock = match timeout {
-            Some(timeout) => Sock::new(stream, self, Some(timeout)),
-            None => Sock::now(stream, self),
+            Some(timeout) => Sock::new(stream, core, Some(timeout)),
+            None => Sock::now(stream, core),
         };
         let mut w = SocketWriter {
             sock,
@@ -173,7 +200,7 @@ impl Core {
                 gather.buf.truncate(start);
                 drop(gather);
                 if written > 0 {
-                    self.io_failed(io::Error::other("the codec panicked in mid-message"));
+                    core.io_failed(io::Error::other("the codec panicked in mid-message"));
                 }
                 panic::resume_unwind(payload);
             }
@@ -189,18 +216,18 @@ impl Core {
             Ok(()) => {
                 if gather.buf.is_empty() {
                     // Written whole, with whatever was gathered before it.
-                    self.traffic.sent(gather.msgs as u64 + 1);
+                    core.traffic.sent(gather.msgs as u64 + 1);
                     gather.msgs = 0;
-                    self.written_out(&mut gather);
+                    Out::written_out(core, &mut gather);
                 } else {
                     gather.msgs += 1;
                     if start == 0 && gather.timer.is_none() && !deferred {
-                        gather.timer = Some(self.arm_cork_timer());
+                        gather.timer = Some(Out::arm_cork_timer(core));
                     }
                 }
                 drop(gather);
                 if deferred {
-                    self.kick_writer(); // the writer thread finishes the message
+                    core.writer.kick(core); // the writer thread finishes the message
                 }
                 Through::Written
             }
@@ -210,14 +237,14 @@ impl Core {
             }
             Err(e) if !failed && written == 0 => {
                 gather.buf.truncate(start);
-                self.metrics.codec_error();
+                core.metrics().codec_error();
                 Through::Encode(e)
             }
             Err(e) => {
                 drop(gather);
                 // The socket failed, or the codec failed after part of the message went out:
                 // either way the stream can no longer be trusted.
-                self.io_failed(e);
+                core.io_failed(e);
                 Through::Closed
             }
         }
@@ -225,32 +252,36 @@ impl Core {
 
     /// Writes what write-through gathered, waiting out write timeouts until the connection
     /// closes. Call with `out` held (pass its guard's contents).
-    pub(crate) fn write_gathered(&self, g: &mut Gather, stream: &dyn Socket) -> io::Result<()> {
-        let mut sock = Sock::new(stream, self, None);
+    pub(crate) fn write_gathered(
+        core: &Core,
+        g: &mut Gather,
+        stream: &dyn Socket,
+    ) -> io::Result<()> {
+        let mut sock = Sock::new(stream, core, None);
         sock.written = 1; // started long ago: never report a stall, wait until written
         while !g.buf.is_empty() {
             let n = sock.raw(&[IoSlice::new(&g.buf)])?;
             g.buf.drain(..n);
         }
-        self.traffic.sent(g.msgs as u64);
+        core.traffic.sent(g.msgs as u64);
         g.msgs = 0;
-        self.written_out(g);
+        Out::written_out(core, g);
         Ok(())
     }
 
     /// Everything gathered is written: the batch's timer has nothing left to do.
-    fn written_out(&self, g: &mut Gather) {
+    fn written_out(core: &Core, g: &mut Gather) {
         if let Some(t) = g.timer.take() {
-            self.wheel.cancel(t);
+            core.wheel().cancel(t);
         }
     }
 
     /// After [`CORK_HOLD`], wakes the writer thread to write a batch the reader still holds.
-    fn arm_cork_timer(self: &Arc<Self>) -> TimerId {
-        let weak = Arc::downgrade(self);
-        self.wheel.after(CORK_HOLD, move || {
+    fn arm_cork_timer(core: &Arc<Core>) -> TimerId {
+        let weak = Arc::downgrade(core);
+        core.wheel().after(CORK_HOLD, move || {
             if let Some(core) = weak.upgrade() {
-                core.kick_writer();
+                core.writer.kick(&core);
             }
         })
     }
@@ -261,36 +292,36 @@ impl Core {
     /// what is gathered (nothing can be gathered while it holds the lock): nothing to do, and
     /// the reader must not wait for a writer that may itself wait on a peer that stopped
     /// reading.
-    pub(crate) fn flush_gathered(&self, stream: &dyn Socket) -> io::Result<()> {
-        match self.out.try_lock() {
-            Ok(mut g) if !g.buf.is_empty() => self.write_gathered(&mut g, stream),
+    pub(crate) fn flush_gathered(&self, core: &Core, stream: &dyn Socket) -> io::Result<()> {
+        match self.gathered.try_lock() {
+            Ok(mut g) if !g.buf.is_empty() => Out::write_gathered(core, &mut g, stream),
             _ => Ok(()),
         }
     }
 
     /// Before `close()` on the reader thread: replies gathered there would have been written
     /// without gathering, so write them now, if the socket takes them within one write slice.
-    pub(crate) fn flush_before_close(&self) {
-        let (Ok(mut g), Some(stream)) = (self.out.try_lock(), self.stream()) else {
+    pub(crate) fn flush_before_close(&self, core: &Core) {
+        let (Ok(mut g), Some(stream)) = (self.gathered.try_lock(), core.stream()) else {
             return;
         };
-        let mut sock = Sock::new(&*stream, self, Some(Duration::ZERO));
+        let mut sock = Sock::new(&*stream, core, Some(Duration::ZERO));
         while !g.buf.is_empty() {
             match sock.raw(&[IoSlice::new(&g.buf)]) {
                 Ok(n) => drop(g.buf.drain(..n)),
                 Err(_) => return, // what is left is counted as dropped
             }
         }
-        self.traffic.sent(g.msgs as u64);
+        core.traffic.sent(g.msgs as u64);
         g.msgs = 0;
-        self.written_out(&mut g);
+        Out::written_out(core, &mut g);
     }
 
     /// Messages gathered and never written; they count as dropped when the connection ends.
-    pub(crate) fn take_unwritten(&self) -> usize {
-        let mut g = lock(&self.out);
+    pub(crate) fn take_unwritten(&self, core: &Core) -> usize {
+        let mut g = lock(&self.gathered);
         g.buf.clear();
-        self.written_out(&mut g);
+        Out::written_out(core, &mut g);
         std::mem::take(&mut g.msgs)
     }
 }

@@ -6,12 +6,13 @@
 
 use std::io::{self, IoSlice};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
-use std::thread;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
 
 use crate::conn::core::Core;
 use crate::conn::queue::{count, Payload};
 use crate::conn::threads::mark_writer;
+use crate::conn::through::Out;
 use crate::sync::lock;
 use crate::sys::transport::{timed_out, Socket};
 
@@ -26,23 +27,60 @@ struct WriteFail {
     error: io::Error,
 }
 
-impl Core {
+/// The writer part of a connection: its writer thread (or the thread finishing a graceful
+/// close), joined before `on_close`; or, for a connection that starts no thread (an embedded
+/// connection, `testing/`), the queue's receiving half, parked until its driver writes it on
+/// its own thread ([`write_parked`](Writer::write_parked)).
+#[derive(Default)]
+pub(crate) struct Writer {
+    thread: Mutex<Option<JoinHandle<()>>>,
+    parked: Option<Mutex<Option<Receiver<Payload>>>>,
+}
+
+impl Writer {
+    /// A writer that starts no thread: its queue waits for [`write_parked`](Self::write_parked).
+    pub(crate) fn without_threads() -> Writer {
+        Writer {
+            thread: Mutex::new(None),
+            parked: Some(Mutex::new(None)),
+        }
+    }
+
+    /// True if this writer starts no thread.
+    pub(crate) fn is_parked(&self) -> bool {
+        self.parked.is_some()
+    }
+
+    /// Keeps `thread` (a FIN thread) to be joined like the writer.
+    pub(crate) fn hold(&self, thread: JoinHandle<()>) {
+        *lock(&self.thread) = Some(thread);
+    }
+
+    /// Waits for the writer thread (or the FIN thread), if there is one.
+    pub(crate) fn join(&self) {
+        let thread = lock(&self.thread).take();
+        if let Some(h) = thread {
+            let _ = h.join();
+        }
+    }
+
     /// Writes a batch: one vectored write on a stream, one datagram per message on a datagram
     /// socket (a UDP peer), where message boundaries are the wire's.
-    fn write_batch(&self, stream: &dyn Socket, batch: &[Payload]) -> Result<(), WriteFail> {
+    fn write_batch(core: &Core, stream: &dyn Socket, batch: &[Payload]) -> Result<(), WriteFail> {
         if !stream.is_datagram() {
             let mut iov: Vec<IoSlice<'_>> =
                 batch.iter().map(|p| IoSlice::new(p.as_slice())).collect();
-            return self.write_all(stream, &mut iov);
+            return Writer::write_all(core, stream, &mut iov);
         }
         let mut written = 0;
         for p in batch.iter().filter(|p| p.is_message()) {
             let bytes = p.as_slice();
-            self.write_all(stream, &mut [IoSlice::new(bytes)])
-                .map_err(|fail| WriteFail {
+            Writer::write_all(core, stream, &mut [IoSlice::new(bytes)]).map_err(|fail| {
+                WriteFail {
                     written: written + fail.written,
                     error: fail.error,
-                })?;
+                }
+            })?;
             written += bytes.len();
         }
         Ok(())
@@ -51,7 +89,7 @@ impl Core {
     /// Writes all of `bufs`, waiting out write timeouts (a slow peer) until the connection is
     /// closed.
     fn write_all(
-        &self,
+        core: &Core,
         stream: &dyn Socket,
         mut bufs: &mut [IoSlice<'_>],
     ) -> Result<(), WriteFail> {
@@ -70,38 +108,40 @@ impl Core {
                 }
                 Ok(n) => {
                     written += n;
-                    self.socket_wrote(n);
+                    core.socket_wrote(n);
                     IoSlice::advance_slices(&mut bufs, n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) && !self.is_aborted() => {}
+                Err(e) if timed_out(&e) && !core.is_aborted() => {}
                 Err(error) => return Err(WriteFail { written, error }),
             }
         }
     }
 
-    pub(crate) fn spawn_writer(self: &Arc<Self>) -> io::Result<SyncSender<Payload>> {
+    /// Makes the queue's channel and starts the writer thread that drains it (or parks the
+    /// receiving half); the sending half.
+    pub(crate) fn spawn(&self, core: &Arc<Core>) -> io::Result<SyncSender<Payload>> {
         // One slot more than the message bound: room for the one `Kick` that may be in flight.
-        let (tx, rx) = mpsc::sync_channel(self.cfg.queue_capacity + 1);
+        let (tx, rx) = mpsc::sync_channel(core.options().queue_capacity + 1);
         if let Some(parked) = &self.parked {
             *lock(parked) = Some(rx);
             return Ok(tx);
         }
-        let core = Arc::clone(self);
+        let owner = Arc::clone(core);
         let handle = thread::Builder::new()
             .name("threadnet-writer".into())
-            .stack_size(self.cfg.stack_size)
-            .spawn(move || core.writer_loop(rx))?;
-        *lock(&self.writer) = Some(handle);
+            .stack_size(core.options().stack_size)
+            .spawn(move || Writer::run(owner, rx))?;
+        self.hold(handle);
         Ok(tx)
     }
 
     /// The writer thread: take one message, then whatever else is queued, write them with one
     /// vectored write, repeat. When every sender is gone and the queue is empty, send the FIN.
-    fn writer_loop(self: Arc<Self>, rx: Receiver<Payload>) {
-        mark_writer(&self);
-        let Some(stream) = self.stream() else {
-            self.discard(Vec::new(), &rx);
+    fn run(core: Arc<Core>, rx: Receiver<Payload>) {
+        mark_writer(&core);
+        let Some(stream) = core.stream() else {
+            Writer::discard(&core, Vec::new(), &rx);
             return;
         };
         let mut batch: Vec<Payload> = Vec::with_capacity(BATCH_MESSAGES);
@@ -117,38 +157,37 @@ impl Core {
                     Err(_) => break,
                 }
             }
-            if self.is_aborted() {
+            if core.is_aborted() {
                 drop(stream);
-                self.discard(batch, &rx);
+                Writer::discard(&core, batch, &rx);
                 return;
             }
-            if let Err(error) = self.write_taken(&*stream, &mut batch) {
+            if let Err(error) = Writer::write_taken(&core, &*stream, &mut batch) {
                 drop(stream);
-                self.io_failed(error);
-                self.discard(batch, &rx);
+                core.io_failed(error);
+                Writer::discard(&core, batch, &rx);
                 return;
             }
         }
         // Every sender is gone and the queue is empty: the graceful end.
         drop(stream);
-        let mut out = lock(&self.out);
-        self.send_fin(&mut out);
+        core.send_fin(&mut core.out.lock());
     }
 
     /// Writes a batch taken from the queue, after what write-through gathered, and counts it
     /// as written. On an error, the messages wholly written count as written and `batch`
     /// keeps the rest.
-    fn write_taken(&self, stream: &dyn Socket, batch: &mut Vec<Payload>) -> io::Result<()> {
+    fn write_taken(core: &Core, stream: &dyn Socket, batch: &mut Vec<Payload>) -> io::Result<()> {
         let result = {
-            let mut out = lock(&self.out);
+            let mut out = core.out.lock();
             // What write-through gathered was accepted before anything in this batch.
-            match self.write_gathered(&mut out, stream) {
+            match Out::write_gathered(core, &mut out, stream) {
                 Ok(()) => {
                     // Only now, with it written: write-through may gather again.
                     if batch.iter().any(|p| !p.is_message()) {
-                        self.queue.kicked_done();
+                        core.queue.kicked_done();
                     }
-                    self.write_batch(stream, batch)
+                    Writer::write_batch(core, stream, batch)
                 }
                 Err(error) => Err(WriteFail { written: 0, error }),
             }
@@ -156,8 +195,8 @@ impl Core {
         match result {
             Ok(()) => {
                 let (n, bytes) = count(batch.iter());
-                self.queue.release(n, bytes);
-                self.traffic.sent(n as u64);
+                core.queue.release(n, bytes);
+                core.traffic.sent(n as u64);
                 batch.clear();
                 Ok(())
             }
@@ -172,8 +211,8 @@ impl Core {
                     })
                     .count();
                 let (n, bytes) = count(&batch[..done]);
-                self.queue.release(n, bytes);
-                self.traffic.sent(n as u64);
+                core.queue.release(n, bytes);
+                core.traffic.sent(n as u64);
                 batch.drain(..done);
                 Err(error)
             }
@@ -184,20 +223,20 @@ impl Core {
     /// the caller's thread: writes everything queued now; once the queue is closed and empty,
     /// sends the FIN of a graceful close; on a closed connection, counts what is queued as
     /// dropped. Never waits for the peer: call it again after it has read.
-    pub(crate) fn write_parked(self: &Arc<Self>) {
+    pub(crate) fn write_parked(&self, core: &Arc<Core>) {
         let Some(parked) = &self.parked else {
             return;
         };
         // Taken out while it is worked on: a send (holding `q`) may lock `parked`.
         let Some(rx) = lock(parked).take() else {
             // No queue was ever needed: a graceful close's FIN may still be due.
-            if self.is_closing() {
-                self.send_fin(&mut lock(&self.out));
+            if core.is_closing() {
+                core.send_fin(&mut core.out.lock());
             }
             return;
         };
-        let Some(stream) = self.stream() else {
-            return self.discard(Vec::new(), &rx);
+        let Some(stream) = core.stream() else {
+            return Writer::discard(core, Vec::new(), &rx);
         };
         let mut batch = Vec::new();
         let disconnected = loop {
@@ -207,47 +246,47 @@ impl Core {
                 Err(TryRecvError::Disconnected) => break true,
             }
         };
-        if self.is_aborted() {
-            return self.discard(batch, &rx);
+        if core.is_aborted() {
+            return Writer::discard(core, batch, &rx);
         }
-        if let Err(error) = self.write_taken(&*stream, &mut batch) {
-            self.io_failed(error);
-            return self.discard(batch, &rx);
+        if let Err(error) = Writer::write_taken(core, &*stream, &mut batch) {
+            core.io_failed(error);
+            return Writer::discard(core, batch, &rx);
         }
         if disconnected {
             // Every sender is gone and the queue is empty: the graceful end.
-            return self.send_fin(&mut lock(&self.out));
+            return core.send_fin(&mut core.out.lock());
         }
         *lock(parked) = Some(rx);
     }
 
     /// Wakes (or starts) the writer thread to write what write-through gathered; it does so
     /// before its next batch. At most one wake-up is in flight.
-    pub(crate) fn kick_writer(self: &Arc<Self>) {
-        if !self.queue.kick() {
+    pub(crate) fn kick(&self, core: &Arc<Core>) {
+        if !core.queue.kick() {
             return;
         }
-        let tx = match self.queue.sender(|| self.spawn_writer()) {
+        let tx = match core.queue.sender(|| self.spawn(core)) {
             Ok(Some(tx)) => tx,
             // Closing: the FIN path writes what is gathered, or the close counts it.
-            Ok(None) => return self.queue.kicked_done(),
+            Ok(None) => return core.queue.kicked_done(),
             Err(e) => {
-                self.queue.kicked_done();
-                self.io_failed(e);
+                core.queue.kicked_done();
+                core.io_failed(e);
                 return;
             }
         };
         if tx.try_send(Payload::Kick).is_err() {
-            self.queue.kicked_done();
+            core.queue.kicked_done();
         }
     }
 
     /// Counts what is left as dropped: `batch`, then everything the channel still yields until
     /// the last in-flight sender has let go of its `SyncSender`.
-    fn discard(&self, batch: Vec<Payload>, rx: &Receiver<Payload>) {
+    fn discard(core: &Core, batch: Vec<Payload>, rx: &Receiver<Payload>) {
         let rest: Vec<Payload> = batch.into_iter().chain(rx.iter()).collect();
         let (n, bytes) = count(&rest);
-        self.queue.count_dropped(n as u64);
-        self.queue.release(n, bytes);
+        core.queue.count_dropped(n as u64);
+        core.queue.release(n, bytes);
     }
 }
