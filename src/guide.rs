@@ -219,7 +219,7 @@ pub mod ch02_backpressure {
     //! **The source**: admission into the queue, its bounds and the watermarks are in
     //! [`src/conn/queue.rs`]; the writer thread, which takes a message and then everything
     //! already queued and writes the batch with one vectored write, in [`src/conn/writer.rs`];
-    //! the send calls in [`src/conn/handle.rs`].
+    //! the send calls in [`src/conn/connection.rs`].
     //!
     //! Next: [how a connection ends without losing what it queued](super::ch03_graceful_close).
     //!
@@ -231,7 +231,7 @@ pub mod ch02_backpressure {
     //! [`Connection::is_writable`]: crate::Connection::is_writable
     //! [`src/conn/queue.rs`]: ../../../src/threadnet/conn/queue.rs.html
     //! [`src/conn/writer.rs`]: ../../../src/threadnet/conn/writer.rs.html
-    //! [`src/conn/handle.rs`]: ../../../src/threadnet/conn/handle.rs.html
+    //! [`src/conn/connection.rs`]: ../../../src/threadnet/conn/connection.rs.html
 }
 
 pub mod ch03_graceful_close {

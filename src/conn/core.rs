@@ -5,7 +5,7 @@
 //! A connection's state lives in one `Core`, shared by its reader thread, its writer thread and
 //! every [`Connection`](crate::Connection) clone. The send side (queue, writer thread) is in
 //! `queue.rs`, write-through in `through.rs`, the reader thread in `reader.rs`, and the public
-//! handle in `handle.rs`.
+//! handle in `connection.rs`.
 
 use std::io;
 use std::net::Shutdown;
@@ -41,7 +41,7 @@ enum Fin<'a> {
 pub(crate) struct Core {
     pub(super) id: u64,
     /// The socket's peer: with the PROXY protocol, the load balancer (see [`Core::peer`]).
-    pub(super) peer: Addr,
+    pub(super) socket_peer: Addr,
     pub(super) local: Addr,
     /// The client a PROXY protocol header named, set once before the handler is made.
     pub(super) proxied: OnceLock<Addr>,
@@ -96,7 +96,7 @@ impl Core {
         let queue = SendQueue::new(id, &cfg);
         Core {
             id,
-            peer,
+            socket_peer: peer,
             local,
             proxied: OnceLock::new(),
             layer: LayerSlot::new(),
@@ -201,7 +201,7 @@ impl Core {
 
     /// The peer: the client a PROXY protocol header named, else the socket's peer.
     pub(crate) fn peer(&self) -> &Addr {
-        self.proxied.get().unwrap_or(&self.peer)
+        self.proxied.get().unwrap_or(&self.socket_peer)
     }
 
     /// Records the client a PROXY protocol header named (once; before the handler is made).

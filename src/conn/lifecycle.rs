@@ -13,7 +13,7 @@
 //!    frame's clock pending if its bytes are buffered, and a close from the handler stops
 //!    delivery. ([`received`] and [`handled`] are its halves, for the blocking client, whose
 //!    caller takes the message.)
-//! 4. [`end`]: how the reading ended is recorded, the connection finishes (the writer
+//! 4. [`end`]: the connection is closed as its reading ended, it finishes (the writer
 //!    joined, its timers cancelled, the reason settled), `on_close` runs, and the socket is
 //!    released last (gnet #621).
 
@@ -37,9 +37,10 @@ pub(crate) enum End {
 }
 
 impl End {
-    /// Tells the connection how its reading ended: the peer's EOF starts a graceful close
-    /// (what is queued is still written), an error or a panic closes it now.
-    fn record(self, core: &Arc<Core>) {
+    /// Closes the connection as the way its reading ended calls for: the peer's EOF starts a
+    /// graceful close (what is queued is still written), an error or a panic closes it now,
+    /// and the cause is recorded for the close reason.
+    fn close(self, core: &Arc<Core>) {
         match self {
             End::Eof => core.peer_closed(),
             End::Error(e) => core.io_failed(e),
@@ -146,7 +147,7 @@ pub(crate) fn message<C: Codec, H: Handler<C> + ?Sized>(
 /// Records how the reading ended, for a driver that finishes the connection later (a UDP
 /// peer's end is finished by its server's reader, between datagrams).
 pub(crate) fn end_reading(core: &Arc<Core>, end: End) {
-    end.record(core);
+    end.close(core);
 }
 
 /// Ends the connection: records how its reading ended (`None`: a close already did), writes

@@ -3,29 +3,32 @@
 //!
 //! | file | part |
 //! |---|---|
-//! | `handle.rs` | [`Connection`], the cloneable handle: send, try_send, close, shutdown |
+//! | `connection.rs` | [`Connection`], the cloneable handle: send, try_send, close, shutdown |
 //! | `reason.rs` | [`CloseReason`]: why a connection closed, as a cause and as the final reason |
 //! | `handler.rs` | [`Handler`], the callbacks a connection runs on its reader thread |
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
-//! | `core.rs` | `Core`, the state every part shares, and the close sequence |
-//! | `life.rs` | the lifecycle: how far the close has gone ([`Phase`](life::Phase)), its cause and deadline |
+//! | `core.rs` | `Core`: the connection's identity and its parts, and the sequences that span them (close, shutdown, finish) |
+//! | `life.rs` | `Life`: how far the close has gone ([`Phase`](life::Phase)), its cause and deadline |
 //! | `lifecycle.rs` | the lifecycle every driver runs: open, each message, the end in order |
 //! | `reader.rs` | the reader thread: reads the socket and drives the lifecycle |
 //! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
-//! | `queue.rs` | the bounded send queue: admission, byte and message bounds, watermarks |
-//! | `writer.rs` | the writer thread: drains the queue in batches, one vectored write each |
-//! | `through.rs` | write-through: a reply written on the reader thread, no hand-off |
-//! | `idle.rs` | idle limits and heartbeats, one re-armed timer per connection |
+//! | `queue.rs` | `SendQueue`: admission, byte and message bounds, watermarks, what was dropped |
+//! | `writer.rs` | `Writer`: the writer thread, draining the queue in batches, one vectored write each |
+//! | `through.rs` | `Out`: write-through (a reply written on the reader thread, no hand-off), the socket's write lock |
+//! | `idle.rs` | `Activity` (when the socket was last read and written), idle limits and heartbeats |
 //! | `protocol.rs` | the one slot where a protocol built on the connection hooks in |
 //! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
 //! | `threads.rs` | which thread is which: the reader, the writer, a timer's |
-//! | `metrics.rs` | counters per connection and per server or client |
+//! | `metrics.rs` | `Traffic`, the counters per connection, and those per server or client |
 //! | `registry.rs` | the live connections by id: look up, visit, broadcast, join |
+//!
+//! Each part owns its fields; `impl Core` is in `core.rs` alone, and `Core`'s fields are
+//! `pub(super)`: nothing outside `conn/` reads one. See DESIGN.md, "The parts of a connection".
 //!
 //! Nothing here knows servers, clients, protocols or operations: those build on it.
 
+mod connection;
 pub(crate) mod core;
-mod handle;
 pub(crate) mod handler;
 pub(crate) mod idle;
 mod input;
@@ -43,5 +46,5 @@ pub(crate) mod through;
 pub(crate) mod timers;
 pub(crate) mod writer;
 
-pub use handle::Connection;
+pub use connection::Connection;
 pub use reason::CloseReason;

@@ -77,7 +77,10 @@ impl<C: Codec> Connection<C> {
     /// headers that name no client (v1 `UNKNOWN`, v2 `LOCAL` health checks), where
     /// [`peer_addr`](Self::peer_addr) is the socket's peer.
     pub fn proxied_by(&self) -> Option<Addr> {
-        self.core.proxied.get().map(|_| self.core.peer.clone())
+        self.core
+            .proxied
+            .get()
+            .map(|_| self.core.socket_peer.clone())
     }
 
     /// Our end's address.
