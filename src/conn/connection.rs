@@ -341,7 +341,7 @@ impl<C: Codec> Connection<C> {
         self.core.timers.add(|| {
             self.core.wheel.after_id(after, move |id| {
                 let core = Arc::clone(&conn.core);
-                core.timers.run(&core, id, true, || f(&conn));
+                core.run_timer(id, true, || f(&conn));
             })
         })
     }
@@ -357,7 +357,7 @@ impl<C: Codec> Connection<C> {
         self.core.timers.add(|| {
             self.core.wheel.at_nanos_id(nanos, move |id| {
                 let core = Arc::clone(&conn.core);
-                core.timers.run(&core, id, true, || f(&conn));
+                core.run_timer(id, true, || f(&conn));
             })
         })
     }
@@ -374,7 +374,7 @@ impl<C: Codec> Connection<C> {
             self.core.wheel.every(interval, move || {
                 let core = Arc::clone(&conn.core);
                 // A repeating timer stays in the set until cancelled: its id is not needed.
-                core.timers.run(&core, TimerId::NONE, false, || f(&conn));
+                core.run_timer(TimerId::NONE, false, || f(&conn));
             })
         })
     }

@@ -25,7 +25,7 @@ use crate::conn::CloseReason;
 use crate::error::Refused;
 use crate::sync::lock;
 use crate::sys::transport::{Addr, Socket};
-use crate::timer::TimingWheel;
+use crate::timer::{TimerId, TimingWheel};
 
 /// Who sends the FIN of a graceful close.
 enum Fin<'a> {
@@ -192,6 +192,14 @@ impl Core {
     /// [`Writer::write_parked`].
     pub(crate) fn write_parked(self: &Arc<Self>) {
         self.writer.write_parked(self);
+    }
+
+    /// Runs `f` as one of the connection's timer callbacks ([`ConnTimers::run`]); a panic in
+    /// it closes the connection with that panic.
+    pub(crate) fn run_timer(self: &Arc<Self>, id: TimerId, once: bool, f: impl FnOnce()) {
+        if let Err(message) = self.timers.run(self, id, once, f) {
+            self.close_now(CloseReason::panic(message));
+        }
     }
 
     /// The counters of the server or client the connection belongs to.

@@ -40,10 +40,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::codec::Codec;
-use crate::conn::core::Core;
-use crate::conn::queue::{Mode, Payload};
-use crate::conn::CloseReason;
-use crate::timer::{nanos, TimingWheel};
+use crate::timer::TimingWheel;
 
 /// Which silence an idle event is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -321,115 +318,46 @@ impl Activity {
         }
     }
 
-    /// The connection counts as active now.
-    fn start(&self, now: u64) {
-        self.read.store(now, Ordering::Relaxed);
-        self.write.store(now, Ordering::Relaxed);
+    /// The connection counts as active `now`, if any idle option watches it: `false` if none
+    /// does (then nothing needs a timer).
+    pub(crate) fn start(&self, now: u64) -> bool {
+        if self.tracked {
+            self.read.store(now, Ordering::Relaxed);
+            self.write.store(now, Ordering::Relaxed);
+        }
+        self.tracked
     }
-}
 
-/// Starts watching `core` for idleness, if any idle option is set: the connection counts as
-/// active now. Called by the reader thread before `on_connect`.
-pub(crate) fn watch(core: &Arc<Core>) {
-    if !core.activity.tracked {
-        return;
+    /// Makes the frame timeout apply: called for a stream reader, which keeps the start of
+    /// each frame.
+    pub(crate) fn watch_frames(&self) {
+        self.frames.store(true, Ordering::Relaxed);
     }
-    core.activity.start(core.wheel.now_nanos());
-    check(core);
-}
 
-/// Makes the frame timeout apply to `core`: called by a stream reader, which keeps the start
-/// of each frame, before [`watch`].
-pub(crate) fn watch_frames(core: &Core) {
-    core.activity.frames.store(true, Ordering::Relaxed);
-}
+    /// When the socket was last read and last written (nanoseconds since the wheel's origin).
+    pub(crate) fn last_read_and_write(&self) -> (u64, u64) {
+        (
+            self.read.load(Ordering::Relaxed),
+            self.write.load(Ordering::Relaxed),
+        )
+    }
 
-/// Sets the watch timer for `at` (nanoseconds since the wheel's origin).
-fn arm(core: &Arc<Core>, at: u64) {
-    let weak = Arc::downgrade(core);
-    core.timers.add(|| {
-        core.wheel.at_nanos_id(at, move |id| {
-            if let Some(core) = weak.upgrade() {
-                core.timers.run(&core, id, true, || check(&core));
-            }
+    /// The frame the frame timeout watches: `Some(Some(start))` for one waiting on the peer
+    /// since `start`, `Some(None)` between frames (or a frame not waiting on the peer yet),
+    /// `None` where the frame timeout does not apply (a datagram).
+    pub(crate) fn frame(&self) -> Option<Option<u64>> {
+        if !self.frames.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(match self.frame.load(Ordering::Relaxed) {
+            NO_FRAME | PENDING => None,
+            start => Some(start),
         })
-    });
-}
+    }
 
-/// Compares the last activity with every limit, raises what passed, sends a due heartbeat,
-/// and sets the timer for the next moment a limit could pass.
-fn check(core: &Arc<Core>) {
-    if core.is_closing() {
-        // Closing already (gracefully or not): its own deadline ends it, and its reason stays.
-        return;
-    }
-    let opts = &core.cfg.idle;
-    let now = core.wheel.now_nanos();
-    let read = core.activity.read.load(Ordering::Relaxed);
-    let write = core.activity.write.load(Ordering::Relaxed);
-    let mut next = u64::MAX;
-    let mut limits = [
-        (IdleKind::Read, opts.read, read),
-        (IdleKind::Write, opts.write, write),
-        (IdleKind::All, opts.all, read.max(write)),
-        (IdleKind::Heartbeat, None, read),
-        (IdleKind::Frame, None, 0),
-    ];
-    if let Some(beat) = &opts.heartbeat {
-        limits[3].1 = Some(beat.interval.saturating_mul(beat.misses));
-    }
-    if let Some(limit) = opts
-        .frame
-        .filter(|_| core.activity.frames.load(Ordering::Relaxed))
-    {
-        match core.activity.frame.load(Ordering::Relaxed) {
-            // Between frames, or a frame not waiting on the peer: look again one limit later
-            // (a frame whose clock starts by then is due after).
-            NO_FRAME | PENDING => next = now.saturating_add(nanos(limit)),
-            start => limits[4] = (IdleKind::Frame, Some(limit), start),
-        }
-    }
-    for (kind, limit, last) in limits {
-        let Some(limit) = limit else { continue };
-        let limit = nanos(limit);
-        let due = last.saturating_add(limit);
-        if now < due {
-            next = next.min(due);
-            continue;
-        }
-        let event = IdleEvent {
-            id: core.id,
-            kind,
-            idle: Duration::from_nanos(now - last),
-        };
-        let action = opts
-            .hook
-            .as_ref()
-            .map_or(IdleAction::Close, |hook| hook(event));
-        if action == IdleAction::Close {
-            core.close_now(CloseReason::idle(kind));
-            return;
-        }
-        next = next.min(now.saturating_add(limit));
-    }
-    if let Some(beat) = &opts.heartbeat {
-        let interval = nanos(beat.interval);
-        let due = write.saturating_add(interval);
-        if now >= due {
-            // Counted as written when the writer writes it; until then, not again.
-            // A protocol layer may make each beat's bytes (a WebSocket client masks them).
-            let payload = match core.layer.beat(&beat.message) {
-                Some(bytes) => Payload::Owned(bytes),
-                None => Payload::Shared(Arc::clone(&beat.message)),
-            };
-            let _ = core.push(payload, Mode::Try);
-            core.activity.write.store(now, Ordering::Relaxed);
-            next = next.min(now.saturating_add(interval));
-        } else {
-            next = next.min(due);
-        }
-    }
-    if next != u64::MAX {
-        arm(core, next);
+    /// A heartbeat went out at `now`: it counts as written (the writer notes it again when it
+    /// writes it), so that it is not sent twice.
+    pub(crate) fn beat_sent(&self, now: u64) {
+        self.write.store(now, Ordering::Relaxed);
     }
 }

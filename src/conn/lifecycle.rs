@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
-use crate::conn::idle;
+use crate::conn::idle_check;
 use crate::conn::options::ConnEvent;
 use crate::conn::{CloseReason, Connection};
 use crate::sync::catch;
@@ -55,9 +55,9 @@ impl End {
 pub(crate) fn open_for_caller<C: Codec>(conn: &Connection<C>) {
     let core = &conn.core;
     if !core.is_datagram() {
-        idle::watch_frames(core);
+        idle_check::watch_frames(core);
     }
-    idle::watch(core);
+    idle_check::watch(core);
     core.cfg.emit(&ConnEvent::Opened {
         id: core.id,
         peer: core.peer(),

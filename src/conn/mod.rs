@@ -15,7 +15,8 @@
 //! | `queue.rs` | `SendQueue`: admission, byte and message bounds, watermarks, what was dropped |
 //! | `writer.rs` | `Writer`: the writer thread, draining the queue in batches, one vectored write each |
 //! | `through.rs` | `Out`: write-through (a reply written on the reader thread, no hand-off), the socket's write lock |
-//! | `idle.rs` | `Activity` (when the socket was last read and written), idle limits and heartbeats |
+//! | `idle.rs` | `Activity` (when the socket was last read and written), the idle options and events |
+//! | `idle_check.rs` | the idle timer: limits checked, heartbeats sent, one re-armed timer per connection |
 //! | `protocol.rs` | the one slot where a protocol built on the connection hooks in |
 //! | `timers.rs` | a connection's own timers, cancelled before `on_close` |
 //! | `threads.rs` | which thread is which: the reader, the writer, a timer's |
@@ -31,6 +32,7 @@ mod connection;
 pub(crate) mod core;
 pub(crate) mod handler;
 pub(crate) mod idle;
+mod idle_check;
 mod input;
 pub(crate) mod life;
 pub(crate) mod lifecycle;

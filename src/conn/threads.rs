@@ -12,7 +12,6 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use crate::conn::core::Core;
 use crate::sys::transport::Socket;
 
 thread_local! {
@@ -24,7 +23,8 @@ thread_local! {
     static TIMER: Cell<usize> = const { Cell::new(0) };
 }
 
-fn id(core: &Arc<Core>) -> usize {
+/// A connection's key: the address of its shared state (a `Core`).
+fn id<T>(core: &Arc<T>) -> usize {
     Arc::as_ptr(core) as usize
 }
 
@@ -32,7 +32,7 @@ fn id(core: &Arc<Core>) -> usize {
 pub(crate) struct ReaderMark;
 
 impl ReaderMark {
-    pub(crate) fn set(core: &Arc<Core>, stream: Arc<dyn Socket>) -> ReaderMark {
+    pub(crate) fn set<T>(core: &Arc<T>, stream: Arc<dyn Socket>) -> ReaderMark {
         let me = id(core);
         let _ = READER.try_with(|r| *r.borrow_mut() = Some((me, stream)));
         ReaderMark
@@ -48,7 +48,7 @@ impl Drop for ReaderMark {
 }
 
 /// Marks the current thread as `core`'s writer, for the thread's life.
-pub(crate) fn mark_writer(core: &Arc<Core>) {
+pub(crate) fn mark_writer<T>(core: &Arc<T>) {
     let _ = WRITER.try_with(|w| w.set(id(core)));
 }
 
@@ -57,7 +57,7 @@ pub(crate) fn mark_writer(core: &Arc<Core>) {
 pub(crate) struct TimerMark(usize);
 
 impl TimerMark {
-    pub(crate) fn set(core: &Arc<Core>) -> TimerMark {
+    pub(crate) fn set<T>(core: &Arc<T>) -> TimerMark {
         let me = id(core);
         TimerMark(TIMER.try_with(|t| t.replace(me)).unwrap_or(0))
     }
@@ -70,7 +70,7 @@ impl Drop for TimerMark {
 }
 
 /// Runs `f` with the socket if this thread is `core`'s reader; `None` on any other thread.
-pub(crate) fn on_reader<R>(core: &Arc<Core>, f: impl FnOnce(&dyn Socket) -> R) -> Option<R> {
+pub(crate) fn on_reader<T, R>(core: &Arc<T>, f: impl FnOnce(&dyn Socket) -> R) -> Option<R> {
     let me = id(core);
     READER
         .try_with(|r| match &*r.borrow() {
@@ -82,7 +82,7 @@ pub(crate) fn on_reader<R>(core: &Arc<Core>, f: impl FnOnce(&dyn Socket) -> R) -
 }
 
 /// True on `core`'s reader thread.
-pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
+pub(crate) fn is_reader_thread<T>(core: &Arc<T>) -> bool {
     let me = id(core);
     READER
         .try_with(|r| matches!(&*r.borrow(), Some((p, _)) if *p == me))
@@ -90,19 +90,19 @@ pub(crate) fn is_reader_thread(core: &Arc<Core>) -> bool {
 }
 
 /// True on `core`'s writer thread.
-pub(crate) fn is_writer_thread(core: &Arc<Core>) -> bool {
+pub(crate) fn is_writer_thread<T>(core: &Arc<T>) -> bool {
     let me = id(core);
     WRITER.try_with(|w| w.get() == me).unwrap_or(false)
 }
 
 /// True while this thread runs a timer callback of `core`: such a thread must not wait for
 /// the connection to end (it holds the fence the end waits for).
-pub(crate) fn is_timer_thread(core: &Arc<Core>) -> bool {
+pub(crate) fn is_timer_thread<T>(core: &Arc<T>) -> bool {
     let me = id(core);
     TIMER.try_with(|t| t.get() == me).unwrap_or(false)
 }
 
 /// True on any of `core`'s own threads: its reader, its writer, or one running its timer.
-pub(crate) fn is_own_thread(core: &Arc<Core>) -> bool {
+pub(crate) fn is_own_thread<T>(core: &Arc<T>) -> bool {
     is_reader_thread(core) || is_writer_thread(core) || is_timer_thread(core)
 }

@@ -9,9 +9,7 @@ use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use crate::conn::core::Core;
 use crate::conn::threads::TimerMark;
-use crate::conn::CloseReason;
 use crate::error::panic_message;
 use crate::sync::lock;
 use crate::timer::{TimerId, TimingWheel};
@@ -54,27 +52,31 @@ impl ConnTimers {
         known && wheel.cancel(id)
     }
 
-    /// Runs `f` for `core` as a timer callback: behind the fence, and only if the connection
-    /// has not ended. `id` is the firing timer; a one-shot one (`once`) leaves the set.
-    pub(crate) fn run(&self, core: &Arc<Core>, id: TimerId, once: bool, f: impl FnOnce()) {
+    /// Runs `f` as a timer callback of the connection whose shared state is `owner`: behind
+    /// the fence, and only if the connection has not ended. `id` is the firing timer; a
+    /// one-shot one (`once`) leaves the set. A panic of `f` is caught and its message
+    /// returned: it is the connection's panic (invariant 7, DESIGN.md), not the wheel's.
+    pub(crate) fn run<T>(
+        &self,
+        owner: &Arc<T>,
+        id: TimerId,
+        once: bool,
+        f: impl FnOnce(),
+    ) -> Result<(), String> {
         let _gate = lock(&self.gate);
         {
             let mut set = lock(&self.set);
             if set.closed {
-                return;
+                return Ok(());
             }
             if once {
                 set.ids.remove(&id);
             }
         }
         // Restored when `f` returns or panics (the wheel catches the panic).
-        let _mark = TimerMark::set(core);
-        // A panic in a connection's callback is that connection's panic (invariant 7, DESIGN.md):
-        // it closes the connection, not the wheel's other work.
-        if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(f)) {
-            let message = panic_message(payload.as_ref()).to_string();
-            core.close_now(CloseReason::panic(message));
-        }
+        let _mark = TimerMark::set(owner);
+        panic::catch_unwind(AssertUnwindSafe(f))
+            .map_err(|payload| panic_message(payload.as_ref()).to_string())
     }
 
     /// The connection has ended: waits for a callback that is running, then cancels every
