@@ -154,6 +154,24 @@ fn unix() -> Dialled<Lines> {
     }
 }
 
+/// Reads a WebSocket client's opening handshake from `r`; the `101` that answers it.
+fn answer_handshake(r: &mut impl BufRead) -> Vec<u8> {
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(r.read_line(&mut head).unwrap() > 0, "no handshake");
+    }
+    let key = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
+        .expect("a key");
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        accept_key(key)
+    )
+    .into_bytes()
+}
+
 /// A WebSocket server that writes its `101` and a first text frame in one write: the client
 /// reads both at once and keeps the frame for its codec.
 fn ws() -> Dialled<WsCodec> {
@@ -164,20 +182,7 @@ fn ws() -> Dialled<WsCodec> {
         let (s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut head = String::new();
-        while !head.ends_with("\r\n\r\n") {
-            assert!(r.read_line(&mut head).unwrap() > 0, "no handshake");
-        }
-        let key = head
-            .lines()
-            .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-            .expect("a key");
-        let mut early = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_key(key)
-        )
-        .into_bytes();
+        let mut early = answer_handshake(&mut r);
         let server = WsCodec::new();
         server
             .write(&Message::Text("early".into()), &mut early)
@@ -377,20 +382,7 @@ fn a_deadline_receive_takes_what_recv_takes() {
         let t = thread::spawn(move || {
             let (mut s, _) = listener.accept().unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
-            let mut head = String::new();
-            while !head.ends_with("\r\n\r\n") {
-                assert!(r.read_line(&mut head).unwrap() > 0, "no handshake");
-            }
-            let key = head
-                .lines()
-                .find_map(|l| l.strip_prefix("Sec-WebSocket-Key: "))
-                .expect("a key");
-            let answer = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: \
-                 Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
-                accept_key(key)
-            );
-            s.write_all(answer.as_bytes()).unwrap();
+            s.write_all(&answer_handshake(&mut r)).unwrap();
             s.write_all(&body).unwrap();
             // Until the client goes.
             let _ = std::io::copy(&mut r, &mut std::io::sink());
