@@ -31,7 +31,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use threadnet::ws::{Message, WsClient, WsCodec, WsError};
-use threadnet::{BlockingClient, TryRecvError};
+use threadnet::{pull::TryRecvError, BlockingClient};
 
 /// The largest frame, and the largest message, in bytes (group 9 sends 16 MiB).
 const LIMIT: usize = 20 * 1024 * 1024;

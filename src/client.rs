@@ -35,7 +35,7 @@ pub(crate) type Prepare =
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use threadnet::{Connection, Lines, TcpClient, TcpServer};
+/// use threadnet::{codec::Lines, Connection, TcpClient, TcpServer};
 ///
 /// let server = TcpServer::builder()
 ///     .start(Lines::new(), |_: &Connection<Lines>| {

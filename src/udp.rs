@@ -37,7 +37,7 @@
 //! ```
 //! use std::net::UdpSocket;
 //! use std::time::Duration;
-//! use threadnet::{Connection, Lines, UdpServer};
+//! use threadnet::{codec::Lines, udp::UdpServer, Connection};
 //!
 //! // The handler of a TCP line server, unchanged.
 //! let server = UdpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {

@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    Backoff, CloseReason, Connection, Handler, LengthDelimited, ServerHandle, TcpClient, TcpServer,
+    codec::LengthDelimited, Backoff, CloseReason, Connection, Handler, ServerHandle, TcpClient,
+    TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;

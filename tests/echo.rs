@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::*;
-use threadnet::{ConnOptions, Connection, LengthDelimited, TcpClient, TcpServer};
+use threadnet::{codec::LengthDelimited, ConnOptions, Connection, TcpClient, TcpServer};
 
 type Conn = Connection<LengthDelimited>;
 

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpClient,
+    codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpClient,
     TcpServer, TimingWheel, TrySendError,
 };
 

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use common::*;
-use threadnet::{ConnOptions, Connection, LengthDelimited, ServerHandle, TcpClient, TcpServer};
+use threadnet::{
+    codec::LengthDelimited, ConnOptions, Connection, ServerHandle, TcpClient, TcpServer,
+};
 
 type Conn = Connection<LengthDelimited>;
 

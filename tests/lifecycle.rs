@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use common::*;
 use threadnet::{
-    CloseReason, Connection, Handler, LengthDelimited, SendError, ServerHandle, TcpServer,
+    codec::LengthDelimited, CloseReason, Connection, Handler, SendError, ServerHandle, TcpServer,
     TrySendError,
 };
 

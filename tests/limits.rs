@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Instant;
 
 use common::*;
-use threadnet::{CloseReason, ConnOptions, Connection, Handler, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, TcpServer};
 
 type Conn = Connection<LengthDelimited>;
 
@@ -192,7 +192,7 @@ fn a_reply_over_the_frame_limit_from_a_handler_is_refused_and_the_connection_goe
 #[test]
 fn an_overlong_line_closes_a_lines_connection() {
     use std::io::{BufRead, BufReader};
-    use threadnet::Lines;
+    use threadnet::codec::Lines;
     let (tx, closes) = mpsc::channel();
     let server = TcpServer::builder()
         .addr("127.0.0.1:0")

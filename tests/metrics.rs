@@ -15,8 +15,8 @@ use std::time::Instant;
 use common::*;
 use threadnet::metrics::serve_prometheus;
 use threadnet::{
-    CloseReason, ConnEvent, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle,
-    TcpServer,
+    codec::LengthDelimited, events::ConnEvent, CloseReason, ConnOptions, Connection, Handler,
+    ServerHandle, TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -117,7 +117,7 @@ fn totals_only_grow_while_connections_come_and_go() {
     let watcher = {
         let (server, stop) = (Arc::clone(&server), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let totals = |m: threadnet::MetricsSnapshot| {
+            let totals = |m: threadnet::metrics::MetricsSnapshot| {
                 [
                     m.messages_received,
                     m.messages_sent,

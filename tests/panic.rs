@@ -6,7 +6,7 @@ mod common;
 use std::sync::mpsc::{self, Sender};
 
 use common::*;
-use threadnet::{CloseReason, Connection, Handler, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, CloseReason, Connection, Handler, TcpServer};
 
 type Conn = Connection<LengthDelimited>;
 

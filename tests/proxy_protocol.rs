@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{ms, peer, recv, WAIT};
-use threadnet::{Addr, Connection, Lines, ServerBuilder, ServerHandle, TcpServer};
+use threadnet::{codec::Lines, Addr, Connection, ServerBuilder, ServerHandle, TcpServer};
 
 /// What a connection's handler saw: its `peer_addr()` and `proxied_by()`.
 type Seen = (Addr, Option<Addr>);

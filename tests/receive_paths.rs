@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use common::{recv, WAIT};
 use threadnet::testing::{FaultProxy, Faults};
 use threadnet::ws::{accept_key, Message, WsClient, WsCodec};
-use threadnet::{BlockingClient, Codec, Lines, TryRecvError};
+use threadnet::{codec::Lines, pull::TryRecvError, BlockingClient, Codec};
 
 /// How the client receives.
 #[derive(Clone, Copy, Debug)]

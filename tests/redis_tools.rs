@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadnet::{RespCommands, ServerHandle};
+use threadnet::{codec::RespCommands, ServerHandle};
 
 /// The longest any one tool run may take before the test fails.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    ClientHandle, CloseReason, Codec, ConnOptions, Connection, Handler, Lines, Raw, TcpClient,
-    TcpServer, TimingWheel, WatermarkEvent,
+    codec::{Lines, Raw},
+    events::WatermarkEvent,
+    ClientHandle, CloseReason, Codec, ConnOptions, Connection, Handler, TcpClient, TcpServer,
+    TimingWheel,
 };
 
 /// Runs `f` on a thread and fails the test if it has not returned within `limit`.

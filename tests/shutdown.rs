@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpServer,
+    codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;

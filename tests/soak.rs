@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use soak_clients::*;
-use threadnet::{ConnOptions, Connection, LengthDelimited, ServerHandle, TcpServer, TimingWheel};
+use threadnet::{
+    codec::LengthDelimited, ConnOptions, Connection, ServerHandle, TcpServer, TimingWheel,
+};
 
 type Conn = Connection<LengthDelimited>;
 

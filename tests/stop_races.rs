@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, IdleAction, LengthDelimited, ServerHandle,
-    TcpServer, TimingWheel,
+    codec::LengthDelimited, idle::IdleAction, CloseReason, ConnOptions, Connection, Handler,
+    ServerHandle, TcpServer, TimingWheel,
 };
 
 type Conn = Connection<LengthDelimited>;

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, Heartbeat, IdleAction, IdleKind,
-    LengthDelimited, Lines, ManualClock, ServerHandle, TcpClient, TcpServer, TimingWheel,
+    codec::{LengthDelimited, Lines},
+    idle::{Heartbeat, IdleAction, IdleKind},
+    timer::ManualClock,
+    CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpClient, TcpServer, TimingWheel,
 };
 
 type Conn = Connection<LengthDelimited>;

@@ -17,8 +17,8 @@ use common::{assert_closed_with, ms, recv, WAIT};
 use threadnet::http::{Request, Response};
 use threadnet::ws::{self, accept_key, apply_mask, Message, WsClient, WsCodec, WsError, WsUpgrade};
 use threadnet::{
-    Backoff, ClientHandle, CloseReason, ConnOptions, Connection, Handler, IdleKind, ServerBuilder,
-    ServerHandle, TcpClient, TcpServer, UnixServer,
+    idle::IdleKind, Backoff, ClientHandle, CloseReason, ConnOptions, Connection, Handler,
+    ServerBuilder, ServerHandle, TcpClient, TcpServer, UnixServer,
 };
 
 type Got = Result<Message, WsError>;

@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use common::WAIT;
 use threadnet::ws::{accept_key, apply_mask, Message, WsClient, WsClientBuilder, WsCodec, WsError};
 use threadnet::{
-    BlockingClient, CloseReason, Connection, Handler, RecvTimeoutError, RequestError, TryRecvError,
+    pull::{RecvTimeoutError, RequestError, TryRecvError},
+    BlockingClient, CloseReason, Connection, Handler,
 };
 
 type Got = Result<Message, WsError>;

@@ -17,7 +17,8 @@ use threadnet::http::{Request, Response};
 use threadnet::testing::EmbeddedConnection;
 use threadnet::ws::{self, AutoReply, Message, WsClient, WsCodec, WsError, WsUpgrade};
 use threadnet::{
-    CloseReason, ConnEvent, ConnOptions, Connection, IdleKind, ServerHandle, TcpClient, TcpServer,
+    events::ConnEvent, idle::IdleKind, CloseReason, ConnOptions, Connection, ServerHandle,
+    TcpClient, TcpServer,
 };
 
 /// The frame timeout of these tests: short, so that a test outlives it several times over.

@@ -36,7 +36,7 @@ use crate::sys::transport::{Socket, Target};
 ///
 /// ```
 /// use std::time::Duration;
-/// use threadnet::{BlockingClient, Connection, Lines, TcpServer};
+/// use threadnet::{codec::Lines, BlockingClient, Connection, TcpServer};
 ///
 /// let server = TcpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
 ///     |conn: &Connection<Lines>, line: String| {
@@ -221,7 +221,7 @@ impl<C: Codec> BlockingClient<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use threadnet::{Backoff, BlockingClient, Lines, TcpClient};
+    /// use threadnet::{codec::Lines, Backoff, BlockingClient, TcpClient};
     ///
     /// # let server = threadnet::TcpServer::builder().start(Lines::new(), |_: &_| |_: &_, _: String| {})?;
     /// # let addr = server.local_addr();

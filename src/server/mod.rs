@@ -30,7 +30,7 @@ use acceptor::Acceptor;
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::net::TcpStream;
 /// use std::time::{Duration, Instant};
-/// use threadnet::{Connection, Lines, TcpServer};
+/// use threadnet::{codec::Lines, Connection, TcpServer};
 ///
 /// // An upper-casing line server on a free port.
 /// let server = TcpServer::builder()
@@ -90,7 +90,7 @@ impl TcpServer {
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::os::unix::net::UnixStream;
 /// use std::time::{Duration, Instant};
-/// use threadnet::{Connection, Lines, UnixServer};
+/// use threadnet::{codec::Lines, Connection, UnixServer};
 ///
 /// let path = std::env::temp_dir().join(format!("threadnet-doc-{}.sock", std::process::id()));
 /// let server = UnixServer::builder(&path)
@@ -199,7 +199,7 @@ impl ServerBuilder {
     ///
     /// ```
     /// use std::net::TcpStream;
-    /// use threadnet::{Connection, Lines, TcpServer};
+    /// use threadnet::{codec::Lines, Connection, TcpServer};
     ///
     /// let factory = |_: &Connection<Lines>| |c: &Connection<Lines>, l: String| {
     ///     let _ = c.send(l);
@@ -298,7 +298,7 @@ impl ServerBuilder {
     /// use std::io::{BufRead, BufReader, Write};
     /// use std::net::TcpStream;
     /// use std::time::Duration;
-    /// use threadnet::{Connection, Lines, TcpServer};
+    /// use threadnet::{codec::Lines, Connection, TcpServer};
     ///
     /// // Answers each line with the client's address and the balancer's.
     /// let server = TcpServer::builder()
@@ -583,7 +583,7 @@ mod tests {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
-    use crate::{Connection, LengthDelimited, TcpServer};
+    use crate::{codec::LengthDelimited, Connection, TcpServer};
 
     /// Every connection's `Core` is freed once it has closed: nothing (a timer, a queue, the
     /// registry) keeps one alive, so its counters leave the live set for the gone sum and a

@@ -14,7 +14,7 @@ use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::Connection;
-use crate::pull::BlockingClient;
+use crate::pull::client::BlockingClient;
 use crate::sync::lock;
 use crate::sys::transport::Target;
 

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use threadnet::{CloseReason, Connection, IdleKind, LengthDelimited, SendError};
+use threadnet::{codec::LengthDelimited, idle::IdleKind, CloseReason, Connection, SendError};
 
 /// Milliseconds.
 pub fn ms(n: u64) -> Duration {
