@@ -125,15 +125,6 @@ impl ClientBuilder {
         self
     }
 
-    /// Ignored: a [`BlockingClient`](crate::BlockingClient) has no inbox any more. Its caller
-    /// reads the socket itself, so a caller that stops calling `recv` stops reading, and TCP
-    /// flow control slows the server down with nothing buffered in between.
-    #[deprecated(note = "a BlockingClient has no inbox: its caller reads the socket itself")]
-    pub fn inbox_capacity(self, messages: usize) -> Self {
-        let _ = messages;
-        self
-    }
-
     /// For a [`BlockingClient`](crate::BlockingClient): dials `target` and runs `prepare` (if
     /// any) on the socket (both retried if asked), makes the connection and starts no thread: the caller reads, and `caller_reads` is how
     /// a [`stop`](ClientHandle::stop) ends it. Returns the handle, the connection, and the

@@ -83,7 +83,7 @@ fn retry_connects_once_the_server_is_up() {
         recv(&events),
         Ev::Close(1, Reason::ServerStopped { dropped: 0 })
     );
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
+    assert!(wait_until(WAIT, || server.connections().len() == 0));
     server.stop(WAIT);
 }
 
@@ -142,7 +142,7 @@ fn reconnect_after_the_server_closes_the_connection() {
     assert_eq!(conn.id(), 2);
     conn.send(b"again".to_vec()).unwrap();
     assert_eq!(recv(&events), Ev::Message(2, b"again".to_vec()));
-    assert_eq!(server.accepted_count(), 2);
+    assert_eq!(server.metrics().connections_accepted, 2);
 
     // stop() ends the client for good: no third connection.
     client.stop(WAIT);
@@ -152,8 +152,8 @@ fn reconnect_after_the_server_closes_the_connection() {
     );
     assert!(client.connection().is_none());
     assert_eq!(client.connections_made(), 2);
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
-    assert_eq!(server.accepted_count(), 2);
+    assert!(wait_until(WAIT, || server.connections().len() == 0));
+    assert_eq!(server.metrics().connections_accepted, 2);
     server.stop(WAIT);
 }
 

@@ -142,7 +142,7 @@ fn long_pauses_between_frames_and_a_slow_handler_are_not_timed() {
         assert_eq!(expect_frame(&mut p), [i]);
     }
     assert!(closed.try_recv().is_err(), "closed between frames");
-    assert_eq!(server.connection_count(), 1);
+    assert_eq!(server.connections().len(), 1);
     server.stop(WAIT);
 }
 

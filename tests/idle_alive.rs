@@ -66,7 +66,7 @@ fn silent_then_echo(
         write_frame(s, b"still here").unwrap();
         assert_eq!(expect_frame(s), b"still here");
     }
-    assert_eq!(server.connection_count(), 2);
+    assert_eq!(server.connections().len(), 2);
 }
 
 trait ReadWrite: std::io::Read + std::io::Write {}

@@ -241,7 +241,7 @@ fn stop_from_a_timer_callback_keeps_its_deadline() {
         })
         .unwrap();
     let _p = peer(server.local_addr());
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     let (tx, took) = mpsc::channel();
     let server = Mutex::new(Some(server));
     wheel.after(ms(1), move || {

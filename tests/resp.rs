@@ -552,7 +552,8 @@ fn malformed_input_gets_a_protocol_error_and_the_connection_closes() {
     // the codec's unit tests show, never allocated).
     drop(good);
     assert!(common::wait_until(Duration::from_secs(5), || server
-        .connection_count()
+        .connections()
+        .len()
         == 0));
 }
 

@@ -241,8 +241,8 @@ fn soak_echo_under_mixed_clients() {
 
     // Every client has closed its sockets: the server must see every connection end.
     let s = Arc::clone(&server);
-    let drained = wait_until(Duration::from_secs(10), move || s.connection_count() == 0);
-    let open_after = server.connection_count();
+    let drained = wait_until(Duration::from_secs(10), move || s.connections().len() == 0);
+    let open_after = server.connections().len();
     let m = server.metrics();
 
     let s = Arc::clone(&server);

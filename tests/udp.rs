@@ -286,7 +286,7 @@ fn stop_sends_what_was_sent_and_a_full_table_evicts_the_peer_heard_from_least_re
         "{closed:?}"
     );
     assert_eq!(server.evicted_count(), 1);
-    assert_eq!(server.refused_count(), 0);
+    assert_eq!(server.metrics().connections_refused, 0);
     assert_eq!(server.connections().len(), 2);
 
     let conn = server.connections().get(1).unwrap();
