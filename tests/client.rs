@@ -83,7 +83,7 @@ fn retry_connects_once_the_server_is_up() {
         recv(&events),
         Ev::Close(1, Reason::ServerStopped { dropped: 0 })
     );
-    assert!(wait_until(WAIT, || server.connections().len() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
     server.stop(WAIT);
 }
 
@@ -152,7 +152,7 @@ fn reconnect_after_the_server_closes_the_connection() {
     );
     assert!(client.connection().is_none());
     assert_eq!(client.connections_made(), 2);
-    assert!(wait_until(WAIT, || server.connections().len() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
     assert_eq!(server.metrics().connections_accepted, 2);
     server.stop(WAIT);
 }

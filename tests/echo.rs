@@ -65,7 +65,7 @@ fn eight_connections_each_echo_a_thousand_distinct_frames() {
     let mut finished: Vec<u32> = (0..CONNS).map(|_| recv(&done)).collect();
     finished.sort();
     assert_eq!(finished, (0..CONNS).collect::<Vec<_>>());
-    assert!(wait_until(WAIT, || server.connections().len() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
     assert_eq!(server.metrics().connections_accepted, CONNS as u64);
     server.stop(WAIT);
 }

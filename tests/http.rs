@@ -155,7 +155,7 @@ fn refused(request: &[u8], status: u16) {
     assert!(c.eof(), "the connection must close after {status}");
     still_serves(&server);
     drop(c);
-    assert!(wait_until(WAIT, || server.connections().len() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn connection_close_gets_the_response_then_eof() {
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.eof());
     drop(c);
-    assert!(wait_until(WAIT, || server.connections().len() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
 }
 
 #[test]

@@ -211,7 +211,7 @@ fn close_from_another_thread_reports_closed_and_peer_sees_eof() {
             Ev::Close(id, Reason::Closed { dropped: 0 }),
         ]
     );
-    assert!(wait_until(WAIT, || s.server.connections().len() == 0));
+    assert!(wait_until(WAIT, || s.server.connections().is_empty()));
     s.server.stop(WAIT);
 }
 

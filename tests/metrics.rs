@@ -82,7 +82,7 @@ fn counters_match_a_scripted_workload_exactly() {
     drop(peers.pop());
     reasons.push(recv(&closed));
     assert!(reasons.contains(&Reason::PeerClosed), "{reasons:?}");
-    until(|| server.connections().len() == 0);
+    until(|| server.connections().is_empty());
 
     let m = server.metrics();
     let frame_bytes = (4 + payload.len()) as u64;
@@ -157,7 +157,7 @@ fn totals_only_grow_while_connections_come_and_go() {
     for _ in 0..CLIENTS {
         assert_eq!(recv(&closed), Reason::PeerClosed);
     }
-    until(|| server.connections().len() == 0);
+    until(|| server.connections().is_empty());
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(watcher.join().unwrap() > 0, "no snapshot was taken");
     let m = server.metrics();

@@ -289,7 +289,7 @@ fn stop_does_not_wait_for_a_header_deadline() {
     let mut s = peer(server.handle.local_addr());
     // The connection thread is waiting for the header once the server counts it.
     let until = Instant::now() + WAIT;
-    while server.handle.connections().len() == 0 {
+    while server.handle.connections().is_empty() {
         assert!(Instant::now() < until);
         thread::yield_now();
     }
@@ -332,7 +332,7 @@ fn a_refused_connection_that_was_sent_to_leaves_no_writer_behind() {
     let server = proxied();
     let mut s = peer(server.handle.local_addr());
     let until = Instant::now() + WAIT;
-    while server.handle.connections().len() == 0 {
+    while server.handle.connections().is_empty() {
         assert!(Instant::now() < until);
         thread::yield_now();
     }

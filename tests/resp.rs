@@ -553,8 +553,7 @@ fn malformed_input_gets_a_protocol_error_and_the_connection_closes() {
     drop(good);
     assert!(common::wait_until(Duration::from_secs(5), || server
         .connections()
-        .len()
-        == 0));
+        .is_empty()));
 }
 
 #[test]

@@ -241,7 +241,7 @@ fn soak_echo_under_mixed_clients() {
 
     // Every client has closed its sockets: the server must see every connection end.
     let s = Arc::clone(&server);
-    let drained = wait_until(Duration::from_secs(10), move || s.connections().len() == 0);
+    let drained = wait_until(Duration::from_secs(10), move || s.connections().is_empty());
     let open_after = server.connections().len();
     let m = server.metrics();
 
