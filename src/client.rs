@@ -495,13 +495,10 @@ impl<C: Codec> ClientHandle<C> {
         lock(&self.inner.current).clone()
     }
 
-    /// How many connections the client has made, the first included.
-    pub fn connections_made(&self) -> u64 {
-        self.inner.connections.load(Ordering::SeqCst)
-    }
-
     /// The client's counters now, over every connection it has made (messages and bytes
     /// summed under one short lock); see [`metrics`](crate::metrics).
+    ///
+    /// How many connections it has made, the first included, is its `connections_accepted`.
     pub fn metrics(&self) -> MetricsSnapshot {
         let active = lock(&self.inner.current)
             .as_ref()

@@ -71,7 +71,7 @@ fn retry_connects_once_the_server_is_up() {
 
     let client = recv(&result).expect("connect with retry");
     assert!(t0.elapsed() >= ms(100));
-    assert_eq!(client.connections_made(), 1);
+    assert_eq!(client.metrics().connections_accepted, 1);
     assert_eq!(recv(&events), Ev::Connect(1));
     let conn = client.connection().expect("connected");
     assert_eq!(conn.peer_addr(), addr);
@@ -137,7 +137,7 @@ fn reconnect_after_the_server_closes_the_connection() {
     assert_eq!(recv(&events), Ev::Close(1, Reason::PeerClosed));
     // A new handler, a new connection.
     assert_eq!(recv(&events), Ev::Connect(2));
-    assert!(wait_until(WAIT, || client.connections_made() == 2));
+    assert!(wait_until(WAIT, || client.metrics().connections_accepted == 2));
     let conn = client.connection().expect("reconnected");
     assert_eq!(conn.id(), 2);
     conn.send(b"again".to_vec()).unwrap();
@@ -151,7 +151,7 @@ fn reconnect_after_the_server_closes_the_connection() {
         Ev::Close(2, Reason::ServerStopped { dropped: 0 })
     );
     assert!(client.connection().is_none());
-    assert_eq!(client.connections_made(), 2);
+    assert_eq!(client.metrics().connections_accepted, 2);
     assert!(wait_until(WAIT, || server.connections().is_empty()));
     assert_eq!(server.metrics().connections_accepted, 2);
     server.stop(WAIT);
@@ -181,7 +181,7 @@ fn reconnect_gives_up_when_the_server_is_gone() {
     });
     recv(&done);
     assert!(client.connection().is_none());
-    assert_eq!(client.connections_made(), 1);
+    assert_eq!(client.metrics().connections_accepted, 1);
 }
 
 #[test]
@@ -238,6 +238,6 @@ fn stop_interrupts_the_pause_before_a_reconnect() {
     let t0 = Instant::now();
     client.stop(WAIT);
     assert!(t0.elapsed() < ms(1000), "stop took {:?}", t0.elapsed());
-    assert_eq!(client.connections_made(), 1);
+    assert_eq!(client.metrics().connections_accepted, 1);
     server.stop(WAIT);
 }

@@ -740,7 +740,7 @@ fn reconnect_redoes_the_handshake() {
     assert_ne!(second.id(), first.id());
     second.send(Message::Text("again".into())).unwrap();
     assert_eq!(recv(&probe.msgs), text("again"));
-    assert_eq!(client.connections_made(), 2);
+    assert_eq!(client.metrics().connections_accepted, 2);
     client.stop(WAIT);
     server.stop(WAIT);
 }
