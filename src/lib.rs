@@ -69,6 +69,9 @@
 //! | client | [`TcpClient`]: a handler per connection, reconnects | [`BlockingClient`]: `send`, `recv`, `request` |
 //! | server | [`TcpServer`], [`UnixServer`], [`udp`] | [`PullServer`]: one loop takes every connection's [`Event`](pull::Event)s |
 //!
+//! The pulling side's events and the errors of its receives are in [`pull`]; the WebSocket
+//! client pulls too ([`ws::WsBlockingClient`]), one `Result` per message.
+//!
 //! Callbacks suit servers where each connection can be served on its own: there is no hand-off
 //! between threads, and replies are written straight from the reader thread. Pulling suits a
 //! program that already has a loop (a game tick, an actor, a test that reads top to bottom),
