@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, ConnOptions, Connection, TcpServer};
 
 /// Bytes of each broadcast message (a sequence number, then filler): large enough that the
 /// slow connection's socket buffers (a few MiB on loopback) fill within a few hundred.
@@ -124,7 +124,7 @@ fn main() {
         })
         .collect();
     let start = Instant::now();
-    while server.connection_count() < conns {
+    while server.connections().len() < conns {
         assert!(start.elapsed() < STALL, "the server accepted too few");
         thread::sleep(Duration::from_millis(1));
     }

@@ -17,7 +17,10 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use std::sync::Arc;
 
-use threadnet::{Codec, LengthDelimited, Lines, Raw, Reply, Resp};
+use threadnet::{
+    codec::{LengthDelimited, Lines, Raw, Reply, Resp},
+    Codec,
+};
 
 type Group<'a> = BenchmarkGroup<'a, criterion::measurement::WallTime>;
 

@@ -39,7 +39,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use threadnet::{BlockingClient, Connection, LengthDelimited, ServerHandle, TcpClient, TcpServer};
+use threadnet::{
+    codec::LengthDelimited, BlockingClient, Connection, ServerHandle, TcpClient, TcpServer,
+};
 
 const PAYLOAD: usize = 4096;
 const TIMEOUT: Duration = Duration::from_secs(5);

@@ -60,7 +60,7 @@ use std::sync::{mpsc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use threadnet::{ManualClock, TimingWheel};
+use threadnet::{timer::ManualClock, TimingWheel};
 
 /// Tick of the manual wheels: the global wheel's.
 const TICK: Duration = Duration::from_millis(1);

@@ -11,7 +11,6 @@
 //! * `recv-timeout`: `recv_timeout(60 s)` in a loop (a silent minute gives the case up).
 //! * `try-recv`: `try_recv()` in a loop, parking 1 ms whenever nothing is there (a silent
 //!   minute gives the case up).
-//! * `iter`: `for msg in client.iter()`.
 //! * `request`: an echo client cannot know whether a message will come, so the first message
 //!   of a case is taken with `recv_timeout`, and every echo is sent with `request(echo, 60 s)`,
 //!   whose reply is the next message (a ping or a pong, which get no echo, is followed by
@@ -19,7 +18,7 @@
 //!
 //! ```sh
 //! wstest -m fuzzingserver -s fuzzingserver.json   # listening on ws://127.0.0.1:9001
-//! cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001 --recv iter
+//! cargo run --release --example autobahn_client -- --url ws://127.0.0.1:9001 --recv try-recv
 //! ```
 //!
 //! `benches/harness/autobahn.sh` does all of it (the suite in a virtualenv, every receive
@@ -30,8 +29,7 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadnet::ws::{Message, WsClient, WsCodec, WsError};
-use threadnet::{BlockingClient, TryRecvError};
+use threadnet::ws::{Message, WsBlockingClient, WsClient, WsRecvError};
 
 /// The largest frame, and the largest message, in bytes (group 9 sends 16 MiB).
 const LIMIT: usize = 20 * 1024 * 1024;
@@ -50,13 +48,13 @@ fn main() -> ExitCode {
         }
     }
     let how = how.unwrap_or_else(|| "recv".into());
-    if !["recv", "recv-timeout", "try-recv", "iter", "request"].contains(&how.as_str()) {
+    if !["recv", "recv-timeout", "try-recv", "request"].contains(&how.as_str()) {
         return usage();
     }
     let agent = agent.unwrap_or_else(|| format!("threadnet-{how}"));
 
     let count = match connect(&format!("{url}/getCaseCount")).map(|c| c.recv()) {
-        Ok(Ok(Ok(Message::Text(n)))) => n.parse::<u32>().unwrap_or(0),
+        Ok(Ok(Message::Text(n))) => n.parse::<u32>().unwrap_or(0),
         other => {
             eprintln!("autobahn_client: no case count from {url}: {other:?}");
             return ExitCode::FAILURE;
@@ -79,45 +77,56 @@ fn main() -> ExitCode {
 fn usage() -> ExitCode {
     eprintln!(
         "usage: autobahn_client [--url URL] [--agent NAME] \
-         [--recv recv|recv-timeout|try-recv|iter|request]"
+         [--recv recv|recv-timeout|try-recv|request]"
     );
     ExitCode::from(2)
 }
 
-fn connect(url: &str) -> std::io::Result<BlockingClient<WsCodec>> {
+fn connect(url: &str) -> std::io::Result<WsBlockingClient> {
     WsClient::builder()
         .max_frame(LIMIT)
         .max_message(LIMIT)
         .connect_blocking(url)
 }
 
-/// The echo of a message: text and binary go back; pings, pongs, close frames and protocol
-/// errors were answered by the client already.
-fn echo_of(msg: Result<Message, WsError>) -> Option<Message> {
+/// The echo of a message: text and binary go back; pings, pongs and close frames were
+/// answered by the client already.
+fn echo_of(msg: Message) -> Option<Message> {
     match msg {
-        Ok(m @ (Message::Text(_) | Message::Binary(_))) => Some(m),
+        m @ (Message::Text(_) | Message::Binary(_)) => Some(m),
         _ => None,
     }
 }
 
+/// Whether a receive loop goes on after `e`: after a protocol error (answered by the client
+/// with its close frame) it receives on to the end; after the end, or a silent minute, it
+/// stops.
+fn goes_on(e: &WsRecvError) -> bool {
+    matches!(e, WsRecvError::Protocol(_))
+}
+
 /// Echoes every message of one case until the connection ends, receiving as `how` says.
-fn echo(client: &BlockingClient<WsCodec>, how: &str) {
+fn echo(client: &WsBlockingClient, how: &str) {
     let send_back = |msg| {
         if let Some(m) = echo_of(msg) {
             let _ = client.send(m);
         }
     };
     match how {
-        "recv" => {
-            while let Ok(msg) = client.recv() {
-                send_back(msg);
+        "recv" => loop {
+            match client.recv() {
+                Ok(msg) => send_back(msg),
+                Err(e) if goes_on(&e) => {}
+                Err(_) => break,
             }
-        }
-        "recv-timeout" => {
-            while let Ok(msg) = client.recv_timeout(WAIT) {
-                send_back(msg);
+        },
+        "recv-timeout" => loop {
+            match client.recv_timeout(WAIT) {
+                Ok(msg) => send_back(msg),
+                Err(e) if goes_on(&e) => {}
+                Err(_) => break,
             }
-        }
+        },
         "try-recv" => {
             let mut since = Instant::now();
             while since.elapsed() < WAIT {
@@ -126,19 +135,23 @@ fn echo(client: &BlockingClient<WsCodec>, how: &str) {
                         send_back(msg);
                         since = Instant::now();
                     }
-                    Err(TryRecvError::Empty) => thread::park_timeout(Duration::from_millis(1)),
-                    Err(TryRecvError::Closed(_)) => break,
+                    Err(WsRecvError::Timeout) => thread::park_timeout(Duration::from_millis(1)),
+                    Err(e) if goes_on(&e) => {}
+                    Err(_) => break,
                 }
             }
         }
-        "iter" => client.iter().for_each(send_back),
         _ => {
             // request: each echo's reply is the next message.
-            let mut next = client.recv_timeout(WAIT).ok();
-            while let Some(msg) = next {
-                next = match echo_of(msg) {
-                    Some(m) => client.request(m, WAIT).ok(),
-                    None => client.recv_timeout(WAIT).ok(),
+            let mut next = client.recv_timeout(WAIT);
+            loop {
+                next = match next {
+                    Ok(msg) => match echo_of(msg) {
+                        Some(m) => client.request(m, WAIT),
+                        None => client.recv_timeout(WAIT),
+                    },
+                    Err(e) if goes_on(&e) => client.recv_timeout(WAIT),
+                    Err(_) => break,
                 };
             }
         }

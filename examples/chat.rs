@@ -100,8 +100,12 @@ use std::time::Duration;
 
 use threadnet::ws::{self, WsUpgrade};
 use threadnet::{
-    activation, control, signal, Addr, CloseReason, Codec, ConnOptions, Connection, Handler, Lines,
-    Registry, ServerHandle, TcpServer, UdpHandle, UdpServer, UnixServer,
+    activation,
+    codec::Lines,
+    control, signal,
+    udp::{UdpHandle, UdpServer},
+    Addr, CloseReason, Codec, ConnOptions, Connection, Handler, Registry, ServerHandle, TcpServer,
+    UnixServer,
 };
 
 #[path = "chat/web.rs"]

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use threadnet::{signal, Connection, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, signal, Connection, TcpServer};
 
 fn main() -> std::io::Result<()> {
     let addr = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {

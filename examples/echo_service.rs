@@ -89,7 +89,9 @@ use threadnet::activation::{self, Inherited, PidFile};
 use threadnet::control;
 use threadnet::metrics::serve_prometheus;
 use threadnet::signal::StopOnSignals;
-use threadnet::{ConnOptions, Connection, LengthDelimited, TcpServer, DEFAULT_FRAME_TIMEOUT};
+use threadnet::{
+    codec::LengthDelimited, idle::DEFAULT_FRAME_TIMEOUT, ConnOptions, Connection, TcpServer,
+};
 
 const USAGE: &str = "usage: echo_service [start [-d] | stop | reload | status] [FLAGS]
   (no command)           serve in the foreground, as `start`

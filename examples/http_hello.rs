@@ -62,8 +62,8 @@ use std::time::Duration;
 
 use threadnet::http::{self, Http1, Request, Response};
 use threadnet::{
-    activation, control, signal, ConnOptions, Connection, ServerHandle, TcpServer,
-    DEFAULT_FRAME_TIMEOUT,
+    activation, control, idle::DEFAULT_FRAME_TIMEOUT, signal, ConnOptions, Connection,
+    ServerHandle, TcpServer,
 };
 
 const USAGE: &str = "usage: http_hello [start [-d] | stop | reload | status] [FLAGS]

@@ -66,8 +66,11 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use threadnet::{
-    signal, Command, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp, RespCommands,
-    ServerHandle, TcpServer, TimerId, TimingWheel, DEFAULT_FRAME_TIMEOUT,
+    codec::{Command, ProtocolError, Reply, Resp, RespCommands},
+    idle::DEFAULT_FRAME_TIMEOUT,
+    signal,
+    timer::TimerId,
+    ConnOptions, Connection, Handler, ServerHandle, TcpServer, TimingWheel,
 };
 
 const USAGE: &str = "usage: kv_server [--addr HOST:PORT] [--shards N] [--max-connections N]

@@ -37,7 +37,10 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadnet::{Chunk, Connection, Handler, LengthDelimited, RawChunks, TcpClient, TcpServer};
+use threadnet::{
+    codec::{Chunk, LengthDelimited, RawChunks},
+    Connection, Handler, TcpClient, TcpServer,
+};
 
 /// Runs before the measured window starts.
 const WARMUP: Duration = Duration::from_millis(500);

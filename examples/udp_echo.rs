@@ -21,7 +21,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use threadnet::{signal, Connection, Raw, UdpServer};
+use threadnet::{codec::Raw, signal, udp::UdpServer, Connection};
 
 /// How long connections get to finish after SIGINT/SIGTERM.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);

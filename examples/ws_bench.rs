@@ -25,7 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use threadnet::ws::{apply_mask, AutoReply, Message, WsCodec, WsError};
-use threadnet::{Connection, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, Connection, TcpServer};
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();

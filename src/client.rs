@@ -35,7 +35,7 @@ pub(crate) type Prepare =
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use threadnet::{Connection, Lines, TcpClient, TcpServer};
+/// use threadnet::{codec::Lines, Connection, TcpClient, TcpServer};
 ///
 /// let server = TcpServer::builder()
 ///     .start(Lines::new(), |_: &Connection<Lines>| {
@@ -122,15 +122,6 @@ impl ClientBuilder {
     /// Defaults to [`ConnOptions::default`].
     pub fn options(mut self, options: ConnOptions) -> Self {
         self.options = options;
-        self
-    }
-
-    /// Ignored: a [`BlockingClient`](crate::BlockingClient) has no inbox any more. Its caller
-    /// reads the socket itself, so a caller that stops calling `recv` stops reading, and TCP
-    /// flow control slows the server down with nothing buffered in between.
-    #[deprecated(note = "a BlockingClient has no inbox: its caller reads the socket itself")]
-    pub fn inbox_capacity(self, messages: usize) -> Self {
-        let _ = messages;
         self
     }
 
@@ -504,13 +495,10 @@ impl<C: Codec> ClientHandle<C> {
         lock(&self.inner.current).clone()
     }
 
-    /// How many connections the client has made, the first included.
-    pub fn connections_made(&self) -> u64 {
-        self.inner.connections.load(Ordering::SeqCst)
-    }
-
     /// The client's counters now, over every connection it has made (messages and bytes
     /// summed under one short lock); see [`metrics`](crate::metrics).
+    ///
+    /// How many connections it has made, the first included, is its `connections_accepted`.
     pub fn metrics(&self) -> MetricsSnapshot {
         let active = lock(&self.inner.current)
             .as_ref()

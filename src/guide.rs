@@ -60,7 +60,7 @@ pub mod ch01_threads {
     //! use std::sync::mpsc;
     //! use std::thread::{self, ThreadId};
     //! use std::time::Duration;
-    //! use threadnet::{BlockingClient, CloseReason, Connection, Handler, Lines, TcpServer};
+    //! use threadnet::{codec::Lines, BlockingClient, CloseReason, Connection, Handler, TcpServer};
     //!
     //! /// Upper-cases each line and numbers it: one connection's state, no lock.
     //! struct Shout {
@@ -123,7 +123,7 @@ pub mod ch01_threads {
     //!
     //! Next: [what happens when a peer does not read](super::ch02_backpressure).
     //!
-    //! [`Lines`]: crate::Lines
+    //! [`Lines`]: crate::codec::Lines
     //! [`src/server/acceptor.rs`]: ../../../src/threadnet/server/acceptor.rs.html
     //! [`src/conn/reader.rs`]: ../../../src/threadnet/conn/reader.rs.html
     //! [`src/conn/handler.rs`]: ../../../src/threadnet/conn/handler.rs.html
@@ -156,7 +156,7 @@ pub mod ch02_backpressure {
     //! use std::net::TcpStream;
     //! use std::sync::mpsc;
     //! use std::time::Duration;
-    //! use threadnet::{ConnOptions, Connection, Lines, SendError, TcpServer, TrySendError};
+    //! use threadnet::{codec::Lines, Connection, ConnOptions, SendError, TcpServer, TrySendError};
     //!
     //! let wait = Duration::from_secs(5);
     //! let (marks_tx, marks) = mpsc::channel();
@@ -259,7 +259,7 @@ pub mod ch03_graceful_close {
     //! use std::net::TcpStream;
     //! use std::sync::mpsc;
     //! use std::time::Duration;
-    //! use threadnet::{CloseReason, Connection, Handler, Lines, TcpServer};
+    //! use threadnet::{codec::Lines, CloseReason, Connection, Handler, TcpServer};
     //!
     //! struct Farewell {
     //!     events: mpsc::Sender<String>,
@@ -353,9 +353,9 @@ pub mod ch04_timers {
     //! use std::net::TcpStream;
     //! use std::sync::mpsc;
     //! use std::time::Duration;
-    //! use threadnet::{
-    //!     CloseReason, ConnOptions, Connection, Handler, IdleKind, Lines, TcpServer, TimingWheel,
-    //! };
+    //! use threadnet::codec::Lines;
+    //! use threadnet::idle::IdleKind;
+    //! use threadnet::{CloseReason, Connection, ConnOptions, Handler, TcpServer, TimingWheel};
     //!
     //! struct Nudge {
     //!     closed: mpsc::Sender<bool>,
@@ -451,7 +451,9 @@ pub mod ch05_pulling {
     //!
     //! ```
     //! use std::time::Duration;
-    //! use threadnet::{BlockingClient, Event, Lines, PullServer, RecvTimeoutError, TcpServer};
+    //! use threadnet::codec::Lines;
+    //! use threadnet::pull::{Event, RecvTimeoutError};
+    //! use threadnet::{BlockingClient, PullServer, TcpServer};
     //!
     //! let wait = Duration::from_secs(5);
     //! let server = PullServer::start(TcpServer::builder().addr("127.0.0.1:0"), Lines::new())?;
@@ -493,7 +495,7 @@ pub mod ch05_pulling {
     //!
     //! [`BlockingClient`]: crate::BlockingClient
     //! [`PullServer`]: crate::PullServer
-    //! [`Event`]: crate::Event
+    //! [`Event`]: crate::pull::Event
     //! [`src/pull/client.rs`]: ../../../src/threadnet/pull/client.rs.html
     //! [`src/pull/input.rs`]: ../../../src/threadnet/pull/input.rs.html
     //! [`src/pull/server.rs`]: ../../../src/threadnet/pull/server.rs.html
@@ -513,7 +515,9 @@ pub mod ch06_testing {
     //! ```
     //! use std::time::Duration;
     //! use threadnet::testing::EmbeddedConnection;
-    //! use threadnet::{CloseReason, ConnOptions, Connection, Handler, IdleKind, Lines};
+    //! use threadnet::codec::Lines;
+    //! use threadnet::idle::IdleKind;
+    //! use threadnet::{CloseReason, Connection, ConnOptions, Handler};
     //!
     //! struct Shout {
     //!     lines: u64,
@@ -550,7 +554,7 @@ pub mod ch06_testing {
     //! ```
     //! use std::time::Duration;
     //! use threadnet::testing::{FaultProxy, Faults};
-    //! use threadnet::{BlockingClient, Connection, Lines, TcpServer};
+    //! use threadnet::{codec::Lines, BlockingClient, Connection, TcpServer};
     //!
     //! let server = TcpServer::builder()
     //!     .addr("127.0.0.1:0")

@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use threadnet::{BlockingClient, Connection, Lines, TcpServer};
+//! use threadnet::{codec::Lines, BlockingClient, Connection, TcpServer};
 //!
 //! let server = TcpServer::builder()
 //!     .addr("127.0.0.1:0") // port 0: any free port
@@ -67,7 +67,10 @@
 //! | | called back ([`Handler`]) | pulled from |
 //! |---|---|---|
 //! | client | [`TcpClient`]: a handler per connection, reconnects | [`BlockingClient`]: `send`, `recv`, `request` |
-//! | server | [`TcpServer`], [`UnixServer`], [`udp`] | [`PullServer`]: one loop takes every connection's [`Event`]s |
+//! | server | [`TcpServer`], [`UnixServer`], [`udp`] | [`PullServer`]: one loop takes every connection's [`Event`](pull::Event)s |
+//!
+//! The pulling side's events and the errors of its receives are in [`pull`]; the WebSocket
+//! client pulls too ([`ws::WsBlockingClient`]), one `Result` per message.
 //!
 //! Callbacks suit servers where each connection can be served on its own: there is no hand-off
 //! between threads, and replies are written straight from the reader thread. Pulling suits a
@@ -130,7 +133,7 @@
 //! only the line that starts the server or client changes:
 //!
 //! ```no_run
-//! # use threadnet::{Connection, Lines, TcpClient, TcpServer, UnixServer};
+//! # use threadnet::{codec::Lines, Connection, TcpClient, TcpServer, UnixServer};
 //! # let codec = Lines::new();
 //! # let factory = |_: &Connection<Lines>| |_: &Connection<Lines>, _: String| {};
 //! TcpServer::builder().addr("127.0.0.1:7001").start(codec.clone(), factory)?; // TCP
@@ -160,10 +163,10 @@
 //! | for | see |
 //! |---|---|
 //! | learning | [`guide`] (a tour in six chapters), [`design`] (threads, layers, states, invariants) |
-//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`] with a [`Router`], [`Resp`]), [`http`] (an HTTP/1.1 server codec and `http::serve`), [`ws`] (WebSocket, server and client) |
+//! | protocols | [`codec`] (length-delimited in Netty's layouts, lines, raw, [`Tlv`](codec::Tlv) with a [`Router`], [`Resp`](codec::Resp)), [`http`] (an HTTP/1.1 server codec and `http::serve`), [`ws`] (WebSocket, server and client) |
 //! | transports | [`TcpServer`] / [`TcpClient`], [`UnixServer`] / [`ClientBuilder::connect_unix`], [`udp`] (each peer a [`Connection`]) |
-//! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`ConnOptions::read_idle`], [`Heartbeat`] |
-//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status, workers), [`ConnOptions::on_event`] |
+//! | timers | [`timer`] (the hierarchical wheel, a manual clock for tests), [`Connection::run_after`], [`idle`] (idle limits, heartbeats, the frame timeout) |
+//! | operations | [`signal`] (graceful stop, reload, hand-off), [`activation`] (systemd sockets, restarts, pid files), [`metrics`] (counters, Prometheus), [`control`] (start, `start -d`, stop, reload, status, workers), [`events`] (a connection opened or ended, a queue's watermarks) |
 //! | testing | [`testing`] ([`EmbeddedConnection`](testing::EmbeddedConnection): a connection in memory; [`FaultProxy`](testing::FaultProxy): a network that misbehaves) |
 //!
 //! `src/` is cut in layers, each using only the ones below it; the [design](design#layers)
@@ -184,11 +187,13 @@ mod sys;
 // Layer 1, engines that know nothing of connections.
 pub mod codec;
 pub mod timer;
-// Layer 2, the connection.
+// Layer 2, the connection, and the types of its options' hooks.
 mod conn;
+pub mod events;
+pub mod idle;
 // Layer 3, the endpoints that make connections.
 mod client;
-mod pull;
+pub mod pull;
 mod server;
 pub mod udp;
 // Layer 4, protocols on top of connections.
@@ -207,24 +212,19 @@ pub use ops::{activation, control, metrics, signal};
 pub mod design {}
 pub mod guide;
 
+// The root: the servers and clients, the connection and what it is made of, the errors of a
+// send, the timing wheel. Everything else lives in the module it belongs to.
 pub use backoff::Backoff;
 pub use client::{ClientBuilder, ClientHandle, TcpClient};
-pub use codec::{
-    Chunk, Codec, Command, Endian, LengthDelimited, Lines, ProtocolError, Raw, RawChunks, Reply,
-    Resp, RespCommands, Tlv, TlvFrame,
-};
+pub use codec::Codec;
 pub use conn::handler::Handler;
-pub use conn::idle::{Heartbeat, IdleAction, IdleEvent, IdleHook, IdleKind, DEFAULT_FRAME_TIMEOUT};
-pub use conn::metrics::{ConnStats, MetricsSnapshot};
-pub use conn::options::{ConnEvent, ConnOptions, EventHook, WatermarkEvent, WatermarkObserver};
+pub use conn::options::ConnOptions;
 pub use conn::registry::{BroadcastReport, Registry};
 pub use conn::{CloseReason, Connection};
 pub use error::{SendError, TrySendError};
-pub use pull::{
-    BlockingClient, Event, PullServer, RecvError, RecvTimeoutError, RequestError, TryRecvError,
-};
+pub use pull::client::BlockingClient;
+pub use pull::server::PullServer;
 pub use router::Router;
 pub use server::{ServerBuilder, ServerHandle, TcpServer, UnixServer};
 pub use sys::transport::Addr;
-pub use timer::{ManualClock, TimerId, TimingWheel};
-pub use udp::{UdpBuilder, UdpHandle, UdpServer};
+pub use timer::TimingWheel;

@@ -48,7 +48,7 @@ struct Table {
 /// use std::io::{Read, Write};
 /// use std::net::TcpStream;
 /// use std::time::Duration;
-/// use threadnet::{Router, TcpServer, Tlv, TlvFrame};
+/// use threadnet::{codec::{Tlv, TlvFrame}, Router, TcpServer};
 ///
 /// let mut router = Router::new();
 /// router.register(1, |conn, payload| {

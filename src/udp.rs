@@ -37,7 +37,7 @@
 //! ```
 //! use std::net::UdpSocket;
 //! use std::time::Duration;
-//! use threadnet::{Connection, Lines, UdpServer};
+//! use threadnet::{codec::Lines, udp::UdpServer, Connection};
 //!
 //! // The handler of a TCP line server, unchanged.
 //! let server = UdpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
@@ -594,11 +594,6 @@ impl<C: Codec> UdpHandle<C> {
         &self.inner.registry
     }
 
-    /// Datagrams from new peers dropped because the server was stopping.
-    pub fn refused_count(&self) -> u64 {
-        self.metrics().connections_refused
-    }
-
     /// Peers ended to make room for a new one once [`UdpBuilder::max_peers`] were served.
     pub fn evicted_count(&self) -> u64 {
         self.inner.evicted.load(Ordering::Relaxed)
@@ -606,6 +601,9 @@ impl<C: Codec> UdpHandle<C> {
 
     /// The server's counters now: peers, messages, bytes, errors (messages and bytes summed
     /// over its peers under one short lock); see [`metrics`](crate::metrics).
+    ///
+    /// `connections_refused` counts the datagrams from new peers dropped because the server
+    /// was stopping.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot(self.inner.registry.len())
     }

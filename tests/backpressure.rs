@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    ConnOptions, Connection, LengthDelimited, SendError, ServerHandle, TcpServer, TrySendError,
-    WatermarkEvent,
+    codec::LengthDelimited, events::WatermarkEvent, ConnOptions, Connection, SendError,
+    ServerHandle, TcpServer, TrySendError,
 };
 
 type Conn = Connection<LengthDelimited>;

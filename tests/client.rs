@@ -10,7 +10,8 @@ use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    Backoff, CloseReason, Connection, Handler, LengthDelimited, ServerHandle, TcpClient, TcpServer,
+    codec::LengthDelimited, Backoff, CloseReason, Connection, Handler, ServerHandle, TcpClient,
+    TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -70,7 +71,7 @@ fn retry_connects_once_the_server_is_up() {
 
     let client = recv(&result).expect("connect with retry");
     assert!(t0.elapsed() >= ms(100));
-    assert_eq!(client.connections_made(), 1);
+    assert_eq!(client.metrics().connections_accepted, 1);
     assert_eq!(recv(&events), Ev::Connect(1));
     let conn = client.connection().expect("connected");
     assert_eq!(conn.peer_addr(), addr);
@@ -82,7 +83,7 @@ fn retry_connects_once_the_server_is_up() {
         recv(&events),
         Ev::Close(1, Reason::ServerStopped { dropped: 0 })
     );
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
     server.stop(WAIT);
 }
 
@@ -136,12 +137,12 @@ fn reconnect_after_the_server_closes_the_connection() {
     assert_eq!(recv(&events), Ev::Close(1, Reason::PeerClosed));
     // A new handler, a new connection.
     assert_eq!(recv(&events), Ev::Connect(2));
-    assert!(wait_until(WAIT, || client.connections_made() == 2));
+    assert!(wait_until(WAIT, || client.metrics().connections_accepted == 2));
     let conn = client.connection().expect("reconnected");
     assert_eq!(conn.id(), 2);
     conn.send(b"again".to_vec()).unwrap();
     assert_eq!(recv(&events), Ev::Message(2, b"again".to_vec()));
-    assert_eq!(server.accepted_count(), 2);
+    assert_eq!(server.metrics().connections_accepted, 2);
 
     // stop() ends the client for good: no third connection.
     client.stop(WAIT);
@@ -150,9 +151,9 @@ fn reconnect_after_the_server_closes_the_connection() {
         Ev::Close(2, Reason::ServerStopped { dropped: 0 })
     );
     assert!(client.connection().is_none());
-    assert_eq!(client.connections_made(), 2);
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
-    assert_eq!(server.accepted_count(), 2);
+    assert_eq!(client.metrics().connections_accepted, 2);
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
+    assert_eq!(server.metrics().connections_accepted, 2);
     server.stop(WAIT);
 }
 
@@ -180,7 +181,7 @@ fn reconnect_gives_up_when_the_server_is_gone() {
     });
     recv(&done);
     assert!(client.connection().is_none());
-    assert_eq!(client.connections_made(), 1);
+    assert_eq!(client.metrics().connections_accepted, 1);
 }
 
 #[test]
@@ -237,6 +238,6 @@ fn stop_interrupts_the_pause_before_a_reconnect() {
     let t0 = Instant::now();
     client.stop(WAIT);
     assert!(t0.elapsed() < ms(1000), "stop took {:?}", t0.elapsed());
-    assert_eq!(client.connections_made(), 1);
+    assert_eq!(client.metrics().connections_accepted, 1);
     server.stop(WAIT);
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::*;
-use threadnet::{Connection, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, Connection, TcpServer};
 
 /// Threads of this process named like a connection's writer (`threadnet-writer`, which the
 /// kernel keeps as its first 15 bytes).

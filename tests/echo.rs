@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::*;
-use threadnet::{ConnOptions, Connection, LengthDelimited, TcpClient, TcpServer};
+use threadnet::{codec::LengthDelimited, ConnOptions, Connection, TcpClient, TcpServer};
 
 type Conn = Connection<LengthDelimited>;
 
@@ -65,8 +65,8 @@ fn eight_connections_each_echo_a_thousand_distinct_frames() {
     let mut finished: Vec<u32> = (0..CONNS).map(|_| recv(&done)).collect();
     finished.sort();
     assert_eq!(finished, (0..CONNS).collect::<Vec<_>>());
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
-    assert_eq!(server.accepted_count(), CONNS as u64);
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
+    assert_eq!(server.metrics().connections_accepted, CONNS as u64);
     server.stop(WAIT);
 }
 

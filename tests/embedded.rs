@@ -7,8 +7,9 @@ use std::time::Duration;
 use threadnet::http::{Http1, Incoming, Response};
 use threadnet::testing::EmbeddedConnection;
 use threadnet::{
-    CloseReason, Codec, ConnOptions, Connection, Handler, IdleKind, LengthDelimited, Lines, Reply,
-    Resp, Tlv, TlvFrame,
+    codec::{LengthDelimited, Lines, Reply, Resp, Tlv, TlvFrame},
+    idle::IdleKind,
+    CloseReason, Codec, ConnOptions, Connection, Handler,
 };
 
 /// The bytes `codec` writes for `msg`.
@@ -350,7 +351,7 @@ fn everything_runs_on_the_test_thread_and_no_thread_is_started() {
             (self.0)("close");
         }
     }
-    let options = ConnOptions::new().heartbeat(threadnet::Heartbeat::new(
+    let options = ConnOptions::new().heartbeat(threadnet::idle::Heartbeat::new(
         Duration::from_secs(10),
         b"hb\n".to_vec(),
     ));
@@ -532,7 +533,7 @@ fn websocket_fragmented_messages_survive_every_split() {
 #[test]
 fn raw_bytes_survive_every_split() {
     let wire: Vec<u8> = (0..=255u8).cycle().take(700).collect();
-    let joined = |e: EmbeddedConnection<threadnet::Raw>, got: &Arc<Mutex<Vec<Vec<u8>>>>| {
+    let joined = |e: EmbeddedConnection<threadnet::codec::Raw>, got: &Arc<Mutex<Vec<Vec<u8>>>>| {
         e.close_inbound();
         assert!(matches!(e.close_reason(), Some(CloseReason::PeerClosed)));
         got.lock().unwrap().concat()
@@ -541,9 +542,9 @@ fn raw_bytes_survive_every_split() {
         let got: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
         let g = Arc::clone(&got);
         let e = EmbeddedConnection::new(
-            threadnet::Raw,
+            threadnet::codec::Raw,
             move |_: &_| {
-                move |_: &Connection<threadnet::Raw>, m: Vec<u8>| g.lock().unwrap().push(m)
+                move |_: &Connection<threadnet::codec::Raw>, m: Vec<u8>| g.lock().unwrap().push(m)
             },
             ConnOptions::new(),
         );

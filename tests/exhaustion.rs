@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpClient,
+    codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpClient,
     TcpServer, TimingWheel, TrySendError,
 };
 
@@ -492,13 +492,18 @@ fn child_spawn_fails() {
         let _ = write_frame(&mut p, b"hello");
         assert!(ends(&p), "peer {i} was left hanging");
         assert!(
-            wait_until(WAIT, || server.refused_count() == i + 1),
+            wait_until(WAIT, || server.metrics().connections_refused == i + 1),
             "peer {i} was not counted as refused: {:?}",
             server.metrics()
         );
     }
-    assert_eq!(server.accepted_count(), 0, "{:?}", server.metrics());
-    assert_eq!(server.connection_count(), 0);
+    assert_eq!(
+        server.metrics().connections_accepted,
+        0,
+        "{:?}",
+        server.metrics()
+    );
+    assert_eq!(server.connections().len(), 0);
     assert_eq!(server.metrics().connections_closed_total(), 0);
     assert_eq!(*made.lock().unwrap(), 0, "a handler was made");
 
@@ -565,7 +570,7 @@ fn child_writer_spawn_fails() {
         )
         .unwrap();
     let p = peer(server.local_addr());
-    assert!(wait_until(WAIT, || server.connection_count() == 2));
+    assert!(wait_until(WAIT, || server.connections().len() == 2));
     // The server's end of the raw peer's connection (the other one is the client's).
     let mut conn = None;
     server.connections().for_each(|c| {
@@ -699,11 +704,11 @@ fn silent_peers_are_shed_by_a_read_idle_limit() {
     .unwrap();
     let t0 = Instant::now();
     let silent: Vec<TcpStream> = (0..N).map(|_| peer(server.local_addr())).collect();
-    assert!(wait_until(WAIT, || server.connection_count() == N));
+    assert!(wait_until(WAIT, || server.connections().len() == N));
     // Full: one more is refused at once.
     let extra = peer(server.local_addr());
     assert!(ends(&extra), "a peer past max_connections was not refused");
-    assert_eq!(server.refused_count(), 1);
+    assert_eq!(server.metrics().connections_refused, 1);
     // The silent ones are shed after the limit.
     for p in &silent {
         assert!(ends(p), "a silent peer was kept");

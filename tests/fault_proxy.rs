@@ -16,7 +16,7 @@ use common::*;
 use examples::Example;
 use threadnet::testing::{Direction, FaultProxy, Faults};
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpServer,
+    codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;

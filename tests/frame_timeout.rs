@@ -14,7 +14,8 @@ use common::*;
 use threadnet::http::{self, Http1, Request, Response};
 use threadnet::testing::{FaultProxy, Faults};
 use threadnet::{
-    CloseReason, ConnEvent, ConnOptions, Connection, LengthDelimited, TcpServer, TimingWheel,
+    codec::LengthDelimited, events::ConnEvent, CloseReason, ConnOptions, Connection, TcpServer,
+    TimingWheel,
 };
 
 const LIMIT: Duration = Duration::from_millis(400);
@@ -141,7 +142,7 @@ fn long_pauses_between_frames_and_a_slow_handler_are_not_timed() {
         assert_eq!(expect_frame(&mut p), [i]);
     }
     assert!(closed.try_recv().is_err(), "closed between frames");
-    assert_eq!(server.connection_count(), 1);
+    assert_eq!(server.connections().len(), 1);
     server.stop(WAIT);
 }
 
@@ -233,7 +234,7 @@ fn the_limit_is_exact_on_a_manual_clock_and_can_be_turned_off() {
 fn the_default_is_on() {
     assert_eq!(
         ConnOptions::new().get_frame_timeout(),
-        Some(threadnet::DEFAULT_FRAME_TIMEOUT)
+        Some(threadnet::idle::DEFAULT_FRAME_TIMEOUT)
     );
     assert_eq!(
         ConnOptions::new()

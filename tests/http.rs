@@ -155,7 +155,7 @@ fn refused(request: &[u8], status: u16) {
     assert!(c.eof(), "the connection must close after {status}");
     still_serves(&server);
     drop(c);
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn keep_alive_two_requests_on_one_connection() {
     c.send(&get("/json"));
     let r = c.response();
     assert_eq!(r.body, JSON.as_bytes());
-    assert_eq!(server.accepted_count(), 1);
+    assert_eq!(server.metrics().connections_accepted, 1);
 }
 
 #[test]
@@ -291,7 +291,7 @@ fn connection_close_gets_the_response_then_eof() {
     assert_eq!(r.header("connection"), Some("close"));
     assert!(c.eof());
     drop(c);
-    assert!(wait_until(WAIT, || server.connection_count() == 0));
+    assert!(wait_until(WAIT, || server.connections().is_empty()));
 }
 
 #[test]
@@ -400,7 +400,7 @@ fn http_1_2_is_served_as_http_1_1() {
         assert_eq!((r.status, r.body.as_slice()), (200, JSON.as_bytes()));
         assert_eq!(r.header("connection"), None);
     }
-    assert_eq!(server.accepted_count(), 1);
+    assert_eq!(server.metrics().connections_accepted, 1);
 }
 
 #[test]
@@ -469,7 +469,7 @@ fn bad_clients_do_not_disturb_a_kept_alive_one() {
     drop(c);
     good.send(&get("/"));
     assert_eq!(good.response().body, PAGE.as_bytes());
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
 }
 
 #[test]
@@ -565,7 +565,7 @@ fn curl_keeps_the_connection_alive() {
         &url(&server, "/json"),
     ]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1\n0\n");
-    assert_eq!(server.accepted_count(), 1);
+    assert_eq!(server.metrics().connections_accepted, 1);
 }
 
 #[test]
@@ -582,7 +582,7 @@ fn curl_http11_several_urls() {
     ]);
     let want = format!("{JSON}chunked hello from threadnet\n{JSON}{PAGE}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
-    assert_eq!(server.accepted_count(), 1);
+    assert_eq!(server.metrics().connections_accepted, 1);
 }
 
 /// A file in the temporary directory, removed on drop.

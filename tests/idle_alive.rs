@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use common::*;
 use threadnet::{
-    ConnOptions, Connection, LengthDelimited, ServerBuilder, ServerHandle, TcpServer, UnixServer,
+    codec::LengthDelimited, ConnOptions, Connection, ServerBuilder, ServerHandle, TcpServer,
+    UnixServer,
 };
 
 /// Longer than the shared listener's accept poll (100 ms), the Unix listener's (50 ms), the
@@ -28,7 +29,7 @@ const SILENCE: Duration = Duration::from_millis(1500);
 fn echo(builder: ServerBuilder) -> (ServerHandle<LengthDelimited>, mpsc::Receiver<Reason>) {
     let (tx, rx) = mpsc::channel();
     let options = ConnOptions::new().on_event(move |e| {
-        if let threadnet::ConnEvent::Closed { reason, .. } = e {
+        if let threadnet::events::ConnEvent::Closed { reason, .. } = e {
             let _ = tx.send(Reason::from(*reason));
         }
     });
@@ -65,7 +66,7 @@ fn silent_then_echo(
         write_frame(s, b"still here").unwrap();
         assert_eq!(expect_frame(s), b"still here");
     }
-    assert_eq!(server.connection_count(), 2);
+    assert_eq!(server.connections().len(), 2);
 }
 
 trait ReadWrite: std::io::Read + std::io::Write {}

@@ -8,7 +8,9 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use common::*;
-use threadnet::{ConnOptions, Connection, LengthDelimited, ServerHandle, TcpClient, TcpServer};
+use threadnet::{
+    codec::LengthDelimited, ConnOptions, Connection, ServerHandle, TcpClient, TcpServer,
+};
 
 type Conn = Connection<LengthDelimited>;
 
@@ -99,7 +101,7 @@ fn threads_and_fds_return_to_baseline_after_200_cycles_and_stop() {
     let mut open: Vec<_> = (0..5).map(|_| peer(server.local_addr())).collect();
     write_frame(&mut open[0], b"pending").unwrap();
     assert_eq!(expect_frame(&mut open[0]), b"pending");
-    assert!(wait_until(WAIT, || server.connection_count() == 5));
+    assert!(wait_until(WAIT, || server.connections().len() == 5));
     peak_threads = peak_threads.max(thread_count());
     assert!(
         peak_threads > threads0,
@@ -108,8 +110,8 @@ fn threads_and_fds_return_to_baseline_after_200_cycles_and_stop() {
 
     server.stop(ms(300));
     assert!(server.is_stopped());
-    assert_eq!(server.connection_count(), 0);
-    assert_eq!(server.accepted_count(), 205);
+    assert_eq!(server.connections().len(), 0);
+    assert_eq!(server.metrics().connections_accepted, 205);
     drop(server);
     drop(open);
 

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 
 use common::*;
 use threadnet::{
-    CloseReason, Connection, Handler, LengthDelimited, SendError, ServerHandle, TcpServer,
+    codec::LengthDelimited, CloseReason, Connection, Handler, SendError, ServerHandle, TcpServer,
     TrySendError,
 };
 
@@ -120,7 +120,7 @@ fn peer_close_gives_connect_messages_then_peer_closed() {
     // Exactly once: nothing follows the close, not even after the server stops.
     s.server.stop(WAIT);
     assert!(s.events.try_recv().is_err(), "an event after on_close");
-    assert_eq!(s.server.connection_count(), 0);
+    assert_eq!(s.server.connections().len(), 0);
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn close_from_another_thread_reports_closed_and_peer_sees_eof() {
             Ev::Close(id, Reason::Closed { dropped: 0 }),
         ]
     );
-    assert!(wait_until(WAIT, || s.server.connection_count() == 0));
+    assert!(wait_until(WAIT, || s.server.connections().is_empty()));
     s.server.stop(WAIT);
 }
 
@@ -288,8 +288,8 @@ fn ids_are_distinct_and_in_accept_order() {
         peers.push(p);
     }
     assert_eq!(ids, vec![1, 2, 3]);
-    assert_eq!(s.server.connection_count(), 3);
-    assert_eq!(s.server.accepted_count(), 3);
+    assert_eq!(s.server.connections().len(), 3);
+    assert_eq!(s.server.metrics().connections_accepted, 3);
     for id in &ids {
         assert_eq!(s.server.connections().get(*id).map(|c| c.id()), Some(*id));
     }

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use threadnet::testing::EmbeddedConnection;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, Lines, SendError, ServerHandle, TcpServer,
-    TrySendError,
+    codec::Lines, CloseReason, ConnOptions, Connection, Handler, SendError, ServerHandle,
+    TcpServer, TrySendError,
 };
 
 const WAIT: Duration = Duration::from_secs(10);

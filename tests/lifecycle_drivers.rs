@@ -23,8 +23,8 @@ use std::time::Duration;
 use common::WAIT;
 use threadnet::testing::EmbeddedConnection;
 use threadnet::{
-    BlockingClient, ClientBuilder, CloseReason, Codec, ConnEvent, ConnOptions, Connection, Handler,
-    IdleKind, Lines, TcpServer, UdpServer,
+    codec::Lines, events::ConnEvent, idle::IdleKind, udp::UdpServer, BlockingClient, ClientBuilder,
+    CloseReason, Codec, ConnOptions, Connection, Handler, TcpServer,
 };
 
 /// `Lines`, except that a line `boom` panics inside the codec.

@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Sender};
 use std::time::Instant;
 
 use common::*;
-use threadnet::{CloseReason, ConnOptions, Connection, Handler, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, TcpServer};
 
 type Conn = Connection<LengthDelimited>;
 
@@ -61,7 +61,7 @@ fn oversize_frame_closes_only_that_connection() {
 
     echo_once(&mut good, b"after");
     // The registry lets go of a connection just after its on_close.
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     drop(good);
     assert_eq!(recv(&closes), (1, Reason::PeerClosed));
     server.stop(WAIT);
@@ -135,9 +135,9 @@ fn max_connections_refuses_the_extra_connection_at_once() {
         "refused only after {:?}",
         t0.elapsed()
     );
-    assert_eq!(server.refused_count(), 1);
-    assert_eq!(server.accepted_count(), 2);
-    assert_eq!(server.connection_count(), 2);
+    assert_eq!(server.metrics().connections_refused, 1);
+    assert_eq!(server.metrics().connections_accepted, 2);
+    assert_eq!(server.connections().len(), 2);
     // The two served connections are unaffected.
     echo_once(&mut a, b"a again");
     echo_once(&mut b, b"b again");
@@ -145,11 +145,11 @@ fn max_connections_refuses_the_extra_connection_at_once() {
     // One leaves; once its close is done, a new connection is served.
     drop(a);
     assert_eq!(recv(&closes), (1, Reason::PeerClosed));
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     let mut d = peer(addr);
     echo_once(&mut d, b"d");
-    assert_eq!(server.refused_count(), 1);
-    assert_eq!(server.accepted_count(), 3);
+    assert_eq!(server.metrics().connections_refused, 1);
+    assert_eq!(server.metrics().connections_accepted, 3);
 
     drop((b, c, d));
     server.stop(WAIT);
@@ -192,7 +192,7 @@ fn a_reply_over_the_frame_limit_from_a_handler_is_refused_and_the_connection_goe
 #[test]
 fn an_overlong_line_closes_a_lines_connection() {
     use std::io::{BufRead, BufReader};
-    use threadnet::Lines;
+    use threadnet::codec::Lines;
     let (tx, closes) = mpsc::channel();
     let server = TcpServer::builder()
         .addr("127.0.0.1:0")

@@ -15,8 +15,8 @@ use std::time::Instant;
 use common::*;
 use threadnet::metrics::serve_prometheus;
 use threadnet::{
-    CloseReason, ConnEvent, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle,
-    TcpServer,
+    codec::LengthDelimited, events::ConnEvent, CloseReason, ConnOptions, Connection, Handler,
+    ServerHandle, TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -82,7 +82,7 @@ fn counters_match_a_scripted_workload_exactly() {
     drop(peers.pop());
     reasons.push(recv(&closed));
     assert!(reasons.contains(&Reason::PeerClosed), "{reasons:?}");
-    until(|| server.connection_count() == 0);
+    until(|| server.connections().is_empty());
 
     let m = server.metrics();
     let frame_bytes = (4 + payload.len()) as u64;
@@ -117,7 +117,7 @@ fn totals_only_grow_while_connections_come_and_go() {
     let watcher = {
         let (server, stop) = (Arc::clone(&server), Arc::clone(&stop));
         std::thread::spawn(move || {
-            let totals = |m: threadnet::MetricsSnapshot| {
+            let totals = |m: threadnet::metrics::MetricsSnapshot| {
                 [
                     m.messages_received,
                     m.messages_sent,
@@ -157,7 +157,7 @@ fn totals_only_grow_while_connections_come_and_go() {
     for _ in 0..CLIENTS {
         assert_eq!(recv(&closed), Reason::PeerClosed);
     }
-    until(|| server.connection_count() == 0);
+    until(|| server.connections().is_empty());
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     assert!(watcher.join().unwrap() > 0, "no snapshot was taken");
     let m = server.metrics();
@@ -183,7 +183,7 @@ fn a_full_queue_and_dropped_messages_are_counted() {
         .start(LengthDelimited::new(), move |_: &Conn| Echo(tx.clone()))
         .unwrap();
     let p = peer(server.local_addr()); // never reads
-    until(|| server.connection_count() == 1);
+    until(|| server.connections().len() == 1);
     let conn = server.connections().get(1).unwrap();
     let big = vec![0u8; 64 << 20];
     let mut full = 0;

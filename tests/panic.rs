@@ -6,7 +6,7 @@ mod common;
 use std::sync::mpsc::{self, Sender};
 
 use common::*;
-use threadnet::{CloseReason, Connection, Handler, LengthDelimited, TcpServer};
+use threadnet::{codec::LengthDelimited, CloseReason, Connection, Handler, TcpServer};
 
 type Conn = Connection<LengthDelimited>;
 
@@ -91,7 +91,7 @@ fn panic_in_on_message_closes_only_that_connection() {
 
     echo_once(&mut good, b"and still here");
     // The registry lets go of a connection just after its on_close.
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     drop(good);
     assert_eq!(recv(&closes), (1, Reason::PeerClosed));
     server.stop(WAIT);
@@ -139,8 +139,8 @@ fn panics_in_on_connect_and_in_the_factory_do_not_stop_the_server() {
     echo_once(&mut good, b"three");
     let mut fresh = peer(addr);
     echo_once(&mut fresh, b"four");
-    assert!(wait_until(WAIT, || server.connection_count() == 2));
-    assert_eq!(server.accepted_count(), 4);
+    assert!(wait_until(WAIT, || server.connections().len() == 2));
+    assert_eq!(server.metrics().connections_accepted, 4);
 
     drop((good, fresh));
     let mut rest = vec![recv(&closes), recv(&closes)];

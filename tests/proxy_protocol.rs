@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{ms, peer, recv, WAIT};
-use threadnet::{Addr, Connection, Lines, ServerBuilder, ServerHandle, TcpServer};
+use threadnet::{codec::Lines, Addr, Connection, ServerBuilder, ServerHandle, TcpServer};
 
 /// What a connection's handler saw: its `peer_addr()` and `proxied_by()`.
 type Seen = (Addr, Option<Addr>);
@@ -124,11 +124,14 @@ fn closed_by_server(s: &mut TcpStream) {
 #[track_caller]
 fn refused(server: &Server, n: u64) {
     let until = Instant::now() + WAIT;
-    while server.handle.refused_count() < n {
-        assert!(Instant::now() < until, "refused_count stays below {n}");
+    while server.handle.metrics().connections_refused < n {
+        assert!(
+            Instant::now() < until,
+            "connections_refused stays below {n}"
+        );
         thread::yield_now();
     }
-    assert_eq!(server.handle.refused_count(), n);
+    assert_eq!(server.handle.metrics().connections_refused, n);
 }
 
 #[test]
@@ -159,8 +162,8 @@ fn headers_that_name_a_client_make_it_the_peer() {
             ]
         );
     }
-    assert_eq!(server.handle.refused_count(), 0);
-    assert_eq!(server.handle.accepted_count(), 4);
+    assert_eq!(server.handle.metrics().connections_refused, 0);
+    assert_eq!(server.handle.metrics().connections_accepted, 4);
     server.handle.stop(WAIT);
 }
 
@@ -250,9 +253,9 @@ fn malformed_and_oversize_headers_are_refused() {
     refused(&server, bad.len() as u64 + 1);
     // None of them got a handler, nor counts as accepted.
     assert_eq!(server.made.load(Ordering::SeqCst), 0);
-    assert_eq!(server.handle.accepted_count(), 0);
+    assert_eq!(server.handle.metrics().connections_accepted, 0);
     server.handle.stop(WAIT);
-    assert_eq!(server.handle.connection_count(), 0);
+    assert_eq!(server.handle.connections().len(), 0);
 }
 
 #[test]
@@ -286,7 +289,7 @@ fn stop_does_not_wait_for_a_header_deadline() {
     let mut s = peer(server.handle.local_addr());
     // The connection thread is waiting for the header once the server counts it.
     let until = Instant::now() + WAIT;
-    while server.handle.connection_count() == 0 {
+    while server.handle.connections().is_empty() {
         assert!(Instant::now() < until);
         thread::yield_now();
     }
@@ -296,7 +299,7 @@ fn stop_does_not_wait_for_a_header_deadline() {
         start.elapsed() < WAIT,
         "stop waited for the header deadline"
     );
-    assert_eq!(server.handle.connection_count(), 0);
+    assert_eq!(server.handle.connections().len(), 0);
     closed_by_server(&mut s);
     assert_eq!(server.made.load(Ordering::SeqCst), 0);
 }
@@ -329,7 +332,7 @@ fn a_refused_connection_that_was_sent_to_leaves_no_writer_behind() {
     let server = proxied();
     let mut s = peer(server.handle.local_addr());
     let until = Instant::now() + WAIT;
-    while server.handle.connection_count() == 0 {
+    while server.handle.connections().is_empty() {
         assert!(Instant::now() < until);
         thread::yield_now();
     }

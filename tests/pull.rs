@@ -12,8 +12,10 @@ use std::thread;
 
 use common::*;
 use threadnet::{
-    Backoff, BlockingClient, CloseReason, ConnOptions, Connection, Event, LengthDelimited, Lines,
-    PullServer, RecvTimeoutError, RequestError, TcpClient, TcpServer, TryRecvError, UnixServer,
+    codec::{LengthDelimited, Lines},
+    pull::{Event, RecvTimeoutError, RequestError, TryRecvError},
+    Backoff, BlockingClient, CloseReason, ConnOptions, Connection, PullServer, TcpClient,
+    TcpServer, UnixServer,
 };
 
 fn upper_server() -> threadnet::ServerHandle<Lines> {

@@ -14,8 +14,9 @@ use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    BlockingClient, CloseReason, Codec, ConnOptions, LengthDelimited, RecvTimeoutError, TcpClient,
-    TryRecvError,
+    codec::LengthDelimited,
+    pull::{RecvTimeoutError, TryRecvError},
+    BlockingClient, CloseReason, Codec, ConnOptions, TcpClient,
 };
 
 /// The tests count threads and fds: one at a time.

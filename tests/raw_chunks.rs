@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use threadnet::testing::{FaultProxy, Faults};
 use threadnet::{
-    Chunk, CloseReason, ConnOptions, Connection, Handler, LengthDelimited, RawChunks, ServerHandle,
-    TcpServer,
+    codec::{Chunk, LengthDelimited, RawChunks},
+    CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpServer,
 };
 
 /// A deterministic byte stream and write sizes (xorshift).

@@ -1,7 +1,8 @@
 //! Every way of receiving, over every transport and wrapper a blocking client can have.
 //!
-//! A blocking client receives with `recv`, `recv_timeout`, `try_recv`, `iter` and `request`,
-//! and ends gracefully with `shutdown` or by being dropped. Each runs here over TCP, a
+//! A blocking client receives with `recv`, `recv_timeout`, `try_recv`, `iter` and `request`
+//! (a WebSocket client has no `iter`), and ends gracefully with `shutdown` or by being
+//! dropped. Each runs here over TCP, a
 //! Unix-domain socket, a WebSocket client whose server sent its first frame in the same write
 //! as its `101` (the client holds bytes read past the handshake, in a wrapper of the socket),
 //! and TCP through the fault proxy, which cuts every write into pieces of a few bytes. In
@@ -22,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use common::{recv, WAIT};
 use threadnet::testing::{FaultProxy, Faults};
-use threadnet::ws::{accept_key, Message, WsClient, WsCodec};
-use threadnet::{BlockingClient, Codec, Lines, TryRecvError};
+use threadnet::ws::{accept_key, Message, WsBlockingClient, WsClient, WsCodec, WsRecvError};
+use threadnet::{codec::Lines, pull::TryRecvError, BlockingClient, Codec};
 
 /// How the client receives.
 #[derive(Clone, Copy, Debug)]
@@ -106,15 +107,98 @@ fn line_early() -> Vec<u8> {
     b"early\n".to_vec()
 }
 
+/// A blocking client, of lines or of WebSocket messages: its receives, each error as text.
+trait Pull {
+    type In;
+    type Out;
+    /// The ways it receives.
+    const METHODS: &'static [Method];
+    fn recv(&self) -> Result<Self::In, String>;
+    fn recv_timeout(&self, timeout: Duration) -> Result<Self::In, String>;
+    /// `Ok(None)`: no whole message there now.
+    fn try_recv(&self) -> Result<Option<Self::In>, String>;
+    fn iter_next(&self) -> Option<Self::In>;
+    fn request(&self, msg: Self::Out, timeout: Duration) -> Result<Self::In, String>;
+    fn send(&self, msg: Self::Out) -> Result<(), String>;
+    fn shutdown(&self, timeout: Duration);
+}
+
+impl Pull for BlockingClient<Lines> {
+    type In = String;
+    type Out = String;
+    const METHODS: &'static [Method] = &METHODS;
+    fn recv(&self) -> Result<String, String> {
+        BlockingClient::recv(self).map_err(|e| format!("recv: {e:?}"))
+    }
+    fn recv_timeout(&self, timeout: Duration) -> Result<String, String> {
+        BlockingClient::recv_timeout(self, timeout).map_err(|e| format!("recv_timeout: {e:?}"))
+    }
+    fn try_recv(&self) -> Result<Option<String>, String> {
+        match BlockingClient::try_recv(self) {
+            Ok(m) => Ok(Some(m)),
+            Err(TryRecvError::Empty) => Ok(None),
+            Err(e) => Err(format!("try_recv: {e:?}")),
+        }
+    }
+    fn iter_next(&self) -> Option<String> {
+        self.iter().next()
+    }
+    fn request(&self, msg: String, timeout: Duration) -> Result<String, String> {
+        BlockingClient::request(self, msg, timeout).map_err(|e| format!("request: {e:?}"))
+    }
+    fn send(&self, msg: String) -> Result<(), String> {
+        BlockingClient::send(self, msg).map_err(|e| format!("send: {e:?}"))
+    }
+    fn shutdown(&self, timeout: Duration) {
+        BlockingClient::shutdown(self, timeout);
+    }
+}
+
+impl Pull for WsBlockingClient {
+    type In = Message;
+    type Out = Message;
+    const METHODS: &'static [Method] = &[
+        Method::Recv,
+        Method::RecvTimeout,
+        Method::TryRecv,
+        Method::Request,
+    ];
+    fn recv(&self) -> Result<Message, String> {
+        WsBlockingClient::recv(self).map_err(|e| format!("recv: {e:?}"))
+    }
+    fn recv_timeout(&self, timeout: Duration) -> Result<Message, String> {
+        WsBlockingClient::recv_timeout(self, timeout).map_err(|e| format!("recv_timeout: {e:?}"))
+    }
+    fn try_recv(&self) -> Result<Option<Message>, String> {
+        match WsBlockingClient::try_recv(self) {
+            Ok(m) => Ok(Some(m)),
+            Err(WsRecvError::Timeout) => Ok(None),
+            Err(e) => Err(format!("try_recv: {e:?}")),
+        }
+    }
+    fn iter_next(&self) -> Option<Message> {
+        unreachable!("a WebSocket client has no iterator")
+    }
+    fn request(&self, msg: Message, timeout: Duration) -> Result<Message, String> {
+        WsBlockingClient::request(self, msg, timeout).map_err(|e| format!("request: {e:?}"))
+    }
+    fn send(&self, msg: Message) -> Result<(), String> {
+        WsBlockingClient::send(self, msg).map_err(|e| format!("send: {e:?}"))
+    }
+    fn shutdown(&self, timeout: Duration) {
+        WsBlockingClient::shutdown(self, timeout);
+    }
+}
+
 /// A client, and its peer's thread: it says when its first message is written, and at the end
 /// what it saw.
-struct Dialled<C: Codec> {
-    client: BlockingClient<C>,
+struct Dialled<P: Pull> {
+    client: P,
     greeted: Receiver<()>,
     peer: JoinHandle<Seen>,
 }
 
-fn tcp() -> Dialled<Lines> {
+fn tcp() -> Dialled<BlockingClient<Lines>> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, greeted) = mpsc::channel();
@@ -132,7 +216,7 @@ fn tcp() -> Dialled<Lines> {
     }
 }
 
-fn unix() -> Dialled<Lines> {
+fn unix() -> Dialled<BlockingClient<Lines>> {
     let dir = std::env::temp_dir().join(format!("threadnet-receive-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("{:?}.sock", thread::current().id()));
@@ -174,7 +258,7 @@ fn answer_handshake(r: &mut impl BufRead) -> Vec<u8> {
 
 /// A WebSocket server that writes its `101` and a first text frame in one write: the client
 /// reads both at once and keeps the frame for its codec.
-fn ws() -> Dialled<WsCodec> {
+fn ws() -> Dialled<WsBlockingClient> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let (tx, greeted) = mpsc::channel();
@@ -199,7 +283,7 @@ fn ws() -> Dialled<WsCodec> {
 
 /// TCP through a proxy that writes at most 3 bytes at a time, both ways: every message is
 /// read in pieces, and a receive with a deadline or without waiting meets a part of a frame.
-fn proxied() -> (Dialled<Lines>, FaultProxy) {
+fn proxied() -> (Dialled<BlockingClient<Lines>>, FaultProxy) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let proxy = FaultProxy::builder()
         .upstream(listener.local_addr().unwrap())
@@ -226,35 +310,37 @@ fn proxied() -> (Dialled<Lines>, FaultProxy) {
 
 /// The next message, received as `method` receives (`Request` receives with `recv_timeout`:
 /// it is tested on the request itself).
-fn receive<C: Codec>(client: &BlockingClient<C>, method: Method) -> C::In {
-    match method {
-        Method::Recv => client.recv().expect("recv"),
-        Method::RecvTimeout | Method::Request => client.recv_timeout(WAIT).expect("recv_timeout"),
-        Method::Iter => client.iter().next().expect("iter"),
+fn receive<P: Pull>(client: &P, method: Method) -> P::In {
+    let got = match method {
+        Method::Recv => client.recv(),
+        Method::RecvTimeout | Method::Request => client.recv_timeout(WAIT),
+        Method::Iter => client.iter_next().ok_or_else(|| "iter: ended".to_string()),
         Method::TryRecv => {
             // Polled, as a caller with a loop of its own does; bounded.
             let until = Instant::now() + WAIT;
             loop {
                 match client.try_recv() {
-                    Ok(m) => return m,
-                    Err(TryRecvError::Empty) if Instant::now() < until => {
+                    Ok(Some(m)) => break Ok(m),
+                    Ok(None) if Instant::now() < until => {
                         thread::sleep(Duration::from_millis(1));
                     }
-                    Err(e) => panic!("try_recv: {e:?}"),
+                    Ok(None) => break Err("try_recv: nothing within WAIT".to_string()),
+                    Err(e) => break Err(e),
                 }
             }
         }
-    }
+    };
+    got.unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// One client's whole life, received as `method` and ended as `end`: the peer's first
 /// message, one round trip, a graceful end, and what the peer saw.
-fn run<C: Codec>(
-    d: Dialled<C>,
+fn run<P: Pull>(
+    d: Dialled<P>,
     method: Method,
     end: End,
-    out: fn(&str) -> C::Out,
-    text: fn(C::In) -> String,
+    out: fn(&str) -> P::Out,
+    text: fn(P::In) -> String,
 ) {
     let what = format!("{method:?}, ended by {end:?}");
     let Dialled {
@@ -266,9 +352,11 @@ fn run<C: Codec>(
     // The first message came with the connection (after the 101, in the same segment).
     assert_eq!(text(receive(&client, method)), "early", "{what}");
     let reply = match method {
-        Method::Request => client.request(out("ping"), WAIT).expect("request"),
+        Method::Request => client
+            .request(out("ping"), WAIT)
+            .unwrap_or_else(|e| panic!("{e}")),
         _ => {
-            client.send(out("ping")).expect("send");
+            client.send(out("ping")).unwrap_or_else(|e| panic!("{e}"));
             receive(&client, method)
         }
     };
@@ -294,19 +382,19 @@ fn ws_text(s: &str) -> Message {
     Message::Text(s.to_string())
 }
 
-fn ws_got(m: Result<Message, threadnet::ws::WsError>) -> String {
+fn ws_got(m: Message) -> String {
     match m {
-        Ok(Message::Text(t)) => t,
+        Message::Text(t) => t,
         other => panic!("expected a text message, got {other:?}"),
     }
 }
 
-fn every_way<C: Codec>(
-    dial: impl Fn() -> Dialled<C>,
-    out: fn(&str) -> C::Out,
-    text: fn(C::In) -> String,
+fn every_way<P: Pull>(
+    dial: impl Fn() -> Dialled<P>,
+    out: fn(&str) -> P::Out,
+    text: fn(P::In) -> String,
 ) {
-    for method in METHODS {
+    for &method in P::METHODS {
         for end in [End::Shutdown, End::Drop] {
             run(dial(), method, end, out, text);
         }
@@ -396,12 +484,13 @@ fn a_deadline_receive_takes_what_recv_takes() {
             .connect_blocking(&url)
             .unwrap();
         let got = match method {
-            Method::Recv => client.recv().map_err(|e| format!("{e:?}")),
-            _ => client.recv_timeout(WAIT).map_err(|e| format!("{e:?}")),
+            Method::Recv => client.recv(),
+            _ => client.recv_timeout(WAIT),
         };
         match got {
-            Ok(Ok(Message::Text(t))) => assert!(t == message, "{method:?}: another message"),
-            other => panic!("{method:?}: {:?}", other.map(|m| m.map(|_| "a message"))),
+            Ok(Message::Text(t)) => assert!(t == message, "{method:?}: another message"),
+            Ok(other) => panic!("{method:?}: {other:?}"),
+            Err(e) => panic!("{method:?}: {e}"),
         }
         client.close();
         t.join().unwrap();

@@ -24,7 +24,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadnet::{RespCommands, ServerHandle};
+use threadnet::{codec::RespCommands, ServerHandle};
 
 /// The longest any one tool run may take before the test fails.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -247,9 +247,9 @@ fn redis_benchmark_ping_set_get() {
     assert!(value.len() == 1 && value[0].len() == 5, "{value:?}");
     // 50 clients (the default) for each of the four tests.
     assert!(
-        server.accepted_count() >= 4 * 50,
+        server.metrics().connections_accepted >= 4 * 50,
         "{}",
-        server.accepted_count()
+        server.metrics().connections_accepted
     );
 }
 

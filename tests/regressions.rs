@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    ClientHandle, CloseReason, Codec, ConnOptions, Connection, Handler, Lines, Raw, TcpClient,
-    TcpServer, TimingWheel, WatermarkEvent,
+    codec::{Lines, Raw},
+    events::WatermarkEvent,
+    ClientHandle, CloseReason, Codec, ConnOptions, Connection, Handler, TcpClient, TcpServer,
+    TimingWheel,
 };
 
 /// Runs `f` on a thread and fails the test if it has not returned within `limit`.
@@ -239,7 +241,7 @@ fn stop_from_a_timer_callback_keeps_its_deadline() {
         })
         .unwrap();
     let _p = peer(server.local_addr());
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     let (tx, took) = mpsc::channel();
     let server = Mutex::new(Some(server));
     wheel.after(ms(1), move || {

@@ -20,8 +20,8 @@ use std::time::Duration;
 use common::{ends, ms, peer, recv};
 use threadnet::testing::EmbeddedConnection;
 use threadnet::{
-    CloseReason, Command, ConnOptions, Connection, Handler, ProtocolError, Reply, Resp,
-    RespCommands, TcpServer,
+    codec::{Command, ProtocolError, Reply, Resp, RespCommands},
+    CloseReason, ConnOptions, Connection, Handler, TcpServer,
 };
 
 /// A reply as the test client parses it, independently of the codec.
@@ -552,8 +552,8 @@ fn malformed_input_gets_a_protocol_error_and_the_connection_closes() {
     // the codec's unit tests show, never allocated).
     drop(good);
     assert!(common::wait_until(Duration::from_secs(5), || server
-        .connection_count()
-        == 0));
+        .connections()
+        .is_empty()));
 }
 
 #[test]
@@ -644,7 +644,7 @@ fn a_command_begun_in_a_pipelined_batch_then_trickled_is_timed_from_the_wait() {
     const LIMIT: Duration = Duration::from_millis(400);
     let (tx, rx) = mpsc::channel();
     let options = ConnOptions::new().frame_timeout(LIMIT).on_event(move |e| {
-        if let threadnet::ConnEvent::Closed { reason, .. } = e {
+        if let threadnet::events::ConnEvent::Closed { reason, .. } = e {
             let _ = tx.send(reason.to_string());
         }
     });

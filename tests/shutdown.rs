@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, LengthDelimited, ServerHandle, TcpServer,
+    codec::LengthDelimited, CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpServer,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -347,13 +347,13 @@ fn stop_shuts_live_connections_down_with_server_stopped_and_joins() {
     for _ in 0..3 {
         recv(&greeted);
     }
-    assert_eq!(server.connection_count(), 3);
+    assert_eq!(server.connections().len(), 3);
 
     let t0 = Instant::now();
     server.stop(WAIT);
     assert!(t0.elapsed() < ms(2000), "stop took {:?}", t0.elapsed());
     assert!(server.is_stopped());
-    assert_eq!(server.connection_count(), 0);
+    assert_eq!(server.connections().len(), 0);
     // on_close ran for every connection before stop returned.
     for _ in 0..3 {
         assert_eq!(
@@ -386,7 +386,7 @@ fn stop_forces_peers_that_never_close_at_the_deadline() {
         "stop returned after {took:?}, before its deadline"
     );
     assert!(took < ms(2300), "stop took {took:?}");
-    assert_eq!(s.server.connection_count(), 0);
+    assert_eq!(s.server.connections().len(), 0);
     let (_, reason, _) = s.closes.try_recv().expect("on_close before stop returned");
     assert_eq!(reason, Reason::ServerStopped { dropped: 0 });
     // The peer saw the FIN, then the close.

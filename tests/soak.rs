@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use soak_clients::*;
-use threadnet::{ConnOptions, Connection, LengthDelimited, ServerHandle, TcpServer, TimingWheel};
+use threadnet::{
+    codec::LengthDelimited, ConnOptions, Connection, ServerHandle, TcpServer, TimingWheel,
+};
 
 type Conn = Connection<LengthDelimited>;
 
@@ -239,8 +241,8 @@ fn soak_echo_under_mixed_clients() {
 
     // Every client has closed its sockets: the server must see every connection end.
     let s = Arc::clone(&server);
-    let drained = wait_until(Duration::from_secs(10), move || s.connection_count() == 0);
-    let open_after = server.connection_count();
+    let drained = wait_until(Duration::from_secs(10), move || s.connections().is_empty());
+    let open_after = server.connections().len();
     let m = server.metrics();
 
     let s = Arc::clone(&server);

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, IdleAction, LengthDelimited, ServerHandle,
-    TcpServer, TimingWheel,
+    codec::LengthDelimited, idle::IdleAction, CloseReason, ConnOptions, Connection, Handler,
+    ServerHandle, TcpServer, TimingWheel,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -198,7 +198,7 @@ fn stop_from_on_close_while_another_stop_runs() {
         .unwrap();
     race.arm(&server);
     let p = peer(server.local_addr());
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     race.go.send(()).unwrap(); // on_close need not wait: only the first stop can start it
     let first = Race::first_stop(&server, ms(300));
     assert!(ends(&p), "the first stop did not shut the connection down");
@@ -231,7 +231,7 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
         .unwrap();
     race.arm(&server);
     let p = peer(server.local_addr());
-    assert!(wait_until(WAIT, || server.connection_count() == 1));
+    assert!(wait_until(WAIT, || server.connections().len() == 1));
     let conn = server.connections().get(1).expect("the connection");
     // Two messages: whatever the socket takes of the first at once, the second waits in the
     // queue, above the high watermark.

@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, Heartbeat, IdleAction, IdleKind,
-    LengthDelimited, Lines, ManualClock, ServerHandle, TcpClient, TcpServer, TimingWheel,
+    codec::{LengthDelimited, Lines},
+    idle::{Heartbeat, IdleAction, IdleKind},
+    timer::ManualClock,
+    CloseReason, ConnOptions, Connection, Handler, ServerHandle, TcpClient, TcpServer, TimingWheel,
 };
 
 type Conn = Connection<LengthDelimited>;
@@ -107,7 +109,7 @@ fn idle_timeout_is_never_early() {
     let (server, clock, events) = manual_echo(ConnOptions::new().all_idle(secs(10)));
     let (p, _) = connect(&server, &events);
     clock.advance(ms(9_999));
-    assert_eq!(server.connection_count(), 1);
+    assert_eq!(server.connections().len(), 1);
     assert!(events.try_recv().is_err(), "closed before 10 s");
     clock.advance(ms(1));
     assert!(matches!(
@@ -171,7 +173,7 @@ fn the_idle_hook_can_keep_a_connection_and_hears_again() {
         (first.id, first.kind, first.idle),
         (id, IdleKind::Read, secs(10))
     );
-    assert_eq!(server.connection_count(), 1, "kept");
+    assert_eq!(server.connections().len(), 1, "kept");
     clock.advance(secs(10));
     let second = recv(&hook_rx);
     assert_eq!(
@@ -321,7 +323,7 @@ fn heartbeats_between_a_client_and_a_server_keep_both_open() {
             until(|| conn.queued_messages() == 0);
         }
     }
-    assert_eq!(server.connection_count(), 1);
+    assert_eq!(server.connections().len(), 1);
     assert!(client.connection().is_some_and(|c| !c.is_closed()));
     client.stop(WAIT);
     server.stop(WAIT);

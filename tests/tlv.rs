@@ -9,7 +9,8 @@ use std::sync::mpsc::{self, Sender};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, Router, ServerHandle, TcpServer, Tlv, TlvFrame,
+    codec::{Tlv, TlvFrame},
+    CloseReason, ConnOptions, Connection, Handler, Router, ServerHandle, TcpServer,
 };
 
 type Conn = Connection<Tlv>;

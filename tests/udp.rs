@@ -10,8 +10,10 @@ use std::sync::mpsc::{self, Sender};
 
 use common::*;
 use threadnet::{
-    CloseReason, ConnOptions, Connection, Handler, IdleKind, LengthDelimited, Lines, TcpServer,
-    TimingWheel, UdpServer,
+    codec::{LengthDelimited, Lines},
+    idle::IdleKind,
+    udp::UdpServer,
+    CloseReason, ConnOptions, Connection, Handler, TcpServer, TimingWheel,
 };
 
 /// The handler of a line service: written once, run over TCP and UDP.
@@ -284,7 +286,7 @@ fn stop_sends_what_was_sent_and_a_full_table_evicts_the_peer_heard_from_least_re
         "{closed:?}"
     );
     assert_eq!(server.evicted_count(), 1);
-    assert_eq!(server.refused_count(), 0);
+    assert_eq!(server.metrics().connections_refused, 0);
     assert_eq!(server.connections().len(), 2);
 
     let conn = server.connections().get(1).unwrap();
@@ -303,7 +305,7 @@ fn stop_from_a_peers_timer_does_not_deadlock() {
     // The callback runs on the wheel thread holding its peer's timer fence, which the reader
     // needs to finish that peer: stop must not wait for the reader from there.
     let (tx, stopped) = mpsc::channel();
-    let (handle_tx, handle_rx) = mpsc::channel::<threadnet::UdpHandle<Lines>>();
+    let (handle_tx, handle_rx) = mpsc::channel::<threadnet::udp::UdpHandle<Lines>>();
     let handle_rx = std::sync::Arc::new(std::sync::Mutex::new(handle_rx));
     let server = UdpServer::builder()
         .start(Lines::new(), move |_: &Connection<Lines>| {
@@ -329,7 +331,7 @@ fn stop_from_a_peers_timer_does_not_deadlock() {
 
 #[test]
 fn stop_from_a_handler_marks_the_server_stopped_once_the_reader_ends() {
-    let (handle_tx, handle_rx) = mpsc::channel::<threadnet::UdpHandle<Lines>>();
+    let (handle_tx, handle_rx) = mpsc::channel::<threadnet::udp::UdpHandle<Lines>>();
     let handle_rx = std::sync::Arc::new(std::sync::Mutex::new(handle_rx));
     let server = UdpServer::builder()
         .start(Lines::new(), move |_: &Connection<Lines>| {

@@ -12,7 +12,7 @@ use std::sync::mpsc::{self, Sender};
 
 use common::*;
 use threadnet::{
-    Addr, CloseReason, Connection, Handler, LengthDelimited, ServerBuilder, ServerHandle,
+    codec::LengthDelimited, Addr, CloseReason, Connection, Handler, ServerBuilder, ServerHandle,
     TcpClient, TcpServer, UnixServer,
 };
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 use common::*;
 use threadnet::http::{self, Http1, Request, Response};
 use threadnet::{
-    CloseReason, ConnEvent, ConnOptions, Connection, Reply, Resp, ServerHandle, TcpServer,
+    codec::{Reply, Resp},
+    events::ConnEvent,
+    CloseReason, ConnOptions, Connection, ServerHandle, TcpServer,
 };
 
 const WAIT: Duration = Duration::from_secs(2);
@@ -27,15 +29,16 @@ fn resp_server() -> ServerHandle<Resp> {
         .addr("127.0.0.1:0")
         .max_connections(200)
         .start(Resp::new(), |_: &Connection<Resp>| {
-            |conn: &Connection<Resp>, cmd: Result<Vec<Vec<u8>>, threadnet::ProtocolError>| match cmd
-            {
-                Ok(args) => {
-                    let last = args.last().map_or(0, Vec::len);
-                    let _ = conn.send(Reply::Integer((args.len() * 10_000_000 + last) as i64));
-                }
-                Err(e) => {
-                    let _ = conn.send(e.reply());
-                    conn.shutdown(WAIT);
+            |conn: &Connection<Resp>, cmd: Result<Vec<Vec<u8>>, threadnet::codec::ProtocolError>| {
+                match cmd {
+                    Ok(args) => {
+                        let last = args.last().map_or(0, Vec::len);
+                        let _ = conn.send(Reply::Integer((args.len() * 10_000_000 + last) as i64));
+                    }
+                    Err(e) => {
+                        let _ = conn.send(e.reply());
+                        conn.shutdown(WAIT);
+                    }
                 }
             }
         })

@@ -313,7 +313,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Instant;
 
-use threadnet::{ConnOptions, IdleKind};
+use threadnet::{idle::IdleKind, ConnOptions};
 
 /// An echo server that shuts the connection down (plain `Connection::shutdown`) when it
 /// receives the text "shutdown".

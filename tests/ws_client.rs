@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 
 use common::{assert_closed_with, ms, recv, WAIT};
 use threadnet::http::{Request, Response};
-use threadnet::ws::{self, accept_key, apply_mask, Message, WsClient, WsCodec, WsError, WsUpgrade};
+use threadnet::ws::{
+    self, accept_key, apply_mask, Message, WsClient, WsCodec, WsError, WsRecvError, WsUpgrade,
+};
 use threadnet::{
-    Backoff, ClientHandle, CloseReason, ConnOptions, Connection, Handler, IdleKind, ServerBuilder,
-    ServerHandle, TcpClient, TcpServer, UnixServer,
+    idle::IdleKind, Backoff, ClientHandle, CloseReason, ConnOptions, Connection, Handler,
+    ServerBuilder, ServerHandle, TcpClient, TcpServer, UnixServer,
 };
 
 type Got = Result<Message, WsError>;
@@ -262,7 +264,7 @@ fn blocking_client_answers_pings_and_closes_with_a_frame() {
     assert_eq!(next_open(&seen), "/b []");
     client.send(Message::Text("ping-me".into())).unwrap();
     assert_eq!(next_msg(&seen), Message::Text("ping-me".into()));
-    assert_eq!(client.recv().unwrap(), Ok(Message::Ping(b"hb".to_vec())));
+    assert_eq!(client.recv().unwrap(), Message::Ping(b"hb".to_vec()));
     assert_eq!(next_msg(&seen), Message::Pong(b"hb".to_vec()));
     // Dropping the client sends a close frame (1001, going away) before its FIN.
     drop(client);
@@ -272,11 +274,13 @@ fn blocking_client_answers_pings_and_closes_with_a_frame() {
     let client = WsClient::builder().connect_blocking(&url).unwrap();
     assert_eq!(next_open(&seen), "/b []");
     client.send(Message::Text("close-me".into())).unwrap();
-    assert_eq!(client.recv().unwrap(), close_frame(4000, "go away"));
+    assert_eq!(client.recv().unwrap(), close_msg(4000, "go away"));
     next_msg(&seen); // "close-me"
     assert_eq!(next_msg(&seen), close_msg(4000, "go away"));
-    let end = client.recv().unwrap_err();
-    assert_closed_with(&end.reason, 4000, true);
+    match client.recv() {
+        Err(WsRecvError::Closed(reason)) => assert_closed_with(&reason, 4000, true),
+        other => panic!("after the close frame: {other:?}"),
+    }
     server.stop(WAIT);
 }
 
@@ -288,9 +292,9 @@ fn blocking_client_on_a_ws_url_and_a_unix_socket() {
         .connect_blocking(&format!("ws://{}/b", server.local_addr()))
         .unwrap();
     let reply = client.request(Message::Text("one".into()), WAIT).unwrap();
-    assert_eq!(reply, text("one"));
+    assert_eq!(reply, Message::Text("one".into()));
     client.send(Message::Binary(vec![7; 10])).unwrap();
-    assert_eq!(client.recv().unwrap(), Ok(Message::Binary(vec![7; 10])));
+    assert_eq!(client.recv().unwrap(), Message::Binary(vec![7; 10]));
     drop(client);
     server.stop(WAIT);
 
@@ -299,9 +303,71 @@ fn blocking_client_on_a_ws_url_and_a_unix_socket() {
     let url = format!("ws+unix://{}:/u", path.display());
     let client = WsClient::builder().connect_blocking(&url).unwrap();
     let reply = client.request(Message::Text("over unix".into()), WAIT);
-    assert_eq!(reply.unwrap(), text("over unix"));
+    assert_eq!(reply.unwrap(), Message::Text("over unix".into()));
     drop(client);
     unix.stop(WAIT);
+}
+
+/// One `Result` per message: a receive gives a `Message`, or one error that says what
+/// happened instead: no message in time (the connection stays open), the server broke the
+/// protocol (its `WsError`, answered with a close frame of that code), or the connection ended
+/// (with its reason, which every later receive repeats).
+#[test]
+fn blocking_client_gives_one_result_per_message() {
+    let (close_tx, close_rx) = mpsc::channel();
+    let (url, _, t) = bad_server(move |key, s| {
+        let mut out = ok_head(key).into_bytes();
+        out.extend_from_slice(&[0x81, 0x02]);
+        out.extend_from_slice(b"hi");
+        s.write_all(&out).unwrap();
+        // The client's "go" (masked, 2 bytes), then a masked frame: a protocol error.
+        let mut go = [0u8; 8];
+        s.read_exact(&mut go).unwrap();
+        let mut payload = *b"masked";
+        apply_mask(&mut payload, [1, 2, 3, 4]);
+        s.write_all(&[0x81, 0x86, 1, 2, 3, 4]).unwrap();
+        s.write_all(&payload).unwrap();
+        // The client's answer: a masked close frame with 1002; then our FIN.
+        let mut h = [0u8; 6];
+        s.read_exact(&mut h).unwrap();
+        let mut p = vec![0u8; usize::from(h[1] & 0x7F)];
+        s.read_exact(&mut p).unwrap();
+        apply_mask(&mut p, [h[2], h[3], h[4], h[5]]);
+        let _ = close_tx.send((h[0], u16::from_be_bytes([p[0], p[1]])));
+    });
+    let client = WsClient::builder().connect_blocking(&url).unwrap();
+    assert_eq!(client.recv().unwrap(), Message::Text("hi".into()));
+    // Nothing until the client speaks: a deadline passes, and the connection stays open.
+    match client.recv_timeout(ms(50)) {
+        Err(WsRecvError::Timeout) => {}
+        other => panic!("recv_timeout: {other:?}"),
+    }
+    match client.try_recv() {
+        Err(WsRecvError::Timeout) => {}
+        other => panic!("try_recv: {other:?}"),
+    }
+    client.send(Message::Text("go".into())).unwrap();
+    match client.recv() {
+        Err(WsRecvError::Protocol(e)) => assert_eq!(e.code, 1002, "{e}"),
+        other => panic!("a masked frame from the server: {other:?}"),
+    }
+    assert_eq!(recv(&close_rx), (0x88, 1002), "the client's close frame");
+    match client.recv() {
+        Err(WsRecvError::Closed(reason)) => assert_closed_with(&reason, 1002, false),
+        other => panic!("after the close: {other:?}"),
+    }
+    match client.recv_timeout(WAIT) {
+        Err(WsRecvError::Closed(reason)) => assert_closed_with(&reason, 1002, false),
+        other => panic!("a receive after the end: {other:?}"),
+    }
+    match client.request(Message::Text("late".into()), WAIT) {
+        Err(WsRecvError::Send(e)) => {
+            assert!(e.is_closed(), "{e}");
+            assert_eq!(e.into_inner(), Message::Text("late".into()));
+        }
+        other => panic!("a request after the end: {other:?}"),
+    }
+    t.join().unwrap();
 }
 
 /// The Python server: its process, its stdin (closing it ends the server), and its lines.
@@ -674,7 +740,7 @@ fn reconnect_redoes_the_handshake() {
     assert_ne!(second.id(), first.id());
     second.send(Message::Text("again".into())).unwrap();
     assert_eq!(recv(&probe.msgs), text("again"));
-    assert_eq!(client.connections_made(), 2);
+    assert_eq!(client.metrics().connections_accepted, 2);
     client.stop(WAIT);
     server.stop(WAIT);
 }

@@ -2,7 +2,7 @@
 //! the Autobahn|Testsuite case groups that apply to a client (1 framing, 2 ping/pong, 3 reserved
 //! bits, 4 opcodes, 5 fragmentation, 6 UTF-8, 7 close, 9 sizes and limits, 10 masking and
 //! auto-fragmentation), each case run through every way of receiving: the blocking client's
-//! `recv`, `recv_timeout`, `try_recv` polled, `iter` and `request`, and the callback client.
+//! `recv`, `recv_timeout`, `try_recv` polled and `request`, and the callback client.
 //!
 //! The server is a raw std `TcpListener` on 127.0.0.1 that answers the handshake and then sends
 //! the case's frames, built byte by byte below (not with the crate's codec): the first frame in
@@ -25,10 +25,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
-use threadnet::ws::{accept_key, apply_mask, Message, WsClient, WsClientBuilder, WsCodec, WsError};
-use threadnet::{
-    BlockingClient, CloseReason, Connection, Handler, RecvTimeoutError, RequestError, TryRecvError,
+use threadnet::ws::{
+    accept_key, apply_mask, Message, WsBlockingClient, WsClient, WsClientBuilder, WsCodec, WsError,
+    WsRecvError,
 };
+use threadnet::{CloseReason, Connection, Handler};
 
 type Got = Result<Message, WsError>;
 
@@ -348,17 +349,15 @@ enum Method {
     Recv,
     RecvTimeout,
     TryRecv,
-    Iter,
     Request,
     /// `WsClient::connect`: a handler called on the client's reader thread.
     Callback,
 }
 
-const METHODS: [Method; 6] = [
+const METHODS: [Method; 5] = [
     Method::Recv,
     Method::RecvTimeout,
     Method::TryRecv,
-    Method::Iter,
     Method::Request,
     Method::Callback,
 ];
@@ -425,13 +424,10 @@ fn run_client(
     receive(&client, method, reply)
 }
 
-/// The blocking client's receive loop for `method`.
-fn receive(
-    client: &BlockingClient<WsCodec>,
-    method: Method,
-    reply: Reply,
-) -> Result<CloseReason, String> {
-    let answer = |got: Got| match got.ok().and_then(reply) {
+/// The blocking client's receive loop for `method`. A protocol error comes to the loop as
+/// an error the client has answered already (its close frame): it receives on, to the end.
+fn receive(client: &WsBlockingClient, method: Method, reply: Reply) -> Result<CloseReason, String> {
+    let answer = |msg: Message| match reply(msg) {
         Some(m) => client.send(m).map_err(|e| format!("send: {e:?}")),
         None => Ok(()),
     };
@@ -439,61 +435,57 @@ fn receive(
     match method {
         Method::Recv => loop {
             match client.recv() {
-                Ok(got) => answer(got)?,
-                Err(e) => return Ok(e.reason),
+                Ok(msg) => answer(msg)?,
+                Err(WsRecvError::Protocol(_)) => {}
+                Err(WsRecvError::Closed(reason)) => return Ok(reason),
+                Err(e) => return Err(format!("recv: {e}")),
             }
         },
         Method::RecvTimeout => loop {
             match client.recv_timeout(WAIT) {
-                Ok(got) => answer(got)?,
-                Err(RecvTimeoutError::Closed(reason)) => return Ok(reason),
-                Err(RecvTimeoutError::Timeout) => return Err(silent()),
+                Ok(msg) => answer(msg)?,
+                Err(WsRecvError::Protocol(_)) => {}
+                Err(WsRecvError::Closed(reason)) => return Ok(reason),
+                Err(WsRecvError::Timeout) => return Err(silent()),
+                Err(e) => return Err(format!("recv_timeout: {e}")),
             }
         },
         Method::TryRecv => {
             let mut since = Instant::now();
             loop {
                 match client.try_recv() {
-                    Ok(got) => {
-                        answer(got)?;
+                    Ok(msg) => {
+                        answer(msg)?;
                         since = Instant::now();
                     }
-                    Err(TryRecvError::Empty) if since.elapsed() < WAIT => {
+                    Err(WsRecvError::Protocol(_)) => since = Instant::now(),
+                    Err(WsRecvError::Timeout) if since.elapsed() < WAIT => {
                         thread::park_timeout(Duration::from_millis(1));
                     }
-                    Err(TryRecvError::Empty) => return Err(silent()),
-                    Err(TryRecvError::Closed(reason)) => return Ok(reason),
+                    Err(WsRecvError::Timeout) => return Err(silent()),
+                    Err(WsRecvError::Closed(reason)) => return Ok(reason),
+                    Err(e) => return Err(format!("try_recv: {e}")),
                 }
             }
-        }
-        Method::Iter => {
-            for got in client.iter() {
-                answer(got)?;
-            }
-            client
-                .recv()
-                .err()
-                .map(|e| e.reason)
-                .ok_or_else(|| "a message after the iterator ended".into())
         }
         Method::Request => {
             // The first message by a receive; after it each reply is sent with `request`,
             // whose answer is the next message (a ping, a pong: received with a deadline).
             let mut next = client.recv_timeout(WAIT);
             loop {
-                let got = match next {
-                    Ok(got) => got,
-                    Err(RecvTimeoutError::Closed(reason)) => return Ok(reason),
-                    Err(RecvTimeoutError::Timeout) => return Err(silent()),
+                let msg = match next {
+                    Ok(msg) => msg,
+                    Err(WsRecvError::Protocol(_)) => {
+                        next = client.recv_timeout(WAIT);
+                        continue;
+                    }
+                    Err(WsRecvError::Closed(reason)) => return Ok(reason),
+                    Err(WsRecvError::Timeout) => return Err(silent()),
+                    Err(e) => return Err(format!("request: {e}")),
                 };
-                next = match got.ok().and_then(reply) {
+                next = match reply(msg) {
                     None => client.recv_timeout(WAIT),
-                    Some(m) => match client.request(m, WAIT) {
-                        Ok(got) => Ok(got),
-                        Err(RequestError::Closed(reason)) => Err(RecvTimeoutError::Closed(reason)),
-                        Err(RequestError::Timeout) => Err(RecvTimeoutError::Timeout),
-                        Err(RequestError::Send(e)) => return Err(format!("request: {e:?}")),
-                    },
+                    Some(m) => client.request(m, WAIT),
                 };
             }
         }

@@ -17,7 +17,8 @@ use threadnet::http::{Request, Response};
 use threadnet::testing::EmbeddedConnection;
 use threadnet::ws::{self, AutoReply, Message, WsClient, WsCodec, WsError, WsUpgrade};
 use threadnet::{
-    CloseReason, ConnEvent, ConnOptions, Connection, IdleKind, ServerHandle, TcpClient, TcpServer,
+    events::ConnEvent, idle::IdleKind, CloseReason, ConnOptions, Connection, ServerHandle,
+    TcpClient, TcpServer,
 };
 
 /// The frame timeout of these tests: short, so that a test outlives it several times over.
@@ -327,7 +328,7 @@ fn pings_between_fragments_do_not_reset_the_blocking_clients_frame_clock() {
     // the server's EOF after GIVE_UP, mid-message). (`recv`: a receive with a deadline on a
     // WebSocket client is issue 20's first item, not this test's.)
     while let Ok(msg) = client.recv() {
-        assert_eq!(msg, Ok(Message::Ping(b"ping".to_vec())));
+        assert_eq!(msg, Message::Ping(b"ping".to_vec()));
         pings += 1;
         if start.elapsed() > GIVE_UP {
             break;
@@ -411,11 +412,7 @@ fn refused_before_dialling(
     url: &str,
     what: &str,
 ) {
-    let e = builder
-        .clone()
-        .connect_blocking(url)
-        .err()
-        .expect("refused");
+    let e = builder.clone().connect_blocking(url).expect_err("refused");
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     assert!(e.to_string().contains(what), "{what:?} not named in {e}");
     let factory =

@@ -6,10 +6,10 @@
 # to 10.*; 12.* and 13.* are compression (permessage-deflate), which threadnet does not offer.
 #
 #   bash benches/harness/autobahn.sh                        # ~3 min, plus the first build
-#   SIDES=client METHODS="recv iter" bash benches/harness/autobahn.sh
+#   SIDES=client METHODS="recv request" bash benches/harness/autobahn.sh
 #   CASES='"1.*", "6.4.*"' bash benches/harness/autobahn.sh # a quick check
 #
-# Env: SIDES ("server client"); METHODS ("recv recv-timeout try-recv iter request", the
+# Env: SIDES ("server client"); METHODS ("recv recv-timeout try-recv request", the
 # client's --recv values); CASES (the spec's case patterns, JSON strings, default 1.* to
 # 10.*); VENV (the suite's virtualenv, default ~/.cache/threadnet-autobahn-venv); PYTHON2 (the
 # Python 2.7 that makes it, default python2.7 on PATH or pyenv's 2.7); OUT (results folder,
@@ -26,7 +26,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SIDES=${SIDES:-server client}
-METHODS=${METHODS:-recv recv-timeout try-recv iter request}
+METHODS=${METHODS:-recv recv-timeout try-recv request}
 CASES=${CASES:-'"1.*", "2.*", "3.*", "4.*", "5.*", "6.*", "7.*", "9.*", "10.*"'}
 VENV=${VENV:-$HOME/.cache/threadnet-autobahn-venv}
 OUT=${OUT:-$HERE/results/autobahn-$(date +%Y%m%d-%H%M%S)}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use threadnet::http::{Request, Response};
 use threadnet::signal::Stoppable;
 use threadnet::ws::{Message, WsCodec, WsHandler, WsUpgrade};
-use threadnet::{CloseReason, Connection, Lines, ServerHandle};
+use threadnet::{codec::Lines, CloseReason, Connection, ServerHandle};
 
 use super::{Event, Hub, Who};
 

@@ -46,7 +46,7 @@ type Pool = Mutex<Vec<Vec<u8>>>;
 ///
 /// ```
 /// use std::io::BufReader;
-/// use threadnet::{Chunk, Codec, RawChunks};
+/// use threadnet::{codec::{Chunk, RawChunks}, Codec};
 ///
 /// let mut codec = RawChunks::new().chunk_size(4);
 ///
@@ -188,7 +188,7 @@ fn give_back(pool: &Pool, buf: Vec<u8>) {
 /// # Example
 ///
 /// ```
-/// use threadnet::Chunk;
+/// use threadnet::codec::Chunk;
 ///
 /// let mut chunk = Chunk::from(b"hello".to_vec());
 /// assert_eq!(chunk.len(), 5);

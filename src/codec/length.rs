@@ -157,7 +157,7 @@ const MAX_LENGTH_FIELD_OFFSET: usize = 64 * 1024;
 /// # Example
 ///
 /// ```
-/// use threadnet::{Codec, LengthDelimited};
+/// use threadnet::{codec::LengthDelimited, Codec};
 ///
 /// let mut codec = LengthDelimited::new();
 ///
@@ -228,7 +228,7 @@ impl LengthDelimited {
     /// ```
     ///
     /// ```
-    /// use threadnet::{Codec, LengthDelimited};
+    /// use threadnet::{codec::LengthDelimited, Codec};
     ///
     /// let mut codec = LengthDelimited::new().length_width(2);
     ///
@@ -267,7 +267,7 @@ impl LengthDelimited {
     /// ```
     ///
     /// ```
-    /// use threadnet::{Codec, Endian, LengthDelimited};
+    /// use threadnet::{codec::{Endian, LengthDelimited}, Codec};
     ///
     /// let mut codec = LengthDelimited::new().endian(Endian::Little);
     ///
@@ -307,7 +307,7 @@ impl LengthDelimited {
     /// ```
     ///
     /// ```
-    /// use threadnet::{Codec, LengthDelimited};
+    /// use threadnet::{codec::LengthDelimited, Codec};
     ///
     /// let mut codec = LengthDelimited::new().length_field_offset(2);
     ///
@@ -365,7 +365,7 @@ impl LengthDelimited {
     ///
     /// ```
     /// use std::io::ErrorKind;
-    /// use threadnet::{Codec, LengthDelimited};
+    /// use threadnet::{codec::LengthDelimited, Codec};
     ///
     /// let mut codec = LengthDelimited::new().length_adjustment(-4);
     ///
@@ -408,7 +408,7 @@ impl LengthDelimited {
     /// ```
     ///
     /// ```
-    /// use threadnet::{Codec, LengthDelimited};
+    /// use threadnet::{codec::LengthDelimited, Codec};
     ///
     /// let mut codec = LengthDelimited::new().length_width(2).num_skip(0);
     ///
@@ -440,7 +440,7 @@ impl LengthDelimited {
     ///
     /// ```
     /// use std::io::ErrorKind;
-    /// use threadnet::{Codec, LengthDelimited};
+    /// use threadnet::{codec::LengthDelimited, Codec};
     ///
     /// let mut codec = LengthDelimited::new().max_frame_length(4);
     /// assert_eq!(codec.get_max_frame_length(), 4);

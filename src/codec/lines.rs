@@ -48,7 +48,7 @@ const DEFAULT_MAX_LINE_LENGTH: usize = 64 * 1024;
 /// # Example
 ///
 /// ```
-/// use threadnet::{Codec, Lines};
+/// use threadnet::{codec::Lines, Codec};
 ///
 /// let mut codec = Lines::new();
 ///
@@ -89,7 +89,7 @@ impl Lines {
     ///
     /// ```
     /// use std::io::ErrorKind;
-    /// use threadnet::{Codec, Lines};
+    /// use threadnet::{codec::Lines, Codec};
     ///
     /// let mut codec = Lines::new().max_line_length(5);
     /// assert_eq!(codec.get_max_line_length(), 5);

@@ -40,7 +40,7 @@ use std::io::{self, BufRead, Write};
 ///
 /// ```
 /// use std::io::BufReader;
-/// use threadnet::{Codec, Raw};
+/// use threadnet::{codec::Raw, Codec};
 ///
 /// let mut codec = Raw;
 ///

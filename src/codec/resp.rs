@@ -106,7 +106,7 @@ const ARRAY_PREALLOC: usize = 64;
 /// # Example
 ///
 /// ```
-/// use threadnet::{Codec, Reply, Resp};
+/// use threadnet::{codec::{Reply, Resp}, Codec};
 ///
 /// let mut codec = Resp::new();
 ///
@@ -160,7 +160,7 @@ impl Resp {
     /// # Example
     ///
     /// ```
-    /// use threadnet::{Codec, Resp};
+    /// use threadnet::{codec::Resp, Codec};
     ///
     /// let mut codec = Resp::new().max_array_length(2);
     /// let mut input: &[u8] = b"*3\r\n";
@@ -180,7 +180,7 @@ impl Resp {
     /// # Example
     ///
     /// ```
-    /// use threadnet::{Codec, Reply, Resp};
+    /// use threadnet::{codec::{Reply, Resp}, Codec};
     ///
     /// let mut codec = Resp::new().max_bulk_length(4);
     /// // The header alone is enough to refuse the argument.
@@ -211,7 +211,7 @@ impl Resp {
     /// # Example
     ///
     /// ```
-    /// use threadnet::{Codec, Resp};
+    /// use threadnet::{codec::Resp, Codec};
     ///
     /// let mut codec = Resp::new().max_command_length(140);
     /// let mut input: &[u8] = b"*2\r\n$3\r\nGET\r\n$77\r\n"; // (3 + 64) + (77 + 64)
@@ -247,7 +247,7 @@ impl Resp {
     /// seconds.
     ///
     /// ```
-    /// use threadnet::Resp;
+    /// use threadnet::codec::Resp;
     ///
     /// assert_eq!(Resp::parse_integer(b"-42"), Some(-42));
     /// assert_eq!(Resp::parse_integer(b"0"), Some(0));

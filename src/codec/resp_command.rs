@@ -25,7 +25,7 @@ const _: () = assert!(INLINE_BYTES <= u8::MAX as usize);
 /// and where each argument ends), never one per argument.
 ///
 /// ```
-/// use threadnet::Command;
+/// use threadnet::codec::Command;
 ///
 /// let cmd: Command = ["SET", "k", "hello"].into_iter().collect();
 /// assert_eq!(cmd.len(), 3);
@@ -304,7 +304,7 @@ impl Args for Command {
 /// both codecs accept the same commands.
 ///
 /// ```
-/// use threadnet::{Codec, Reply, Resp, RespCommands};
+/// use threadnet::{codec::{Reply, Resp, RespCommands}, Codec};
 ///
 /// let mut codec = Resp::new().max_command_length(4096).commands();
 /// let mut input: &[u8] = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n";

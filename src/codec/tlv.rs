@@ -16,7 +16,7 @@ use super::length::DEFAULT_MAX_FRAME_LENGTH;
 /// [`TlvFrame::is_heartbeat`] to recognise one.
 ///
 /// ```
-/// use threadnet::TlvFrame;
+/// use threadnet::codec::TlvFrame;
 ///
 /// let hello = TlvFrame::new(1, b"hello".to_vec());
 /// assert_eq!((hello.kind, hello.payload.as_slice()), (1, &b"hello"[..]));
@@ -87,7 +87,7 @@ impl TlvFrame {
 /// # Example
 ///
 /// ```
-/// use threadnet::{Codec, Tlv, TlvFrame};
+/// use threadnet::{codec::{Tlv, TlvFrame}, Codec};
 ///
 /// let mut codec = Tlv::new();
 ///
@@ -128,7 +128,7 @@ impl Tlv {
     ///
     /// ```
     /// use std::io::ErrorKind;
-    /// use threadnet::{Codec, Tlv, TlvFrame};
+    /// use threadnet::{codec::{Tlv, TlvFrame}, Codec};
     ///
     /// let mut codec = Tlv::new().max_frame_length(4);
     /// assert_eq!(codec.get_max_frame_length(), 4);

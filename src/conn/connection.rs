@@ -323,7 +323,7 @@ impl<C: Codec> Connection<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use threadnet::{Connection, Lines};
+    /// use threadnet::{codec::Lines, Connection};
     ///
     /// // A handler that closes the connection if no `AUTH` line arrives within 5 s.
     /// let handler = |conn: &Connection<Lines>, line: String| {

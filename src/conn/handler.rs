@@ -16,7 +16,7 @@ use crate::conn::{CloseReason, Connection};
 /// A closure `FnMut(&Connection<C>, C::In)` is a handler that only has `on_message`:
 ///
 /// ```
-/// use threadnet::{Connection, Handler, Lines};
+/// use threadnet::{codec::Lines, Connection, Handler};
 ///
 /// fn is_handler<H: Handler<Lines>>(_: H) {}
 /// is_handler(|conn: &Connection<Lines>, line: String| {

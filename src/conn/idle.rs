@@ -104,7 +104,7 @@ pub type IdleHook = Arc<dyn Fn(IdleEvent) -> IdleAction + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use threadnet::{ConnOptions, Heartbeat, Lines};
+/// use threadnet::{codec::Lines, idle::Heartbeat, ConnOptions};
 ///
 /// let beat = Heartbeat::encode(&Lines::new(), &"PING".to_string(), Duration::from_secs(10))
 ///     .unwrap()

@@ -18,7 +18,7 @@
 //! with one system call (no copy, no buffer, and no wake-up while the peer is silent). Should
 //! a frame start with `fill_buf` again, the patience is put back and a buffer made.
 //!
-//! [`RawChunks`]: crate::RawChunks
+//! [`RawChunks`]: crate::codec::RawChunks
 
 use std::io::{self, BufRead, Read};
 use std::time::Duration;

@@ -69,8 +69,8 @@ pub type EventHook = Arc<dyn Fn(&ConnEvent<'_>) + Send + Sync>;
 ///
 /// With the defaults, 1 024 connections ×
 /// ([`send_queue_bytes`](Self::send_queue_bytes) 1 MiB + [`read_buffer_size`](Self::read_buffer_size)
-/// 32 KiB + a frame of 1 MiB: [`LengthDelimited`](crate::LengthDelimited),
-/// [`Tlv`](crate::Tlv), an [`Http1`](crate::http::Http1) body, a [`Resp`](crate::Resp)
+/// 32 KiB + a frame of 1 MiB: [`LengthDelimited`](crate::codec::LengthDelimited),
+/// [`Tlv`](crate::codec::Tlv), an [`Http1`](crate::http::Http1) body, a [`Resp`](crate::codec::Resp)
 /// command) is about 2 GiB, which a small machine can afford (with 8 MiB frames it was over
 /// 9 GiB). The frame limit is the one to raise for a protocol of large messages
 /// ([`max_frame_length`](Self::max_frame_length), or the codec's own `max_*`, each up to its
@@ -227,7 +227,7 @@ impl ConnOptions {
     /// reader thread, before `on_connect` and before `on_close`; keep it short.
     ///
     /// ```
-    /// use threadnet::{ConnEvent, ConnOptions};
+    /// use threadnet::{events::ConnEvent, ConnOptions};
     ///
     /// let opts = ConnOptions::new().on_event(|event| match event {
     ///     ConnEvent::Opened { id, peer } => eprintln!("#{id} {peer} opened"),
@@ -271,7 +271,7 @@ impl ConnOptions {
     /// Capacity in bytes of the connection's read buffer, made when the first byte arrives and
     /// given back when the peer has sent nothing for a second between two messages, so an idle
     /// connection costs no buffer. Only the pages the socket has filled take memory. Also the
-    /// largest chunk the [`Raw`](crate::Raw) codec returns.
+    /// largest chunk the [`Raw`](crate::codec::Raw) codec returns.
     ///
     /// Defaults to 32 KiB (32 768 bytes).
     ///
@@ -332,9 +332,9 @@ impl ConnOptions {
     /// Sets the codec's largest frame in bytes (through
     /// [`Codec::set_max_frame_length`](crate::Codec::set_max_frame_length)).
     ///
-    /// Defaults to the codec's own limit (1 MiB for [`LengthDelimited`](crate::LengthDelimited),
-    /// [`Tlv`](crate::Tlv) and an [`Http1`](crate::http::Http1) body, 64 KiB for
-    /// [`Lines`](crate::Lines)); see [Memory](Self#memory) for what it costs.
+    /// Defaults to the codec's own limit (1 MiB for [`LengthDelimited`](crate::codec::LengthDelimited),
+    /// [`Tlv`](crate::codec::Tlv) and an [`Http1`](crate::http::Http1) body, 64 KiB for
+    /// [`Lines`](crate::codec::Lines)); see [Memory](Self#memory) for what it costs.
     pub fn max_frame_length(mut self, bytes: usize) -> Self {
         self.max_frame_length = Some(bytes);
         self
@@ -415,7 +415,7 @@ impl ConnOptions {
 impl ConnOptions {
     /// Closes a connection that has read nothing from its peer for `timeout` (Netty's
     /// reader-idle), with [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of
-    /// [`IdleKind::Read`](crate::IdleKind::Read), unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default;
+    /// [`IdleKind::Read`](crate::idle::IdleKind::Read), unless the [`on_idle`](Self::on_idle) hook keeps it. Off by default;
     /// [`Duration::ZERO`] turns it off.
     pub fn read_idle(mut self, timeout: Duration) -> Self {
         self.idle.read = non_zero(timeout);
@@ -423,14 +423,14 @@ impl ConnOptions {
     }
 
     /// As [`read_idle`](Self::read_idle), for a connection that has written nothing for
-    /// `timeout` ([`IdleKind::Write`](crate::IdleKind::Write)). Off by default; [`Duration::ZERO`] turns it off.
+    /// `timeout` ([`IdleKind::Write`](crate::idle::IdleKind::Write)). Off by default; [`Duration::ZERO`] turns it off.
     pub fn write_idle(mut self, timeout: Duration) -> Self {
         self.idle.write = non_zero(timeout);
         self
     }
 
     /// As [`read_idle`](Self::read_idle), for a connection that has neither read nor written
-    /// for `timeout` ([`IdleKind::All`](crate::IdleKind::All)). Off by default; [`Duration::ZERO`] turns it off.
+    /// for `timeout` ([`IdleKind::All`](crate::idle::IdleKind::All)). Off by default; [`Duration::ZERO`] turns it off.
     pub fn all_idle(mut self, timeout: Duration) -> Self {
         self.idle.all = non_zero(timeout);
         self
@@ -439,7 +439,7 @@ impl ConnOptions {
     /// The longest one message may take to arrive once its first byte has: a connection
     /// whose peer has started a frame (an HTTP head, a RESP command, a length-delimited
     /// frame) and not finished it within `timeout` is closed with
-    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of [`IdleKind::Frame`](crate::IdleKind::Frame),
+    /// [`CloseReason::IdleTimeout`](crate::CloseReason::IdleTimeout) of [`IdleKind::Frame`](crate::idle::IdleKind::Frame),
     /// unless the [`on_idle`](Self::on_idle) hook keeps it. [`Duration::ZERO`] turns it off.
     ///
     /// It is what stops a *slowloris* peer: one that trickles a frame a byte at a time, so
@@ -450,7 +450,7 @@ impl ConnOptions {
     /// byte to its last, whatever control messages (pings) come between
     /// ([`Codec::mid_message`](crate::Codec::mid_message)).
     ///
-    /// Defaults to 30 seconds ([`DEFAULT_FRAME_TIMEOUT`](crate::DEFAULT_FRAME_TIMEOUT)), on,
+    /// Defaults to 30 seconds ([`DEFAULT_FRAME_TIMEOUT`](crate::idle::DEFAULT_FRAME_TIMEOUT)), on,
     /// so that a server is protected without its author knowing of the attack: nginx closes
     /// a client that has not sent its request head within `client_header_timeout` (60 s by
     /// default), and Apache's `mod_reqtimeout` allows 20 s for the head, extended up to
@@ -471,7 +471,7 @@ impl ConnOptions {
     }
 
     /// Sends `heartbeat`'s message whenever the connection has written nothing for its
-    /// interval, and closes it ([`IdleKind::Heartbeat`](crate::IdleKind::Heartbeat)) when the peer has sent nothing for
+    /// interval, and closes it ([`IdleKind::Heartbeat`](crate::idle::IdleKind::Heartbeat)) when the peer has sent nothing for
     /// `misses` intervals. Works the same on servers and clients. Off by default.
     ///
     /// A heartbeat that finds the send queue full is skipped (the connection is not idle).
@@ -480,8 +480,8 @@ impl ConnOptions {
         self
     }
 
-    /// Decides what an idle limit does: `hook` gets each [`IdleEvent`](crate::IdleEvent) and returns
-    /// [`IdleAction::Close`](crate::IdleAction::Close) (the default without a hook) or [`IdleAction::Keep`](crate::IdleAction::Keep).
+    /// Decides what an idle limit does: `hook` gets each [`IdleEvent`](crate::idle::IdleEvent) and returns
+    /// [`IdleAction::Close`](crate::idle::IdleAction::Close) (the default without a hook) or [`IdleAction::Keep`](crate::idle::IdleAction::Keep).
     ///
     /// The hook runs on the timing wheel's thread, so it must be short; to act on the
     /// connection (send a probe, log), look it up by `event.id` in

@@ -31,7 +31,7 @@ pub(crate) trait Layer: Send + Sync {
         None
     }
 
-    /// The bytes of one heartbeat, made from the [`Heartbeat`](crate::Heartbeat)'s encoded
+    /// The bytes of one heartbeat, made from the [`Heartbeat`](crate::idle::Heartbeat)'s encoded
     /// message when it is sent (a WebSocket client masks each beat with a fresh key); `None`
     /// sends the message as it is.
     fn beat(&self, encoded: &[u8]) -> Option<Vec<u8>> {

@@ -11,7 +11,7 @@
 //!
 //! ```no_run
 //! use threadnet::activation::{self, Inherited};
-//! use threadnet::{Connection, Lines, TcpServer};
+//! use threadnet::{codec::Lines, Connection, TcpServer};
 //!
 //! let builder = match activation::listeners()?.into_iter().find_map(Inherited::into_tcp) {
 //!     Some(listener) => TcpServer::builder().listener(listener), // started by systemd

@@ -2,7 +2,7 @@
 //! Prometheus text exposition format (the field's standard; Tao exports counters too).
 //!
 //! Every server ([`ServerHandle::metrics`](crate::ServerHandle::metrics),
-//! [`UdpHandle::metrics`](crate::UdpHandle::metrics)) and client
+//! [`UdpHandle::metrics`](crate::udp::UdpHandle::metrics)) and client
 //! ([`ClientHandle::metrics`](crate::ClientHandle::metrics)) keeps one set of counters, shared
 //! by its connections; each connection also counts its own ([`ConnStats`]). Counting is one
 //! relaxed atomic add per event, where the event already happens: per message decoded or
@@ -15,7 +15,7 @@
 //! use std::io::Write;
 //! use std::net::TcpStream;
 //! use std::time::Duration;
-//! use threadnet::{Connection, Lines, TcpServer};
+//! use threadnet::{codec::Lines, Connection, TcpServer};
 //!
 //! let server = TcpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
 //!     |conn: &Connection<Lines>, line: String| {

@@ -18,7 +18,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use threadnet::{signal, Connection, Lines, TcpServer};
+//! use threadnet::{codec::Lines, signal, Connection, TcpServer};
 //!
 //! let server = TcpServer::builder()
 //!     .addr("127.0.0.1:7000")
@@ -44,7 +44,7 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use threadnet::signal::StopOnSignals;
-//! use threadnet::{activation, Connection, Lines, TcpServer};
+//! use threadnet::{activation, codec::Lines, Connection, TcpServer};
 //!
 //! let listener = activation::tcp_listener("127.0.0.1:8080")?; // inherited, or bound
 //! let server = TcpServer::builder()
@@ -411,7 +411,7 @@ type HandoffHook = Box<dyn FnMut() -> bool + Send>;
 /// ```no_run
 /// use std::time::Duration;
 /// use threadnet::signal::StopOnSignals;
-/// use threadnet::{Connection, Lines, TcpServer};
+/// use threadnet::{codec::Lines, Connection, TcpServer};
 ///
 /// let server = TcpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
 ///     |conn: &Connection<Lines>, line: String| {

@@ -10,7 +10,7 @@ use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::codec::Codec;
 use crate::conn::lifecycle::{self, Decoded, End};
 use crate::conn::{CloseReason, Connection};
-use crate::error::{SendError, TrySendError};
+use crate::error::SendError;
 use crate::pull::error::{RecvError, RecvTimeoutError, RequestError, TryRecvError};
 use crate::pull::input::{CallerInput, Wait};
 use crate::sync::{catch, deadline_after, lock, Latch};
@@ -36,7 +36,7 @@ use crate::sys::transport::{Socket, Target};
 ///
 /// ```
 /// use std::time::Duration;
-/// use threadnet::{BlockingClient, Connection, Lines, TcpServer};
+/// use threadnet::{codec::Lines, BlockingClient, Connection, TcpServer};
 ///
 /// let server = TcpServer::builder().start(Lines::new(), |_: &Connection<Lines>| {
 ///     |conn: &Connection<Lines>, line: String| {
@@ -221,7 +221,7 @@ impl<C: Codec> BlockingClient<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use threadnet::{Backoff, BlockingClient, Lines, TcpClient};
+    /// use threadnet::{codec::Lines, Backoff, BlockingClient, TcpClient};
     ///
     /// # let server = threadnet::TcpServer::builder().start(Lines::new(), |_: &_| |_: &_, _: String| {})?;
     /// # let addr = server.local_addr();
@@ -300,7 +300,8 @@ impl<C: Codec> BlockingClient<C> {
 
     /// Sends `msg`, waiting while the send queue is full, up to the send timeout
     /// ([`ConnOptions::send_timeout`](crate::ConnOptions::send_timeout)). As
-    /// [`Connection::send`].
+    /// [`Connection::send`]; the [`connection`](Self::connection) has the other sends
+    /// ([`try_send`](Connection::try_send), [`send_timeout`](Connection::send_timeout)).
     ///
     /// # Errors
     ///
@@ -308,26 +309,6 @@ impl<C: Codec> BlockingClient<C> {
     /// codec refused it.
     pub fn send(&self, msg: C::Out) -> Result<(), SendError<C::Out>> {
         self.shared.conn.send(msg)
-    }
-
-    /// Sends `msg`, waiting up to `timeout` while the queue is full. As
-    /// [`Connection::send_timeout`].
-    ///
-    /// # Errors
-    ///
-    /// As [`send`](Self::send).
-    pub fn send_timeout(&self, msg: C::Out, timeout: Duration) -> Result<(), SendError<C::Out>> {
-        self.shared.conn.send_timeout(msg, timeout)
-    }
-
-    /// Sends `msg` if the queue has room now. As [`Connection::try_send`].
-    ///
-    /// # Errors
-    ///
-    /// The message is handed back in [`TrySendError::Full`] when the queue is full, and as in
-    /// [`send`](Self::send) otherwise.
-    pub fn try_send(&self, msg: C::Out) -> Result<(), TrySendError<C::Out>> {
-        self.shared.conn.try_send(msg)
     }
 
     /// The next message, read and decoded on this thread, waiting for as long as it takes.
@@ -445,13 +426,6 @@ impl<C: Codec> BlockingClient<C> {
     /// return the end too, even if a message was already buffered. Returns at once.
     pub fn close(&self) {
         self.shared.conn.close();
-    }
-
-    /// Always 0: received messages are not queued any more, the caller reads them from the
-    /// socket (kept for compatibility).
-    #[deprecated(note = "a BlockingClient has no inbox: its caller reads the socket itself")]
-    pub fn pending(&self) -> usize {
-        0
     }
 
     /// The client underneath: its counters ([`ClientHandle::metrics`]) and its stop (which,

@@ -1,5 +1,8 @@
-//! Pulling instead of being called: a [`BlockingClient`] that the calling thread sends on and
-//! receives from, and a [`PullServer`] whose events one loop takes from a queue.
+//! Pulling instead of being called: a [`BlockingClient`](crate::BlockingClient) that the
+//! calling thread sends on and receives from, and a [`PullServer`](crate::PullServer) whose
+//! [`Event`]s one loop takes from a queue. This module holds what they hand back: the events,
+//! and the errors of their receives, in the shape of `std::sync::mpsc`'s (the two types
+//! themselves are at the crate's root).
 //!
 //! A blocking client has no reader thread: its caller reads the socket and decodes
 //! (`input.rs` keeps the bytes of a frame in progress so that a receive whose deadline passes
@@ -14,12 +17,37 @@
 //! thread; pick pulling when the program already has a loop of its own, or for tests and
 //! scripts that read top to bottom.
 
-mod client;
+//!
+//! ```
+//! use std::time::Duration;
+//! use threadnet::codec::Lines;
+//! use threadnet::pull::{Event, RecvTimeoutError};
+//! use threadnet::{BlockingClient, PullServer, TcpServer};
+//!
+//! let server = PullServer::start(TcpServer::builder(), Lines::new())?;
+//! let client = BlockingClient::connect(server.local_addr(), Lines::new())?;
+//! client.send("hello".to_string()).unwrap();
+//! // One loop serves every connection: it takes their events in turn.
+//! loop {
+//!     match server.recv_timeout(Duration::from_secs(5)) {
+//!         Ok(Event::Message(conn, line)) => {
+//!             let _ = conn.send(line.to_uppercase());
+//!             break;
+//!         }
+//!         Ok(_) => {} // a connection opened or closed
+//!         Err(RecvTimeoutError::Timeout) => panic!("nothing came"),
+//!         Err(RecvTimeoutError::Closed(reason)) => panic!("the server ended: {reason}"),
+//!     }
+//! }
+//! assert_eq!(client.recv_timeout(Duration::from_secs(5)).unwrap(), "HELLO");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub(crate) mod client;
 mod error;
 mod inbox;
 mod input;
-mod server;
+pub(crate) mod server;
 
-pub use client::BlockingClient;
 pub use error::{RecvError, RecvTimeoutError, RequestError, TryRecvError};
-pub use server::{Event, PullServer};
+pub use server::Event;

@@ -56,7 +56,7 @@ impl<C: Codec> std::fmt::Debug for Event<C> {
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::net::TcpStream;
-/// use threadnet::{Event, Lines, PullServer, TcpServer};
+/// use threadnet::{codec::Lines, pull::Event, PullServer, TcpServer};
 ///
 /// let server = PullServer::start(TcpServer::builder(), Lines::new())?;
 /// let mut peer = TcpStream::connect(server.local_addr())?;

@@ -30,7 +30,7 @@ use acceptor::Acceptor;
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::net::TcpStream;
 /// use std::time::{Duration, Instant};
-/// use threadnet::{Connection, Lines, TcpServer};
+/// use threadnet::{codec::Lines, Connection, TcpServer};
 ///
 /// // An upper-casing line server on a free port.
 /// let server = TcpServer::builder()
@@ -90,7 +90,7 @@ impl TcpServer {
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::os::unix::net::UnixStream;
 /// use std::time::{Duration, Instant};
-/// use threadnet::{Connection, Lines, UnixServer};
+/// use threadnet::{codec::Lines, Connection, UnixServer};
 ///
 /// let path = std::env::temp_dir().join(format!("threadnet-doc-{}.sock", std::process::id()));
 /// let server = UnixServer::builder(&path)
@@ -115,7 +115,10 @@ pub struct UnixServer;
 impl UnixServer {
     /// A builder listening on the socket file `path`, every other option at its default.
     pub fn builder(path: impl AsRef<Path>) -> ServerBuilder {
-        ServerBuilder::default().unix(path)
+        ServerBuilder {
+            bind: Bind::Unix(path.as_ref().to_path_buf()),
+            ..ServerBuilder::default()
+        }
     }
 }
 
@@ -129,8 +132,8 @@ enum Bind {
     Listening(Arc<std::net::TcpListener>),
 }
 
-/// Options of a [`TcpServer`] or a [`UnixServer`]; [`start`](ServerBuilder::start) or
-/// [`run`](ServerBuilder::run) it with a codec and a handler factory.
+/// Options of a [`TcpServer`] or a [`UnixServer`]; [`start`](ServerBuilder::start) it with a
+/// codec and a handler factory.
 #[derive(Debug, Clone)]
 pub struct ServerBuilder {
     bind: Bind,
@@ -170,14 +173,6 @@ impl ServerBuilder {
         self
     }
 
-    /// Listens on a Unix-domain socket file at `path` instead of a TCP address (what
-    /// [`UnixServer::builder`] sets). The file is created at start, replacing a stale one, and
-    /// removed at stop.
-    pub fn unix(mut self, path: impl AsRef<Path>) -> Self {
-        self.bind = Bind::Unix(path.as_ref().to_path_buf());
-        self
-    }
-
     /// Serves on `listener`, already bound and listening, instead of binding an address: a
     /// listener inherited from a service manager (systemd socket activation) or from the
     /// process this one replaces, so that the port never closes in between.
@@ -199,7 +194,7 @@ impl ServerBuilder {
     ///
     /// ```
     /// use std::net::TcpStream;
-    /// use threadnet::{Connection, Lines, TcpServer};
+    /// use threadnet::{codec::Lines, Connection, TcpServer};
     ///
     /// let factory = |_: &Connection<Lines>| |c: &Connection<Lines>, l: String| {
     ///     let _ = c.send(l);
@@ -219,8 +214,8 @@ impl ServerBuilder {
     }
 
     /// Most connections open at once. A connection past the limit is accepted and closed at
-    /// once (a peer sees EOF or a reset, not a hanging connect), and counted in
-    /// [`ServerHandle::refused_count`].
+    /// once (a peer sees EOF or a reset, not a hanging connect), and counted in the
+    /// [`metrics`](ServerHandle::metrics)' `connections_refused`.
     ///
     /// This bounds the threads (and file descriptors) the server's peers can hold, but a peer
     /// that connects and never sends holds its slot for as long as it likes: enough of them
@@ -287,8 +282,8 @@ impl ServerBuilder {
     /// [`proxy_header_timeout`](Self::proxy_header_timeout) after the accept; the bytes after
     /// it go to the codec. A connection without a valid header in time (no header, a
     /// malformed one, a v1 line over 107 bytes, a v2 header over 16 + 536 bytes) is closed
-    /// and counted in [`ServerHandle::refused_count`]: it never opens, so its handler is not
-    /// made. Turn it on only behind a balancer that always sends the header (the spec forbids
+    /// and counted in the [`metrics`](ServerHandle::metrics)' `connections_refused`: it never
+    /// opens, so its handler is not made. Turn it on only behind a balancer that always sends the header (the spec forbids
     /// guessing), and keep clients from reaching the port directly: anyone who can connect
     /// can name any address.
     ///
@@ -298,7 +293,7 @@ impl ServerBuilder {
     /// use std::io::{BufRead, BufReader, Write};
     /// use std::net::TcpStream;
     /// use std::time::Duration;
-    /// use threadnet::{Connection, Lines, TcpServer};
+    /// use threadnet::{codec::Lines, Connection, TcpServer};
     ///
     /// // Answers each line with the client's address and the balancer's.
     /// let server = TcpServer::builder()
@@ -404,24 +399,6 @@ impl ServerBuilder {
             inner,
         })
     }
-
-    /// Binds and serves on background threads, blocking the calling thread until the server is
-    /// stopped (by a [`ServerHandle::stop`] from a clone of the handle, which a handler factory
-    /// cannot get, so in practice: until the process ends).
-    ///
-    /// # Errors
-    ///
-    /// As [`start`](Self::start).
-    pub fn run<C, H, F>(self, codec: C, factory: F) -> io::Result<()>
-    where
-        C: Codec,
-        H: Handler<C>,
-        F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
-    {
-        let handle = self.start(codec, factory)?;
-        handle.wait();
-        Ok(())
-    }
 }
 
 struct Inner<C: Codec> {
@@ -513,29 +490,20 @@ impl<C: Codec> ServerHandle<C> {
         self.inner.local_addr.clone()
     }
 
-    /// Connections open now.
-    pub fn connection_count(&self) -> usize {
-        self.inner.registry.len()
-    }
-
-    /// Connections accepted and served since the start (refused ones not counted).
-    pub fn accepted_count(&self) -> u64 {
-        self.metrics().connections_accepted
-    }
-
-    /// Connections closed at once after `accept`: because [`ServerBuilder::max_connections`]
-    /// were open, because the accepted socket could not be given the options a connection
-    /// needs, because no thread could be spawned for it (out of threads or memory, or an
-    /// impossible [`ConnOptions::stack_size`]), or, with
-    /// [`ServerBuilder::proxy_protocol`], because it sent no valid header in time. A refused connection never opens: its handler
-    /// is not made, and it gets neither `on_connect` nor `on_close`.
-    pub fn refused_count(&self) -> u64 {
-        self.metrics().connections_refused
-    }
-
     /// The server's counters now: connections, messages, bytes, errors (messages and bytes
     /// summed over its connections under one short lock); see [`metrics`](crate::metrics)
-    /// for Prometheus.
+    /// for Prometheus. How many connections are open is its `connections_active` (or
+    /// [`connections`](Self::connections)`().len()`), how many were accepted and served
+    /// `connections_accepted`.
+    ///
+    /// `connections_refused` counts the connections closed at once after `accept`: because
+    /// [`ServerBuilder::max_connections`] were open, because the accepted socket could not be
+    /// given the options a connection needs, because no thread could be spawned for it (out of
+    /// threads or memory, or an impossible
+    /// [`ConnOptions::stack_size`](crate::ConnOptions::stack_size)), or, with
+    /// [`ServerBuilder::proxy_protocol`], because it sent no valid header in time. A refused
+    /// connection never opens: its handler is not made, and it gets neither `on_connect` nor
+    /// `on_close`.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot(self.inner.registry.len())
     }
@@ -583,7 +551,7 @@ mod tests {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
 
-    use crate::{Connection, LengthDelimited, TcpServer};
+    use crate::{codec::LengthDelimited, Connection, TcpServer};
 
     /// Every connection's `Core` is freed once it has closed: nothing (a timer, a queue, the
     /// registry) keeps one alive, so its counters leave the live set for the gone sum and a

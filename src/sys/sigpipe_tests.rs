@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{ConnOptions, Connection, Raw, ServerBuilder, TcpServer, UnixServer};
+use crate::{codec::Raw, ConnOptions, Connection, ServerBuilder, TcpServer, UnixServer};
 
 const CHILD: &str = "THREADNET_SIGPIPE_CHILD";
 const SIGPIPE: i32 = 13;
@@ -26,7 +26,7 @@ fn flood_a_vanishing_peer<P: Read>(
     let (closed_tx, closed_rx) = mpsc::channel();
     let server = builder
         .options(ConnOptions::new().on_event(move |e| {
-            if let crate::ConnEvent::Closed { reason, .. } = e {
+            if let crate::events::ConnEvent::Closed { reason, .. } = e {
                 let _ = closed_tx.send(reason.to_string());
             }
         }))

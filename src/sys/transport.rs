@@ -28,7 +28,7 @@ pub(crate) const WRITE_SLICE: Duration = Duration::from_millis(50);
 ///
 /// ```
 /// use std::net::{SocketAddr, TcpStream};
-/// use threadnet::{Addr, Lines, TcpServer};
+/// use threadnet::{codec::Lines, Addr, TcpServer};
 ///
 /// let server = TcpServer::builder().start(Lines::new(), |_: &_| |_: &_, _: String| {})?;
 /// let addr: Addr = server.local_addr();

@@ -172,8 +172,8 @@ impl<C: Codec> EmbeddedConnection<C> {
 
     /// Takes the messages the connection has written so far, decoded with a clone of its own
     /// codec (for a codec whose two directions are the same format, such as
-    /// [`LengthDelimited`](crate::LengthDelimited) or [`Lines`](crate::Lines)). The bytes of a
-    /// frame not yet written whole stay for the next call.
+    /// [`LengthDelimited`](crate::codec::LengthDelimited) or [`Lines`](crate::codec::Lines)).
+    /// The bytes of a frame not yet written whole stay for the next call.
     ///
     /// # Errors
     ///

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use threadnet::testing::EmbeddedConnection;
-//! use threadnet::{CloseReason, ConnOptions, Connection, Lines};
+//! use threadnet::{codec::Lines, CloseReason, Connection, ConnOptions};
 //!
 //! let upper = |_: &Connection<Lines>| {
 //!     |conn: &Connection<Lines>, line: String| drop(conn.send(line.to_uppercase()))
@@ -35,7 +35,7 @@
 //! ```
 //! use std::time::Duration;
 //! use threadnet::testing::EmbeddedConnection;
-//! use threadnet::{CloseReason, ConnOptions, Connection, IdleKind, Lines};
+//! use threadnet::{codec::Lines, idle::IdleKind, CloseReason, Connection, ConnOptions};
 //!
 //! let options = ConnOptions::new().read_idle(Duration::from_secs(30));
 //! let silent = |_: &Connection<Lines>| |_: &Connection<Lines>, _: String| {};
@@ -67,7 +67,7 @@
 //! ```
 //! use std::time::Duration;
 //! use threadnet::testing::{Direction, FaultProxy, Faults};
-//! use threadnet::{BlockingClient, Connection, Lines, TcpServer};
+//! use threadnet::{codec::Lines, BlockingClient, Connection, TcpServer};
 //!
 //! let server = TcpServer::builder()
 //!     .addr("127.0.0.1:0")

@@ -5,6 +5,7 @@ use std::io;
 use std::net::ToSocketAddrs;
 use std::sync::{mpsc, Arc, Mutex};
 
+use super::blocking::WsBlockingClient;
 use super::client_handshake::{handshake, Offer};
 use super::codec::WsCodec;
 use super::handler::{answer, AutoReply};
@@ -14,7 +15,7 @@ use crate::client::{ClientBuilder, ClientHandle, Prepare, TcpClient};
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::Connection;
-use crate::pull::BlockingClient;
+use crate::pull::client::BlockingClient;
 use crate::sync::lock;
 use crate::sys::transport::Target;
 
@@ -85,7 +86,7 @@ use crate::sys::transport::Target;
 /// // Or blocking: send and receive on this thread.
 /// let blocking = WsClient::builder().connect_blocking(&url)?;
 /// let reply = blocking.request(Message::Binary(vec![1, 2, 3]), Duration::from_secs(5));
-/// assert_eq!(reply.unwrap(), Ok(Message::Binary(vec![1, 2, 3])));
+/// assert_eq!(reply.unwrap(), Message::Binary(vec![1, 2, 3]));
 /// server.stop(Duration::from_secs(1));
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -116,7 +117,7 @@ pub struct WsClientBuilder {
 impl WsClientBuilder {
     /// The options of the client underneath: connect timeout (which bounds the handshake
     /// too), [`retry`](ClientBuilder::retry), [`reconnect`](ClientBuilder::reconnect),
-    /// [`ConnOptions`](crate::ConnOptions), the blocking client's inbox.
+    /// [`ConnOptions`](crate::ConnOptions).
     ///
     /// Defaults to [`TcpClient::builder`]'s.
     pub fn client(mut self, client: ClientBuilder) -> Self {
@@ -208,19 +209,20 @@ impl WsClientBuilder {
         Ok(client)
     }
 
-    /// As [`connect`](Self::connect), for a [`BlockingClient`]: `send` and `recv`
-    /// [`Message`](super::Message)s on the calling thread. Every message, control frames
-    /// included, comes to `recv` (as `Ok`, or as the [`WsError`](super::WsError) the
-    /// connection was closed with), and is answered as `AutoReply` would as `recv` reads it:
-    /// a ping with a pong, a close frame with ours. A blocking client has no reader thread,
-    /// so a caller that does not call `recv` answers nothing, as with any blocking socket;
-    /// `shutdown`, `stop` and dropping the client send a close frame (1000, 1001) first.
+    /// As [`connect`](Self::connect), for a [`WsBlockingClient`]: `send` and `recv`
+    /// [`Message`](super::Message)s on the calling thread, one `Result` per message. Every
+    /// message, control frames included, comes to `recv`, and is answered as `AutoReply` would
+    /// as `recv` reads it: a ping with a pong, a close frame with ours, a protocol error (given
+    /// to `recv` as [`WsRecvError::Protocol`](super::WsRecvError::Protocol)) with a close
+    /// frame of its code. A blocking client has no reader thread, so a caller that does not
+    /// call `recv` answers nothing, as with any blocking socket; `shutdown` and dropping the
+    /// client send a close frame (1000, 1001) first.
     ///
     /// # Errors
     ///
     /// As [`connect`](Self::connect); `InvalidInput` if [`reconnect`](ClientBuilder::reconnect)
     /// is set (a blocking client is one connection).
-    pub fn connect_blocking(self, url: &str) -> io::Result<BlockingClient<WsCodec>> {
+    pub fn connect_blocking(self, url: &str) -> io::Result<WsBlockingClient> {
         let (target, prepare, chosen) = dial_plan(url, self.protocols, self.origin)?;
         let client = BlockingClient::start(
             self.client,
@@ -230,13 +232,13 @@ impl WsClientBuilder {
             Some(Box::new(answer)),
         )?;
         open(client.connection(), &chosen);
-        Ok(client)
+        Ok(WsBlockingClient::new(client))
     }
 }
 
 /// The subprotocol the server picked in the connection's opening handshake
 /// (`Sec-WebSocket-Protocol`), or `None` when it picked none or none was offered: on a
-/// [`WsClient`] connection (from [`ClientHandle::connection`], [`BlockingClient::connection`]
+/// [`WsClient`] connection (from [`ClientHandle::connection`], [`WsBlockingClient::connection`]
 /// or a handler's `&Connection`), one of the [`subprotocol`](WsClientBuilder::subprotocol)s
 /// offered; on a [`ws::serve`](super::serve) connection, the one
 /// [`WsUpgrade::subprotocol`](super::WsUpgrade::subprotocol) picked, once the handshake is done.

@@ -10,7 +10,7 @@ use super::layer;
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
 use crate::conn::{CloseReason, Connection};
-use crate::Heartbeat;
+use crate::idle::Heartbeat;
 
 /// How long a closing connection waits for the peer's close frame and EOF before it is closed
 /// by force.
@@ -61,7 +61,7 @@ where
 /// The rule: a peer that has sent nothing at all, not even the Pong that RFC 6455
 /// (section 5.5.2) obliges it to answer each ping with, for `misses` intervals (3 unless
 /// [`Heartbeat::misses`] says otherwise) is presumed dead and closed at once with
-/// [`CloseReason::IdleTimeout`] of [`IdleKind::Heartbeat`](crate::IdleKind::Heartbeat). Any
+/// [`CloseReason::IdleTimeout`] of [`IdleKind::Heartbeat`](crate::idle::IdleKind::Heartbeat). Any
 /// frame from the peer counts as a sign of life, and a live peer's pong arrives within one
 /// round trip of each ping, so a peer that answers is never closed.
 ///

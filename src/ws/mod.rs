@@ -18,8 +18,9 @@
 //!   `Sec-WebSocket-Accept`, masks each frame with a fresh key, answers pings, and takes
 //!   [`TcpClient`](crate::TcpClient)'s connect timeout, retry and reconnect (the handshake
 //!   redone each time); [`connect_blocking`](WsClientBuilder::connect_blocking) gives a
-//!   [`BlockingClient`](crate::BlockingClient) of messages. The example on [`WsClient`] does
-//!   both.
+//!   [`WsBlockingClient`], whose receives return one `Result` per message: a [`Message`], or
+//!   a [`WsRecvError`] that says whether the connection ended, the deadline passed or the
+//!   server broke the protocol. The example on [`WsClient`] does both.
 //! * **Pings and the closing handshake**: [`AutoReply`] (which [`serve`] and the client put
 //!   around your handler) answers pings and close frames; `shutdown` and `stop` send a close
 //!   frame (1000, 1001) first, and [`close`] sends one with your code and waits for the
@@ -40,6 +41,7 @@
 //! ```
 
 mod base64;
+mod blocking;
 mod client;
 mod client_handshake;
 mod client_rng;
@@ -59,6 +61,7 @@ mod tests;
 mod upgrade;
 mod url;
 
+pub use blocking::{WsBlockingClient, WsRecvError};
 pub use client::{subprotocol, WsClient, WsClientBuilder};
 pub use client_rng::mask_key;
 pub use codec::{

@@ -8,7 +8,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use threadnet::{CloseReason, Connection, IdleKind, LengthDelimited, SendError};
+use threadnet::{codec::LengthDelimited, idle::IdleKind, CloseReason, Connection, SendError};
 
 /// Milliseconds.
 pub fn ms(n: u64) -> Duration {
@@ -167,7 +167,7 @@ pub fn fill(conn: &Connection<LengthDelimited>, len: usize, mut each: impl FnMut
 }
 
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes (for counters such
-/// as `connection_count()`, which have nothing to wait on).
+/// as `connections().len()`, which have nothing to wait on).
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
