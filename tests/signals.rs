@@ -9,8 +9,9 @@ mod common;
 mod process;
 
 use std::io::{BufReader, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
+use std::time::Instant;
 
 use common::*;
 use process::{kill, Echo, CHILD_WAIT};
@@ -41,6 +42,20 @@ fn big(len: usize, fill: u8) -> Vec<u8> {
     vec![fill; len]
 }
 
+/// The server's `threadnet_messages_received_total`, scraped from its metrics address.
+fn messages_received(metrics: SocketAddr) -> u64 {
+    let mut s = peer(metrics);
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    response
+        .lines()
+        .find_map(|l| l.strip_prefix("threadnet_messages_received_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no messages_received_total in {response:?}"))
+}
+
 #[test]
 fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     const SMALL: u32 = 20;
@@ -48,8 +63,19 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     // socket buffers hold.
     const BIG: usize = 1024 * 1024;
     const BIGS: usize = 4;
-    let mut echo = Echo::spawn(Echo::command(&["--addr", "127.0.0.1:0"]));
+    let mut echo = Echo::spawn(Echo::command(&[
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+    ]));
     let addr = echo.listening();
+    let line = echo.line();
+    let metrics: SocketAddr = line
+        .strip_prefix("metrics on ")
+        .unwrap_or_else(|| panic!("expected `metrics on ADDR`, got {line:?}"))
+        .parse()
+        .unwrap();
 
     let client = peer(addr);
     let mut w = client.try_clone().unwrap();
@@ -61,18 +87,32 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
         for _ in 0..BIGS {
             all.extend_from_slice(&frame(&big(BIG, 0xAB)));
         }
+        // A last small request: once the server has read it, it has queued every big reply.
+        all.extend_from_slice(&frame(&tagged(0, SMALL, 100)));
         w.write_all(&all).unwrap();
     });
     let mut r = BufReader::new(&client);
     for i in 0..SMALL {
         assert_eq!(expect_frame(&mut r), tagged(0, i, 100));
     }
-    // The big reply has begun: the server has read every request, and most of the reply is
-    // still on its way, in the server's socket buffer or its writer.
+    // The big reply has begun, and most of the replies are still on their way, in the
+    // server's socket buffer, its queue or its writer.
     let mut header = [0u8; 4];
     r.read_exact(&mut header).unwrap();
     assert_eq!(u32::from_be_bytes(header) as usize, BIG);
     writer.join().unwrap();
+    // The stop answers what the server has queued, not requests it has yet to read (a
+    // loaded machine may not have read them yet): wait until it has handed the last request
+    // to its handler, so that the handler of the last big one has queued its reply.
+    let all = u64::from(SMALL) + BIGS as u64 + 1;
+    let until = Instant::now() + CHILD_WAIT;
+    while messages_received(metrics) < all {
+        assert!(
+            Instant::now() < until,
+            "the server never read every request"
+        );
+        thread::sleep(ms(10)); // a pace for the polling, not a synchronisation
+    }
 
     assert!(kill("TERM", echo.pid()));
 
@@ -83,8 +123,14 @@ fn sigterm_stops_gracefully_every_queued_reply_then_eof_then_exit_0() {
     for _ in 1..BIGS {
         assert!(expect_frame(&mut r) == big(BIG, 0xAB), "a whole big reply");
     }
-    // Then the server's FIN: a clean EOF on a frame boundary, no reset.
-    assert_eq!(read_frame(&mut r).unwrap(), None);
+    // The last small reply, if its send found room before the stop (if not, it was refused,
+    // never queued). Then the server's FIN: a clean EOF on a frame boundary, no reset.
+    let mut last = read_frame(&mut r).unwrap();
+    if last.is_some() {
+        assert_eq!(last, Some(tagged(0, SMALL, 100)));
+        last = read_frame(&mut r).unwrap();
+    }
+    assert_eq!(last, None);
     // The server waits for this client to finish before it exits.
     assert!(echo.child.try_wait().unwrap().is_none());
     // The listener is closed already: nobody new gets in while it drains.

@@ -335,13 +335,18 @@ impl GoodClient {
         if limit > Duration::from_secs(20) {
             limit = Duration::from_secs(20);
         }
-        let until = Instant::now() + limit;
+        let start = Instant::now();
+        let until = start + limit;
         while self.ok() < want {
-            assert!(
-                Instant::now() < until,
-                "the good client made no progress: {:?}",
-                self.failures.lock().unwrap()
-            );
+            if Instant::now() >= until {
+                // Copied first: a panic while the lock is held would poison it for the loop.
+                let failures = self.failures.lock().unwrap().clone();
+                let made = self.ok().saturating_sub(want - n);
+                panic!(
+                    "the good client made {made} of {n} exchanges in {:?}; failures: {failures:?}",
+                    start.elapsed()
+                );
+            }
             thread::sleep(Duration::from_millis(5));
         }
     }
