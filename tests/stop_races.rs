@@ -217,7 +217,7 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
     let race = Race::new();
     let loser = race.loser.clone();
     let options = ConnOptions::new()
-        .max_frame_length(8 << 20)
+        .max_frame_length(128 << 20)
         .high_watermark(1000)
         .low_watermark(500)
         .on_watermark(move |e| {
@@ -234,8 +234,10 @@ fn stop_from_a_watermark_observer_while_another_stop_runs() {
     assert!(wait_until(WAIT, || server.connections().len() == 1));
     let conn = server.connections().get(1).expect("the connection");
     // Two messages: whatever the socket takes of the first at once, the second waits in the
-    // queue, above the high watermark.
-    const BIG: usize = 4 << 20;
+    // queue, above the high watermark. Each is larger than loopback can ever buffer (up to
+    // 4 MiB to send and 32 MiB to receive here, `tcp_wmem` and `tcp_rmem`): on a busy machine
+    // the writer may otherwise hand all of both to the kernel before the first stop.
+    const BIG: usize = 64 << 20;
     conn.send(vec![7u8; BIG]).unwrap();
     conn.send(vec![7u8; BIG]).unwrap();
     race.go.send(()).unwrap();

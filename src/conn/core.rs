@@ -271,11 +271,15 @@ impl Core {
     /// Returns without blocking. If a graceful close is already under way, only its deadline
     /// can move, and only earlier.
     pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: CloseReason, timeout: Duration) {
-        if let Some(bytes) = self.layer.take_goodbye(&cause) {
+        // The cause is recorded before the protocol's last word goes out: the peer's answer
+        // to it (a WebSocket close echoed) may come back at once, and must not be taken for
+        // the peer's own close.
+        let goodbye = self.layer.take_goodbye(&cause);
+        self.set_cause(cause);
+        if let Some(bytes) = goodbye {
             // The protocol's last word goes out before the FIN; a full queue skips it.
             let _ = self.push(Payload::Owned(bytes), Mode::Try);
         }
-        self.set_cause(cause);
         // Who sends the FIN is decided under `q`, where the writer is started: the writer
         // thread if there is one; else this thread, if nothing is being written or waits to
         // be; else a small thread that waits for the write in progress. Never this thread
