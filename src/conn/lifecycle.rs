@@ -144,13 +144,13 @@ pub(crate) fn message<C: Codec, H: Handler<C> + ?Sized>(
     handled(&conn.core, mid, more)
 }
 
-/// Records how the reading ended, for a driver that finishes the connection later (a UDP
-/// peer's end is finished by its server's reader, between datagrams).
+/// Closes the connection as its reading ended ([`End::close`]), for a driver that finishes it
+/// later (a UDP peer's end is finished by its server's reader, between datagrams).
 pub(crate) fn end_reading(core: &Arc<Core>, end: End) {
     end.close(core);
 }
 
-/// Ends the connection: records how its reading ended (`None`: a close already did), writes
+/// Ends the connection: closes it as its reading ended (`None`: a close already did), writes
 /// what a connection without threads has queued, finishes it, runs `on_close` with the
 /// reason, and releases the socket. The reason.
 pub(crate) fn end<C: Codec>(
