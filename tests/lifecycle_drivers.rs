@@ -95,13 +95,46 @@ impl Handler<Fragile> for Report {
     }
 }
 
+/// What `Report`s send.
+type Reports = mpsc::Receiver<Result<String, CloseReason>>;
+
+/// A factory of `Report` handlers for a server, and where they report.
+fn reporting() -> (
+    impl Fn(&Connection<Fragile>) -> Report + Send + Sync + 'static,
+    Reports,
+) {
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let factory = move |_: &Connection<Fragile>| Report {
+        tx: tx.lock().unwrap().clone(),
+    };
+    (factory, rx)
+}
+
 /// Collects a `Report`'s messages up to its end.
-fn collect(rx: &mpsc::Receiver<Result<String, CloseReason>>) -> (Vec<String>, CloseReason) {
+fn collect(rx: &Reports) -> (Vec<String>, CloseReason) {
     let mut delivered = Vec::new();
     loop {
         match rx.recv_timeout(WAIT).expect("the connection should end") {
             Ok(line) => delivered.push(line),
             Err(reason) => return (delivered, reason),
+        }
+    }
+}
+
+impl Life {
+    /// The life that `delivered` and `reason` tell, with the events recorded so far, of a
+    /// connection to `peer`.
+    fn of(
+        (delivered, reason): (Vec<String>, CloseReason),
+        events: &Mutex<Vec<String>>,
+        peer: impl ToString,
+    ) -> Life {
+        Life {
+            delivered,
+            reason,
+            events: events.lock().unwrap().clone(),
+            peer: peer.to_string(),
         }
     }
 }
@@ -118,26 +151,17 @@ struct ReaderThread;
 impl Driver for ReaderThread {
     fn run(options: ConnOptions, bytes: &[u8], _: Option<Duration>) -> Life {
         let (options, events) = recording(options);
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
+        let (factory, rx) = reporting();
         let server = TcpServer::builder()
             .addr("127.0.0.1:0")
             .options(options)
-            .start(Fragile::default(), move |_: &Connection<Fragile>| Report {
-                tx: tx.lock().unwrap().clone(),
-            })
+            .start(Fragile::default(), factory)
             .unwrap();
         let mut peer = TcpStream::connect(server.local_addr().as_inet().unwrap()).unwrap();
         peer.write_all(bytes).unwrap();
-        let (delivered, reason) = collect(&rx);
+        let ended = collect(&rx);
         server.stop(WAIT);
-        let events = events.lock().unwrap().clone();
-        Life {
-            delivered,
-            reason,
-            events,
-            peer: peer.local_addr().unwrap().to_string(),
-        }
+        Life::of(ended, &events, peer.local_addr().unwrap())
     }
 }
 
@@ -152,15 +176,8 @@ impl Driver for Embedded {
         if let Some(t) = timeout {
             e.advance(t + Duration::from_millis(50));
         }
-        let (delivered, reason) = collect(&rx);
-        let events = events.lock().unwrap().clone();
-        Life {
-            delivered,
-            reason,
-            events,
-            // An embedded connection's peer is the loopback address its memory socket names.
-            peer: e.connection().peer_addr().to_string(),
-        }
+        // An embedded connection's peer is the loopback address its memory socket names.
+        Life::of(collect(&rx), &events, e.connection().peer_addr())
     }
 }
 
@@ -192,14 +209,8 @@ impl Driver for Blocking {
         };
         drop(client);
         peer.join().unwrap();
-        let events = events.lock().unwrap().clone();
-        Life {
-            delivered,
-            reason,
-            events,
-            // A client's peer is its server.
-            peer: addr.to_string(),
-        }
+        // A client's peer is its server.
+        Life::of((delivered, reason), &events, addr)
     }
 }
 
@@ -208,26 +219,17 @@ struct Udp;
 impl Driver for Udp {
     fn run(options: ConnOptions, bytes: &[u8], _: Option<Duration>) -> Life {
         let (options, events) = recording(options);
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
+        let (factory, rx) = reporting();
         let server = UdpServer::builder()
             .addr("127.0.0.1:0")
             .options(options)
-            .start(Fragile::default(), move |_: &Connection<Fragile>| Report {
-                tx: tx.lock().unwrap().clone(),
-            })
+            .start(Fragile::default(), factory)
             .unwrap();
         let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(bytes, server.local_addr()).unwrap();
-        let (delivered, reason) = collect(&rx);
+        let ended = collect(&rx);
         server.stop(WAIT);
-        let events = events.lock().unwrap().clone();
-        Life {
-            delivered,
-            reason,
-            events,
-            peer: peer.local_addr().unwrap().to_string(),
-        }
+        Life::of(ended, &events, peer.local_addr().unwrap())
     }
 }
 
