@@ -10,6 +10,7 @@ use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::metrics::ConnStats;
 use crate::conn::queue::{Mode, Payload};
+use crate::conn::send;
 use crate::conn::threads::is_reader_thread;
 use crate::conn::through::Through;
 use crate::conn::CloseReason;
@@ -119,11 +120,7 @@ impl<C: Codec> Connection<C> {
     /// As [`send`](Self::send).
     pub fn send_timeout(&self, msg: C::Out, timeout: Duration) -> Result<(), SendError<C::Out>> {
         let mode = Mode::Wait(timeout);
-        match self
-            .core
-            .out
-            .write_through(&self.core, mode, |w| self.codec.write(&msg, w))
-        {
+        match send::write_through(&self.core, mode, |w| self.codec.write(&msg, w)) {
             Through::Written => return Ok(()),
             Through::Closed => return Err(SendError::Closed(msg)),
             Through::Encode(e) => return Err(SendError::Encode(msg, e)),
@@ -133,7 +130,7 @@ impl<C: Codec> Connection<C> {
             Ok(b) => b,
             Err(e) => return Err(SendError::Encode(msg, e)),
         };
-        match self.core.push(bytes, mode) {
+        match send::push(&self.core, bytes, mode) {
             Ok(()) => Ok(()),
             Err((_, Refused::Closed)) => Err(SendError::Closed(msg)),
             Err((_, _)) => Err(SendError::Timeout(msg)),
@@ -152,7 +149,7 @@ impl<C: Codec> Connection<C> {
             Ok(b) => b,
             Err(e) => return Err(TrySendError::Encode(msg, e)),
         };
-        match self.core.push(bytes, Mode::Try) {
+        match send::push(&self.core, bytes, Mode::Try) {
             Ok(()) => Ok(()),
             Err((_, Refused::Closed)) => Err(TrySendError::Closed(msg)),
             Err((_, _)) => Err(TrySendError::Full(msg)),
@@ -167,16 +164,12 @@ impl<C: Codec> Connection<C> {
     /// As [`send`](Self::send) (never `Encode`); the bytes come back in the error.
     pub fn send_bytes(&self, bytes: Vec<u8>) -> Result<(), SendError<Vec<u8>>> {
         let mode = Mode::Wait(self.core.cfg.send_timeout);
-        match self
-            .core
-            .out
-            .write_through(&self.core, mode, |w| w.write_all(&bytes))
-        {
+        match send::write_through(&self.core, mode, |w| w.write_all(&bytes)) {
             Through::Written => return Ok(()),
             Through::Closed | Through::Encode(_) => return Err(SendError::Closed(bytes)),
             Through::Queue => {}
         }
-        match self.core.push(Payload::Owned(bytes), mode) {
+        match send::push(&self.core, Payload::Owned(bytes), mode) {
             Ok(()) => Ok(()),
             Err((p, Refused::Closed)) => Err(SendError::Closed(p.into_vec())),
             Err((p, _)) => Err(SendError::Timeout(p.into_vec())),
@@ -194,7 +187,7 @@ impl<C: Codec> Connection<C> {
     }
 
     pub(crate) fn try_send_payload(&self, p: Payload) -> Result<(), TrySendError<Payload>> {
-        match self.core.push(p, Mode::Try) {
+        match send::push(&self.core, p, Mode::Try) {
             Ok(()) => Ok(()),
             Err((p, Refused::Closed)) => Err(TrySendError::Closed(p)),
             Err((p, _)) => Err(TrySendError::Full(p)),
@@ -212,7 +205,7 @@ impl<C: Codec> Connection<C> {
     pub fn close(&self) {
         if is_reader_thread(&self.core) {
             // Replies this thread gathered would have been written without gathering.
-            self.core.out.flush_before_close(&self.core);
+            send::flush_before_close(&self.core);
         }
         self.core.close_now(CloseReason::Closed { dropped: 0 });
     }
@@ -223,7 +216,7 @@ impl<C: Codec> Connection<C> {
     /// the logs to say why. Does nothing to the reason if the connection is already closing.
     pub fn close_with_error(&self, error: io::Error) {
         if is_reader_thread(&self.core) {
-            self.core.out.flush_before_close(&self.core);
+            send::flush_before_close(&self.core);
         }
         self.core.io_failed(error);
     }
@@ -236,7 +229,7 @@ impl<C: Codec> Connection<C> {
     /// Returns at once; the deadline is kept by the timing wheel. Does nothing if a close or
     /// shutdown is already under way.
     pub fn shutdown(&self, timeout: Duration) {
-        self.core.begin_shutdown(CloseReason::Shutdown, timeout);
+        send::begin_shutdown(&self.core, CloseReason::Shutdown, timeout);
     }
 
     /// Asks the connection to end at its protocol's next natural boundary, so that nothing
@@ -261,8 +254,11 @@ impl<C: Codec> Connection<C> {
     }
 
     pub(crate) fn stop(&self, timeout: Duration) {
-        self.core
-            .begin_shutdown(CloseReason::ServerStopped { dropped: 0 }, timeout);
+        send::begin_shutdown(
+            &self.core,
+            CloseReason::ServerStopped { dropped: 0 },
+            timeout,
+        );
     }
 
     /// True once the connection takes no more messages: after [`close`](Self::close),

@@ -1,15 +1,16 @@
-//! The shared state of one connection and its lifecycle: why it ends, `close` (abort now),
-//! `shutdown` (drain, FIN, wait for the peer's EOF, forced close at a deadline), and the end
-//! that the reader thread runs before `on_close`.
+//! The shared state of one connection: its identity, its parts, and the sequences of its end
+//! that span them: why it ends, `close` (abort now), the forced close at a graceful close's
+//! deadline, and the end that the reader thread runs before `on_close`.
 //!
 //! A connection's state lives in one `Core`, shared by its reader thread, its writer thread and
-//! every [`Connection`](crate::Connection) clone. The send side (queue, writer thread) is in
-//! `queue.rs`, write-through in `through.rs`, the reader thread in `reader.rs`, and the public
-//! handle in `connection.rs`.
+//! every [`Connection`](crate::Connection) clone. The parts it holds know nothing of it. The
+//! sequences that write (a send, the writer thread's loop, the graceful close's goodbye and
+//! FIN) are in `send.rs` and `drain.rs`, above this file; the reader thread is in `reader.rs`,
+//! and the public handle in `connection.rs`.
 
 use std::io;
 use std::net::Shutdown;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::conn::idle::Activity;
@@ -17,25 +18,15 @@ use crate::conn::life::{Life, Phase};
 use crate::conn::metrics::{Metrics, Traffic};
 use crate::conn::options::{ConnEvent, ConnOptions};
 use crate::conn::protocol::LayerSlot;
-use crate::conn::queue::{Mode, Payload, SendQueue, Tx};
-use crate::conn::through::{Gather, Out};
+use crate::conn::queue::SendQueue;
+use crate::conn::through::Out;
 use crate::conn::timers::ConnTimers;
+use crate::conn::wire::Wire;
 use crate::conn::writer::Writer;
 use crate::conn::CloseReason;
-use crate::error::Refused;
 use crate::sync::lock;
 use crate::sys::transport::{Addr, Socket};
 use crate::timer::{TimerId, TimingWheel};
-
-/// Who sends the FIN of a graceful close.
-enum Fin<'a> {
-    /// This thread, now: nothing is being written or waits to be.
-    Here(MutexGuard<'a, Gather>),
-    /// The writer thread, a FIN thread, or an earlier close.
-    Elsewhere,
-    /// Nobody: no thread could be started to wait for the write in progress.
-    Impossible,
-}
 
 /// Everything a connection's threads and handles share.
 pub(crate) struct Core {
@@ -52,7 +43,7 @@ pub(crate) struct Core {
     /// ends the reader takes it out, so the fd closes even if user clones of the handle live on.
     stream: Mutex<Option<Arc<dyn Socket>>>,
     /// A UDP peer: sends write their datagram at once, with no queue and no writer thread
-    /// (`Core::send_datagram`, in `udp.rs`).
+    /// (`send::send_datagram`).
     pub(super) datagram: bool,
     pub(super) cfg: Arc<ConnOptions>,
     pub(super) wheel: TimingWheel,
@@ -116,14 +107,14 @@ impl Core {
     }
 
     /// This connection starts no writer or FIN thread: its queue waits for
-    /// [`write_parked`](Self::write_parked), called by whoever drives it.
+    /// `drain::write_parked`, called by whoever drives it.
     pub(crate) fn without_threads(mut self) -> Core {
         self.writer = Writer::without_threads();
         self
     }
 
     /// A datagram connection (a UDP peer): each message is one datagram, whole when it
-    /// comes.
+    /// comes. It has no queue and no writer thread: a send writes its datagram at once.
     pub(crate) fn is_datagram(&self) -> bool {
         self.datagram
     }
@@ -159,10 +150,15 @@ impl Core {
         self.activity.note_read();
     }
 
-    /// `bytes` went to the socket: counted, and noted as activity for idle limits.
-    pub(crate) fn socket_wrote(&self, bytes: usize) {
-        self.traffic.wrote(bytes);
-        self.activity.note_write();
+    /// What a write to the socket reports to: the counters, the write clock, the phase and
+    /// the wheel.
+    pub(crate) fn wire(&self) -> Wire<'_> {
+        Wire {
+            life: &self.life,
+            activity: &self.activity,
+            traffic: &self.traffic,
+            wheel: &self.wheel,
+        }
     }
 
     /// A stream reader read bytes (after [`socket_read`](Self::socket_read)): if no frame
@@ -177,21 +173,10 @@ impl Core {
         self.activity.frame_waits();
     }
 
-    /// Accepts `p` into the send queue; see [`SendQueue::push`].
-    pub(crate) fn push(self: &Arc<Self>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
-        self.queue.push(self, p, mode)
-    }
-
     /// This connection starts no writer or FIN thread (an embedded connection): its driver
     /// writes the queue.
     pub(crate) fn has_no_threads(&self) -> bool {
         self.writer.is_parked()
-    }
-
-    /// The writer's work for a connection that starts no thread, on the caller's thread; see
-    /// [`Writer::write_parked`].
-    pub(crate) fn write_parked(self: &Arc<Self>) {
-        self.writer.write_parked(self);
     }
 
     /// Runs `f` as one of the connection's timer callbacks ([`ConnTimers::run`]); a panic in
@@ -250,6 +235,11 @@ impl Core {
         self.life.phase() >= Phase::WindingDown
     }
 
+    /// A graceful close has begun (`send::begin_shutdown`): no more sends.
+    pub(crate) fn start_draining(&self) {
+        self.life.advance(Phase::Draining);
+    }
+
     /// Closes now for `cause`; see [`abort`](Self::abort).
     pub(crate) fn close_now(&self, cause: CloseReason) {
         self.set_cause(cause);
@@ -257,8 +247,8 @@ impl Core {
     }
 
     /// No more sends, the queue is dropped (the writer counts it), and `shutdown(Both)` wakes
-    /// the reader and any blocked write.
-    fn abort(&self) {
+    /// the reader and any blocked write. The cause already recorded stands.
+    pub(crate) fn abort(&self) {
         self.life.advance(Phase::Aborted);
         self.queue.close(drop);
         if let Some(s) = self.stream() {
@@ -266,84 +256,15 @@ impl Core {
         }
     }
 
-    /// Starts a graceful close: no more sends, the queue drains, then `shutdown(Write)`; a
-    /// deadline timer forces the close if the whole thing is not over by `timeout`.
-    /// Returns without blocking. If a graceful close is already under way, only its deadline
-    /// can move, and only earlier.
-    pub(crate) fn begin_shutdown(self: &Arc<Self>, cause: CloseReason, timeout: Duration) {
-        // The cause is recorded before the protocol's last word goes out: the peer's answer
-        // to it (a WebSocket close echoed) may come back at once, and must not be taken for
-        // the peer's own close.
-        let goodbye = self.layer.take_goodbye(&cause);
-        self.set_cause(cause);
-        if let Some(bytes) = goodbye {
-            // The protocol's last word goes out before the FIN; a full queue skips it.
-            let _ = self.push(Payload::Owned(bytes), Mode::Try);
-        }
-        // Who sends the FIN is decided under `q`, where the writer is started: the writer
-        // thread if there is one; else this thread, if nothing is being written or waits to
-        // be; else a small thread that waits for the write in progress. Never this thread
-        // when that could block: shutdown() returns at once.
-        self.life.advance(Phase::Draining);
-        let fin = self.queue.close(|prev| {
-            match prev {
-                Tx::Closed | Tx::Writer(_) => Fin::Elsewhere,
-                Tx::NoWriter => match self.out.try_lock() {
-                    Some(out) if out.is_empty() => Fin::Here(out),
-                    // No thread: the driver's next `write_parked` sends it.
-                    _ if self.writer.is_parked() => Fin::Elsewhere,
-                    _ => {
-                        let core = Arc::clone(self);
-                        let spawned = std::thread::Builder::new()
-                            .name("threadnet-fin".into())
-                            .stack_size(self.cfg.stack_size)
-                            .spawn(move || {
-                                core.send_fin(&mut core.out.lock());
-                            });
-                        match spawned {
-                            Ok(h) => {
-                                self.writer.hold(h);
-                                Fin::Elsewhere
-                            }
-                            Err(_) => Fin::Impossible,
-                        }
-                    }
-                },
-            }
-        });
-        match fin {
-            Fin::Here(mut out) => self.send_fin(&mut out), // nothing to write: shutdown(Write)
-            Fin::Elsewhere => {}
-            Fin::Impossible => self.abort(), // out of threads: close rather than hang
-        }
-        self.arm_deadline(timeout);
-    }
-
     /// Schedules the forced close `timeout` from now, unless one is due sooner or the
     /// connection is closed or ending.
-    fn arm_deadline(self: &Arc<Self>, timeout: Duration) {
+    pub(crate) fn arm_deadline(self: &Arc<Self>, timeout: Duration) {
         let weak = Arc::downgrade(self);
         self.life.arm_deadline(&self.wheel, timeout, move || {
             if let Some(core) = weak.upgrade() {
                 core.force_close();
             }
         });
-    }
-
-    /// Writes what is gathered, then `shutdown(Write)`: the peer reads everything written so
-    /// far, then EOF. Call with `out` held (its contents passed in), after the last write.
-    pub(crate) fn send_fin(&self, out: &mut Gather) {
-        if self.is_aborted() {
-            return;
-        }
-        if let Some(s) = self.stream() {
-            match Out::write_gathered(self, out, &*s) {
-                Ok(()) => {
-                    let _ = s.shutdown(Shutdown::Write);
-                }
-                Err(e) => self.io_failed(e),
-            }
-        }
     }
 
     /// The deadline passed: close, keeping the graceful cause (it becomes `ShutdownTimeout`).
@@ -361,19 +282,13 @@ impl Core {
         self.abort();
     }
 
-    /// The peer's EOF: flush what is queued, then close (invariant 4, DESIGN.md).
-    pub(crate) fn peer_closed(self: &Arc<Self>) {
-        let timeout = self.cfg.shutdown_timeout;
-        self.begin_shutdown(CloseReason::PeerClosed, timeout);
-    }
-
     /// Waits for the writer thread, cancels the deadline, and says why the connection closed.
     pub(crate) fn finish(&self) -> CloseReason {
         self.life.begin_ending();
         self.writer.join();
         // No timer of this connection runs from here on (none after on_close).
         self.timers.close(&self.wheel);
-        let unwritten = self.out.take_unwritten(self) as u64;
+        let unwritten = self.out.take_unwritten(&self.wheel) as u64;
         self.queue.count_dropped(unwritten);
         let dropped = self.queue.dropped();
         let reason = self.life.settle(&self.wheel, dropped);

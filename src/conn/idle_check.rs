@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::conn::core::Core;
 use crate::conn::idle::{IdleAction, IdleEvent, IdleKind};
 use crate::conn::queue::{Mode, Payload};
+use crate::conn::send;
 use crate::conn::CloseReason;
 use crate::timer::nanos;
 
@@ -101,7 +102,7 @@ fn check(core: &Arc<Core>) {
                 Some(bytes) => Payload::Owned(bytes),
                 None => Payload::Shared(Arc::clone(&beat.message)),
             };
-            let _ = core.push(payload, Mode::Try);
+            let _ = send::push(core, payload, Mode::Try);
             core.activity.beat_sent(now);
             next = next.min(now.saturating_add(interval));
         } else {

@@ -138,7 +138,7 @@ impl<'a> Input<'a> {
 /// input was buffered (the reader may block now) and starting a pending frame's clock; the
 /// bytes are counted and noted.
 fn read_socket(stream: &dyn Socket, core: &Core, into: &mut [u8]) -> io::Result<usize> {
-    core.out.flush_gathered(core, stream)?;
+    core.out.flush_gathered(core.wire(), stream)?;
     core.frame_waits();
     let n = stream.read(into)?;
     if n > 0 {

@@ -22,9 +22,11 @@ use std::sync::Arc;
 
 use crate::codec::Codec;
 use crate::conn::core::Core;
+use crate::conn::drain;
 use crate::conn::handler::Handler;
 use crate::conn::idle_check;
 use crate::conn::options::ConnEvent;
+use crate::conn::send;
 use crate::conn::{CloseReason, Connection};
 use crate::sync::catch;
 
@@ -42,7 +44,7 @@ impl End {
     /// and the cause is recorded for the close reason.
     fn close(self, core: &Arc<Core>) {
         match self {
-            End::Eof => core.peer_closed(),
+            End::Eof => send::peer_closed(core),
             End::Error(e) => core.io_failed(e),
             End::Panic(message) => core.close_now(CloseReason::panic(message)),
         }
@@ -162,7 +164,7 @@ pub(crate) fn end<C: Codec>(
     if let Some(end) = end {
         end_reading(core, end);
     }
-    core.write_parked();
+    drain::write_parked(core);
     let reason = core.finish();
     on_close(&reason);
     core.release_socket();

@@ -30,6 +30,7 @@
 
 mod connection;
 pub(crate) mod core;
+pub(crate) mod drain;
 pub(crate) mod handler;
 pub(crate) mod idle;
 mod idle_check;
@@ -43,9 +44,11 @@ pub(crate) mod queue;
 pub(crate) mod reader;
 mod reason;
 pub(crate) mod registry;
+pub(crate) mod send;
 pub(crate) mod threads;
 pub(crate) mod through;
 pub(crate) mod timers;
+pub(crate) mod wire;
 pub(crate) mod writer;
 
 pub use connection::Connection;

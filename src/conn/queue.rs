@@ -1,5 +1,6 @@
-//! The send queue of a connection: admission into the bounded queue, and watermarks. The
-//! thread that drains it is in `writer.rs`; sends that skip the queue are in `through.rs`.
+//! The send queue of a connection: admission into the bounded queue, and watermarks. The send
+//! path that admits and enqueues is `send.rs`; the thread that drains the queue is `drain.rs`
+//! (with `writer.rs`); sends that skip the queue are in `through.rs`.
 //!
 //! The queue is a std `sync_channel` of encoded messages. Admission is decided first under one
 //! small mutex that counts messages and bytes accepted but not yet written (`pending`,
@@ -17,25 +18,23 @@
 //! then FIN" needs no extra signalling and no send can slip in between.
 
 use std::collections::VecDeque;
-use std::io::{self, IoSlice};
+use std::io;
 use std::mem;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::conn::core::Core;
 use crate::conn::options::{ConnOptions, WatermarkEvent, WatermarkObserver};
 use crate::error::Refused;
 use crate::sync::{deadline_after, lock};
-use crate::sys::transport::timed_out;
 
 /// What goes through the channel: the encoded bytes of one message (owned, or shared by every
 /// connection of a broadcast), or a wake-up for the writer that is no message at all.
 pub(crate) enum Payload {
     Owned(Vec<u8>),
     Shared(Arc<[u8]>),
-    /// Write what write-through gathered (see `Core::kick_writer`). Never counted: not in
+    /// Write what write-through gathered (see `send::kick`). Never counted: not in
     /// `pending`, not in `dropped`, and it has a channel slot of its own.
     Kick,
 }
@@ -127,6 +126,14 @@ pub(crate) struct SendQueue {
     kicked: AtomicBool,
     /// Accepted messages that were never written: dropped by a close, counted.
     dropped: AtomicU64,
+}
+
+/// Why [`SendQueue::admit`] took no message.
+pub(crate) enum NotAdmitted {
+    /// Refused: closing, full, or no room in time.
+    Refused(Refused),
+    /// The writer thread could not be started.
+    Failed(io::Error),
 }
 
 /// How long a send may wait for room (or, written through, for the socket).
@@ -228,23 +235,29 @@ impl SendQueue {
         self.dropped.load(Ordering::SeqCst)
     }
 
-    /// Accepts `p` into the queue of `core`, waiting for room as `mode` allows, or hands it
-    /// back with the reason. The writer thread is started by the first message queued.
-    pub(crate) fn push(
+    /// Admits one message of `len` bytes, waiting for room as `mode` allows, and returns the
+    /// sending half to put it in ([`enqueue`](Self::enqueue)): it is counted as pending from
+    /// here on. `closing` says whether the connection takes no more messages (asked under the
+    /// lock a close takes). `drain`, for a connection with no writer thread, writes the queue
+    /// on this thread while the send waits. `start` makes the channel and its writer, on the
+    /// first message.
+    ///
+    /// # Errors
+    /// [`NotAdmitted::Refused`] with `Closed`, `Full` (`Mode::Try`) or `Timeout`; or
+    /// [`NotAdmitted::Failed`] if the writer could not be started.
+    pub(crate) fn admit(
         &self,
-        core: &Arc<Core>,
-        p: Payload,
+        len: usize,
         mode: Mode,
-    ) -> Result<(), (Payload, Refused)> {
-        if core.is_datagram() {
-            return self.send_datagram(core, p, mode);
-        }
-        let len = p.as_slice().len();
+        closing: impl Fn() -> bool,
+        drain: Option<&dyn Fn()>,
+        start: impl FnOnce() -> io::Result<SyncSender<Payload>>,
+    ) -> Result<SyncSender<Payload>, NotAdmitted> {
         let mut deadline = None;
         let mut q = lock(&self.state);
         loop {
-            if core.is_closing() {
-                return Err((p, Refused::Closed));
+            if closing() {
+                return Err(NotAdmitted::Refused(Refused::Closed));
             }
             if q.bytes + len > self.high && !self.above_high.load(Ordering::SeqCst) {
                 // Tell the observer before waiting for room: the rise comes before the drain
@@ -265,22 +278,19 @@ impl SendQueue {
                     .get_or_insert_with(|| deadline_after(t))
                     .checked_duration_since(Instant::now()),
             };
-            if core.has_no_threads() && mode != Mode::Try && q.pending > 0 {
+            if let Some(drain) = drain.filter(|_| mode != Mode::Try && q.pending > 0) {
                 // No writer thread to wait for (an embedded connection): write the queue
                 // here, as the writer would while this send waits.
                 drop(q);
-                core.write_parked();
+                drain();
                 q = lock(&self.state);
                 continue;
             }
             let Some(wait) = wait.filter(|w| !w.is_zero()) else {
-                let why = if mode == Mode::Try {
-                    Refused::Full
-                } else {
-                    Refused::Timeout
-                };
-                core.metrics().queue_full();
-                return Err((p, why));
+                return Err(NotAdmitted::Refused(match mode {
+                    Mode::Try => Refused::Full,
+                    Mode::Wait(_) => Refused::Timeout,
+                }));
             };
             q.waiters += 1;
             q = self
@@ -290,19 +300,25 @@ impl SendQueue {
                 .0;
             q.waiters -= 1;
         }
-        let tx = match Self::sender_in(&mut q, || core.writer.spawn(core)) {
+        let tx = match Self::sender_in(&mut q, start) {
             Ok(Some(tx)) => tx,
             // Checked above, under this lock: a close takes it to close the sending half.
-            Ok(None) => return Err((p, Refused::Closed)),
-            Err(e) => {
-                drop(q);
-                core.io_failed(e);
-                return Err((p, Refused::Closed));
-            }
+            Ok(None) => return Err(NotAdmitted::Refused(Refused::Closed)),
+            Err(e) => return Err(NotAdmitted::Failed(e)),
         };
         q.pending += 1;
         q.bytes += len;
-        drop(q);
+        Ok(tx)
+    }
+
+    /// Puts an admitted message into the channel, or hands it back (`Closed`) if the writer is
+    /// gone.
+    pub(crate) fn enqueue(
+        &self,
+        tx: SyncSender<Payload>,
+        p: Payload,
+    ) -> Result<(), (Payload, Refused)> {
+        let len = p.as_slice().len();
         // Admission left room: `pending` (now counting this message) never exceeds the
         // channel's capacity, and every message in the channel is counted in `pending`.
         match tx.try_send(p) {
@@ -310,6 +326,17 @@ impl SendQueue {
             Err(TrySendError::Full(p)) => tx.send(p).map_err(|e| self.unadmit(e.0, len)),
             Err(TrySendError::Disconnected(p)) => Err(self.unadmit(p, len)),
         }
+    }
+
+    /// Runs `f` under the lock a close takes to refuse sends, unless `closing` says the
+    /// connection takes no more messages: nothing `f` does can come after the close began.
+    pub(crate) fn while_open<R>(
+        &self,
+        closing: impl Fn() -> bool,
+        f: impl FnOnce() -> R,
+    ) -> Option<R> {
+        let _q = lock(&self.state);
+        (!closing()).then(f)
     }
 
     fn unadmit(&self, p: Payload, len: usize) -> (Payload, Refused) {
@@ -373,59 +400,6 @@ impl SendQueue {
     fn emit(&self, event: WatermarkEvent) {
         if let Some(observer) = &self.observer {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| observer(event)));
-        }
-    }
-
-    // A datagram connection (a UDP peer) has no queue and no writer thread: each send is
-    // written now, from the sending thread.
-    /// Writes `p` as one datagram now, from this thread. While the socket's send buffer is
-    /// full, waits as `mode` allows (`Try`: one write slice) and then hands `p` back as
-    /// `Full` or `Timeout`. Any other error ends the connection and hands `p` back as
-    /// `Closed`, as does a connection that is closing.
-    ///
-    /// The check that the connection is open and the write happen under `q`, the lock its
-    /// close takes to refuse sends: no datagram goes out once the close has begun (a
-    /// graceful one then has nothing to drain, and finishes at once).
-    fn send_datagram(&self, core: &Core, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
-        let mut deadline = None;
-        loop {
-            let q = lock(&self.state);
-            if core.is_closing() {
-                return Err((p, Refused::Closed));
-            }
-            let Some(socket) = core.stream() else {
-                return Err((p, Refused::Closed));
-            };
-            let sent = socket.write_vectored(&[IoSlice::new(p.as_slice())]);
-            drop(q);
-            match sent {
-                Ok(n) => {
-                    core.socket_wrote(n);
-                    core.traffic.sent(1);
-                    return Ok(());
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) => {
-                    let wait = match mode {
-                        Mode::Try => None,
-                        Mode::Wait(t) => deadline
-                            .get_or_insert_with(|| deadline_after(t))
-                            .checked_duration_since(std::time::Instant::now()),
-                    };
-                    if !wait.is_some_and(|w| !w.is_zero()) {
-                        core.metrics().queue_full();
-                        let why = match mode {
-                            Mode::Try => Refused::Full,
-                            Mode::Wait(_) => Refused::Timeout,
-                        };
-                        return Err((p, why));
-                    }
-                }
-                Err(e) => {
-                    core.io_failed(e);
-                    return Err((p, Refused::Closed));
-                }
-            }
         }
     }
 }

@@ -15,8 +15,8 @@
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
 //! writes a header and then a payload still costs one syscall.
 //!
-//! A slow peer: socket writes block for at most [`WRITE_SLICE`] (the socket's `SO_SNDTIMEO`, set in `sys/transport.rs`).
-//! A message the socket takes no byte of within one slice goes to the queue like any other
+//! A slow peer: socket writes block for at most one write slice (the socket's `SO_SNDTIMEO`,
+//! set in `sys/transport.rs`). A message the socket takes no byte of within one slice goes to the queue like any other
 //! send. A message that has started but is not all out by the send's deadline is finished by
 //! the writer thread: its remaining bytes stay gathered, the writer writes them before its
 //! next batch, and the send returns `Ok` (the message was accepted, invariant 2 in DESIGN.md), so a
@@ -25,34 +25,37 @@
 //! Pipelined requests: while the reader's buffer still holds unread input, the handler is
 //! about to get more messages without waiting, so replies are gathered ("corked") instead of
 //! written, up to [`CORK_MAX`] bytes. They go out in one `writev` when the reader is about to
-//! read from the socket again ([`Core::flush_gathered`], called by the reader's `Read`
+//! read from the socket again ([`Out::flush_gathered`], called by the reader's `Read`
 //! wrapper), or before the writer's next batch, or before the FIN. A reply is never held while
 //! the reader waits for input. This is the std-echo peer's "flush when no complete request is
 //! buffered" rule, and Netty's `FlushConsolidationHandler`. Handlers here may block, so a
 //! batch is also bounded in time: when it starts, a timer ([`CORK_HOLD`], rounded up to the
 //! wheel's tick) is armed, and if it fires before the batch is written, it wakes the writer
 //! thread to write it. A slow next request never holds an earlier reply for longer than that.
+//!
+//! This file is the part that owns the write lock and the gathered bytes, and writes them
+//! ([`Out::try_write`] and the flushes); it reports to a [`Wire`]. Which thread may write
+//! through, and what a failed or deferred write sets off (the writer woken, the connection
+//! closed), is the send path's, in `send.rs`.
 
 use std::io::{self, IoSlice, Write};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::conn::core::Core;
-use crate::conn::queue::Mode;
-use crate::conn::threads::{is_writer_thread, on_reader};
+use crate::conn::wire::Wire;
 use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sys::transport::{timed_out, Socket};
-use crate::timer::TimerId;
+use crate::timer::{TimerId, TimingWheel};
 
 /// Writes up to this many bytes are gathered and sent with the next larger one.
 const GATHER: usize = 2048;
 /// While corked, replies are gathered up to this many bytes.
 const CORK_MAX: usize = 64 * 1024;
 /// The longest a gathered reply waits for the rest of its batch (plus up to one wheel tick).
-const CORK_HOLD: Duration = Duration::from_millis(1);
+pub(crate) const CORK_HOLD: Duration = Duration::from_millis(1);
 
 /// Bytes gathered for the socket but not yet written, and how many messages they hold.
 /// Guarded by [`Out`]'s lock, the lock held for every write to the socket. At most [`CORK_MAX`]
@@ -86,6 +89,24 @@ pub(crate) enum Through {
     Encode(io::Error),
 }
 
+/// What [`Out::try_write`] did; the send path acts on it.
+pub(crate) enum Attempt {
+    /// Nothing more to do than to return this.
+    Done(Through),
+    /// The message is accepted. `deferred`: its deadline passed mid-message and the rest is
+    /// gathered for the writer thread, which must be woken to write it.
+    Written { deferred: bool },
+    /// The socket failed, or the codec did after part of the message went out: the stream
+    /// can no longer be trusted.
+    Broken(io::Error),
+    /// The codec panicked (nothing of it is left gathered). `broken`: part of the message had
+    /// already reached the socket.
+    Panicked {
+        payload: Box<dyn std::any::Any + Send>,
+        broken: bool,
+    },
+}
+
 /// The socket's write side as write-through uses it: the lock held for every write to the
 /// socket, with the bytes gathered behind it, and whether the reader has more input buffered
 /// (then replies are gathered, "corked").
@@ -112,73 +133,32 @@ impl Out {
         lock(&self.gathered)
     }
 
-    /// Lets `encode` write one message straight to the socket when nothing is queued and the
-    /// mode may wait: on the reader thread, within the send's timeout; on any other thread,
-    /// only what the socket takes without waiting (the rest, if a message started, goes to
-    /// the writer thread), so a caller never blocks on a slow peer here.
-    pub(crate) fn write_through(
+    /// Lets `encode` write one message straight to `stream`, if no other write holds the
+    /// socket and `ready` (asked with the lock held) finds nothing to wait for: on the reader
+    /// thread (`timeout` is the send's), within the send's timeout; from any other thread
+    /// (`None`), only what the socket takes without waiting. `arm_cork` arms the timer that
+    /// writes a corked batch the reader still holds. The caller acts on the [`Attempt`].
+    pub(crate) fn try_write(
         &self,
-        core: &Arc<Core>,
-        mode: Mode,
-        encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
-    ) -> Through {
-        let Mode::Wait(timeout) = mode else {
-            return Through::Queue;
-        };
-        if !core.options().write_through {
-            return Through::Queue;
-        }
-        let mut encode = Some(encode);
-        let here = on_reader(core, |stream| {
-            let encode = encode.take().expect("not taken yet");
-            self.write_through_on(core, stream, Some(timeout), encode)
-        });
-        if let Some(through) = here {
-            return through;
-        }
-        let Some(encode) = encode else {
-            return Through::Queue;
-        };
-        // Another thread. Not the writer (it is the one that drains the queue), and not while
-        // the writer may be about to write what it was kicked for.
-        if is_writer_thread(core) {
-            return Through::Queue;
-        }
-        match core.stream() {
-            Some(stream) => self.write_through_on(core, &*stream, None, encode),
-            None => Through::Closed,
-        }
-    }
-
-    /// [`write_through`](Self::write_through) with the connection's socket: on the reader
-    /// thread with the send's `timeout`, or (`None`) from another thread without waiting.
-    fn write_through_on(
-        &self,
-        core: &Arc<Core>,
+        wire: Wire<'_>,
         stream: &dyn Socket,
         timeout: Option<Duration>,
+        ready: impl FnOnce() -> Option<Through>,
+        arm_cork: impl FnOnce() -> TimerId,
         encode: impl FnOnce(&mut SocketWriter<'_>) -> io::Result<()>,
-    ) -> Through {
+    ) -> Attempt {
         let Ok(mut gather) = self.gathered.try_lock() else {
-            return Through::Queue;
+            return Attempt::Done(Through::Queue);
         };
-        if core.is_closing() {
-            return Through::Closed;
-        }
-        if core.queue.queued().0 != 0 {
-            return Through::Queue; // keep order: earlier messages are waiting
-        }
-        if core.queue.is_kicked() {
-            // The writer is to write what is gathered (a late message's rest, or an old
-            // batch): queue behind it, so the gathered bytes stay bounded.
-            return Through::Queue;
+        if let Some(not_now) = ready() {
+            return Attempt::Done(not_now);
         }
         // Only the reader knows that more input is buffered: another thread never corks.
         let cork = timeout.is_some() && self.corked.load(Ordering::Relaxed);
         let start = gather.buf.len();
         let sock = match timeout {
-            Some(timeout) => Sock::new(stream, core, Some(timeout)),
-            None => Sock::now(stream, core),
+            Some(timeout) => Sock::new(stream, wire, Some(timeout)),
+            None => Sock::now(stream, wire),
         };
         let mut w = SocketWriter {
             sock,
@@ -187,22 +167,17 @@ impl Out {
             deferred: false,
         };
         // The codec is user code and runs while `out` is held: a panic must neither poison the
-        // lock nor leave half a message gathered. Undo what it gathered (or, if part of it
-        // reached the socket, close: the stream is broken), release the lock, then let the
-        // panic go on to the handler.
+        // lock nor leave half a message gathered. Undo what it gathered, release the lock, and
+        // hand the panic back (with whether part of the message reached the socket).
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             encode(&mut w).and_then(|()| if cork { Ok(()) } else { w.flush() })
         }));
         let result = match result {
             Ok(result) => result,
             Err(payload) => {
-                let written = w.sock.written;
+                let broken = w.sock.written > 0;
                 gather.buf.truncate(start);
-                drop(gather);
-                if written > 0 {
-                    core.io_failed(io::Error::other("the codec panicked in mid-message"));
-                }
-                panic::resume_unwind(payload);
+                return Attempt::Panicked { payload, broken };
             }
         };
         let deferred = w.deferred;
@@ -216,74 +191,55 @@ impl Out {
             Ok(()) => {
                 if gather.buf.is_empty() {
                     // Written whole, with whatever was gathered before it.
-                    core.traffic.sent(gather.msgs as u64 + 1);
+                    wire.sent(gather.msgs as u64 + 1);
                     gather.msgs = 0;
-                    Out::written_out(core, &mut gather);
+                    Out::written_out(wire.wheel, &mut gather);
                 } else {
                     gather.msgs += 1;
                     if start == 0 && gather.timer.is_none() && !deferred {
-                        gather.timer = Some(Out::arm_cork_timer(core));
+                        gather.timer = Some(arm_cork());
                     }
                 }
-                drop(gather);
-                if deferred {
-                    core.writer.kick(core); // the writer thread finishes the message
-                }
-                Through::Written
+                Attempt::Written { deferred }
             }
             Err(_) if stalled => {
                 gather.buf.truncate(start);
-                Through::Queue
+                Attempt::Done(Through::Queue)
             }
             Err(e) if !failed && written == 0 => {
                 gather.buf.truncate(start);
-                core.metrics().codec_error();
-                Through::Encode(e)
+                Attempt::Done(Through::Encode(e))
             }
-            Err(e) => {
-                drop(gather);
-                // The socket failed, or the codec failed after part of the message went out:
-                // either way the stream can no longer be trusted.
-                core.io_failed(e);
-                Through::Closed
-            }
+            // The socket failed, or the codec failed after part of the message went out:
+            // either way the stream can no longer be trusted.
+            Err(e) => Attempt::Broken(e),
         }
     }
 
     /// Writes what write-through gathered, waiting out write timeouts until the connection
     /// closes. Call with `out` held (pass its guard's contents).
     pub(crate) fn write_gathered(
-        core: &Core,
+        wire: Wire<'_>,
         g: &mut Gather,
         stream: &dyn Socket,
     ) -> io::Result<()> {
-        let mut sock = Sock::new(stream, core, None);
+        let mut sock = Sock::new(stream, wire, None);
         sock.written = 1; // started long ago: never report a stall, wait until written
         while !g.buf.is_empty() {
             let n = sock.raw(&[IoSlice::new(&g.buf)])?;
             g.buf.drain(..n);
         }
-        core.traffic.sent(g.msgs as u64);
+        wire.sent(g.msgs as u64);
         g.msgs = 0;
-        Out::written_out(core, g);
+        Out::written_out(wire.wheel, g);
         Ok(())
     }
 
     /// Everything gathered is written: the batch's timer has nothing left to do.
-    fn written_out(core: &Core, g: &mut Gather) {
+    fn written_out(wheel: &TimingWheel, g: &mut Gather) {
         if let Some(t) = g.timer.take() {
-            core.wheel().cancel(t);
+            wheel.cancel(t);
         }
-    }
-
-    /// After [`CORK_HOLD`], wakes the writer thread to write a batch the reader still holds.
-    fn arm_cork_timer(core: &Arc<Core>) -> TimerId {
-        let weak = Arc::downgrade(core);
-        core.wheel().after(CORK_HOLD, move || {
-            if let Some(core) = weak.upgrade() {
-                core.writer.kick(&core);
-            }
-        })
     }
 
     /// The reader is about to block on the socket: write the replies it gathered first.
@@ -292,36 +248,36 @@ impl Out {
     /// what is gathered (nothing can be gathered while it holds the lock): nothing to do, and
     /// the reader must not wait for a writer that may itself wait on a peer that stopped
     /// reading.
-    pub(crate) fn flush_gathered(&self, core: &Core, stream: &dyn Socket) -> io::Result<()> {
+    pub(crate) fn flush_gathered(&self, wire: Wire<'_>, stream: &dyn Socket) -> io::Result<()> {
         match self.gathered.try_lock() {
-            Ok(mut g) if !g.buf.is_empty() => Out::write_gathered(core, &mut g, stream),
+            Ok(mut g) if !g.buf.is_empty() => Out::write_gathered(wire, &mut g, stream),
             _ => Ok(()),
         }
     }
 
     /// Before `close()` on the reader thread: replies gathered there would have been written
     /// without gathering, so write them now, if the socket takes them within one write slice.
-    pub(crate) fn flush_before_close(&self, core: &Core) {
-        let (Ok(mut g), Some(stream)) = (self.gathered.try_lock(), core.stream()) else {
+    pub(crate) fn flush_before_close(&self, wire: Wire<'_>, stream: &dyn Socket) {
+        let Ok(mut g) = self.gathered.try_lock() else {
             return;
         };
-        let mut sock = Sock::new(&*stream, core, Some(Duration::ZERO));
+        let mut sock = Sock::new(stream, wire, Some(Duration::ZERO));
         while !g.buf.is_empty() {
             match sock.raw(&[IoSlice::new(&g.buf)]) {
                 Ok(n) => drop(g.buf.drain(..n)),
                 Err(_) => return, // what is left is counted as dropped
             }
         }
-        core.traffic.sent(g.msgs as u64);
+        wire.sent(g.msgs as u64);
         g.msgs = 0;
-        Out::written_out(core, &mut g);
+        Out::written_out(wire.wheel, &mut g);
     }
 
     /// Messages gathered and never written; they count as dropped when the connection ends.
-    pub(crate) fn take_unwritten(&self, core: &Core) -> usize {
+    pub(crate) fn take_unwritten(&self, wheel: &TimingWheel) -> usize {
         let mut g = lock(&self.gathered);
         g.buf.clear();
-        Out::written_out(core, &mut g);
+        Out::written_out(wheel, &mut g);
         std::mem::take(&mut g.msgs)
     }
 }
@@ -340,7 +296,7 @@ pub(crate) struct SocketWriter<'a> {
 /// The socket side of a [`SocketWriter`]: what was written, and how it stopped.
 struct Sock<'a> {
     stream: &'a dyn Socket,
-    core: &'a Core,
+    wire: Wire<'a>,
     /// How long a message may take once it has started; then the writer thread finishes it.
     timeout: Option<Duration>,
     /// When that is, fixed the first time it is needed (a send that is written at once never
@@ -360,10 +316,10 @@ struct Sock<'a> {
 }
 
 impl<'a> Sock<'a> {
-    fn new(stream: &'a dyn Socket, core: &'a Core, timeout: Option<Duration>) -> Self {
+    fn new(stream: &'a dyn Socket, wire: Wire<'a>, timeout: Option<Duration>) -> Self {
         Sock {
             stream,
-            core,
+            wire,
             timeout,
             deadline: None,
             written: 0,
@@ -376,10 +332,10 @@ impl<'a> Sock<'a> {
 
     /// A socket side that never waits: for a send from a thread that is neither the reader
     /// nor the writer.
-    fn now(stream: &'a dyn Socket, core: &'a Core) -> Self {
+    fn now(stream: &'a dyn Socket, wire: Wire<'a>) -> Self {
         Sock {
             now: true,
-            ..Sock::new(stream, core, None)
+            ..Sock::new(stream, wire, None)
         }
     }
 
@@ -414,11 +370,11 @@ impl<'a> Sock<'a> {
                 }
                 Ok(n) => {
                     self.written += n;
-                    self.core.socket_wrote(n);
+                    self.wire.wrote(n);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if timed_out(&e) && !self.core.is_aborted() => {
+                Err(e) if timed_out(&e) && !self.wire.is_aborted() => {
                     if self.written == 0 {
                         self.stalled = true;
                         return Err(e);

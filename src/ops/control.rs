@@ -104,6 +104,7 @@ use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::activation;
@@ -114,7 +115,7 @@ mod procs;
 pub use command::Command;
 mod supervisor;
 use procs::{catches, fetch_metrics, is_server, read_pid, uptime, wait_for, worker_pid_path};
-use supervisor::State;
+use supervisor::{State, Workers};
 
 /// Exit code: the command did what it says; for `status`, the server runs.
 pub const EXIT_OK: u8 = 0;
@@ -324,7 +325,8 @@ impl Control {
             return Ok(Outcome::Serve);
         }
         if std::env::var_os(SUPERVISOR_ENV).is_some() {
-            return Ok(Outcome::Exit(supervisor::run(self, flags)));
+            let started = supervisor::run(&self.supervised(flags));
+            return Ok(Outcome::Exit(if started { EXIT_OK } else { EXIT_FAILED }));
         }
         if self.workers > 1 {
             return Err(Failure(
@@ -442,6 +444,17 @@ impl Control {
 
     /// Starts worker `i` from the supervisor (its stdout and stderr are the supervisor's: the
     /// log file) and waits until it is ready; one not ready in time is ended first.
+    /// What the supervisor needs to run this program's workers with `flags`.
+    fn supervised(&self, flags: &[String]) -> Workers {
+        let (me, flags) = (self.clone(), flags.to_vec());
+        Workers {
+            count: self.workers,
+            pid_file: self.pid_file.clone(),
+            stop_timeout: self.stop_timeout,
+            spawn: Arc::new(move |i| me.spawn_worker(&flags, i)),
+        }
+    }
+
     fn spawn_worker(&self, flags: &[String], i: usize) -> io::Result<Child> {
         let mut cmd = self.command(flags)?;
         cmd.env(WORKER_ENV, i.to_string())

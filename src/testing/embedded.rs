@@ -9,7 +9,7 @@
 //!   [`Starved`], a `BufRead` that says "no more yet" instead of blocking, and calls the
 //!   handler for every message they complete, as `conn/reader.rs` does;
 //! * the writer thread: the connection is built [without threads](Core::without_threads), so
-//!   its queue waits for [`Core::write_parked`], called after every step;
+//!   its queue waits for `write_parked`, called after every step;
 //! * the timing wheel's thread: a [manual clock](TimingWheel::manual), moved by `advance`.
 
 use std::cell::RefCell;
@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use crate::codec::{read_via_buffer, Codec};
 use crate::conn::core::Core;
+use crate::conn::drain::write_parked;
 use crate::conn::handler::Handler;
 use crate::conn::lifecycle::{self, Decoded, End};
 use crate::conn::metrics::Metrics;
@@ -255,7 +256,7 @@ impl<C: Codec> EmbeddedConnection<C> {
         if r.end.is_none() {
             r.end = self.deliver(&mut r);
         }
-        core.write_parked();
+        write_parked(core);
         if r.end.is_none() && core.is_aborted() {
             // A close shut the socket down: the reader would wake and leave.
             r.end = Some(End::Eof);
@@ -301,7 +302,7 @@ impl<C: Codec> EmbeddedConnection<C> {
                         break Some(end);
                     }
                     // Between callbacks, as the writer thread would: what was queued goes.
-                    core.write_parked();
+                    write_parked(core);
                 }
                 Ok(None) => break Some(End::Eof),
                 // The frame is not complete: the codec is put back as it was, and the

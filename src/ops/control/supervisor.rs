@@ -19,7 +19,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::procs::{is_server, read_pid, worker_pid_path};
-use super::{Control, EXIT_FAILED, EXIT_OK};
 use crate::activation::{self, PidFile};
 use crate::signal::{Signal, Signals};
 use crate::sys::os;
@@ -36,6 +35,17 @@ pub(super) const CRASH_WINDOW: Duration = Duration::from_secs(60);
 /// How often a worker is looked at: another process's end comes with no notification (a
 /// worker after a hand-off is not the supervisor's child).
 const POLL: Duration = Duration::from_millis(50);
+
+/// What the supervisor is given by the `control` command that runs it: how many workers,
+/// the main pid file (each worker's is named after it), how long a stop waits, and how to
+/// start worker `i` (with the program's flags) and wait until it is ready.
+#[derive(Clone)]
+pub(super) struct Workers {
+    pub(super) count: usize,
+    pub(super) pid_file: PathBuf,
+    pub(super) stop_timeout: Duration,
+    pub(super) spawn: Arc<dyn Fn(usize) -> io::Result<Child> + Send + Sync>,
+}
 
 /// What a slot says when its worker serves.
 const UP: &str = "up";
@@ -138,22 +148,22 @@ fn say(what: &str) {
     eprintln!("threadnet supervisor (pid {}): {what}", std::process::id());
 }
 
-/// Runs the supervisor for `control`'s workers, the program's flags `flags` passed on to
-/// each; returns the process's exit code.
-pub(super) fn run(control: &Control, flags: &[String]) -> u8 {
-    match supervise(control, flags) {
-        Ok(code) => code,
+/// Runs the supervisor of `workers` until it is stopped; true if every worker started, false
+/// if one did not (the others are stopped) or the supervisor could not run (said on stderr).
+pub(super) fn run(workers: &Workers) -> bool {
+    match supervise(workers) {
+        Ok(started) => started,
         Err(e) => {
             say(&format!("{e}"));
-            EXIT_FAILED
+            false
         }
     }
 }
 
-fn supervise(control: &Control, flags: &[String]) -> io::Result<u8> {
+fn supervise(control: &Workers) -> io::Result<bool> {
     // First, so that a `stop` meanwhile is kept rather than killing the supervisor alone.
     let signals = Signals::new(&[Signal::Term, Signal::Int, Signal::Hup, Signal::Usr2])?;
-    let n = control.workers;
+    let n = control.count;
     let path = state_path(&control.pid_file);
     let shared = Arc::new(Shared {
         stopping: AtomicBool::new(false),
@@ -171,7 +181,7 @@ fn supervise(control: &Control, flags: &[String]) -> io::Result<u8> {
     for i in 1..=n {
         let started = match signals.try_recv() {
             Some(Signal::Term | Signal::Int) => Err(io::Error::other("stopped while starting")),
-            _ => control.spawn_worker(flags, i),
+            _ => (control.spawn)(i),
         };
         match started {
             Ok(child) => {
@@ -183,7 +193,7 @@ fn supervise(control: &Control, flags: &[String]) -> io::Result<u8> {
                     "worker {i} did not start: {e}; stopping the others"
                 ));
                 stop_all(slots, control);
-                return Ok(EXIT_FAILED);
+                return Ok(false);
             }
         }
     }
@@ -194,10 +204,10 @@ fn supervise(control: &Control, flags: &[String]) -> io::Result<u8> {
 
     let mut watchers = Vec::new();
     for slot in slots {
-        let (control, flags, shared) = (control.clone(), flags.to_vec(), Arc::clone(&shared));
+        let (control, shared) = (control.clone(), Arc::clone(&shared));
         match thread::Builder::new()
             .name(format!("threadnet-supervise-{}", slot.i))
-            .spawn(move || slot.watch(&control, &flags, &shared))
+            .spawn(move || slot.watch(&control, &shared))
         {
             Ok(watcher) => watchers.push(watcher),
             Err(e) => {
@@ -220,16 +230,16 @@ fn supervise(control: &Control, flags: &[String]) -> io::Result<u8> {
     say("stopping the workers");
     let slots: Vec<Slot> = watchers.into_iter().filter_map(|w| w.join().ok()).collect();
     stop_all(slots, control);
-    Ok(EXIT_OK)
+    Ok(true)
 }
 
 /// Signals every process of `slots`, and any other that a worker pid file names (a slot lost
 /// with its thread), with SIGTERM and waits up to the stop timeout for them to exit; removes
 /// the pid files left naming one that has gone (after a crash).
-fn stop_all(mut slots: Vec<Slot>, control: &Control) {
+fn stop_all(mut slots: Vec<Slot>, control: &Workers) {
     let mut pids: Vec<u32> = slots.iter_mut().flat_map(Slot::live).collect();
     let files =
-        (1..=control.workers).filter_map(|i| read_pid(&worker_pid_path(&control.pid_file, i)));
+        (1..=control.count).filter_map(|i| read_pid(&worker_pid_path(&control.pid_file, i)));
     pids.extend(files.filter(|&p| is_server(p)));
     pids.sort_unstable();
     pids.dedup();
@@ -323,7 +333,7 @@ impl Slot {
 
     /// Watches the worker until the supervisor stops or gives up on it: restarts it when it
     /// ends, after a delay. Returns the slot, for the supervisor to stop what runs in it.
-    fn watch(mut self, control: &Control, flags: &[String], shared: &Shared) -> Slot {
+    fn watch(mut self, control: &Workers, shared: &Shared) -> Slot {
         let i = self.i;
         loop {
             if shared.stopping() {
@@ -369,7 +379,7 @@ impl Slot {
             if !shared.sleep(delay) {
                 return self;
             }
-            match control.spawn_worker(flags, i) {
+            match (control.spawn)(i) {
                 Ok(child) => {
                     say(&format!("worker {i} restarted: pid {}", child.id()));
                     self.known.push(child.id());
