@@ -9,7 +9,7 @@
 //! sends the FIN. A close drops what is left, counted (invariant 2, DESIGN.md).
 
 use std::io;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 
 use crate::conn::core::Core;
@@ -38,14 +38,25 @@ pub(crate) fn start_writer(core: &Arc<Core>) -> io::Result<SyncSender<Payload>> 
 
 /// The writer thread: take one message, then whatever else is queued, write them with one
 /// vectored write, repeat. When every sender is gone and the queue is empty, send the FIN.
+/// After a quiet spell with nothing to write ([`ConnOptions::writer_quiet`]), end, unless a
+/// send is on its way (`SendQueue::retire_writer`).
+///
+/// [`ConnOptions::writer_quiet`]: crate::ConnOptions::writer_quiet
 fn run(core: Arc<Core>, rx: Receiver<Payload>) {
     mark_writer(&core);
     let Some(stream) = core.stream() else {
         discard(&core, Vec::new(), &rx);
         return;
     };
+    let quiet = core.options().writer_quiet;
     let mut batch: Vec<Payload> = Vec::with_capacity(BATCH_MESSAGES);
-    while let Ok(first) = rx.recv() {
+    loop {
+        let first = match rx.recv_timeout(quiet) {
+            Ok(p) => p,
+            Err(RecvTimeoutError::Timeout) if core.queue.retire_writer() => return,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut bytes = first.as_slice().len();
         batch.push(first);
         while batch.len() < BATCH_MESSAGES && bytes < BATCH_BYTES {

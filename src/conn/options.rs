@@ -99,6 +99,7 @@ pub struct ConnOptions {
     pub(crate) stack_size: usize,
     pub(crate) nodelay: bool,
     pub(crate) write_through: bool,
+    pub(crate) writer_quiet: Duration,
     pub(crate) max_frame_length: Option<usize>,
     pub(crate) wheel: Option<TimingWheel>,
     pub(crate) idle: IdleOptions,
@@ -119,6 +120,7 @@ impl Default for ConnOptions {
             stack_size: 128 * 1024,
             nodelay: true,
             write_through: true,
+            writer_quiet: Duration::from_secs(1),
             max_frame_length: None,
             wheel: None,
             idle: IdleOptions::default(),
@@ -141,6 +143,7 @@ impl fmt::Debug for ConnOptions {
             .field("stack_size", &self.stack_size)
             .field("nodelay", &self.nodelay)
             .field("write_through", &self.write_through)
+            .field("writer_quiet", &self.writer_quiet)
             .field("max_frame_length", &self.max_frame_length)
             .field("idle", &self.idle)
             .field("on_event", &self.on_event.is_some())
@@ -326,6 +329,21 @@ impl ConnOptions {
     /// Defaults to `true`.
     pub fn write_through(mut self, on: bool) -> Self {
         self.write_through = on;
+        self
+    }
+
+    /// How long a connection's writer thread waits with nothing to write before it ends.
+    ///
+    /// The writer thread is started by the first send that has to be queued (a send that is
+    /// written through starts none). Once its queue has been empty for this long, it ends and
+    /// its stack is given back; the next send that has to be queued starts another. So a
+    /// connection that was busy once and is quiet now costs one thread, its reader, like one
+    /// that never was. Starting a thread costs some tens of microseconds, paid at most once
+    /// per quiet spell.
+    ///
+    /// Defaults to 1 s. A zero duration is taken as 1 ms.
+    pub fn writer_quiet(mut self, quiet: Duration) -> Self {
+        self.writer_quiet = quiet.max(Duration::from_millis(1));
         self
     }
 

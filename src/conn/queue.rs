@@ -210,6 +210,19 @@ impl SendQueue {
         }
     }
 
+    /// The writer thread found nothing to write for a quiet spell: if nothing is admitted and
+    /// no wake-up is in flight, the sending half goes back to [`Tx::NoWriter`] (the next send
+    /// that has to be queued starts a new writer) and the writer may end: true. Decided under
+    /// the lock every admission takes, so no message can be on its way into the channel.
+    pub(crate) fn retire_writer(&self) -> bool {
+        let mut q = lock(&self.state);
+        let idle = q.pending == 0 && !self.is_kicked() && matches!(q.tx, Tx::Writer(_));
+        if idle {
+            q.tx = Tx::NoWriter;
+        }
+        idle
+    }
+
     /// Marks a writer's wake-up as in flight; false if one already is.
     pub(crate) fn kick(&self) -> bool {
         !self.kicked.swap(true, Ordering::SeqCst)

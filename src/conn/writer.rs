@@ -44,9 +44,13 @@ impl Writer {
         self.parked.is_some()
     }
 
-    /// Keeps `thread` (a FIN thread) to be joined like the writer.
+    /// Keeps `thread` (the writer, or a FIN thread) to be joined before `on_close`. A writer
+    /// that ended after a quiet spell is joined first: it has nothing left to do but exit.
     pub(crate) fn hold(&self, thread: JoinHandle<()>) {
-        *lock(&self.thread) = Some(thread);
+        let old = lock(&self.thread).replace(thread);
+        if let Some(old) = old {
+            let _ = old.join();
+        }
     }
 
     /// Waits for the writer thread (or the FIN thread), if there is one.
