@@ -7,8 +7,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::id::TimerId;
 use super::wheel::{Cancelled, Key, Wheel};
-use super::TimerId;
 use crate::error::panic_message;
 
 /// A timer's callback, boxed once: one fat pointer per wheel entry, whatever its kind, so an

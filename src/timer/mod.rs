@@ -111,6 +111,7 @@
 //! ```
 
 mod driver;
+mod id;
 mod wheel;
 
 use std::fmt;
@@ -122,6 +123,7 @@ use std::time::{Duration, Instant};
 
 pub(crate) use driver::nanos;
 use driver::{ClockKind, Every, Once, Period, Shared, When};
+pub use id::TimerId;
 
 /// Tick of the global wheel: 1 ms. The wheel sleeps until its next deadline, so a fine tick
 /// costs nothing while timers wait; it only bounds how late a timer may fire.
@@ -129,14 +131,6 @@ const GLOBAL_TICK: Duration = Duration::from_millis(1);
 
 /// Name of every wheel thread.
 const THREAD_NAME: &str = "threadnet-timer";
-
-/// Identifies a timer scheduled on a [`TimingWheel`], for [`TimingWheel::cancel`].
-///
-/// An id is a slab index and a generation: once its timer has fired or been cancelled, the id
-/// is stale and cancels nothing, even after the slab slot is reused (up to 2^32 reuses of the
-/// same slot).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TimerId(u64);
 
 /// A hierarchical timing wheel driven by its own thread: runs callbacks at a deadline, once or
 /// periodically.
@@ -422,11 +416,6 @@ impl TimingWheel {
     pub(crate) fn nanos_of(&self, at: Instant) -> u64 {
         self.inner.shared.nanos_of(at)
     }
-}
-
-impl TimerId {
-    /// An id that names no timer: what scheduling returns when the timer can never run.
-    pub(crate) const NONE: TimerId = TimerId(0);
 }
 
 impl fmt::Debug for TimingWheel {
