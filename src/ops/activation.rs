@@ -122,6 +122,18 @@ pub fn listeners() -> io::Result<Vec<Inherited>> {
     Ok(named_listeners()?.into_iter().map(|(_, l)| l).collect())
 }
 
+/// The environment variable that makes a process worker `i` of a `start -d --workers N`.
+pub(crate) const WORKER_ENV: &str = "THREADNET_WORKER";
+
+/// This process's worker number, from [`WORKER_ENV`] (what [`crate::control::worker`] says).
+pub(crate) fn worker_number() -> Option<usize> {
+    std::env::var(WORKER_ENV)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&i| i > 0)
+}
+
 /// The TCP listener to serve on: the first one inherited ([`listeners`]: from systemd or from
 /// the process this one replaces), else a new one bound to `addr`: in a worker process
 /// ([`crate::control::worker`]) with `SO_REUSEPORT`, shared with its siblings
@@ -135,7 +147,7 @@ pub fn listeners() -> io::Result<Vec<Inherited>> {
 pub fn tcp_listener(addr: &str) -> io::Result<std::net::TcpListener> {
     match listeners()?.into_iter().find_map(Inherited::into_tcp) {
         Some(inherited) => Ok(inherited),
-        None if crate::control::worker().is_some() => crate::TcpServer::bind_reuse_port(addr),
+        None if worker_number().is_some() => crate::TcpServer::bind_reuse_port(addr),
         None => std::net::TcpListener::bind(addr),
     }
 }

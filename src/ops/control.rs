@@ -107,7 +107,7 @@ use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::activation;
+use crate::activation::{self, WORKER_ENV};
 use crate::sys::os;
 
 mod command;
@@ -146,8 +146,6 @@ pub struct Control {
     metrics_addr: Option<String>,
 }
 
-/// The environment variable that makes a process worker `i` of a `start -d --workers N`.
-const WORKER_ENV: &str = "THREADNET_WORKER";
 /// The environment variable that makes a process the supervisor of `start -d --workers N`.
 const SUPERVISOR_ENV: &str = "THREADNET_SUPERVISOR";
 
@@ -160,11 +158,7 @@ const SUPERVISOR_ENV: &str = "THREADNET_SUPERVISOR";
 /// assert_eq!(threadnet::control::worker(), None); // not started as a worker
 /// ```
 pub fn worker() -> Option<usize> {
-    std::env::var(WORKER_ENV)
-        .ok()?
-        .parse()
-        .ok()
-        .filter(|&i| i > 0)
+    activation::worker_number()
 }
 
 impl Control {
