@@ -7,14 +7,17 @@
 //! | `reason.rs` | [`CloseReason`]: why a connection closed, as a cause and as the final reason |
 //! | `handler.rs` | [`Handler`], the callbacks a connection runs on its reader thread |
 //! | `options.rs` | [`ConnOptions`]: queue bounds, watermarks, timeouts, buffers, hooks |
-//! | `core.rs` | `Core`: the connection's identity and its parts, and the sequences that span them (close, shutdown, finish) |
+//! | `core.rs` | `Core`: the connection's identity and its parts, and the abortive end that spans them (close now, the forced close, finish) |
+//! | `send.rs` | the send path: `push` into the queue, write-through, the writer's wake-up, the graceful close (goodbye, FIN, deadline) |
+//! | `drain.rs` | draining the queue: the writer thread's loop, `write_parked` for a connection without threads, the FIN |
 //! | `life.rs` | `Life`: how far the close has gone ([`Phase`](life::Phase)), its cause and deadline |
 //! | `lifecycle.rs` | the lifecycle every driver runs: open, each message, the end in order |
 //! | `reader.rs` | the reader thread: reads the socket and drives the lifecycle |
 //! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
 //! | `queue.rs` | `SendQueue`: admission, byte and message bounds, watermarks, what was dropped |
-//! | `writer.rs` | `Writer`: the writer thread, draining the queue in batches, one vectored write each |
+//! | `writer.rs` | `Writer`: the writer thread's handle (ended after a quiet spell) or the parked queue; one batch's vectored write |
 //! | `through.rs` | `Out`: write-through (a reply written on the reader thread, no hand-off), the socket's write lock |
+//! | `wire.rs` | `Wire`: what a socket write reports to (counters, write clock, phase, wheel), borrowed from the `Core` |
 //! | `idle.rs` | `Activity` (when the socket was last read and written), the idle options and events |
 //! | `idle_check.rs` | the idle timer: limits checked, heartbeats sent, one re-armed timer per connection |
 //! | `protocol.rs` | the one slot where a protocol built on the connection hooks in |
@@ -23,8 +26,10 @@
 //! | `metrics.rs` | `Traffic`, the counters per connection, and those per server or client |
 //! | `registry.rs` | the live connections by id: look up, visit, broadcast, join |
 //!
-//! Each part owns its fields; `impl Core` is in `core.rs` alone, and `Core`'s fields are
-//! `pub(super)`: nothing outside `conn/` reads one. See DESIGN.md, "The parts of a connection".
+//! Each part owns its fields and imports no `Core`; `impl Core` is in `core.rs` alone, and
+//! `Core`'s fields are `pub(super)`: nothing outside `conn/` reads one. The imports run one way:
+//! `send.rs` → `drain.rs` → `core.rs` → the parts (`tests/layering.rs` checks that `src/` has
+//! no import circle). See DESIGN.md, "The parts of a connection".
 //!
 //! Nothing here knows servers, clients, protocols or operations: those build on it.
 
