@@ -9,8 +9,8 @@
 //! | chapter | the idea | where it lives |
 //! |---|---|---|
 //! | [1. A thread per connection, and a codec](ch01_threads) | a reader thread per connection decodes and calls your handler | [`src/server/acceptor.rs`], [`src/conn/reader.rs`], [`src/codec/lines.rs`] |
-//! | [2. Backpressure and the bounded queue](ch02_backpressure) | a peer that does not read slows its producers down; nothing is dropped | [`src/conn/queue.rs`], [`src/conn/writer.rs`] |
-//! | [3. The graceful close and its order](ch03_graceful_close) | drain, FIN, wait for the peer's EOF, and `on_close` once | [`src/conn/core.rs`], [`src/conn/reason.rs`] |
+//! | [2. Backpressure and the bounded queue](ch02_backpressure) | a peer that does not read slows its producers down; nothing is dropped | [`src/conn/queue.rs`], [`src/conn/drain.rs`] |
+//! | [3. The graceful close and its order](ch03_graceful_close) | drain, FIN, wait for the peer's EOF, and `on_close` once | [`src/conn/send.rs`], [`src/conn/core.rs`], [`src/conn/reason.rs`] |
 //! | [4. Timers and idle limits](ch04_timers) | one timing wheel for every deadline; a clock a test can move | [`src/timer/wheel.rs`], [`src/conn/idle.rs`], [`src/conn/timers.rs`] |
 //! | [5. Pulling instead of callbacks](ch05_pulling) | a client the caller reads, a server one loop pulls from | [`src/pull/client.rs`], [`src/pull/server.rs`] |
 //! | [6. Testing without a socket](ch06_testing) | a connection in memory, and a network that misbehaves on demand | [`src/testing/embedded.rs`], [`src/testing/proxy.rs`] |
@@ -25,7 +25,8 @@
 //! [`src/conn/reader.rs`]: ../../src/threadnet/conn/reader.rs.html
 //! [`src/codec/lines.rs`]: ../../src/threadnet/codec/lines.rs.html
 //! [`src/conn/queue.rs`]: ../../src/threadnet/conn/queue.rs.html
-//! [`src/conn/writer.rs`]: ../../src/threadnet/conn/writer.rs.html
+//! [`src/conn/drain.rs`]: ../../src/threadnet/conn/drain.rs.html
+//! [`src/conn/send.rs`]: ../../src/threadnet/conn/send.rs.html
 //! [`src/conn/core.rs`]: ../../src/threadnet/conn/core.rs.html
 //! [`src/conn/reason.rs`]: ../../src/threadnet/conn/reason.rs.html
 //! [`src/timer/wheel.rs`]: ../../src/threadnet/timer/wheel.rs.html
@@ -218,8 +219,9 @@ pub mod ch02_backpressure {
     //!
     //! **The source**: admission into the queue, its bounds and the watermarks are in
     //! [`src/conn/queue.rs`]; the writer thread, which takes a message and then everything
-    //! already queued and writes the batch with one vectored write, in [`src/conn/writer.rs`];
-    //! the send calls in [`src/conn/connection.rs`].
+    //! already queued and writes the batch with one vectored write, in [`src/conn/drain.rs`];
+    //! the path of a send (written through or queued) in [`src/conn/send.rs`], called from
+    //! [`src/conn/connection.rs`].
     //!
     //! Next: [how a connection ends without losing what it queued](super::ch03_graceful_close).
     //!
@@ -230,7 +232,8 @@ pub mod ch02_backpressure {
     //! [`Connection::try_send`]: crate::Connection::try_send
     //! [`Connection::is_writable`]: crate::Connection::is_writable
     //! [`src/conn/queue.rs`]: ../../../src/threadnet/conn/queue.rs.html
-    //! [`src/conn/writer.rs`]: ../../../src/threadnet/conn/writer.rs.html
+    //! [`src/conn/drain.rs`]: ../../../src/threadnet/conn/drain.rs.html
+    //! [`src/conn/send.rs`]: ../../../src/threadnet/conn/send.rs.html
     //! [`src/conn/connection.rs`]: ../../../src/threadnet/conn/connection.rs.html
 }
 
@@ -308,8 +311,9 @@ pub mod ch03_graceful_close {
     //! counted in the reason's `dropped` (invariants 2 to 4 on the [design](crate::design)
     //! page, each with the tests that hold it).
     //!
-    //! **The source**: the close sequence (who ends first, the deadline, the reason) is in
-    //! [`src/conn/core.rs`]; the FIN after the drain in [`src/conn/writer.rs`]; the end the
+    //! **The source**: the graceful close (the goodbye, who sends the FIN, the deadline) is in
+    //! [`src/conn/send.rs`]; the abortive close and the settled reason in
+    //! [`src/conn/core.rs`]; the FIN after the drain in [`src/conn/drain.rs`]; the end the
     //! reader thread runs before `on_close` in [`src/conn/reader.rs`]; the reasons in
     //! [`src/conn/reason.rs`].
     //!
@@ -322,7 +326,8 @@ pub mod ch03_graceful_close {
     //! [`CloseReason::ShutdownTimeout`]: crate::CloseReason::ShutdownTimeout
     //! [`ServerHandle::stop`]: crate::ServerHandle::stop
     //! [`src/conn/core.rs`]: ../../../src/threadnet/conn/core.rs.html
-    //! [`src/conn/writer.rs`]: ../../../src/threadnet/conn/writer.rs.html
+    //! [`src/conn/drain.rs`]: ../../../src/threadnet/conn/drain.rs.html
+    //! [`src/conn/send.rs`]: ../../../src/threadnet/conn/send.rs.html
     //! [`src/conn/reader.rs`]: ../../../src/threadnet/conn/reader.rs.html
     //! [`src/conn/reason.rs`]: ../../../src/threadnet/conn/reason.rs.html
 }

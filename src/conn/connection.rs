@@ -186,6 +186,16 @@ impl<C: Codec> Connection<C> {
             .map_err(|e| map_try(e, Payload::into_vec))
     }
 
+    /// A broadcast's share: written through if the socket takes it at once, else queued if
+    /// there is room (`send::offer`); never blocks.
+    pub(crate) fn offer_payload(&self, p: Payload) -> Result<(), TrySendError<Payload>> {
+        match send::offer(&self.core, p) {
+            Ok(()) => Ok(()),
+            Err((p, Refused::Closed)) => Err(TrySendError::Closed(p)),
+            Err((p, _)) => Err(TrySendError::Full(p)),
+        }
+    }
+
     pub(crate) fn try_send_payload(&self, p: Payload) -> Result<(), TrySendError<Payload>> {
         match send::push(&self.core, p, Mode::Try) {
             Ok(()) => Ok(()),

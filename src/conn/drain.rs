@@ -2,7 +2,8 @@
 //! work done on its driver's thread for a connection that starts no thread, and the FIN that
 //! follows the last message of a graceful close.
 //!
-//! The writer thread is started by the first send that has to be queued. It takes one message
+//! The writer thread is started by the first send that has to be queued, and again by the first
+//! after it ended in a quiet spell. It takes one message
 //! from the queue, then whatever else is already there (up to a batch), and writes what
 //! write-through gathered followed by the batch, with one vectored write
 //! ([`Writer::write_batch`]). When the last sender lets go, it has written everything, so it
@@ -44,17 +45,29 @@ pub(crate) fn start_writer(core: &Arc<Core>) -> io::Result<SyncSender<Payload>> 
 /// [`ConnOptions::writer_quiet`]: crate::ConnOptions::writer_quiet
 fn run(core: Arc<Core>, rx: Receiver<Payload>) {
     mark_writer(&core);
-    let Some(stream) = core.stream() else {
-        discard(&core, Vec::new(), &rx);
-        return;
-    };
     let quiet = core.options().writer_quiet;
     let mut batch: Vec<Payload> = Vec::with_capacity(BATCH_MESSAGES);
+    // The socket is held while the writer may write, and let go of during the quiet spell's
+    // decision: a writer that ends holds nothing of the connection's but its `Core`.
+    let mut stream = core.stream();
     loop {
+        let Some(socket) = &stream else {
+            discard(&core, batch, &rx); // the connection has ended
+            return;
+        };
         let first = match rx.recv_timeout(quiet) {
             Ok(p) => p,
-            Err(RecvTimeoutError::Timeout) if core.queue.retire_writer() => return,
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {
+                drop(stream.take());
+                // Decided under the queue's lock, where a new writer would be started: this
+                // thread's handle is let go of (detached) there, so `finish` never waits for a
+                // writer that has ended, and never misses one that runs.
+                if core.queue.retire_writer(|| core.writer.detach()) {
+                    return;
+                }
+                stream = core.stream();
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => break,
         };
         let mut bytes = first.as_slice().len();
@@ -69,12 +82,12 @@ fn run(core: Arc<Core>, rx: Receiver<Payload>) {
             }
         }
         if core.is_aborted() {
-            drop(stream);
+            drop(stream.take());
             discard(&core, batch, &rx);
             return;
         }
-        if let Err(error) = write_taken(&core, &*stream, &mut batch) {
-            drop(stream);
+        if let Err(error) = write_taken(&core, &**socket, &mut batch) {
+            drop(stream.take());
             core.io_failed(error);
             discard(&core, batch, &rx);
             return;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::conn::core::Core;
 use crate::conn::idle::{IdleAction, IdleEvent, IdleKind};
-use crate::conn::queue::{Mode, Payload};
+use crate::conn::queue::Payload;
 use crate::conn::send;
 use crate::conn::CloseReason;
 use crate::timer::nanos;
@@ -96,13 +96,14 @@ fn check(core: &Arc<Core>) {
         let interval = nanos(beat.interval);
         let due = write.saturating_add(interval);
         if now >= due {
-            // Counted as written when the writer writes it; until then, not again.
+            // Written now if the socket takes it, else queued (`send::offer`); not again
+            // until the next interval.
             // A protocol layer may make each beat's bytes (a WebSocket client masks them).
             let payload = match core.layer.beat(&beat.message) {
                 Some(bytes) => Payload::Owned(bytes),
                 None => Payload::Shared(Arc::clone(&beat.message)),
             };
-            let _ = send::push(core, payload, Mode::Try);
+            let _ = send::offer(core, payload);
             core.activity.beat_sent(now);
             next = next.min(now.saturating_add(interval));
         } else {

@@ -341,6 +341,11 @@ impl ConnOptions {
     /// that never was. Starting a thread costs some tens of microseconds, paid at most once
     /// per quiet spell.
     ///
+    /// If a new writer thread cannot be started (the process is at its thread limit), the
+    /// send that needed it fails as [`SendError::Closed`](crate::SendError::Closed) and the
+    /// connection closes with the error, as on its first queued send. Heartbeats and
+    /// broadcasts start no writer when the socket takes them at once.
+    ///
     /// Defaults to 1 s. A zero duration is taken as 1 ms.
     pub fn writer_quiet(mut self, quiet: Duration) -> Self {
         self.writer_quiet = quiet.max(Duration::from_millis(1));

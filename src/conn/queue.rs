@@ -10,7 +10,8 @@
 //! one slot for the writer's wake-up, `Payload::Kick`), and `pending` counts every message
 //! still in the channel.
 //!
-//! The channel and its writer thread are made on the first send that needs them: std's
+//! The channel and its writer thread are made on the first send that needs them (and again after
+//! the writer ended in a quiet spell, `retire_writer`): std's
 //! `sync_channel(n)` allocates all `n` slots at once, which an idle connection should not pay.
 //!
 //! Ending: dropping the last `SyncSender` is how the writer learns that no more messages come.
@@ -80,7 +81,8 @@ pub(crate) struct Events {
 /// Where the queue's sending half is.
 #[derive(Default)]
 pub(crate) enum Tx {
-    /// No writer yet: nothing was ever queued, so there is no channel and no writer thread.
+    /// No writer: nothing was queued yet, or the writer ended after a quiet spell; there is
+    /// no channel and no writer thread.
     #[default]
     NoWriter,
     /// The writer thread runs and drains this channel.
@@ -214,11 +216,13 @@ impl SendQueue {
     /// no wake-up is in flight, the sending half goes back to [`Tx::NoWriter`] (the next send
     /// that has to be queued starts a new writer) and the writer may end: true. Decided under
     /// the lock every admission takes, so no message can be on its way into the channel.
-    pub(crate) fn retire_writer(&self) -> bool {
+    /// `then` runs under that lock when it does.
+    pub(crate) fn retire_writer(&self, then: impl FnOnce()) -> bool {
         let mut q = lock(&self.state);
         let idle = q.pending == 0 && !self.is_kicked() && matches!(q.tx, Tx::Writer(_));
         if idle {
             q.tx = Tx::NoWriter;
+            then();
         }
         idle
     }

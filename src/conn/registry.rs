@@ -77,8 +77,10 @@ impl<C: Codec> Registry<C> {
     }
 
     /// Sends `msg` to every live connection without blocking: it is encoded once, and each
-    /// queue that has room takes the same bytes. The report says, per connection id, which
-    /// queues took it and which were full or closing; nothing is retried.
+    /// connection takes the same bytes, written at once where nothing is queued and the
+    /// socket has room (no writer thread woken), else queued if the queue has room. The
+    /// report says, per connection id, which took it (`queued`) and which were full or
+    /// closing; nothing is retried.
     ///
     /// # Errors
     ///
@@ -89,7 +91,7 @@ impl<C: Codec> Registry<C> {
         let bytes: Arc<[u8]> = buf.into();
         let mut report = BroadcastReport::default();
         for conn in self.snapshot() {
-            match conn.try_send_payload(Payload::Shared(Arc::clone(&bytes))) {
+            match conn.offer_payload(Payload::Shared(Arc::clone(&bytes))) {
                 Ok(()) => report.queued.push(conn.id()),
                 Err(TrySendError::Full(_)) => report.full.push(conn.id()),
                 Err(_) => report.closed.push(conn.id()),

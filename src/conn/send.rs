@@ -3,20 +3,21 @@
 //! last sends.
 //!
 //! A send is written through when it can be ([`write_through`]: on the reader thread, or from
-//! any thread without waiting, with nothing queued before it), else admitted into the
-//! send queue ([`push`], `queue.rs`) for the writer thread (`drain.rs`); a datagram is written at once
-//! ([`send_datagram`]). What fails on the way closes the connection (`Core::io_failed`).
+//! any thread without waiting, with nothing queued before it), else admitted into the send
+//! queue ([`push`], `queue.rs`) for the writer thread (`drain.rs`); a heartbeat or a broadcast
+//! is [`offer`]ed (the same, never waiting); a datagram is written at once ([`send_datagram`]).
+//! What fails on the way closes the connection (`Core::io_failed`).
 //!
 //! [`Connection::send`]: crate::Connection::send
 
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::conn::core::Core;
 use crate::conn::drain::{send_fin, start_writer, write_parked};
 use crate::conn::queue::{Mode, NotAdmitted, Payload, Tx};
-use crate::conn::threads::{is_writer_thread, on_reader};
+use crate::conn::threads::{is_reader_thread, is_writer_thread, on_reader};
 use crate::conn::through::{Attempt, Gather, SocketWriter, Through, CORK_HOLD};
 use crate::conn::CloseReason;
 use crate::error::Refused;
@@ -25,7 +26,8 @@ use crate::sys::transport::{timed_out, Socket};
 use crate::timer::TimerId;
 
 /// Accepts `p` into `core`'s send queue, waiting for room as `mode` allows, or hands it back
-/// with the reason. The writer thread is started by the first message queued. A datagram
+/// with the reason. The writer thread is started by the first message queued (and again after a
+/// quiet spell ended it). A datagram
 /// connection has no queue: see [`send_datagram`].
 pub(crate) fn push(core: &Arc<Core>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
     if core.is_datagram() {
@@ -52,6 +54,25 @@ pub(crate) fn push(core: &Arc<Core>, p: Payload, mode: Mode) -> Result<(), (Payl
             Err((p, Refused::Closed))
         }
     }
+}
+
+/// Sends `p` without ever blocking, from a thread that is not the connection's own (a
+/// heartbeat on the timing wheel's thread, a broadcaster): written through at once if nothing
+/// is queued and the socket takes it without waiting, else queued if there is room (as
+/// `Mode::Try`). So a heartbeat or a broadcast to a quiet connection wakes no writer thread,
+/// and starts none. On the connection's reader or writer thread, it is queued.
+pub(crate) fn offer(core: &Arc<Core>, p: Payload) -> Result<(), (Payload, Refused)> {
+    let mine = is_reader_thread(core) || is_writer_thread(core);
+    if core.options().write_through && !core.is_datagram() && !mine {
+        if let Some(stream) = core.stream() {
+            match write_through_on(core, &*stream, None, |w| w.write_all(p.as_slice())) {
+                Through::Written => return Ok(()),
+                Through::Closed => return Err((p, Refused::Closed)),
+                Through::Queue | Through::Encode(_) => {}
+            }
+        }
+    }
+    push(core, p, Mode::Try)
 }
 
 /// Writes `p` as one datagram now, from this thread (a UDP peer has no queue and no writer

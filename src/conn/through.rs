@@ -16,11 +16,11 @@
 //! writes a header and then a payload still costs one syscall.
 //!
 //! A slow peer: socket writes block for at most one write slice (the socket's `SO_SNDTIMEO`,
-//! set in `sys/transport.rs`). A message the socket takes no byte of within one slice goes to the queue like any other
-//! send. A message that has started but is not all out by the send's deadline is finished by
-//! the writer thread: its remaining bytes stay gathered, the writer writes them before its
-//! next batch, and the send returns `Ok` (the message was accepted, invariant 2 in DESIGN.md), so a
-//! send never blocks much past its timeout (invariant 8).
+//! set in `sys/transport.rs`). A message the socket takes no byte of within one slice goes to
+//! the queue like any other send. A message that has started but is not all out by the send's
+//! deadline is finished by the writer thread: its remaining bytes stay gathered, the writer
+//! writes them before its next batch, and the send returns `Ok` (the message was accepted,
+//! invariant 2 in DESIGN.md), so a send never blocks much past its timeout (invariant 8).
 //!
 //! Pipelined requests: while the reader's buffer still holds unread input, the handler is
 //! about to get more messages without waiting, so replies are gathered ("corked") instead of

@@ -44,13 +44,20 @@ impl Writer {
         self.parked.is_some()
     }
 
-    /// Keeps `thread` (the writer, or a FIN thread) to be joined before `on_close`. A writer
-    /// that ended after a quiet spell is joined first: it has nothing left to do but exit.
+    /// Keeps `thread` (the writer, or a FIN thread) to be joined before `on_close`.
     pub(crate) fn hold(&self, thread: JoinHandle<()>) {
         let old = lock(&self.thread).replace(thread);
         if let Some(old) = old {
-            let _ = old.join();
+            let _ = old.join(); // not expected: a writer that ends lets go of its handle
         }
+    }
+
+    /// The writer thread ends after a quiet spell, having let go of everything but the
+    /// `Core`: its handle is dropped (the thread detached, its stack given back as it exits),
+    /// so that `finish` does not wait for it. Called under the queue's lock, where a new
+    /// writer's handle would be kept.
+    pub(crate) fn detach(&self) {
+        drop(lock(&self.thread).take());
     }
 
     /// Waits for the writer thread (or the FIN thread), if there is one.

@@ -436,8 +436,6 @@ impl Control {
         Ok(child.id())
     }
 
-    /// Starts worker `i` from the supervisor (its stdout and stderr are the supervisor's: the
-    /// log file) and waits until it is ready; one not ready in time is ended first.
     /// What the supervisor needs to run this program's workers with `flags`.
     fn supervised(&self, flags: &[String]) -> Workers {
         let (me, flags) = (self.clone(), flags.to_vec());
@@ -449,6 +447,8 @@ impl Control {
         }
     }
 
+    /// Starts worker `i` from the supervisor (its stdout and stderr are the supervisor's: the
+    /// log file) and waits until it is ready; one not ready in time is ended first.
     fn spawn_worker(&self, flags: &[String], i: usize) -> io::Result<Child> {
         let mut cmd = self.command(flags)?;
         cmd.env(WORKER_ENV, i.to_string())
