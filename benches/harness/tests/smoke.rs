@@ -29,7 +29,9 @@ fn number(line: &std::collections::BTreeMap<String, Value>, key: &str) -> f64 {
     }
 }
 
-fn drive(bin: &str) {
+/// Drives `bin` in every mode; a thread-per-connection server has `threads_per_conn` 1,
+/// tokio's 0.
+fn drive(bin: &str, threads_per_conn: f64) {
     let server = Server::start(bin);
     for (case, args) in [
         (
@@ -59,16 +61,32 @@ fn drive(bin: &str) {
         1.0,
         "the server holds every connection"
     );
+    let curve = loadgen(
+        &server,
+        &[
+            "curve", "--conns", "30", "--active", "5", "--size", "100", "--secs", "0.3",
+        ],
+    );
+    assert_eq!(number(&curve, "errors"), 0.0);
+    assert_eq!(number(&curve, "connected"), 30.0);
+    assert_eq!(number(&curve, "active"), 5.0);
+    assert_eq!(number(&curve, "fds_per_conn"), 1.0, "curve: all held");
+    assert_eq!(number(&curve, "threads_per_conn"), threads_per_conn);
+    let stack = number(&curve, "kernel_stack_kib_per_conn");
+    assert_eq!(stack > 0.0, threads_per_conn > 0.0, "kernel stack {stack} KiB");
+    assert!(number(&curve, "kernel_kib_per_conn") >= stack);
+    assert!(number(&curve, "frames") > 0.0, "curve: no frame echoed");
+    assert!(number(&curve, "p99_us") >= number(&curve, "p50_us"));
 }
 
 #[test]
 fn std_echo_echoes_every_frame() {
-    drive(env!("CARGO_BIN_EXE_std-echo"));
+    drive(env!("CARGO_BIN_EXE_std-echo"), 1.0);
 }
 
 #[test]
 fn tokio_echo_echoes_every_frame() {
-    drive(env!("CARGO_BIN_EXE_tokio-echo"));
+    drive(env!("CARGO_BIN_EXE_tokio-echo"), 0.0);
 }
 
 #[test]
@@ -136,4 +154,66 @@ fn idle_reports_a_server_that_drops_its_connections() {
         stdout.contains("the server holds 0 of the 150 connections"),
         "{stdout}"
     );
+}
+
+#[test]
+fn curve_refuses_more_active_connections_than_connections() {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["curve", "--conns", "5", "--active", "10"])
+        .args(["--addr", "127.0.0.1:9", "--pid", "1"])
+        .output()
+        .expect("loadgen runs");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--active must be at most --conns"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_curve_table_has_medians_ratios_and_a_chart() {
+    let dir = std::env::temp_dir().join(format!("harness-curve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (tsv, svg) = (dir.join("results.tsv"), dir.join("curve.svg"));
+    let mut runs = String::new();
+    for (conns, server, rss) in [
+        (1000, "a", 10.0),
+        (1000, "a", 30.0),
+        (1000, "a", 20.0),
+        (1000, "b", 40.0),
+        (5000, "a", 12.0),
+        (5000, "b", 48.0),
+    ] {
+        runs += &format!("{conns}\trss\t{server}\t{rss}\n{conns}\tp99\t{server}\t1500\n");
+    }
+    std::fs::write(&tsv, runs).unwrap();
+    let awk = concat!(env!("CARGO_MANIFEST_DIR"), "/curve.awk");
+    let out = Command::new("awk")
+        .args(["-F", "\t", "-f", awk, "-v", "servers=a b", "-v", "ours=a", "-v", "vs=b"])
+        .args(["-v", "conns=1000 5000", "-v", "active=100", "-v", "labels=a=A;b=B"])
+        .args(["-v", "colors=a=#000000;b=#ffffff", "-v"])
+        .arg(format!("svg={}", svg.display()))
+        .arg(&tsv)
+        .output()
+        .expect("awk runs");
+    let table = String::from_utf8(out.stdout).unwrap();
+    let chart = std::fs::read_to_string(&svg).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{table}");
+    assert!(
+        table.contains("| measure | connections | A | B | a / b | spread |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| RSS per connection | 1 000 | 20.0 KiB | 40.0 KiB | 0.50× | 3.00× |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| p99 round trip, 100 active | 5 000 | 1.50 ms | 1.50 ms | 1.00× | 1.00× |"),
+        "{table}"
+    );
+    assert!(table.contains("| threads per connection | 1 000 | – | – | – | – |"), "{table}");
+    assert!(chart.ends_with("</svg>\n"), "{chart}");
+    assert_eq!(chart.matches("<polyline").count(), 4, "two servers, rss and p99: {chart}");
 }
