@@ -34,7 +34,9 @@ pub struct Held {
     pub connect_secs: f64,
     /// When the last connection was opened.
     pub connected: Instant,
+    /// The server before the first connect.
     pub before: Footprint,
+    /// The server once it held them all (or gave up: see `failure`), settled.
     pub after: Footprint,
     /// What went wrong, if anything: a connect that failed, a server that holds fewer.
     pub failure: Option<String>,
