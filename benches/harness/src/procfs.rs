@@ -1,5 +1,5 @@
 //! What Linux tells about a process in `/proc`: CPU time, resident memory, threads, open
-//! file descriptors, and the kernel memory that holds thread stacks.
+//! file descriptors, and the kernel memory that threads take.
 
 use std::fs;
 
@@ -23,7 +23,7 @@ pub fn cpu_secs(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) as f64 / TICKS_PER_SEC)
 }
 
-/// One look at a server process, for the idle measurement.
+/// One look at a server process, for the idle and curve measurements.
 #[derive(Clone, Copy, Debug)]
 pub struct Footprint {
     /// Resident memory (`VmRSS`), KiB.
@@ -32,21 +32,52 @@ pub struct Footprint {
     pub threads: u64,
     /// Open file descriptors of the process.
     pub fds: u64,
+    /// Kernel memory holding the process' page tables (`VmPTE`), KiB: each thread stack
+    /// mapped adds to it.
+    pub page_tables_kib: u64,
     /// Kernel memory holding the stacks of every thread on the machine (`KernelStack` in
-    /// `/proc/meminfo`), KiB: a thread costs this besides its RSS.
+    /// `/proc/meminfo`), KiB. Machine-wide: anything else running moves it.
     pub kernel_stack_kib: u64,
+    /// Threads on the machine, kernel threads included (`/proc/loadavg`, after the `/`),
+    /// read with `kernel_stack_kib`: every one has a kernel stack.
+    pub tasks: u64,
+    /// Kernel slab memory, machine-wide (`Slab` in `/proc/meminfo`: reclaimable and not),
+    /// KiB: task structs, sockets, open files, and whatever else the machine does.
+    pub slab_kib: u64,
+}
+
+impl Footprint {
+    /// The kernel stack of one thread, KiB: the machine's `KernelStack` over its threads.
+    /// Every thread has one of the same size (`THREAD_SIZE`, 16 KiB on x86-64), so this
+    /// holds however busy the machine is, where a difference of `KernelStack` does not.
+    pub fn stack_per_thread_kib(&self) -> f64 {
+        self.kernel_stack_kib as f64 / self.tasks.max(1) as f64
+    }
 }
 
 /// Reads the footprint of process `pid`; `None` when it is gone.
 pub fn footprint(pid: u32) -> Option<Footprint> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+    let loadavg = fs::read_to_string("/proc/loadavg").ok()?;
+    let tasks = loadavg.split_whitespace().nth(3)?.split('/').nth(1)?;
     Some(Footprint {
         rss_kib: field(&status, "VmRSS:")?,
         threads: field(&status, "Threads:")?,
         fds: fd_count(pid)?,
+        page_tables_kib: field(&status, "VmPTE:")?,
         kernel_stack_kib: field(&meminfo, "KernelStack:")?,
+        tasks: tasks.parse().ok()?,
+        slab_kib: field(&meminfo, "Slab:")?,
     })
+}
+
+/// Bytes of a thread's `task_struct` in the kernel's slab (`/proc/slabinfo`, readable by
+/// root only); `None` when it cannot be read.
+pub fn task_struct_bytes() -> Option<u64> {
+    let slabinfo = fs::read_to_string("/proc/slabinfo").ok()?;
+    let line = slabinfo.lines().find(|l| l.starts_with("task_struct "))?;
+    line.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Open file descriptors of process `pid`; `None` when it is gone.
@@ -68,6 +99,12 @@ mod tests {
     fn this_process_can_be_read() {
         let me = footprint(std::process::id()).expect("own /proc entry");
         assert!(me.rss_kib > 0 && me.threads >= 1 && me.fds >= 1);
+        assert!(me.tasks >= me.threads && me.kernel_stack_kib > 0 && me.slab_kib > 0);
+        let stack = me.stack_per_thread_kib();
+        assert!(
+            (4.0..=64.0).contains(&stack),
+            "{stack} KiB of kernel stack per thread"
+        );
         assert!(cpu_secs(None).is_some());
         assert_eq!(field("VmRSS:\t  1234 kB\n", "VmRSS:"), Some(1234));
     }

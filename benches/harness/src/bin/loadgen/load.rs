@@ -1,5 +1,6 @@
 //! The load modes: `pingpong` (one frame in flight per connection) and `pipeline` (up to
 //! `depth` in flight), each connection on its own thread, counted inside one time window.
+//! The curve mode drives its active connections with [`drive`] too.
 
 use std::io::{BufWriter, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -75,12 +76,29 @@ pub fn run(o: &Options) -> Result<String, String> {
         let stream = connect(o.addr).map_err(|e| error_line(o, &format!("connect #{i}: {e}")))?;
         streams.push(stream);
     }
+    let head =
+        Line::default()
+            .str("mode", &o.mode)
+            .str("tag", &o.tag)
+            .num("conns", o.conns as f64, 0);
+    drive(o, streams, head, None)
+}
+
+/// Drives `streams` for the window, in `pipeline` mode if that is `o.mode` and ping-pong
+/// otherwise, each on a thread of its own, and gives `line` with the run's figures added
+/// (`Err` when anything went wrong: a failure of the client, or `failure` from before).
+pub fn drive(
+    o: &Options,
+    streams: Vec<TcpStream>,
+    line: Line,
+    failure: Option<String>,
+) -> Result<String, String> {
     let start = Instant::now() + Duration::from_secs_f64(o.warmup);
     let window = Window {
         start,
         end: start + Duration::from_secs_f64(o.secs),
     };
-    let mut workers = Vec::with_capacity(o.conns);
+    let mut workers = Vec::with_capacity(streams.len());
     for (conn, stream) in streams.into_iter().enumerate() {
         let (size, depth, pipelined) = (o.size, o.depth, o.mode == "pipeline");
         let worker = thread::Builder::new()
@@ -100,13 +118,16 @@ pub fn run(o: &Options) -> Result<String, String> {
     let (client1, server1) = (cpu_secs(None), o.pid.and_then(|p| cpu_secs(Some(p))));
 
     let mut total = Tally::default();
+    if let Some(f) = failure {
+        total.error(f);
+    }
     for worker in workers {
         match worker.join() {
             Ok(tally) => total.add(tally),
             Err(_) => total.error("a client thread panicked".into()),
         }
     }
-    let (line, clean) = summary(o, total, (client0, client1), (server0, server1));
+    let (line, clean) = summary(o, line, total, (client0, client1), (server0, server1));
     if clean {
         Ok(line)
     } else {
@@ -114,9 +135,11 @@ pub fn run(o: &Options) -> Result<String, String> {
     }
 }
 
-/// The JSON line and whether the run was clean (no error, some frames).
+/// The JSON line (`line` and the run's figures) and whether the run was clean (no error,
+/// some frames).
 fn summary(
     o: &Options,
+    line: Line,
     mut total: Tally,
     client: (Option<f64>, Option<f64>),
     server: (Option<f64>, Option<f64>),
@@ -128,12 +151,7 @@ fn summary(
             .map(|c| c * 1e6 / total.frames as f64)
     };
     let (client_cpu, server_cpu) = (used(client), used(server));
-    let mut line = Line::default()
-        .str("mode", &o.mode)
-        .str("tag", &o.tag)
-        .num("conns", o.conns as f64, 0)
-        .num("size", o.size as f64, 0)
-        .num("secs", o.secs, 2);
+    let mut line = line.num("size", o.size as f64, 0).num("secs", o.secs, 2);
     if o.mode == "pipeline" {
         line = line.num("depth", o.depth as f64, 0);
     }
@@ -141,7 +159,7 @@ fn summary(
         .num("frames", total.frames as f64, 0)
         .num("fps", fps, 0)
         .num("mib_s", fps * o.size as f64 / (1024.0 * 1024.0), 1);
-    if o.mode == "pingpong" {
+    if o.mode != "pipeline" {
         total.rtts_ns.sort_unstable();
         let us = |p: f64| percentile(&total.rtts_ns, p).map(|ns| ns as f64 / 1e3);
         line = line.opt("p50_us", us(50.0), 1).opt("p99_us", us(99.0), 1);

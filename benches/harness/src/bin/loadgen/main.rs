@@ -5,12 +5,15 @@
 //! * `pipeline`: each connection keeps `--depth` frames in flight (a writer thread sends,
 //!   the connection's thread reads).
 //! * `idle`: opens `--conns` connections (with `--touch 1`, one round trip each) and holds
-//!   them; reports what each costs the server (`--pid`) in RSS, threads and kernel stack.
+//!   them; reports what each costs the server (`--pid`) in RSS, threads and kernel memory.
+//! * `curve`: as `idle --touch 1`, then drives `--active` of the connections ping-pong for
+//!   the window while the rest stay idle: the cost per connection and the round trip, at once.
 //!
 //! Only frames whose echo arrives inside the `--secs` window, after a `--warmup`, count.
 //! Every echo is compared with what was sent. Every socket has 5 s timeouts, and a watchdog
 //! ends the process if a run overruns, so loadgen always ends.
 
+mod curve;
 mod idle;
 mod load;
 
@@ -21,15 +24,17 @@ use std::time::Duration;
 use threadnet_harness::args::{fail, Args};
 use threadnet_harness::json::Line;
 
-const USAGE: &str = "usage: loadgen pingpong|pipeline|idle --addr HOST:PORT [options]
+const USAGE: &str = "usage: loadgen pingpong|pipeline|idle|curve --addr HOST:PORT [options]
   --conns N        connections (default 1)
   --size BYTES     payload of a frame (default 4096)
   --secs S         measured window, seconds (default 5)
   --warmup S       unmeasured run before the window, seconds (default 0.5)
   --depth N        pipeline: frames in flight per connection (default 16)
-  --pid PID        the server's pid: its CPU time (load modes) or memory (idle, required)
+  --pid PID        the server's pid: its CPU time (load modes), memory (idle and curve:
+                   required)
   --hold-secs S    idle: how long to hold the connections (default 2)
   --touch 0|1      idle: one round trip per connection before holding (default 0)
+  --active N       curve: connections driven ping-pong while the rest idle (default 100)
   --tag TEXT       copied into the JSON line (run.sh uses CASE/SERVER)";
 
 /// Connect, read and write timeout of every socket.
@@ -47,6 +52,7 @@ pub struct Options {
     pub pid: Option<u32>,
     pub hold_secs: f64,
     pub touch: bool,
+    pub active: usize,
     pub tag: String,
 }
 
@@ -56,7 +62,7 @@ fn options() -> Options {
         println!("{USAGE}");
         std::process::exit(0);
     }
-    if !matches!(mode.as_str(), "pingpong" | "pipeline" | "idle") {
+    if !matches!(mode.as_str(), "pingpong" | "pipeline" | "idle" | "curve") {
         fail(USAGE, format!("unknown mode {mode:?}"));
     }
     let known = [
@@ -69,6 +75,7 @@ fn options() -> Options {
         "pid",
         "hold-secs",
         "touch",
+        "active",
         "tag",
     ];
     let args = Args::parse(2, &known, USAGE);
@@ -89,10 +96,17 @@ fn options() -> Options {
         pid: args.opt("pid"),
         hold_secs: args.get("hold-secs", 2.0),
         touch: args.get::<u8>("touch", 0) != 0,
+        active: args.get("active", 100),
         tag: args.get("tag", String::new()),
     };
-    if options.conns == 0 || options.depth == 0 || options.secs <= 0.0 {
-        fail(USAGE, "--conns, --depth and --secs must be positive".into());
+    if options.conns == 0 || options.depth == 0 || options.active == 0 || options.secs <= 0.0 {
+        fail(
+            USAGE,
+            "--conns, --depth, --active and --secs must be positive".into(),
+        );
+    }
+    if options.mode == "curve" && options.active > options.conns {
+        fail(USAGE, "curve: --active must be at most --conns".into());
     }
     if options.size < 8 || options.size > threadnet_harness::wire::MAX_PAYLOAD {
         fail(USAGE, "--size must be 8 bytes to 16 MiB".into());
@@ -104,6 +118,7 @@ fn main() {
     let options = options();
     let limit = match options.mode.as_str() {
         "idle" => options.hold_secs + options.conns as f64 / 200.0 + 60.0,
+        "curve" => options.warmup + options.secs + options.conns as f64 / 200.0 + 60.0,
         _ => options.warmup + options.secs + options.conns as f64 / 100.0 + 30.0,
     };
     let started = error_line(
@@ -117,6 +132,7 @@ fn main() {
     });
     let line = match options.mode.as_str() {
         "idle" => idle::run(&options),
+        "curve" => curve::run(&options),
         _ => load::run(&options),
     };
     let ok = line.is_ok();
