@@ -21,6 +21,7 @@ use crate::conn::Connection;
 use crate::sync::deadline_after;
 use crate::sync::lock;
 use crate::sync::{Latch, Stop, StopOnDrop};
+use crate::sys::ceiling::Ceiling;
 use crate::sys::transport::{Socket, Target};
 
 /// A protocol's opening handshake, run on each dialled socket (the first connect, its retries,
@@ -240,10 +241,8 @@ impl ClientBuilder {
         };
         let first = runner.connection(stream)?;
         let shutdown_timeout = runner.options.shutdown_timeout;
-        let thread = thread::Builder::new()
-            .name("threadnet-client".into())
-            .stack_size(runner.options.stack_size)
-            .spawn(move || runner.run(first))?;
+        let stack = runner.options.stack_size;
+        let thread = Ceiling::global().spawn("threadnet-client", stack, move || runner.run(first))?;
         *lock(&inner.thread) = Some(thread);
         Ok(ClientHandle {
             stop_on_drop: Arc::new(StopOnDrop {

@@ -22,6 +22,7 @@ use crate::conn::through::{Attempt, Gather, SocketWriter, Through, CORK_HOLD};
 use crate::conn::CloseReason;
 use crate::error::Refused;
 use crate::sync::deadline_after;
+use crate::sys::ceiling::Ceiling;
 use crate::sys::transport::{timed_out, Socket};
 use crate::timer::TimerId;
 
@@ -297,10 +298,10 @@ pub(crate) fn begin_shutdown(core: &Arc<Core>, cause: CloseReason, timeout: Dura
             _ if core.has_no_threads() => Fin::Elsewhere,
             _ => {
                 let owner = Arc::clone(core);
-                let spawned = std::thread::Builder::new()
-                    .name("threadnet-fin".into())
-                    .stack_size(core.options().stack_size)
-                    .spawn(move || send_fin(&owner, &mut owner.out.lock()));
+                let stack = core.options().stack_size;
+                let spawned = Ceiling::global().spawn("threadnet-fin", stack, move || {
+                    send_fin(&owner, &mut owner.out.lock());
+                });
                 match spawned {
                     Ok(h) => {
                         core.writer.hold(h);

@@ -6,11 +6,12 @@
 use std::io::{self, IoSlice};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Mutex;
-use std::thread::{self, JoinHandle};
+use std::thread::JoinHandle;
 
 use crate::conn::queue::Payload;
 use crate::conn::wire::Wire;
 use crate::sync::lock;
+use crate::sys::ceiling::Ceiling;
 use crate::sys::transport::{timed_out, Socket};
 
 /// An I/O error after `written` bytes of a batch.
@@ -143,10 +144,7 @@ impl Writer {
             *lock(parked) = Some(rx);
             return Ok(tx);
         }
-        let handle = thread::Builder::new()
-            .name("threadnet-writer".into())
-            .stack_size(stack_size)
-            .spawn(move || run(rx))?;
+        let handle = Ceiling::global().spawn("threadnet-writer", stack_size, move || run(rx))?;
         self.hold(handle);
         Ok(tx)
     }
