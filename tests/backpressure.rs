@@ -6,36 +6,22 @@ mod common;
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
 use common::*;
 use threadnet::{
-    codec::LengthDelimited, events::WatermarkEvent, ConnOptions, Connection, SendError,
-    ServerHandle, TcpServer, TrySendError,
+    codec::LengthDelimited, events::WatermarkEvent, ConnOptions, Connection, SendError, TcpServer,
+    TrySendError,
 };
 
 type Conn = Connection<LengthDelimited>;
 
-/// A server whose handlers do nothing but hand each connection to the test.
-fn start(options: ConnOptions) -> (ServerHandle<LengthDelimited>, Receiver<Conn>) {
-    let (tx, rx) = mpsc::channel();
-    let server = TcpServer::builder()
-        .addr("127.0.0.1:0")
-        .options(options)
-        .start(LengthDelimited::new(), move |conn: &Conn| {
-            tx.send(conn.clone()).unwrap();
-            |_: &Conn, _: Vec<u8>| {}
-        })
-        .unwrap();
-    (server, rx)
-}
-
 #[test]
 fn try_send_and_send_timeout_hand_the_message_back_when_full() {
-    let (server, conns) = start(ConnOptions::new().send_queue_capacity(4));
+    let (server, conns) = handing_over(ConnOptions::new().send_queue_capacity(4));
     let _p = peer(server.local_addr()); // never reads
     let conn = recv(&conns);
     let accepted = fill(&conn, 64 * 1024, || assert!(conn.queued_messages() <= 4));
@@ -68,7 +54,7 @@ fn try_send_and_send_timeout_hand_the_message_back_when_full() {
 #[test]
 fn a_blocked_send_returns_closed_when_the_connection_closes() {
     // Invariant 8: a send blocked on a full queue has a way out.
-    let (server, conns) = start(ConnOptions::new().send_queue_capacity(2));
+    let (server, conns) = handing_over(ConnOptions::new().send_queue_capacity(2));
     let _p = peer(server.local_addr());
     let conn = recv(&conns);
     fill(&conn, 64 * 1024, || {});
@@ -91,7 +77,7 @@ fn a_blocked_send_returns_closed_when_the_connection_closes() {
 #[test]
 fn queued_bytes_never_exceed_the_byte_bound() {
     const BOUND: usize = 64 * 1024;
-    let (server, conns) = start(
+    let (server, conns) = handing_over(
         ConnOptions::new()
             .send_queue_bytes(BOUND)
             .send_queue_capacity(100_000),
@@ -126,7 +112,7 @@ fn queued_bytes_never_exceed_the_byte_bound() {
 
 #[test]
 fn one_message_larger_than_the_byte_bound_is_taken_by_an_empty_queue() {
-    let (server, conns) = start(ConnOptions::new().send_queue_bytes(1024));
+    let (server, conns) = handing_over(ConnOptions::new().send_queue_bytes(1024));
     let mut p = peer(server.local_addr());
     let conn = recv(&conns);
     let big = tagged(0, 0, 100 * 1024);
@@ -146,7 +132,7 @@ fn watermark_observer_sees_full_then_drained() {
         .on_watermark(move |e| {
             let _ = etx.send(e);
         });
-    let (server, conns) = start(options);
+    let (server, conns) = handing_over(options);
     let mut p = peer(server.local_addr());
     let conn = recv(&conns);
     assert!(conn.is_writable());
@@ -195,7 +181,7 @@ fn watermark_events(options: ConnOptions) -> (Vec<WatermarkEvent>, u64) {
         }
         let _ = etx.send(e);
     });
-    let (server, conns) = start(options);
+    let (server, conns) = handing_over(options);
     let p = peer(server.local_addr());
     let conn = recv(&conns);
     let reader = thread::spawn(move || {
@@ -270,7 +256,7 @@ fn watermark_events_alternate_starting_with_a_rise() {
 
 #[test]
 fn broadcast_reports_queued_full_and_closed_per_connection() {
-    let (server, conns) = start(ConnOptions::new().send_queue_capacity(2));
+    let (server, conns) = handing_over(ConnOptions::new().send_queue_capacity(2));
     let addr = server.local_addr().as_inet().unwrap();
     let stuck_peer = peer(addr); // never reads
     let stuck = recv(&conns);
@@ -301,7 +287,7 @@ fn broadcast_reports_queued_full_and_closed_per_connection() {
 
 #[test]
 fn broadcast_from_many_threads_reaches_every_connection() {
-    let (server, conns) = start(ConnOptions::new());
+    let (server, conns) = handing_over(ConnOptions::new());
     let addr = server.local_addr().as_inet().unwrap();
     let mut peers = Vec::new();
     for _ in 0..4 {

@@ -148,14 +148,7 @@ fn queued_replies_keep_order_when_the_socket_stalls() {
 fn sends_from_another_thread_keep_order() {
     // Replies from a thread other than the reader go through the queue; one sending thread's
     // messages arrive in the order sent.
-    let (ctx, conns) = mpsc::channel();
-    let server = TcpServer::builder()
-        .addr("127.0.0.1:0")
-        .start(LengthDelimited::new(), move |conn: &Conn| {
-            ctx.send(conn.clone()).unwrap();
-            |_: &Conn, _: Vec<u8>| {}
-        })
-        .unwrap();
+    let (server, conns) = handing_over(ConnOptions::new());
     let s = peer(server.local_addr());
     let conn: Conn = recv(&conns);
     let sender = thread::spawn(move || {

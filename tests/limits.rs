@@ -88,15 +88,7 @@ fn max_frame_length_option_sets_the_codec_limit() {
 
 #[test]
 fn a_reply_over_the_frame_limit_is_refused_by_send() {
-    let (ctx, conns) = mpsc::channel();
-    let server = TcpServer::builder()
-        .addr("127.0.0.1:0")
-        .options(ConnOptions::new().max_frame_length(100))
-        .start(LengthDelimited::new(), move |conn: &Conn| {
-            ctx.send(conn.clone()).unwrap();
-            |_: &Conn, _: Vec<u8>| {}
-        })
-        .unwrap();
+    let (server, conns) = handing_over(ConnOptions::new().max_frame_length(100));
     let mut p = peer(server.local_addr());
     let conn: Conn = recv(&conns);
     match conn.send(vec![1u8; 101]) {

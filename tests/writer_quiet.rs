@@ -8,31 +8,14 @@
 
 mod common;
 
-use std::sync::mpsc::{self, Receiver};
 use std::sync::Mutex;
 use std::thread;
 
 use common::*;
-use threadnet::{codec::LengthDelimited, ConnOptions, Connection, ServerHandle, TcpServer};
-
-type Conn = Connection<LengthDelimited>;
+use threadnet::ConnOptions;
 
 /// One test at a time: each counts the process's writer threads.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-/// A server that hands each connection to the test and ignores what it receives.
-fn start(options: ConnOptions) -> (ServerHandle<LengthDelimited>, Receiver<Conn>) {
-    let (tx, rx) = mpsc::channel();
-    let server = TcpServer::builder()
-        .addr("127.0.0.1:0")
-        .options(options)
-        .start(LengthDelimited::new(), move |conn: &Conn| {
-            tx.send(conn.clone()).unwrap();
-            |_: &Conn, _: Vec<u8>| {}
-        })
-        .unwrap();
-    (server, rx)
-}
 
 /// This process's threads whose name begins `threadnet-write` (the kernel keeps 15 bytes of
 /// a thread's name).
@@ -47,7 +30,7 @@ fn writer_threads() -> usize {
 #[test]
 fn a_writer_ends_after_a_quiet_spell_and_a_later_send_starts_another() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let (server, conns) = start(ConnOptions::new().writer_quiet(ms(50)));
+    let (server, conns) = handing_over(ConnOptions::new().writer_quiet(ms(50)));
     let mut client = peer(server.local_addr());
     let conn = recv(&conns);
     assert_eq!(writer_threads(), 0, "no send yet, no writer");
@@ -80,7 +63,7 @@ fn a_writer_ends_after_a_quiet_spell_and_a_later_send_starts_another() {
 fn nothing_is_lost_or_reordered_while_the_writer_comes_and_goes() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // A 1 ms quiet spell: the writer ends between almost every burst below.
-    let (server, conns) = start(ConnOptions::new().writer_quiet(ms(1)));
+    let (server, conns) = handing_over(ConnOptions::new().writer_quiet(ms(1)));
     let client = peer(server.local_addr());
     let conn = recv(&conns);
     const N: u32 = 3000;
@@ -128,7 +111,7 @@ fn broadcasts_and_heartbeats_to_quiet_connections_start_no_writer() {
     // A writer, once started, would stay for the whole test: any started shows in the count.
     let beat = threadnet::idle::Heartbeat::new(ms(20), common::frame(b"beat"));
     let options = ConnOptions::new().writer_quiet(ms(60_000)).heartbeat(beat);
-    let (server, conns) = start(options);
+    let (server, conns) = handing_over(options);
     let mut clients: Vec<_> = (0..3).map(|_| peer(server.local_addr())).collect();
     for _ in 0..3 {
         recv(&conns);
@@ -138,7 +121,11 @@ fn broadcasts_and_heartbeats_to_quiet_connections_start_no_writer() {
         assert_eq!(expect_frame(client), b"beat");
     }
     let report = server.connections().broadcast(&b"news".to_vec()).unwrap();
-    assert_eq!(report.queued.len(), 3, "every connection took it: {report:?}");
+    assert_eq!(
+        report.queued.len(),
+        3,
+        "every connection took it: {report:?}"
+    );
     for client in &mut clients {
         let mut frame = expect_frame(client);
         while frame == b"beat" {

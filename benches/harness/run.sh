@@ -69,15 +69,7 @@ SERVER_ADDR=
 # shellcheck source=server.sh
 source "$HERE/server.sh"
 
-# start_server NAME: sets SERVER_PID and SERVER_ADDR from its `listening on ADDR` line.
-start_server() {
-  local name=$1 stdout="$OUT/$1.stdout"
-  : >"$stdout"
-  # shellcheck disable=SC2091,SC2046 # runs the command, split into words on purpose
-  $(server_command "$name") >"$stdout" 2>>"$OUT/$name.log" &
-  SERVER_PID=$!
-  wait_listening "$name" "$stdout"
-}
+# start_server NAME (server.sh) runs `server_command NAME`, defined above.
 
 # ---------------------------------------------------------------- runs
 RESULTS=$OUT/results.jsonl

@@ -73,3 +73,15 @@ wait_listening() {
   stop_server
   return 1
 }
+
+# start_server NAME: starts `server_command NAME` (a function of the sourcing script) and sets
+# SERVER_PID and SERVER_ADDR from its `listening on ADDR` line, its output in OUT. A script
+# whose servers start otherwise (kv.sh, http.sh) defines its own after sourcing this file.
+start_server() {
+  local name=$1 stdout="$OUT/$1.stdout"
+  : >"$stdout"
+  # shellcheck disable=SC2091,SC2046 # runs the command, split into words on purpose
+  $(server_command "$name") >"$stdout" 2>>"$OUT/$name.log" &
+  SERVER_PID=$!
+  wait_listening "$name" "$stdout"
+}

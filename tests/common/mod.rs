@@ -8,7 +8,10 @@ use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use threadnet::{codec::LengthDelimited, idle::IdleKind, CloseReason, Connection, SendError};
+use threadnet::{
+    codec::LengthDelimited, idle::IdleKind, CloseReason, ConnOptions, Connection, SendError,
+    ServerHandle, TcpServer,
+};
 
 /// Milliseconds.
 pub fn ms(n: u64) -> Duration {
@@ -35,6 +38,29 @@ pub fn peer(addr: impl ToSocketAddrs) -> TcpStream {
     s.set_write_timeout(Some(WAIT)).unwrap();
     s.set_nodelay(true).unwrap();
     s
+}
+
+/// A `LengthDelimited` server on 127.0.0.1 with `options`, whose handlers do nothing but hand
+/// each connection to the test (and ignore what they receive).
+pub fn handing_over(
+    options: ConnOptions,
+) -> (
+    ServerHandle<LengthDelimited>,
+    Receiver<Connection<LengthDelimited>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let server = TcpServer::builder()
+        .addr("127.0.0.1:0")
+        .options(options)
+        .start(
+            LengthDelimited::new(),
+            move |conn: &Connection<LengthDelimited>| {
+                tx.send(conn.clone()).unwrap();
+                |_: &Connection<LengthDelimited>, _: Vec<u8>| {}
+            },
+        )
+        .unwrap();
+    (server, rx)
 }
 
 /// Encodes one `LengthDelimited` frame.
