@@ -242,7 +242,8 @@ impl ClientBuilder {
         let first = runner.connection(stream)?;
         let shutdown_timeout = runner.options.shutdown_timeout;
         let stack = runner.options.stack_size;
-        let thread = Ceiling::global().spawn("threadnet-client", stack, move || runner.run(first))?;
+        let thread =
+            Ceiling::global().spawn("threadnet-client", stack, move || runner.run(first))?;
         *lock(&inner.thread) = Some(thread);
         Ok(ClientHandle {
             stop_on_drop: Arc::new(StopOnDrop {

@@ -159,7 +159,10 @@ mod tests {
         release_tx.send(()).unwrap(); // one of the two ends; which one does not matter
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while SMALL.live() != 1 {
-            assert!(std::time::Instant::now() < deadline, "the count never dropped");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the count never dropped"
+            );
             thread::yield_now(); // the count drops as the thread's last statement runs
         }
         let c = start("c").expect("room again");
