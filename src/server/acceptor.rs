@@ -55,6 +55,7 @@ where
                 // without this wait the loop would spin. The peer stays in the listen backlog
                 // until an fd is free (see `accept_backoff`).
                 Err(_) => {
+                    self.inner.metrics.accept_failed();
                     thread::park_timeout(backoff);
                     backoff = (backoff * 2).min(self.backoff.1);
                     continue;
