@@ -112,13 +112,11 @@ fn std_server() -> StdLoop {
             };
             l.fetch_add(1, Ordering::SeqCst);
             let live = Arc::clone(&l);
-            let spawned = thread::Builder::new()
-                .stack_size(64 * 1024)
-                .spawn(move || {
-                    let _ = std_echo(&stream);
-                    drop(stream);
-                    live.fetch_sub(1, Ordering::SeqCst);
-                });
+            let spawned = thread::Builder::new().stack_size(64 * 1024).spawn(move || {
+                let _ = std_echo(&stream);
+                drop(stream);
+                live.fetch_sub(1, Ordering::SeqCst);
+            });
             if spawned.is_err() {
                 l.fetch_sub(1, Ordering::SeqCst);
             }

@@ -419,7 +419,10 @@ fn the_accept_loop_backs_off_under_emfile_and_recovers() {
     // times in 2 s, and at least once (it tries again at least every second, and an accept
     // with no free fd fails at once); a spinning loop, thousands of times.
     assert!(failed >= 1, "the failed accepts were not counted");
-    assert!(failed < 50, "the accept loop spun: {failed} failed accepts in 2 s");
+    assert!(
+        failed < 50,
+        "the accept loop spun: {failed} failed accepts in 2 s"
+    );
     // The connections it has are still served.
     for p in served.iter_mut().rev().take(3) {
         p.set_read_timeout(Some(WAIT)).unwrap();
@@ -593,7 +596,10 @@ fn child_out_of_threads_while_serving() {
 
     // Threads can start again: a new peer is served.
     let mut c = peer(server.local_addr());
-    assert!(echoes(&mut c, b"c"), "a new peer was not served after the limit");
+    assert!(
+        echoes(&mut c, b"c"),
+        "a new peer was not served after the limit"
+    );
     drop((a, b, c));
     server.stop(ms(500));
     tell(&format!(
