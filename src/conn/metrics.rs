@@ -147,7 +147,8 @@ impl Metrics {
         add(&self.refused, 1);
     }
 
-    /// An `accept` failed (out of file descriptors, or memory): no connection was taken.
+    /// An `accept` failed (out of file descriptors or memory, mostly): no connection was
+    /// taken.
     pub(crate) fn accept_failed(&self) {
         add(&self.accept_errors, 1);
     }
@@ -242,7 +243,8 @@ pub struct MetricsSnapshot {
     /// connection could not be set up (no thread could be spawned for it).
     pub connections_refused: u64,
     /// Calls to `accept` that failed and took no connection: out of file descriptors
-    /// (`EMFILE`, `ENFILE`) or memory. The accept loop backs off after each (see
+    /// (`EMFILE`, `ENFILE`) or memory, mostly (Linux also reports there a network error of the
+    /// connection being accepted). The accept loop backs off after each (see
     /// [`ServerBuilder::accept_backoff`](crate::ServerBuilder::accept_backoff)) while the peers
     /// wait in the listen backlog; not counted in `connections_refused`. Always 0 for a client
     /// and for UDP.
