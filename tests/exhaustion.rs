@@ -206,6 +206,7 @@ fn child() {
         "stop_emfile" => child_stop_under_emfile(),
         "accept_emfile" => child_accept_under_emfile(),
         "spawn_fail" => child_spawn_fails(),
+        "spawn_limit" => child_out_of_threads_while_serving(),
         "writer_fail" => child_writer_spawn_fails(),
         "wheel" => child_wheel_cannot_start(),
         other => panic!("unknown mode {other}"),
@@ -402,18 +403,26 @@ fn the_accept_loop_backs_off_under_emfile_and_recovers() {
         pending.push(p);
     }
     child.say("cpu");
-    let ticks: u64 = child
-        .expect("cpu", Duration::from_secs(10))
-        .parse()
-        .unwrap();
+    let said = child.expect("cpu", Duration::from_secs(10));
+    let (ticks, failed) = said.split_once(' ').expect("cpu TICKS FAILED_ACCEPTS");
+    let (ticks, failed): (u64, u64) = (ticks.parse().unwrap(), failed.parse().unwrap());
     println!(
-        "accept thread CPU while saturated: {ticks} ticks of 1/100 s in 2 s ({} served)",
+        "accept thread CPU while saturated: {ticks} ticks of 1/100 s and {failed} failed \
+         accepts in 2 s ({} served)",
         served.len()
     );
     // A backing-off loop takes about none; a spinning one all the CPU it can get: up to 200
     // ticks, and still 27 on this 2-core machine shared with other builds (measured with the
     // backoff set to zero). A loose bound: 5% of one core.
     assert!(ticks < 10, "the accept loop spun: {ticks} ticks in 2 s");
+    // Each failed accept is counted. Backing off (5 ms doubling to 1 s) fails at most a dozen
+    // times in 2 s, and at least once (it tries again at least every second, and an accept
+    // with no free fd fails at once); a spinning loop, thousands of times.
+    assert!(failed >= 1, "the failed accepts were not counted");
+    assert!(
+        failed < 50,
+        "the accept loop spun: {failed} failed accepts in 2 s"
+    );
     // The connections it has are still served.
     for p in served.iter_mut().rev().take(3) {
         p.set_read_timeout(Some(WAIT)).unwrap();
@@ -448,8 +457,11 @@ fn child_accept_under_emfile() {
         match hear().as_str() {
             "cpu" => {
                 let before = thread_cpu_ticks(&stat);
+                let failed = server.metrics().accept_errors;
                 thread::sleep(Duration::from_secs(2)); // a measurement window, not a wait
-                tell(&format!("cpu {}", thread_cpu_ticks(&stat) - before));
+                let ticks = thread_cpu_ticks(&stat) - before;
+                let failed = server.metrics().accept_errors - failed;
+                tell(&format!("cpu {ticks} {failed}"));
             }
             "stop" => break,
             other => panic!("unknown command {other}"),
@@ -534,6 +546,65 @@ fn child_spawn_fails() {
         "pass threads {threads} -> {}, fds {fds} -> {}",
         thread_count(),
         fd_count()
+    ));
+}
+
+#[test]
+fn a_server_out_of_threads_refuses_new_peers_and_serves_the_others() {
+    let child = Child::spawn("spawn_limit", &[]);
+    let figures = child.passes(Duration::from_secs(30));
+    println!("{figures}");
+}
+
+fn child_out_of_threads_while_serving() {
+    // A real limit this time, hit by a server that serves: connection threads with 64 MiB
+    // stacks, under an address-space limit of what the process maps plus 16 MiB. The heap
+    // (and a served connection's read buffer) still fits; a new connection's thread does not.
+    // (RLIMIT_NPROC would do it too, but not for root, whom it does not bind.)
+    const STACK: usize = 64 << 20;
+    let _ = TimingWheel::global(); // started before the limit: it lives as long as the process
+    let (server, closes) =
+        echo_server(TcpServer::builder().options(ConnOptions::new().stack_size(STACK))).unwrap();
+    let mut a = peer(server.local_addr());
+    let mut b = peer(server.local_addr());
+    assert!(echoes(&mut a, b"a"), "the first peer was not served");
+    assert!(echoes(&mut b, b"b"), "the second peer was not served");
+
+    limit_address_space(16 << 20);
+    for i in 0..3u64 {
+        // No thread for it: closed at once, counted as refused, never opened.
+        let mut p = peer(server.local_addr());
+        let _ = write_frame(&mut p, b"hello");
+        assert!(ends(&p), "peer {i} was left hanging with no thread for it");
+        assert!(
+            wait_until(WAIT, || server.metrics().connections_refused == i + 1),
+            "peer {i} was not counted as refused: {:?}",
+            server.metrics()
+        );
+        // Meanwhile the connections that have a thread are served.
+        assert!(echoes(&mut a, b"a again"), "a served peer stopped echoing");
+    }
+    assert!(echoes(&mut b, b"b again"), "a served peer stopped echoing");
+    let m = server.metrics();
+    unlimit_address_space();
+    assert_eq!(m.connections_accepted, 2, "{m:?}");
+    assert_eq!(server.connections().len(), 2);
+    assert!(
+        closes.try_recv().is_err(),
+        "a refused peer got an on_close, or a served one closed"
+    );
+
+    // Threads can start again: a new peer is served.
+    let mut c = peer(server.local_addr());
+    assert!(
+        echoes(&mut c, b"c"),
+        "a new peer was not served after the limit"
+    );
+    drop((a, b, c));
+    server.stop(ms(500));
+    tell(&format!(
+        "pass refused {} while serving 2, then served a third",
+        m.connections_refused
     ));
 }
 

@@ -78,6 +78,7 @@ impl Traffic {
 pub(crate) struct Metrics {
     accepted: AtomicU64,
     refused: AtomicU64,
+    accept_errors: AtomicU64,
     closed: [AtomicU64; REASONS.len()],
     traffic: Mutex<Totals>,
     queue_full: AtomicU64,
@@ -146,6 +147,12 @@ impl Metrics {
         add(&self.refused, 1);
     }
 
+    /// An `accept` failed (out of file descriptors or memory, mostly): no connection was
+    /// taken.
+    pub(crate) fn accept_failed(&self) {
+        add(&self.accept_errors, 1);
+    }
+
     /// A connection counted as accepted could not be served after all (no thread for it): it
     /// counts as refused instead.
     pub(crate) fn not_served(&self) {
@@ -203,6 +210,7 @@ impl Metrics {
         MetricsSnapshot {
             connections_accepted: get(&self.accepted),
             connections_refused: get(&self.refused),
+            accept_errors: get(&self.accept_errors),
             connections_active: active as u64,
             connections_closed: closed,
             messages_received,
@@ -234,6 +242,13 @@ pub struct MetricsSnapshot {
     /// Connections closed at once after accept: the connection limit was reached, or the
     /// connection could not be set up (no thread could be spawned for it).
     pub connections_refused: u64,
+    /// Calls to `accept` that failed and took no connection: out of file descriptors
+    /// (`EMFILE`, `ENFILE`) or memory, mostly (Linux also reports there a network error of the
+    /// connection being accepted). The accept loop backs off after each (see
+    /// [`ServerBuilder::accept_backoff`](crate::ServerBuilder::accept_backoff)) while the peers
+    /// wait in the listen backlog; not counted in `connections_refused`. Always 0 for a client
+    /// and for UDP.
+    pub accept_errors: u64,
     /// Connections open now.
     pub connections_active: u64,
     /// Connections closed, by reason, in the order of [`MetricsSnapshot::closed_by_reason`].
@@ -291,8 +306,14 @@ impl MetricsSnapshot {
         metric(
             "connections_refused_total",
             "counter",
-            "Connections closed at once because the connection limit was reached.",
+            "Connections closed at once after accept (connection limit reached, no thread).",
             self.connections_refused,
+        );
+        metric(
+            "accept_errors_total",
+            "counter",
+            "Calls to accept that failed (out of file descriptors or memory).",
+            self.accept_errors,
         );
         metric(
             "connections_active",

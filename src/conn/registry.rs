@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::mem;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -37,8 +38,11 @@ struct Entry<C: Codec> {
 pub struct Registry<C: Codec> {
     codec: Arc<C>,
     map: Mutex<HashMap<u64, Entry<C>>>,
-    /// Signalled whenever a connection leaves.
+    /// Signalled when a connection leaves, if someone waits for that.
     left: Condvar,
+    /// How many threads wait on `left`: counted under the `map` lock, read under it, so that
+    /// a connection that leaves wakes no one (no system call) when no one waits.
+    waiting: AtomicUsize,
     /// Reader threads that have ended (or are ending) and wait to be joined.
     finished: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -49,6 +53,7 @@ impl<C: Codec> Registry<C> {
             codec,
             map: Mutex::new(HashMap::new()),
             left: Condvar::new(),
+            waiting: AtomicUsize::new(0),
             finished: Mutex::new(Vec::new()),
         }
     }
@@ -124,8 +129,13 @@ impl<C: Codec> Registry<C> {
 
     /// Removes an ended connection; its reader thread (the caller) is left to be joined.
     pub(crate) fn remove(&self, id: u64) {
-        let entry = lock(&self.map).remove(&id);
-        self.left.notify_all();
+        let (entry, waiting) = {
+            let mut map = lock(&self.map);
+            (map.remove(&id), self.waiting.load(Ordering::Relaxed))
+        };
+        if waiting > 0 {
+            self.left.notify_all();
+        }
         if let Some(thread) = entry.and_then(|e| e.thread) {
             lock(&self.finished).push(thread);
         }
@@ -145,10 +155,13 @@ impl<C: Codec> Registry<C> {
     pub(crate) fn wait_empty(&self, until: Instant) -> bool {
         let mut map = lock(&self.map);
         let own = usize::from(map.values().any(|e| is_own_thread(&e.conn.core)));
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let mut all_left = true;
         while map.len() > own {
             let now = Instant::now();
             if now >= until {
-                return false;
+                all_left = false;
+                break;
             }
             map = self
                 .left
@@ -156,7 +169,8 @@ impl<C: Codec> Registry<C> {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        true
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        all_left
     }
 
     /// Joins the reader threads that have ended.

@@ -87,7 +87,9 @@ impl ConnTimers {
             let _gate = lock(&self.gate);
             let mut set = lock(&self.set);
             set.closed = true;
-            std::mem::take(&mut set.ids)
+            // Into a Vec: a new set would seed its hasher on this thread, with a getrandom
+            // system call on a connection's reader thread that never made a set before.
+            set.ids.drain().collect::<Vec<_>>()
         };
         for id in ids {
             wheel.cancel(id);

@@ -55,39 +55,48 @@ where
                 // without this wait the loop would spin. The peer stays in the listen backlog
                 // until an fd is free (see `accept_backoff`).
                 Err(_) => {
+                    self.inner.metrics.accept_failed();
                     thread::park_timeout(backoff);
                     backoff = (backoff * 2).min(self.backoff.1);
                     continue;
                 }
             };
             backoff = self.backoff.0;
-            self.inner.registry.reap();
             if self.inner.registry.len() >= self.max_connections {
                 self.inner.metrics.refused();
                 drop(stream);
-                continue;
-            }
-            // The accepted socket inherits the listener's options, which may carry anything
-            // (a shared listener's receive timeout, an inherited linger): set ours, or refuse.
-            if stream.prepare(self.options.nodelay).is_err() {
+            } else if stream.prepare(self.options.nodelay).is_err() {
+                // The accepted socket inherits the listener's options, which may carry
+                // anything (a shared listener's receive timeout, an inherited linger): ours
+                // are set, or it is refused.
                 self.inner.metrics.refused();
                 drop(stream);
-                continue;
+            } else {
+                self.inner.metrics.accepted();
+                let id = next_id;
+                next_id += 1;
+                self.spawn_connection(id, stream, peer, &shared_codec);
             }
-            self.inner.metrics.accepted();
-            let id = next_id;
-            next_id += 1;
-            self.spawn_connection(id, stream, peer, &shared_codec);
+            // The reader threads that have ended are joined once the new connection's thread
+            // runs, not before: it does not wait for them.
+            self.inner.registry.reap();
             if stopping {
                 return; // a client of the shared listener, accepted as the stop began: served
             }
         }
     }
 
+    /// The accepted socket's own address: the listener's, when that is one IP address (a
+    /// connection to it has no other), with no system call; else the socket's.
+    fn local_addr(&self, stream: &dyn Socket) -> Addr {
+        match &self.inner.local_addr {
+            Addr::Inet(a) if !a.ip().is_unspecified() => self.inner.local_addr.clone(),
+            listener => stream.local_addr().unwrap_or_else(|_| listener.clone()),
+        }
+    }
+
     fn spawn_connection(&self, id: u64, stream: Arc<dyn Socket>, peer: Addr, codec: &Arc<C>) {
-        let local = stream
-            .local_addr()
-            .unwrap_or_else(|_| self.inner.local_addr.clone());
+        let local = self.local_addr(&*stream);
         let core = Core::new(
             id,
             stream,

@@ -237,7 +237,8 @@ impl ServerBuilder {
     ///
     /// Meanwhile a peer that connects waits in the listen backlog, and is served once a file
     /// descriptor is free again (at most `max` later); connections already open are served
-    /// throughout. The server does not keep a spare descriptor to accept and drop such peers
+    /// throughout. Each failed `accept` counts in the [`metrics`](ServerHandle::metrics)'
+    /// `accept_errors`. The server does not keep a spare descriptor to accept and drop such peers
     /// (libuv's and muduo's trick): another thread of the process may take the descriptor
     /// freed for it, and a peer that arrives after the shortage has passed would be dropped
     /// instead of served. To refuse peers with an EOF rather than keep them waiting, set
@@ -503,7 +504,9 @@ impl<C: Codec> ServerHandle<C> {
     /// [`ConnOptions::stack_size`](crate::ConnOptions::stack_size)), or, with
     /// [`ServerBuilder::proxy_protocol`], because it sent no valid header in time. A refused
     /// connection never opens: its handler is not made, and it gets neither `on_connect` nor
-    /// `on_close`.
+    /// `on_close`. `accept_errors` counts the calls to `accept` that failed (out of file
+    /// descriptors or memory; see [`ServerBuilder::accept_backoff`]): no connection was taken,
+    /// and the peer waits in the listen backlog.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot(self.inner.registry.len())
     }
