@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use super::{proxy_protocol, Inner};
+use super::proxy_protocol;
+use super::shared::Inner;
 use crate::codec::Codec;
 use crate::conn::core::Core;
 use crate::conn::handler::Handler;
@@ -16,6 +17,7 @@ use crate::conn::options::ConnOptions;
 use crate::conn::reader::serve;
 use crate::conn::registry::Registry;
 use crate::conn::Connection;
+use crate::sys::ceiling::Ceiling;
 use crate::sys::transport::{Addr, Listener, Socket};
 
 /// Everything the accept thread owns.
@@ -111,32 +113,31 @@ where
         let factory = Arc::clone(&self.factory);
         let inner = Arc::clone(&self.inner);
         let proxy = self.proxy;
-        let spawned = thread::Builder::new()
-            .name("threadnet-conn".into())
-            .stack_size(self.options.stack_size)
-            .spawn(move || {
-                // Leave the registry even if something below panics, or stop() would wait for
-                // this connection forever.
-                let _leave = Leave {
-                    registry: &inner.registry,
-                    id,
-                };
-                // The PROXY protocol header, here on the connection's own thread: the accept
-                // thread never waits for one peer. Without one in time, the connection never
-                // opens (no handler, no on_connect, no on_close) and counts as refused.
-                if let Some(limit) = proxy {
-                    if proxy_protocol::accept(&conn.core, limit).is_err() {
-                        inner.metrics.not_served();
-                        conn.core.refuse();
-                        return;
-                    }
+        let stack = self.options.stack_size;
+        let spawned = Ceiling::global().spawn("threadnet-conn", stack, move || {
+            // Leave the registry even if something below panics, or stop() would wait for
+            // this connection forever.
+            let _leave = Leave {
+                registry: &inner.registry,
+                id,
+            };
+            // The PROXY protocol header, here on the connection's own thread: the accept
+            // thread never waits for one peer. Without one in time, the connection never
+            // opens (no handler, no on_connect, no on_close) and counts as refused.
+            if let Some(limit) = proxy {
+                if proxy_protocol::accept(&conn.core, limit).is_err() {
+                    inner.metrics.not_served();
+                    conn.core.refuse();
+                    return;
                 }
-                serve(&conn, reader_codec, |c| factory(c));
-            });
+            }
+            serve(&conn, reader_codec, |c| factory(c));
+        });
         match spawned {
             Ok(thread) => self.inner.registry.set_thread(id, thread),
-            // Out of threads (or memory for a stack): the connection closes (its socket drops
-            // with the registry entry) and counts as refused. It never opened: no handler was
+            // Out of threads (the process's ceiling, `sys/ceiling.rs`, or the OS's limits, or
+            // memory for a stack): the connection closes (its socket drops with the registry
+            // entry) and counts as refused. It never opened: no handler was
             // made, so there is no on_connect and no on_close. The loop goes on.
             Err(_) => {
                 self.inner.registry.remove(id);

@@ -3,13 +3,14 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
-use std::time::{Duration, Instant};
+use std::thread;
+use std::time::Duration;
 
 mod acceptor;
 mod proxy_protocol;
+mod shared;
 
 use crate::codec::Codec;
 use crate::conn::handler::Handler;
@@ -17,11 +18,11 @@ use crate::conn::metrics::{Metrics, MetricsSnapshot};
 use crate::conn::options::ConnOptions;
 use crate::conn::registry::Registry;
 use crate::conn::Connection;
-use crate::sync::deadline_after;
 use crate::sync::lock;
-use crate::sync::{Latch, Stop, StopOnDrop};
-use crate::sys::transport::{wake_acceptor, Addr, Listener};
+use crate::sync::{Latch, StopOnDrop};
+use crate::sys::transport::{Addr, Listener};
 use acceptor::Acceptor;
+use shared::Inner;
 
 /// A TCP server: one accept thread, and per connection one reader thread (which runs the
 /// handler) and, once something is queued, one writer thread.
@@ -29,7 +30,7 @@ use acceptor::Acceptor;
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::net::TcpStream;
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use threadnet::{codec::Lines, Connection, TcpServer};
 ///
 /// // An upper-casing line server on a free port.
@@ -89,7 +90,7 @@ impl TcpServer {
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
 /// use std::os::unix::net::UnixStream;
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use threadnet::{codec::Lines, Connection, UnixServer};
 ///
 /// let path = std::env::temp_dir().join(format!("threadnet-doc-{}.sock", std::process::id()));
@@ -399,70 +400,6 @@ impl ServerBuilder {
             }),
             inner,
         })
-    }
-}
-
-struct Inner<C: Codec> {
-    local_addr: Addr,
-    registry: Registry<C>,
-    stopping: AtomicBool,
-    metrics: Arc<Metrics>,
-    accept_thread: Mutex<Option<JoinHandle<()>>>,
-    /// The listener may be shared with another process: no wake-up connection (its accept
-    /// polls), and a connection accepted while stopping is served, not dropped.
-    shared: bool,
-    stopped: Latch,
-}
-
-impl<C: Codec> Inner<C> {
-    /// Stops: no more accepts, then every connection shuts down with `deadline`; with
-    /// `drain`, the connections first get until the deadline to end on their own.
-    fn stop(&self, deadline: Duration, drain: bool) {
-        if !self.stopping.swap(true, Ordering::SeqCst) && !self.shared {
-            // A blocked accept() cannot be interrupted (rust-lang/rust #67978): connect to
-            // ourselves so it returns, and unpark it in case it sleeps in its backoff.
-            if let Some(t) = lock(&self.accept_thread).as_ref() {
-                t.thread().unpark();
-            }
-            wake_acceptor(&self.local_addr);
-        }
-        let accept = lock(&self.accept_thread).take();
-        let Some(accept) = accept else {
-            // Another stop() is doing the work: wait for it; but not from one of a
-            // connection's own threads (a handler, on_close, a watermark observer, a timer,
-            // on_idle), which that stop may be joining: the wait would never end.
-            if !self.registry.is_own_thread_of_any() {
-                self.wait();
-            }
-            return;
-        };
-        let _ = accept.join();
-        let until = deadline_after(deadline);
-        if drain {
-            // Ask every connection to end at its next boundary (an HTTP server answers the
-            // request in flight with `Connection: close`), then give them until the deadline.
-            self.registry.for_each(|conn| conn.wind_down());
-            self.registry.wait_empty(until);
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        self.registry.for_each(|conn| conn.stop(left));
-        // The connections' own deadline timers close stragglers; this does too, in case the
-        // timing wheel cannot (stop() called from one of its callbacks blocks its thread).
-        if !self.registry.wait_empty(until) {
-            self.registry.for_each(|conn| conn.core.force_close());
-        }
-        self.registry.join_all();
-        self.stopped.set();
-    }
-
-    fn wait(&self) {
-        self.stopped.wait();
-    }
-}
-
-impl<C: Codec> Stop for Inner<C> {
-    fn stop(&self, deadline: Duration) {
-        Inner::stop(self, deadline, false);
     }
 }
 
