@@ -183,7 +183,9 @@ impl SendQueue {
     pub(crate) fn close<R>(&self, then: impl FnOnce(Tx) -> R) -> R {
         let mut q = lock(&self.state);
         let prev = mem::replace(&mut q.tx, Tx::Closed); // drops our sender: the writer drains
-        self.space.notify_all();
+        if q.waiters > 0 {
+            self.space.notify_all(); // a futex call even with nobody waiting: only if needed
+        }
         then(prev)
     }
 
