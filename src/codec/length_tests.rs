@@ -1,7 +1,7 @@
 //! Unit tests of `length.rs`.
 
 use super::*;
-use crate::codec::test_util::OneByte;
+use crate::codec::test_util::{OneByte, Trickle};
 use crate::codec::Codec;
 use std::io::{BufReader, ErrorKind, Read};
 
@@ -542,34 +542,10 @@ fn eof_inside_payload_with_one_byte_reads() {
     assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
 }
 
-/// A writer that accepts at most `n` bytes per call and does not override
-/// `write_vectored`, so it exercises the partial-write loop.
-struct Trickle {
-    out: Vec<u8>,
-    n: usize,
-    calls: usize,
-}
-
-impl Write for Trickle {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.calls += 1;
-        let k = buf.len().min(self.n);
-        self.out.extend_from_slice(&buf[..k]);
-        Ok(k)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn partial_writes_are_completed() {
     let codec = LengthDelimited::new();
-    let mut w = Trickle {
-        out: Vec::new(),
-        n: 3,
-        calls: 0,
-    };
+    let mut w = Trickle::new(3);
     codec.write(&b"hello".to_vec(), &mut w).unwrap();
     assert_eq!(w.out, [0, 0, 0, 5, b'h', b'e', b'l', b'l', b'o']);
     assert!(w.calls >= 3);

@@ -345,7 +345,38 @@ pub(crate) fn read_frame_start<R: BufRead>(r: &mut R, buf: &mut [u8]) -> io::Res
 #[cfg(test)]
 pub(crate) mod test_util {
     use std::fmt::Display;
-    use std::io::{self, BufRead, Read};
+    use std::io::{self, BufRead, Read, Write};
+
+    /// A writer that takes at most `n` bytes per call and does not override
+    /// `write_vectored`, so a codec's partial-write loop runs; `calls` counts the writes.
+    pub(crate) struct Trickle {
+        pub(crate) out: Vec<u8>,
+        pub(crate) n: usize,
+        pub(crate) calls: usize,
+    }
+
+    impl Trickle {
+        /// A writer of at most `n` bytes per call.
+        pub(crate) fn new(n: usize) -> Trickle {
+            Trickle {
+                out: Vec::new(),
+                n,
+                calls: 0,
+            }
+        }
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            let k = buf.len().min(self.n);
+            self.out.extend_from_slice(&buf[..k]);
+            Ok(k)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
 
     /// Everything `codec` reads from `r`, for a codec whose messages are `Ok(command)` or a
     /// protocol error (RESP's): the commands, then what ended the stream: the protocol

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::codec::resp_reply::SMALL;
-use crate::codec::test_util::{outcome, Counting, OneByte};
+use crate::codec::test_util::{outcome, Counting, OneByte, Trickle};
 use crate::codec::Codec;
 use std::io::{BufReader, ErrorKind};
 
@@ -400,30 +400,10 @@ fn writes_large_bulks_and_strings() {
     }
 }
 
-/// Takes at most `n` bytes per write.
-struct Trickle {
-    out: Vec<u8>,
-    n: usize,
-}
-
-impl Write for Trickle {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let k = buf.len().min(self.n);
-        self.out.extend_from_slice(&buf[..k]);
-        Ok(k)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn partial_writes_are_completed() {
     let reply = Reply::Array(vec![Reply::bulk(vec![7u8; 1000]), Reply::Integer(-5)]);
-    let mut w = Trickle {
-        out: Vec::new(),
-        n: 3,
-    };
+    let mut w = Trickle::new(3);
     Resp::new().write(&reply, &mut w).unwrap();
     assert_eq!(w.out, encode(&reply));
 }
