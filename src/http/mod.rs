@@ -156,9 +156,13 @@
 pub(crate) mod chars;
 mod codec;
 mod error;
+#[cfg(test)]
+mod limit_tests;
 mod parse;
 mod request;
 mod response;
+#[cfg(test)]
+mod response_tests;
 mod serve;
 #[cfg(test)]
 mod tests;

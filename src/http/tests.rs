@@ -1,6 +1,6 @@
 //! Unit tests of the codec: parsing, limits, refusals, and response encoding.
 
-use std::io::{self, BufReader, ErrorKind, Read};
+use std::io::{self, BufReader, ErrorKind};
 
 use super::*;
 use crate::codec::test_util::{Counting, OneByte};
@@ -8,7 +8,7 @@ use crate::codec::Codec;
 
 /// Every `Incoming` of `wire`, read with a buffer of `cap` bytes fed one byte per read when
 /// `split`, up to the end of the stream (an error is returned as the last item).
-fn read_all_with(codec: &mut Http1, wire: &[u8], cap: usize, split: bool) -> Vec<Got> {
+pub(super) fn read_all_with(codec: &mut Http1, wire: &[u8], cap: usize, split: bool) -> Vec<Got> {
     let mut out = Vec::new();
     let mut next = |r: &mut dyn io::BufRead| -> bool {
         let mut r = r;
@@ -34,13 +34,13 @@ fn read_all_with(codec: &mut Http1, wire: &[u8], cap: usize, split: bool) -> Vec
     out
 }
 
-fn read_all(wire: &[u8]) -> Vec<Got> {
+pub(super) fn read_all(wire: &[u8]) -> Vec<Got> {
     read_all_with(&mut Http1::new(), wire, 32 * 1024, false)
 }
 
 /// `Incoming` made comparable.
 #[derive(Debug, PartialEq, Eq)]
-enum Got {
+pub(super) enum Got {
     Req {
         method: String,
         target: String,
@@ -67,7 +67,7 @@ impl From<Incoming> for Got {
     }
 }
 
-fn req(method: &str, target: &str, body: &[u8]) -> Got {
+pub(super) fn req(method: &str, target: &str, body: &[u8]) -> Got {
     Got::Req {
         method: method.into(),
         target: target.into(),
@@ -76,7 +76,7 @@ fn req(method: &str, target: &str, body: &[u8]) -> Got {
     }
 }
 
-fn last(target: &str) -> Got {
+pub(super) fn last(target: &str) -> Got {
     Got::Req {
         method: "GET".into(),
         target: target.into(),
@@ -85,7 +85,7 @@ fn last(target: &str) -> Got {
     }
 }
 
-fn first_request(wire: &[u8]) -> Request {
+pub(super) fn first_request(wire: &[u8]) -> Request {
     let mut input = wire;
     match Http1::new().read(&mut input) {
         Ok(Some(Incoming::Request(r))) => r,
@@ -94,7 +94,7 @@ fn first_request(wire: &[u8]) -> Request {
 }
 
 /// The status a single request is refused with.
-fn status_of(wire: &[u8]) -> u16 {
+pub(super) fn status_of(wire: &[u8]) -> u16 {
     match read_all(wire).first() {
         Some(Got::Status(s)) => *s,
         other => panic!("{:?}: {other:?}", String::from_utf8_lossy(wire)),
@@ -500,136 +500,6 @@ fn after_an_error_nothing_more_is_parsed() {
     }
 }
 
-#[test]
-fn head_limit_is_exact() {
-    let head = |len: usize| {
-        let base = "GET / HTTP/1.1\r\nHost: a\r\nX: \r\n\r\n".len();
-        format!(
-            "GET / HTTP/1.1\r\nHost: a\r\nX: {}\r\n\r\n",
-            "v".repeat(len - base)
-        )
-    };
-    for cap in [1, 16, 8192, 32768] {
-        let fits = head(8192);
-        let got = read_all_with(&mut Http1::new(), fits.as_bytes(), cap, cap == 1);
-        assert_eq!(got, [req("GET", "/", b"")], "cap {cap}");
-        let over = head(8193);
-        let got = read_all_with(&mut Http1::new(), over.as_bytes(), cap, cap == 1);
-        assert_eq!(got, [Got::Status(431)], "cap {cap}");
-    }
-    // The request line alone is too long: 414.
-    let long = format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(9000));
-    assert_eq!(status_of(long.as_bytes()), 414);
-    let mut codec = Http1::new().max_head(10);
-    let got = read_all_with(&mut codec, b"GET / HTTP/1.1\r\n", 64, false);
-    assert_eq!(got, [Got::Status(414)]);
-}
-
-#[test]
-fn endless_head_costs_at_most_the_limit() {
-    for (wire, status) in [(&b"GET /"[..], 414), (b"GET / HTTP/1.1\r\nX: ", 431)] {
-        for cap in [1, 100, 4096] {
-            let endless = Counting {
-                inner: wire.chain(io::repeat(b'a')),
-                count: 0,
-            };
-            let mut r = BufReader::with_capacity(cap, endless);
-            let mut codec = Http1::new().max_head(1000);
-            match codec.read(&mut r) {
-                Ok(Some(Incoming::Error(e))) => assert_eq!(e.status(), status),
-                other => panic!("{other:?}"),
-            }
-            let read = r.get_ref().count;
-            assert!(read <= 1000 + cap, "read {read} bytes with buffer {cap}");
-        }
-    }
-}
-
-#[test]
-fn header_count_limit() {
-    let with = |n: usize| {
-        let mut s = String::from("GET / HTTP/1.1\r\nHost: a\r\n");
-        for i in 1..n {
-            s.push_str(&format!("X-{i}: {i}\r\n"));
-        }
-        s.push_str("\r\n");
-        s
-    };
-    let r = first_request(with(100).as_bytes());
-    assert_eq!(r.headers().count(), 100);
-    assert_eq!(status_of(with(101).as_bytes()), 431);
-    let got = read_all_with(
-        &mut Http1::new().max_headers(0),
-        b"GET / HTTP/1.0\r\n\r\n",
-        64,
-        false,
-    );
-    assert_eq!(got, [last("/")]);
-}
-
-#[test]
-fn body_limit_is_exact_and_checked_before_reading() {
-    let mut codec = Http1::new().max_body(5);
-    let got = read_all_with(
-        &mut codec,
-        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n12345",
-        64,
-        false,
-    );
-    assert_eq!(got, [req("PUT", "/", b"12345")]);
-    // Refused with the head alone: the (endless) body is not read, and no memory is taken
-    // for the announced 18 EB.
-    for len in ["6", "18446744073709551615"] {
-        let head = format!("PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: {len}\r\n\r\n");
-        let mut r = BufReader::with_capacity(
-            16,
-            Counting {
-                inner: head.as_bytes().chain(io::repeat(b'x')),
-                count: 0,
-            },
-        );
-        match Http1::new().max_body(5).read(&mut r) {
-            Ok(Some(Incoming::Error(e))) => assert_eq!(e.status(), 413),
-            other => panic!("{other:?}"),
-        }
-        assert!(r.get_ref().count <= head.len() + 16);
-    }
-    // Chunked: the sum of the chunks counts.
-    let chunked = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-    let got = read_all_with(&mut Http1::new().max_body(5), chunked, 64, false);
-    assert_eq!(got, [req("PUT", "/", b"abcde")]);
-    let got = read_all_with(&mut Http1::new().max_body(4), chunked, 64, false);
-    assert_eq!(got, [Got::Status(413)]);
-}
-
-#[test]
-fn trailer_and_chunk_line_limits() {
-    let mut wire = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n".to_vec();
-    wire.extend_from_slice(format!("T: {}\r\n\r\n", "x".repeat(100)).as_bytes());
-    let got = read_all_with(&mut Http1::new().max_head(200), &wire, 64, false);
-    assert_eq!(got, [req("PUT", "/", b"")]);
-    let got = read_all_with(&mut Http1::new().max_head(100), &wire, 64, false);
-    assert_eq!(got, [Got::Status(431)]);
-    let mut wire = b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1;".to_vec();
-    wire.extend_from_slice(&[b'e'; 200]);
-    let got = read_all_with(&mut Http1::new().max_head(100), &wire, 64, false);
-    assert_eq!(got, [Got::Status(400)]);
-}
-
-#[test]
-fn eof_inside_a_request_is_an_error() {
-    assert_eq!(read_all(b""), []);
-    assert_eq!(read_all(b"\r\n\r\n"), []);
-    for cut in [
-        &b"GET / HTTP/1.1\r\nHost: a\r\n"[..],
-        b"PUT / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nab",
-        b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc",
-        b"PUT / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: 1\r\n",
-    ] {
-        assert_eq!(read_all(cut), [Got::Io(ErrorKind::UnexpectedEof)]);
-    }
-}
-
 /// A small deterministic pseudo-random generator (xorshift), for the mutation test.
 fn xorshift(state: &mut u64) -> u64 {
     *state ^= *state << 13;
@@ -666,107 +536,6 @@ fn mutated_requests_never_panic() {
         let got = read_all_with(&mut codec, &wire, cap, cap % 2 == 0);
         assert!(got.len() <= 4, "{got:?}");
     }
-}
-
-fn encode(resp: &Response) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    Http1::new().write(resp, &mut out).map(|()| out)
-}
-
-#[test]
-fn response_encoding() {
-    let r = Response::html("<p>hi</p>").header("X-A", String::from("1"));
-    assert_eq!(r.status(), 200);
-    assert_eq!(
-        r.get_header("content-type"),
-        Some("text/html; charset=utf-8")
-    );
-    assert_eq!(r.body_len(), 9);
-    assert_eq!(
-        encode(&r).unwrap(),
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nX-A: 1\r\nContent-Length: 9\r\n\r\n<p>hi</p>"
-    );
-    assert_eq!(
-        encode(&Response::new(404).reason("Nope")).unwrap(),
-        b"HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n"
-    );
-    assert_eq!(
-        encode(&Response::new(599)).unwrap(),
-        b"HTTP/1.1 599 \r\nContent-Length: 0\r\n\r\n"
-    );
-    // HEAD: the same framing fields, no body.
-    assert_eq!(
-        encode(&Response::json("{}").omit_body()).unwrap(),
-        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
-    );
-    let chunks = Response::text("").chunks(vec![b"ab".to_vec(), Vec::new(), vec![b'c'; 17]]);
-    assert_eq!(chunks.body_len(), 19);
-    let mut want = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n11\r\n".to_vec();
-    want.extend_from_slice(&[b'c'; 17]);
-    want.extend_from_slice(b"\r\n0\r\n\r\n");
-    assert_eq!(encode(&chunks).unwrap(), want);
-    assert!(encode(&chunks.clone().omit_body())
-        .unwrap()
-        .ends_with(b"Transfer-Encoding: chunked\r\n\r\n"));
-    let flat = encode(&chunks.unchunked()).unwrap();
-    assert!(flat.ends_with(b"Content-Length: 19\r\n\r\nabccccccccccccccccc"));
-    // No body and no framing for 1xx, 204, 304.
-    assert_eq!(
-        encode(&Response::new(100)).unwrap(),
-        b"HTTP/1.1 100 Continue\r\n\r\n"
-    );
-    assert_eq!(
-        encode(&Response::new(204).body("x")).unwrap(),
-        b"HTTP/1.1 204 No Content\r\n\r\n"
-    );
-}
-
-#[test]
-fn malformed_responses_are_refused_unwritten() {
-    for bad in [
-        Response::new(99),
-        Response::new(1000),
-        Response::new(200).reason("a\r\nb"),
-        Response::new(200).header("Bad Name", "v"),
-        Response::new(200).header("", "v"),
-        Response::new(200).header("X", "a\r\nSet-Cookie: evil"),
-        Response::new(200).header("X", "a\nb"),
-        Response::new(200).header("content-length", "5"),
-        Response::new(200).header("Transfer-Encoding", "chunked"),
-    ] {
-        let mut out = Vec::new();
-        let err = Http1::new().write(&bad, &mut out).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
-        assert!(out.is_empty());
-    }
-}
-
-#[test]
-fn error_responses() {
-    let e = match read_all_with(
-        &mut Http1::new(),
-        b"GET / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
-        64,
-        false,
-    )
-    .as_slice()
-    {
-        [Got::Status(501)] => HttpError::new(501, "transfer coding other than chunked"),
-        other => panic!("{other:?}"),
-    };
-    let wire = encode(&e.to_response()).unwrap();
-    let text = String::from_utf8(wire).unwrap();
-    assert!(
-        text.starts_with("HTTP/1.1 501 Not Implemented\r\n"),
-        "{text}"
-    );
-    assert!(text.contains("\r\nConnection: close\r\n"), "{text}");
-    assert!(
-        text.ends_with("\r\n\r\ntransfer coding other than chunked\n"),
-        "{text}"
-    );
-    assert_eq!(reason_phrase(431), "Request Header Fields Too Large");
-    assert_eq!(reason_phrase(299), "");
 }
 
 #[test]
