@@ -13,15 +13,14 @@ use crate::sync::lock;
 /// The default [`RawChunks::chunk_size`]: 32 KiB, the connections' default read buffer.
 const DEFAULT_CHUNK_SIZE: usize = 32 * 1024;
 
-/// Buffers kept for reuse per codec (per connection): one is all an echo or a forwarder
-/// needs, since a chunk sent on is dropped (and comes back) before the next is read.
-const POOL_MAX: usize = 1;
-
-/// Where a [`Chunk`]'s buffer goes back to when it is dropped: at most [`POOL_MAX`] buffers
-/// of at most `keep` bytes of capacity (a larger one is freed).
+/// Where a [`Chunk`]'s buffer goes back to when it is dropped: one buffer, of at most `keep`
+/// bytes of capacity (a larger one is freed). One is all an echo or a forwarder needs, since
+/// a chunk sent on is dropped (and comes back) before the next is read; and a single slot
+/// next to its lock is one cache line to touch per message, where a list of buffers would be
+/// two (the list's own allocation).
 #[derive(Debug)]
 pub(super) struct Pool {
-    bufs: Mutex<Vec<Vec<u8>>>,
+    slot: Mutex<Option<Vec<u8>>>,
     keep: usize,
 }
 
@@ -29,24 +28,24 @@ impl Pool {
     /// An empty pool that keeps buffers of up to `keep` bytes of capacity.
     pub(super) fn new(keep: usize) -> Arc<Pool> {
         Arc::new(Pool {
-            bufs: Mutex::new(Vec::new()),
+            slot: Mutex::new(None),
             keep,
         })
     }
 
     /// A buffer from the pool (empty or not: callers set its length), or a new, empty one.
     pub(super) fn take(&self) -> Vec<u8> {
-        lock(&self.bufs).pop().unwrap_or_default()
+        lock(&self.slot).take().unwrap_or_default()
     }
 
-    /// Keeps `buf` for the next message if the pool has room and `buf` is not too large.
+    /// Keeps `buf` for the next message if the pool is empty and `buf` is not too large.
     pub(super) fn give_back(&self, buf: Vec<u8>) {
         if buf.capacity() > self.keep || buf.capacity() == 0 {
             return;
         }
-        let mut bufs = lock(&self.bufs);
-        if bufs.len() < POOL_MAX {
-            bufs.push(buf);
+        let mut slot = lock(&self.slot);
+        if slot.is_none() {
+            *slot = Some(buf);
         }
     }
 
@@ -58,7 +57,7 @@ impl Pool {
     /// Buffers waiting in the pool.
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        lock(&self.bufs).len()
+        usize::from(lock(&self.slot).is_some())
     }
 }
 
@@ -333,13 +332,13 @@ mod tests {
             assert_eq!(codec.pool.len(), 1);
         }
         assert_eq!(got, data);
-        // Held chunks are new buffers; dropped, no more than POOL_MAX are kept.
+        // Held chunks are new buffers; dropped, no more than one is kept.
         let mut r: &[u8] = &data;
         let held: Vec<Chunk> = (0..5)
             .map(|_| codec.read(&mut r).unwrap().unwrap())
             .collect();
         drop(held);
-        assert_eq!(codec.pool.len(), POOL_MAX);
+        assert_eq!(codec.pool.len(), 1);
     }
 
     #[test]
