@@ -36,7 +36,10 @@ impl Handler<LengthChunks> for Echo {
 type Seen = mpsc::Receiver<(usize, usize)>;
 type Closes = mpsc::Receiver<CloseReason>;
 
-fn echo_server(codec: LengthChunks, options: ConnOptions) -> (ServerHandle<LengthChunks>, Seen, Closes) {
+fn echo_server(
+    codec: LengthChunks,
+    options: ConnOptions,
+) -> (ServerHandle<LengthChunks>, Seen, Closes) {
     let (seen_tx, seen) = mpsc::channel();
     let (close_tx, closes) = mpsc::channel();
     let server = TcpServer::builder()
@@ -51,7 +54,9 @@ fn echo_server(codec: LengthChunks, options: ConnOptions) -> (ServerHandle<Lengt
 }
 
 fn payload(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed))
+        .collect()
 }
 
 #[test]
@@ -71,7 +76,10 @@ fn echoed_frames_reuse_one_buffer_and_a_large_one_is_not_kept() {
     }
     assert_eq!(at[2], at[1], "the second 4096-byte frame got a new buffer");
     assert_eq!(at[3], at[1], "a 10-byte frame after them got a new buffer");
-    assert_eq!(at[6], at[5], "after the large frame, the next buffer is not kept");
+    assert_eq!(
+        at[6], at[5],
+        "after the large frame, the next buffer is not kept"
+    );
     drop(s);
     assert!(matches!(recv(&closes), CloseReason::PeerClosed));
     server.stop(ms(1000));
@@ -94,8 +102,15 @@ fn a_frame_over_the_limit_closes_its_connection_and_the_server_serves_others() {
     }
     let p = payload(1024, 9);
     write_frame(&mut good, &p).unwrap();
-    assert_eq!(expect_frame(&mut good), p, "the other connection stopped being served");
-    assert_eq!(seen.try_iter().map(|(n, _)| n).collect::<Vec<_>>(), [6, 1024]);
+    assert_eq!(
+        expect_frame(&mut good),
+        p,
+        "the other connection stopped being served"
+    );
+    assert_eq!(
+        seen.try_iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        [6, 1024]
+    );
     server.stop(ms(1000));
 }
 

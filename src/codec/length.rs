@@ -586,7 +586,11 @@ impl LengthDelimited {
     /// # Errors
     ///
     /// As [`Codec::read`](super::Codec::read) (`message` then holds what was read of it).
-    pub(super) fn read_into<R: BufRead>(&self, r: &mut R, message: &mut Vec<u8>) -> io::Result<bool> {
+    pub(super) fn read_into<R: BufRead>(
+        &self,
+        r: &mut R,
+        message: &mut Vec<u8>,
+    ) -> io::Result<bool> {
         if self.length_only() {
             let mut header = [0u8; 8];
             let header = &mut header[..self.width];

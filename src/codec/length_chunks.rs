@@ -282,7 +282,9 @@ mod tests {
         let mut codec = LengthChunks::from(layout.clone());
         assert_eq!(codec.get_max_frame_length(), 4);
         let mut wire = Vec::new();
-        codec.write(&Chunk::from(b"abcd".to_vec()), &mut wire).unwrap();
+        codec
+            .write(&Chunk::from(b"abcd".to_vec()), &mut wire)
+            .unwrap();
         assert_eq!(wire, [0, 6, b'a', b'b', b'c', b'd']);
         let mut plain = Vec::new();
         layout.write(&b"abcd".to_vec(), &mut plain).unwrap();
@@ -291,7 +293,10 @@ mod tests {
         assert_eq!(err.unwrap_err().kind(), ErrorKind::InvalidInput);
         // Over the limit: refused from the header, and no buffer is kept for it.
         let mut r: &[u8] = &[0, 7, 1, 2, 3, 4, 5];
-        assert_eq!(codec.read(&mut r).unwrap_err().kind(), ErrorKind::InvalidData);
+        assert_eq!(
+            codec.read(&mut r).unwrap_err().kind(),
+            ErrorKind::InvalidData
+        );
         assert_eq!(r.len(), 5, "nothing was read past the header");
         codec.set_max_frame_length(5);
         let mut r: &[u8] = &[0, 7, 1, 2, 3, 4, 5];
@@ -306,7 +311,10 @@ mod tests {
         assert_eq!(err.kind(), ErrorKind::UnexpectedEof);
         assert_eq!(codec.pool.len(), 1);
         let mut r: &[u8] = &[0, 0];
-        assert_eq!(codec.read(&mut r).unwrap_err().kind(), ErrorKind::UnexpectedEof);
+        assert_eq!(
+            codec.read(&mut r).unwrap_err().kind(),
+            ErrorKind::UnexpectedEof
+        );
     }
 
     #[test]
