@@ -18,7 +18,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Thro
 use std::sync::Arc;
 
 use threadnet::{
-    codec::{LengthDelimited, Lines, Raw, Reply, Resp},
+    codec::{LengthChunks, LengthDelimited, Lines, Raw, Reply, Resp},
     Codec,
 };
 
@@ -141,6 +141,34 @@ fn length_delimited(c: &mut Criterion) {
             repeat(&frame),
             ("baseline_read_exact", read_exact_frames),
         );
+
+        // The same frames into recycled buffers, against a reader that reuses one buffer.
+        decode_group(
+            c,
+            &format!("decode/length_chunks/{name}"),
+            LengthChunks::new(),
+            repeat(&frame),
+            ("baseline_one_buffer", one_buffer_frames),
+        );
+    }
+}
+
+/// A hand-written reader that reads every payload into the same buffer.
+fn one_buffer_frames(wire: &[u8]) -> usize {
+    let mut r = BufReader::with_capacity(READ_BUFFER, wire);
+    let mut n = 0;
+    let mut header = [0u8; 4];
+    let mut payload = Vec::new();
+    loop {
+        match r.read_exact(&mut header) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return n,
+            Err(e) => panic!("{e}"),
+        }
+        payload.resize(u32::from_be_bytes(header) as usize, 0);
+        r.read_exact(&mut payload).unwrap();
+        black_box(&payload);
+        n += 1;
     }
 }
 

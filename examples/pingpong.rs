@@ -11,7 +11,11 @@
 //!
 //! * `framed`: 4-byte big-endian length-delimited frames of `--size` bytes (4096), one in
 //!   flight per connection, for 1 and 16 connections. Reports MiB/s and frames/s (one
-//!   direction) and the round-trip time p50/p99 in microseconds.
+//!   direction) and the round-trip time p50/p99 in microseconds. threadnet's side uses the
+//!   `LengthChunks` codec by default (each frame read into a recycled buffer, sent back as it
+//!   is: no allocation per frame, as the std loop reuses its one buffer); `--frames vec` runs
+//!   it on `LengthDelimited` instead (a new `Vec<u8>` per frame, owned by the handler). The
+//!   table's title line says which ran.
 //! * `knet`: knet's own pingpong test. 10 connections; each client sends one 16 KiB block on
 //!   connect; server and client echo every chunk they read (the `RawChunks` codec: chunks in
 //!   recycled buffers, sent back as they are), `TCP_NODELAY`, 10 s. Throughput = bytes read by
@@ -27,7 +31,8 @@
 //! medians: single runs on a shared machine vary by 10-20%), `--secs N` (every run; default 5
 //! for framed, 10 for knet), `--conns A,B,..`,
 //! `--size BYTES`, `--scenario framed|knet|all`, `--impl threadnet|std|both` (one side alone,
-//! for profiling), `--json` (adds one JSON object per result row on its own line). A progress line is drawn on stderr; the table goes to stdout.
+//! for profiling), `--frames pooled|vec` (the framed codec, above), `--json` (adds one JSON
+//! object per result row on its own line). A progress line is drawn on stderr; the table goes to stdout.
 
 use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -38,8 +43,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use threadnet::{
-    codec::{Chunk, LengthDelimited, RawChunks},
-    Connection, Handler, TcpClient, TcpServer,
+    codec::{Chunk, LengthChunks, LengthDelimited, RawChunks},
+    Codec, Connection, Handler, TcpClient, TcpServer,
 };
 
 /// Runs before the measured window starts.
@@ -59,6 +64,9 @@ struct Args {
     size: Option<usize>,
     scenario: String,
     imp: String,
+    /// The framed codec on threadnet's side: `pooled` (`LengthChunks`) or `vec`
+    /// (`LengthDelimited`).
+    frames: String,
     json: bool,
 }
 
@@ -70,6 +78,7 @@ fn parse_args() -> Args {
         size: None,
         scenario: "all".into(),
         imp: "both".into(),
+        frames: "pooled".into(),
         json: false,
     };
     let mut it = std::env::args().skip(1);
@@ -106,6 +115,12 @@ fn parse_args() -> Args {
                     usage("--impl is threadnet, std or both");
                 }
             }
+            "--frames" => {
+                a.frames = val();
+                if !matches!(a.frames.as_str(), "pooled" | "vec") {
+                    usage("--frames is pooled or vec");
+                }
+            }
             "--json" => a.json = true,
             "-h" | "--help" => usage(""),
             other => usage(&format!("unknown flag {other}")),
@@ -120,7 +135,7 @@ fn usage(why: &str) -> ! {
     }
     eprintln!(
         "usage: pingpong [--rounds N] [--secs N] [--conns A,B,..] [--size BYTES] \
-         [--scenario framed|knet|all] [--impl threadnet|std|both] [--json]"
+         [--scenario framed|knet|all] [--impl threadnet|std|both] [--frames pooled|vec] [--json]"
     );
     std::process::exit(2)
 }
@@ -149,8 +164,11 @@ fn main() {
             let size = args.size.unwrap_or(4096);
             let secs = Duration::from_secs(args.secs.unwrap_or(5));
             for &conns in args.conns.as_deref().unwrap_or(&[1, 16]) {
-                if args.imp != "std" {
-                    runs.push(framed_threadnet(conns, size, secs));
+                if args.imp != "std" && args.frames == "pooled" {
+                    runs.push(framed_threadnet(LengthChunks::new(), conns, size, secs));
+                }
+                if args.imp != "std" && args.frames == "vec" {
+                    runs.push(framed_threadnet(LengthDelimited::new(), conns, size, secs));
                 }
                 if args.imp != "threadnet" {
                     runs.push(framed_std(conns, size, secs));
@@ -176,6 +194,16 @@ fn main() {
         println!(
             "median of {} rounds, threadnet and std alternating",
             args.rounds
+        );
+    }
+    if args.scenario != "knet" && args.imp != "std" {
+        println!(
+            "framed: threadnet on {}",
+            if args.frames == "pooled" {
+                "LengthChunks (each frame in a recycled buffer, sent back as it is)"
+            } else {
+                "LengthDelimited (a new Vec<u8> per frame)"
+            }
         );
     }
     print_table(&rows);
@@ -421,7 +449,8 @@ impl Window {
 // ---------------------------------------------------------------- framed, threadnet
 
 /// A framed client: sends a frame, waits for its echo, records the round trip, repeats until
-/// the window ends, then reports and closes.
+/// the window ends, then reports and closes. Generic over the codec's message: a `Chunk`
+/// (`LengthChunks`) or a `Vec<u8>` (`LengthDelimited`); the echo is sent back as it came.
 struct FramedClient {
     size: usize,
     window: Window,
@@ -431,13 +460,26 @@ struct FramedClient {
     done: mpsc::Sender<Stats>,
 }
 
-impl Handler<LengthDelimited> for FramedClient {
-    fn on_connect(&mut self, conn: &Connection<LengthDelimited>) {
+/// A framed codec whose message is its own reply: `LengthChunks` or `LengthDelimited`.
+trait Framed: Codec<In = Self::Msg, Out = Self::Msg> {
+    type Msg: From<Vec<u8>> + std::ops::Deref<Target = [u8]> + Send + 'static;
+}
+
+impl Framed for LengthChunks {
+    type Msg = Chunk;
+}
+
+impl Framed for LengthDelimited {
+    type Msg = Vec<u8>;
+}
+
+impl<C: Framed> Handler<C> for FramedClient {
+    fn on_connect(&mut self, conn: &Connection<C>) {
         self.sent = Instant::now();
-        let _ = conn.send(vec![7u8; self.size]);
+        let _ = conn.send(C::Msg::from(vec![7u8; self.size]));
     }
 
-    fn on_message(&mut self, conn: &Connection<LengthDelimited>, frame: Vec<u8>) {
+    fn on_message(&mut self, conn: &Connection<C>, frame: C::Msg) {
         let now = Instant::now();
         assert_eq!(frame.len(), self.size, "echo changed the frame length");
         if now >= self.window.end {
@@ -456,15 +498,13 @@ impl Handler<LengthDelimited> for FramedClient {
     }
 }
 
-fn echo<C: threadnet::Codec<In = Vec<u8>, Out = Vec<u8>>>(conn: &Connection<C>, msg: Vec<u8>) {
+fn echo<C: Codec<Out = M, In = M>, M: Send + 'static>(conn: &Connection<C>, msg: M) {
     let _ = conn.send(msg);
 }
 
-fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
+fn framed_threadnet<C: Framed>(codec: C, conns: usize, size: usize, secs: Duration) -> Row {
     let server = TcpServer::builder()
-        .start(LengthDelimited::new(), |_: &Connection<LengthDelimited>| {
-            echo
-        })
+        .start(codec.clone(), |_: &Connection<C>| echo::<C, C::Msg>)
         .expect("start server");
     let (tx, rx) = mpsc::channel();
     let run = Run::start(format!("framed threadnet c={conns}"), secs);
@@ -475,8 +515,8 @@ fn framed_threadnet(conns: usize, size: usize, secs: Duration) -> Row {
             TcpClient::builder()
                 .connect(
                     server.local_addr(),
-                    LengthDelimited::new(),
-                    move |_: &Connection<_>| FramedClient {
+                    codec.clone(),
+                    move |_: &Connection<C>| FramedClient {
                         size,
                         window,
                         sent: Instant::now(),

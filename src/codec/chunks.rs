@@ -13,12 +13,53 @@ use crate::sync::lock;
 /// The default [`RawChunks::chunk_size`]: 32 KiB, the connections' default read buffer.
 const DEFAULT_CHUNK_SIZE: usize = 32 * 1024;
 
-/// Buffers kept for reuse per codec (per connection): one is all an echo or a forwarder
-/// needs, since a chunk sent on is dropped (and comes back) before the next is read.
-const POOL_MAX: usize = 1;
+/// Where a [`Chunk`]'s buffer goes back to when it is dropped: one buffer, of at most `keep`
+/// bytes of capacity (a larger one is freed). One is all an echo or a forwarder needs, since
+/// a chunk sent on is dropped (and comes back) before the next is read; and a single slot
+/// next to its lock is one cache line to touch per message, where a list of buffers would be
+/// two (the list's own allocation).
+#[derive(Debug)]
+pub(super) struct Pool {
+    slot: Mutex<Option<Vec<u8>>>,
+    keep: usize,
+}
 
-/// Where a [`Chunk`]'s buffer goes back to when it is dropped.
-type Pool = Mutex<Vec<Vec<u8>>>;
+impl Pool {
+    /// An empty pool that keeps buffers of up to `keep` bytes of capacity.
+    pub(super) fn new(keep: usize) -> Arc<Pool> {
+        Arc::new(Pool {
+            slot: Mutex::new(None),
+            keep,
+        })
+    }
+
+    /// A buffer from the pool (empty or not: callers set its length), or a new, empty one.
+    pub(super) fn take(&self) -> Vec<u8> {
+        lock(&self.slot).take().unwrap_or_default()
+    }
+
+    /// Keeps `buf` for the next message if the pool is empty and `buf` is not too large.
+    pub(super) fn give_back(&self, buf: Vec<u8>) {
+        if buf.capacity() > self.keep || buf.capacity() == 0 {
+            return;
+        }
+        let mut slot = lock(&self.slot);
+        if slot.is_none() {
+            *slot = Some(buf);
+        }
+    }
+
+    /// The largest capacity, in bytes, of a buffer kept.
+    pub(super) fn keep(&self) -> usize {
+        self.keep
+    }
+
+    /// Buffers waiting in the pool.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        usize::from(lock(&self.slot).is_some())
+    }
+}
 
 /// The same framing as [`Raw`](super::Raw) (none: a message is whatever bytes have
 /// arrived), with messages in recycled buffers: a [`Chunk`] instead of a new `Vec<u8>` each.
@@ -73,7 +114,7 @@ impl RawChunks {
     pub fn new() -> RawChunks {
         RawChunks {
             size: DEFAULT_CHUNK_SIZE,
-            pool: Arc::default(),
+            pool: Pool::new(usize::MAX),
         }
     }
 
@@ -90,13 +131,13 @@ impl RawChunks {
     pub fn chunk_size(mut self, bytes: usize) -> RawChunks {
         assert!(bytes > 0, "RawChunks::chunk_size must be at least 1 byte");
         self.size = bytes;
-        self.pool = Arc::default();
+        self.pool = Pool::new(usize::MAX);
         self
     }
 
     /// A buffer of `size` bytes from the pool, or a new one.
     fn take(&self) -> Vec<u8> {
-        let mut buf = lock(&self.pool).pop().unwrap_or_default();
+        let mut buf = self.pool.take();
         // A chunk may have been made from a `Vec` of another size: only pooled buffers of
         // `size` are kept, but a chunk size set later needs the length checked.
         buf.resize(self.size, 0);
@@ -117,7 +158,7 @@ impl Clone for RawChunks {
     fn clone(&self) -> RawChunks {
         RawChunks {
             size: self.size,
-            pool: Arc::default(),
+            pool: Pool::new(usize::MAX),
         }
     }
 }
@@ -140,13 +181,13 @@ impl super::Codec for RawChunks {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    give_back(&self.pool, buf);
+                    self.pool.give_back(buf);
                     return Err(e);
                 }
             }
         };
         if n == 0 {
-            give_back(&self.pool, buf);
+            self.pool.give_back(buf);
             return Ok(None);
         }
         Ok(Some(Chunk {
@@ -166,24 +207,18 @@ impl super::Codec for RawChunks {
     }
 }
 
-/// Keeps `buf` for the next chunk if the pool has room.
-fn give_back(pool: &Pool, buf: Vec<u8>) {
-    let mut pool = lock(pool);
-    if pool.len() < POOL_MAX {
-        pool.push(buf);
-    }
-}
-
-/// Bytes read by [`RawChunks`], in a buffer that goes back to its connection's pool when the
-/// chunk is dropped. Dereferences to `[u8]`; send it on as it is with
-/// [`Connection::send`](crate::Connection::send) on a `RawChunks` connection (no copy on the
-/// way to the socket), or take the bytes out with [`into_vec`](Chunk::into_vec).
+/// Bytes read by [`RawChunks`] (a raw chunk) or [`LengthChunks`](super::LengthChunks) (one
+/// frame's message), in a buffer that goes back to its connection's pool when the chunk is
+/// dropped. Dereferences to `[u8]`; send it on as it is with
+/// [`Connection::send`](crate::Connection::send) on a connection of either codec (no copy on
+/// the way to the socket), or take the bytes out with [`into_vec`](Chunk::into_vec).
 ///
 /// A `Chunk` made [`from`](Chunk::from) a `Vec<u8>` holds that `Vec`, and belongs to no pool.
 ///
-/// A read chunk holds a whole buffer of [`chunk_size`](RawChunks::chunk_size) bytes however
-/// few of them it carries: drop it (or send it on) soon. To keep its bytes for longer, copy
-/// them (`chunk.to_vec()`), which allocates just their length.
+/// A chunk read by `RawChunks` holds a whole buffer of
+/// [`chunk_size`](RawChunks::chunk_size) bytes however few of them it carries: drop it (or
+/// send it on) soon. To keep its bytes for longer, copy them (`chunk.to_vec()`), which
+/// allocates just their length.
 ///
 /// # Example
 ///
@@ -204,6 +239,15 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// A chunk of all of `buf`, which goes back to `pool` when the chunk is dropped.
+    pub(super) fn pooled(buf: Vec<u8>, pool: &Arc<Pool>) -> Chunk {
+        Chunk {
+            len: buf.len(),
+            buf,
+            home: Some(Arc::clone(pool)),
+        }
+    }
+
     /// The chunk's bytes as a `Vec<u8>` of exactly its length, without a copy. A pooled
     /// buffer is kept by the `Vec` (truncated, with its capacity), not returned to the pool.
     pub fn into_vec(mut self) -> Vec<u8> {
@@ -257,7 +301,7 @@ impl fmt::Debug for Chunk {
 impl Drop for Chunk {
     fn drop(&mut self) {
         if let Some(pool) = self.home.take() {
-            give_back(&pool, std::mem::take(&mut self.buf));
+            pool.give_back(std::mem::take(&mut self.buf));
         }
     }
 }
@@ -283,18 +327,18 @@ mod tests {
             got.extend_from_slice(&c);
             let at = c.buf.as_ptr() as usize;
             assert_eq!(*first.get_or_insert(at), at, "a new buffer was allocated");
-            assert!(lock(&codec.pool).is_empty());
+            assert_eq!(codec.pool.len(), 0);
             drop(c);
-            assert_eq!(lock(&codec.pool).len(), 1);
+            assert_eq!(codec.pool.len(), 1);
         }
         assert_eq!(got, data);
-        // Held chunks are new buffers; dropped, no more than POOL_MAX are kept.
+        // Held chunks are new buffers; dropped, no more than one is kept.
         let mut r: &[u8] = &data;
         let held: Vec<Chunk> = (0..5)
             .map(|_| codec.read(&mut r).unwrap().unwrap())
             .collect();
         drop(held);
-        assert_eq!(lock(&codec.pool).len(), POOL_MAX);
+        assert_eq!(codec.pool.len(), 1);
     }
 
     #[test]
@@ -329,7 +373,7 @@ mod tests {
         let c = codec.read(&mut input).unwrap().unwrap();
         assert_eq!(format!("{c:?}"), "Chunk { len: 5, pooled: true }");
         assert_eq!(c.into_vec(), b"hello");
-        assert!(lock(&codec.pool).is_empty(), "into_vec keeps the buffer");
+        assert_eq!(codec.pool.len(), 0, "into_vec keeps the buffer");
     }
 
     #[test]
@@ -338,8 +382,8 @@ mod tests {
         let b = a.clone();
         let mut input: &[u8] = b"hi";
         drop(a.read(&mut input).unwrap());
-        assert_eq!(lock(&a.pool).len(), 1);
-        assert!(lock(&b.pool).is_empty());
+        assert_eq!(a.pool.len(), 1);
+        assert_eq!(b.pool.len(), 0);
         assert_eq!(b.size, 16);
     }
 

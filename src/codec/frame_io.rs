@@ -58,12 +58,33 @@ pub(super) fn write_with_zeros<W: Write>(
 /// [`io::ErrorKind::UnexpectedEof`] when the stream ends first, or any I/O error from `r`.
 #[inline]
 pub(crate) fn read_message<R: BufRead>(r: &mut R, kept: &[u8], len: usize) -> io::Result<Vec<u8>> {
-    // The whole message in one allocation: the kept bytes, then the payload's.
     let mut message = Vec::new();
-    reserve_frame(&mut message, len)?;
-    message.extend_from_slice(kept);
-    append_exact(r, &mut message, len - kept.len())?;
+    read_message_into(r, kept, len, &mut message)?;
     Ok(message)
+}
+
+/// [`read_message`] into `message`, which is cleared first: a buffer whose capacity holds
+/// `len` bytes is reused as it is (no allocation); a smaller one is replaced by a new
+/// buffer of exactly `len` bytes (not grown: growing would copy its old bytes for nothing).
+///
+/// # Errors
+///
+/// As [`read_message`]; `message` then holds what was read of the message.
+#[inline]
+pub(crate) fn read_message_into<R: BufRead>(
+    r: &mut R,
+    kept: &[u8],
+    len: usize,
+    message: &mut Vec<u8>,
+) -> io::Result<()> {
+    message.clear();
+    if message.capacity() < len {
+        *message = Vec::new();
+    }
+    // The whole message in one allocation at most: the kept bytes, then the payload's.
+    reserve_frame(message, len)?;
+    message.extend_from_slice(kept);
+    append_exact(r, message, len - kept.len())
 }
 
 /// Consumes the first `cut` payload bytes of a frame whose `num_skip` is `skip`, from the

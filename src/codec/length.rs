@@ -6,7 +6,7 @@
 use std::io::{self, BufRead, Write};
 
 use super::frame_io::{
-    discard, header_room, invalid_data, invalid_input, read_message, too_long, write_all_pair,
+    discard, header_room, invalid_data, invalid_input, read_message_into, too_long, write_all_pair,
     write_with_zeros,
 };
 
@@ -578,53 +578,39 @@ impl LengthDelimited {
             len => too_long(len, self.max),
         }
     }
-}
 
-impl Default for LengthDelimited {
-    /// Same as [`LengthDelimited::new`].
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl super::Codec for LengthDelimited {
-    type In = Vec<u8>;
-    type Out = Vec<u8>;
-
-    /// Reads one frame and returns it without its first
-    /// [`num_skip`](LengthDelimited::num_skip) bytes (by default: its payload).
-    ///
-    /// Returns `Ok(None)` when the stream ends before the first byte of a frame.
+    /// [`Codec::read`](super::Codec::read) into `message`, which is cleared first and holds
+    /// the message after `Ok(true)`; `Ok(false)` at a clean end of stream. Its capacity is
+    /// reused when it holds the message (the pooled codec, `LengthChunks`, keeps it).
     ///
     /// # Errors
     ///
-    /// * [`io::ErrorKind::UnexpectedEof`] when the stream ends inside a frame.
-    /// * [`io::ErrorKind::InvalidData`] when the length field plus the adjustment is
-    ///   negative or more than [`max_frame_length`](LengthDelimited::max_frame_length) (nothing
-    ///   is read past the header), or the frame is shorter than `num_skip`.
-    /// * [`io::ErrorKind::OutOfMemory`] when the message buffer cannot be allocated (possible
-    ///   only with a limit raised far above the default).
-    /// * Any I/O error from `r`.
-    fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Vec<u8>>> {
+    /// As [`Codec::read`](super::Codec::read) (`message` then holds what was read of it).
+    pub(super) fn read_into<R: BufRead>(
+        &self,
+        r: &mut R,
+        message: &mut Vec<u8>,
+    ) -> io::Result<bool> {
         if self.length_only() {
             let mut header = [0u8; 8];
             let header = &mut header[..self.width];
             if !super::read_frame_start(r, header)? {
-                return Ok(None);
+                return Ok(false);
             }
             let payload = self.payload_len(header)?;
-            return read_message(r, &[], payload).map(Some);
+            read_message_into(r, &[], payload, message)?;
+            return Ok(true);
         }
         let head_len = self.head_len();
         let (mut stack, mut heap) = ([0u8; 16], Vec::new());
         let header = header_room(&mut stack, &mut heap, head_len);
         if !super::read_frame_start(r, header)? {
-            return Ok(None);
+            return Ok(false);
         }
         let payload = self.payload_len(header)?;
         let skip = self.skip();
         let frame = head_len.saturating_add(payload);
-        let Some(message) = frame.checked_sub(skip) else {
+        let Some(len) = frame.checked_sub(skip) else {
             return Err(invalid_data(format_args!(
                 "frame of {frame} bytes is shorter than the {skip} bytes to skip"
             )));
@@ -634,21 +620,16 @@ impl super::Codec for LengthDelimited {
             discard(r, skip - head_len, skip)?;
         }
         let kept = header.get(skip..).unwrap_or_default();
-        read_message(r, kept, message).map(Some)
+        read_message_into(r, kept, len, message)?;
+        Ok(true)
     }
 
-    /// Writes the frame that [`read`](super::Codec::read) turns back into `msg`:
-    /// [`num_skip`](LengthDelimited::num_skip) zero bytes, then `msg`, with the length field
-    /// computed and written over its place (by default: the header, then `msg`).
+    /// [`Codec::write`](super::Codec::write) for a message in any slice.
     ///
     /// # Errors
     ///
-    /// * [`io::ErrorKind::InvalidInput`] when `msg` is shorter than the header bytes it must
-    ///   carry (with a `num_skip` smaller than the header), when its payload is longer than
-    ///   [`max_frame_length`](LengthDelimited::max_frame_length), or when the length field it
-    ///   needs is negative or does not fit the field's width; nothing is written.
-    /// * Any I/O error from `w`.
-    fn write<W: Write>(&self, msg: &Vec<u8>, w: &mut W) -> io::Result<()> {
+    /// As [`Codec::write`](super::Codec::write).
+    pub(super) fn write_frame<W: Write>(&self, msg: &[u8], w: &mut W) -> io::Result<()> {
         if self.length_only() {
             let field = self.field_for(msg.len())?;
             let mut header = [0u8; 8];
@@ -678,6 +659,52 @@ impl super::Codec for LengthDelimited {
         } else {
             write_all_pair(w, header, &msg[kept..])
         }
+    }
+}
+
+impl Default for LengthDelimited {
+    /// Same as [`LengthDelimited::new`].
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl super::Codec for LengthDelimited {
+    type In = Vec<u8>;
+    type Out = Vec<u8>;
+
+    /// Reads one frame and returns it without its first
+    /// [`num_skip`](LengthDelimited::num_skip) bytes (by default: its payload).
+    ///
+    /// Returns `Ok(None)` when the stream ends before the first byte of a frame.
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::UnexpectedEof`] when the stream ends inside a frame.
+    /// * [`io::ErrorKind::InvalidData`] when the length field plus the adjustment is
+    ///   negative or more than [`max_frame_length`](LengthDelimited::max_frame_length) (nothing
+    ///   is read past the header), or the frame is shorter than `num_skip`.
+    /// * [`io::ErrorKind::OutOfMemory`] when the message buffer cannot be allocated (possible
+    ///   only with a limit raised far above the default).
+    /// * Any I/O error from `r`.
+    fn read<R: BufRead>(&mut self, r: &mut R) -> io::Result<Option<Vec<u8>>> {
+        let mut message = Vec::new();
+        Ok(self.read_into(r, &mut message)?.then_some(message))
+    }
+
+    /// Writes the frame that [`read`](super::Codec::read) turns back into `msg`:
+    /// [`num_skip`](LengthDelimited::num_skip) zero bytes, then `msg`, with the length field
+    /// computed and written over its place (by default: the header, then `msg`).
+    ///
+    /// # Errors
+    ///
+    /// * [`io::ErrorKind::InvalidInput`] when `msg` is shorter than the header bytes it must
+    ///   carry (with a `num_skip` smaller than the header), when its payload is longer than
+    ///   [`max_frame_length`](LengthDelimited::max_frame_length), or when the length field it
+    ///   needs is negative or does not fit the field's width; nothing is written.
+    /// * Any I/O error from `w`.
+    fn write<W: Write>(&self, msg: &Vec<u8>, w: &mut W) -> io::Result<()> {
+        self.write_frame(msg, w)
     }
 
     /// Sets the largest payload, in bytes; the same as

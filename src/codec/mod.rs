@@ -29,6 +29,7 @@
 //! | codec                | wire format                                   | `In` / `Out`       | limits (defaults) |
 //! |----------------------|-----------------------------------------------|--------------------|-------------------|
 //! | [`LengthDelimited`]  | `+-- len: u32 BE --+-- payload --+` by default; Netty's and tokio-util's layouts: width 1–8, endian, offset, adjustment, `num_skip` | `Vec<u8>` | 1 MiB frame |
+//! | [`LengthChunks`]     | as `LengthDelimited`, each message in a recycled buffer (no allocation per frame once the first has come) | [`Chunk`] | as `LengthDelimited` |
 //! | [`Lines`]            | `text \n` (`\r\n` accepted)                   | `String`           | 64 KiB line |
 //! | [`Raw`]              | whatever one `read` returns, no framing       | `Vec<u8>`          | the read buffer |
 //! | [`RawChunks`]        | as `Raw`, in recycled buffers read from the socket straight into their storage and sent back without a copy | [`Chunk`] | the chunk size |
@@ -77,6 +78,7 @@ use std::io::{self, BufRead, Write};
 mod chunks;
 mod frame_io;
 mod length;
+mod length_chunks;
 mod lines;
 mod raw;
 mod resp;
@@ -88,6 +90,7 @@ mod tlv;
 pub use crate::http::Http1;
 pub use chunks::{Chunk, RawChunks};
 pub use length::{Endian, LengthDelimited};
+pub use length_chunks::LengthChunks;
 pub use lines::Lines;
 pub use raw::Raw;
 pub use resp::Resp;
