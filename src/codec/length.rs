@@ -5,24 +5,11 @@
 
 use std::io::{self, BufRead, Write};
 
+use super::endian::Endian;
 use super::frame_io::{
     discard, header_room, invalid_data, invalid_input, read_message_into, too_long, write_all_pair,
     write_with_zeros,
 };
-
-/// Byte order of the length prefix written and read by [`LengthDelimited`].
-///
-/// Defaults to [`Endian::Big`], the network byte order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Endian {
-    /// Most significant byte first (network byte order): a 5-byte payload with a 4-byte prefix
-    /// is announced as `00 00 00 05`. The default.
-    #[default]
-    Big,
-    /// Least significant byte first: a 5-byte payload with a 4-byte prefix is announced as
-    /// `05 00 00 00`.
-    Little,
-}
 
 /// The default [`LengthDelimited::max_frame_length`]: 1 MiB (see
 /// [`ConnOptions`](crate::ConnOptions) for why).
@@ -492,29 +479,14 @@ impl LengthDelimited {
     /// The length field of `header` (a whole header).
     #[inline]
     fn decode_field(&self, header: &[u8]) -> u64 {
-        let h = &header[self.offset..self.head_len()];
-        let mut b = [0u8; 8];
-        match self.endian {
-            Endian::Big => {
-                b[8 - h.len()..].copy_from_slice(h);
-                u64::from_be_bytes(b)
-            }
-            Endian::Little => {
-                b[..h.len()].copy_from_slice(h);
-                u64::from_le_bytes(b)
-            }
-        }
+        self.endian.read(&header[self.offset..self.head_len()])
     }
 
     /// Writes `value` into the length field of `header` (a whole header). `value` must fit.
     #[inline]
     fn encode_field(&self, value: u64, header: &mut [u8]) {
-        let w = self.width;
-        let out = &mut header[self.offset..self.offset + w];
-        match self.endian {
-            Endian::Big => out.copy_from_slice(&value.to_be_bytes()[8 - w..]),
-            Endian::Little => out.copy_from_slice(&value.to_le_bytes()[..w]),
-        }
+        self.endian
+            .write(value, &mut header[self.offset..self.offset + self.width]);
     }
 
     /// True for the layouts whose header is the length field alone and whose message is the

@@ -76,6 +76,7 @@
 use std::io::{self, BufRead, Write};
 
 mod chunks;
+mod endian;
 mod frame_io;
 mod length;
 mod length_chunks;
@@ -89,7 +90,8 @@ mod tlv;
 
 pub use crate::http::Http1;
 pub use chunks::{Chunk, RawChunks};
-pub use length::{Endian, LengthDelimited};
+pub use endian::Endian;
+pub use length::LengthDelimited;
 pub use length_chunks::LengthChunks;
 pub use lines::Lines;
 pub use raw::Raw;
