@@ -45,14 +45,16 @@
 //! * A send from the connection's own reader thread, with nothing queued, skips the queue:
 //!   the codec writes straight to the socket (*write-through*). Replying from `on_message` then
 //!   costs what a hand-written blocking loop costs. See [`ConnOptions::write_through`].
-//! * The channel and the writer thread are created on the first send that needs them, and the
-//!   read buffer on the first byte read (given back after a second of silence between
-//!   messages), so an idle connection costs one parked thread.
+//! * The channel and the writer thread are created on the first send that needs them (the
+//!   writer ends after a quiet spell, [`ConnOptions::writer_quiet`]), and the read buffer on
+//!   the first byte read (given back after a second of silence between messages), so an idle
+//!   connection costs one parked thread.
 //! * One **timing wheel** thread per process keeps every deadline ([`TimingWheel`]): shutdown
 //!   deadlines, idle timeouts, heartbeats and your own timers. It is hierarchical (6 × 64 slots,
 //!   `O(1)` schedule and cancel) and sleeps until the next deadline.
 //!
-//! Two threads per busy connection cap a process at about ten thousand connections: the
+//! Two threads per busy connection cap a process at about ten thousand connections (past its
+//! thread ceiling, new ones are refused and counted): the
 //! [limits of the model](design#limits-of-the-model) say what to do past that.
 //!
 //! # Callbacks or pulling
