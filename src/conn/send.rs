@@ -27,9 +27,8 @@ use crate::sys::transport::{timed_out, Socket};
 use crate::timer::TimerId;
 
 /// Accepts `p` into `core`'s send queue, waiting for room as `mode` allows, or hands it back
-/// with the reason. The writer thread is started by the first message queued (and again after a
-/// quiet spell ended it). A datagram
-/// connection has no queue: see [`send_datagram`].
+/// with the reason. The writer thread is started by the first message queued (and again after
+/// a quiet spell ended it). A datagram connection has no queue: see [`send_datagram`].
 pub(crate) fn push(core: &Arc<Core>, p: Payload, mode: Mode) -> Result<(), (Payload, Refused)> {
     if core.is_datagram() {
         return send_datagram(core, p, mode);
