@@ -219,6 +219,22 @@ fn tell(line: &str) {
     out.flush().unwrap();
 }
 
+/// Waits until the process is back to `threads` threads and `fds` descriptors, then tells the
+/// parent the child passed, with the figures.
+fn pass_when_settled(threads: usize, fds: usize) {
+    assert!(
+        wait_until(WAIT, || thread_count() == threads && fd_count() == fds),
+        "threads {threads} -> {}, fds {fds} -> {}",
+        thread_count(),
+        fd_count()
+    );
+    tell(&format!(
+        "pass threads {threads} -> {}, fds {fds} -> {}",
+        thread_count(),
+        fd_count()
+    ));
+}
+
 fn hear() -> String {
     let mut line = String::new();
     io::stdin().read_line(&mut line).unwrap();
@@ -536,17 +552,7 @@ fn child_spawn_fails() {
     good.stop(ms(500));
     drop(server);
     drop(good);
-    assert!(
-        wait_until(WAIT, || thread_count() == threads && fd_count() == fds),
-        "threads {threads} -> {}, fds {fds} -> {}",
-        thread_count(),
-        fd_count()
-    );
-    tell(&format!(
-        "pass threads {threads} -> {}, fds {fds} -> {}",
-        thread_count(),
-        fd_count()
-    ));
+    pass_when_settled(threads, fds);
 }
 
 #[test]
@@ -687,17 +693,7 @@ fn child_writer_spawn_fails() {
     client.stop(ms(500));
     server.stop(ms(500));
     drop((client, client_conn, conn, server));
-    assert!(
-        wait_until(WAIT, || thread_count() == threads && fd_count() == fds),
-        "threads {threads} -> {}, fds {fds} -> {}",
-        thread_count(),
-        fd_count()
-    );
-    tell(&format!(
-        "pass threads {threads} -> {}, fds {fds} -> {}",
-        thread_count(),
-        fd_count()
-    ));
+    pass_when_settled(threads, fds);
 }
 
 // ---------------------------------------------------------------------------------------------
