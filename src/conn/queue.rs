@@ -146,6 +146,28 @@ pub(crate) enum Mode {
     Wait(Duration),
 }
 
+impl Mode {
+    /// How long a send may still wait: `None` for `Try`, or once its time is up. `deadline`
+    /// is fixed the first time this is asked (the clock is read only when a send has to wait).
+    pub(crate) fn time_left(self, deadline: &mut Option<Instant>) -> Option<Duration> {
+        let Mode::Wait(t) = self else {
+            return None;
+        };
+        let left = deadline
+            .get_or_insert_with(|| deadline_after(t))
+            .checked_duration_since(Instant::now());
+        left.filter(|w| !w.is_zero())
+    }
+
+    /// Why a send that found no room in its time is refused: `Full` for `Try`, else `Timeout`.
+    pub(crate) fn refused(self) -> Refused {
+        match self {
+            Mode::Try => Refused::Full,
+            Mode::Wait(_) => Refused::Timeout,
+        }
+    }
+}
+
 impl SendQueue {
     /// The queue of connection `id`, with the bounds and watermarks of `cfg`.
     pub(crate) fn new(id: u64, cfg: &ConnOptions) -> SendQueue {
@@ -291,12 +313,7 @@ impl SendQueue {
             if fits {
                 break;
             }
-            let wait = match mode {
-                Mode::Try => None,
-                Mode::Wait(t) => deadline
-                    .get_or_insert_with(|| deadline_after(t))
-                    .checked_duration_since(Instant::now()),
-            };
+            let wait = mode.time_left(&mut deadline);
             if let Some(drain) = drain.filter(|_| mode != Mode::Try && q.pending > 0) {
                 // No writer thread to wait for (an embedded connection): write the queue
                 // here, as the writer would while this send waits.
@@ -305,11 +322,8 @@ impl SendQueue {
                 q = lock(&self.state);
                 continue;
             }
-            let Some(wait) = wait.filter(|w| !w.is_zero()) else {
-                return Err(NotAdmitted::Refused(match mode {
-                    Mode::Try => Refused::Full,
-                    Mode::Wait(_) => Refused::Timeout,
-                }));
+            let Some(wait) = wait else {
+                return Err(NotAdmitted::Refused(mode.refused()));
             };
             q.waiters += 1;
             q = self

@@ -12,7 +12,7 @@
 
 use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::conn::core::Core;
 use crate::conn::drain::{send_fin, start_writer, write_parked};
@@ -21,7 +21,6 @@ use crate::conn::threads::{is_reader_thread, is_writer_thread, on_reader};
 use crate::conn::through::{Attempt, Gather, SocketWriter, Through, CORK_HOLD};
 use crate::conn::CloseReason;
 use crate::error::Refused;
-use crate::sync::deadline_after;
 use crate::sys::ceiling::Ceiling;
 use crate::sys::transport::{timed_out, Socket};
 use crate::timer::TimerId;
@@ -105,19 +104,9 @@ fn send_datagram(core: &Core, p: Payload, mode: Mode) -> Result<(), (Payload, Re
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if timed_out(&e) => {
-                let wait = match mode {
-                    Mode::Try => None,
-                    Mode::Wait(t) => deadline
-                        .get_or_insert_with(|| deadline_after(t))
-                        .checked_duration_since(Instant::now()),
-                };
-                if !wait.is_some_and(|w| !w.is_zero()) {
+                if mode.time_left(&mut deadline).is_none() {
                     core.metrics().queue_full();
-                    let why = match mode {
-                        Mode::Try => Refused::Full,
-                        Mode::Wait(_) => Refused::Timeout,
-                    };
-                    return Err((p, why));
+                    return Err((p, mode.refused()));
                 }
             }
             Err(e) => {
