@@ -149,11 +149,7 @@ impl<C: Codec> Connection<C> {
             Ok(b) => b,
             Err(e) => return Err(TrySendError::Encode(msg, e)),
         };
-        match send::push(&self.core, bytes, Mode::Try) {
-            Ok(()) => Ok(()),
-            Err((_, Refused::Closed)) => Err(TrySendError::Closed(msg)),
-            Err((_, _)) => Err(TrySendError::Full(msg)),
-        }
+        as_try(send::push(&self.core, bytes, Mode::Try)).map_err(|e| map_try(e, |_| msg))
     }
 
     /// Queues bytes that are already encoded, bypassing the codec (goes' `Send(data, true)`):
@@ -189,19 +185,11 @@ impl<C: Codec> Connection<C> {
     /// A broadcast's share: written through if the socket takes it at once, else queued if
     /// there is room (`send::offer`); never blocks.
     pub(crate) fn offer_payload(&self, p: Payload) -> Result<(), TrySendError<Payload>> {
-        match send::offer(&self.core, p) {
-            Ok(()) => Ok(()),
-            Err((p, Refused::Closed)) => Err(TrySendError::Closed(p)),
-            Err((p, _)) => Err(TrySendError::Full(p)),
-        }
+        as_try(send::offer(&self.core, p))
     }
 
     pub(crate) fn try_send_payload(&self, p: Payload) -> Result<(), TrySendError<Payload>> {
-        match send::push(&self.core, p, Mode::Try) {
-            Ok(()) => Ok(()),
-            Err((p, Refused::Closed)) => Err(TrySendError::Closed(p)),
-            Err((p, _)) => Err(TrySendError::Full(p)),
-        }
+        as_try(send::push(&self.core, p, Mode::Try))
     }
 
     /// Closes the connection now: the socket is shut down in both directions, the reader thread
@@ -390,6 +378,15 @@ impl<C: Codec> Connection<C> {
     pub fn cancel_timer(&self, id: TimerId) -> bool {
         self.core.timers.cancel(&self.core.wheel, id)
     }
+}
+
+/// A non-blocking send's outcome as `try_send` reports it: `Closed`, else `Full`, with the
+/// payload handed back.
+fn as_try(sent: Result<(), (Payload, Refused)>) -> Result<(), TrySendError<Payload>> {
+    sent.map_err(|(p, why)| match why {
+        Refused::Closed => TrySendError::Closed(p),
+        _ => TrySendError::Full(p),
+    })
 }
 
 pub(crate) fn map_try<A, B>(e: TrySendError<A>, f: impl FnOnce(A) -> B) -> TrySendError<B> {
