@@ -51,14 +51,6 @@ timeout 1800 cargo build --release --quiet --locked --manifest-path "$HERE/Cargo
 THREADNET_ECHO=${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/echo_service
 BIN=${CARGO_TARGET_DIR:-$HERE/target}/release
 
-# server NAME -> the command that starts it on a free loopback port
-server_command() {
-  case $1 in
-    std-echo) echo "$BIN/std-echo --addr 127.0.0.1:0 --stack-kib 64" ;;
-    tokio-echo) echo "$BIN/tokio-echo --addr 127.0.0.1:0" ;;
-    threadnet) echo "$THREADNET_ECHO --addr 127.0.0.1:0" ;;
-  esac
-}
 SERVERS=(threadnet std-echo tokio-echo)
 
 {
@@ -77,7 +69,7 @@ SERVER_ADDR=
 # shellcheck source=server.sh
 source "$HERE/server.sh"
 
-# start_server NAME (server.sh) runs `server_command NAME`, defined above.
+# start_server NAME and server_command NAME: the echo servers, in server.sh.
 
 # ---------------------------------------------------------------- runs
 JSONL=$OUT/results.jsonl

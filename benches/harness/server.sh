@@ -74,7 +74,17 @@ wait_listening() {
   return 1
 }
 
-# start_server NAME: starts `server_command NAME` (a function of the sourcing script) and sets
+# server_command NAME: the command that starts echo server NAME (run.sh, curve.sh) on a free
+# loopback port; BIN (the harness's binaries) and THREADNET_ECHO are the sourcing script's.
+server_command() {
+  case $1 in
+    std-echo) echo "$BIN/std-echo --addr 127.0.0.1:0 --stack-kib 64" ;;
+    tokio-echo) echo "$BIN/tokio-echo --addr 127.0.0.1:0" ;;
+    threadnet) echo "$THREADNET_ECHO --addr 127.0.0.1:0" ;;
+  esac
+}
+
+# start_server NAME: starts `server_command NAME` and sets
 # SERVER_PID and SERVER_ADDR from its `listening on ADDR` line, its output in OUT. A script
 # whose servers start otherwise (kv.sh, http.sh) defines its own after sourcing this file.
 start_server() {
