@@ -149,3 +149,49 @@ fn broadcasts_and_heartbeats_to_quiet_connections_start_no_writer() {
     beating.stop(WAIT);
     broadcasting.stop(WAIT);
 }
+
+#[test]
+fn a_slow_reader_gets_everything_in_order_while_the_writer_comes_and_goes() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Large messages from another thread: the socket takes part of one, the writer thread is
+    // woken to finish it, and with a 1 ms quiet spell it ends between the reader's pauses.
+    let (server, conns) = handing_over(ConnOptions::new().writer_quiet(ms(1)));
+    let client = peer(server.local_addr());
+    let conn = recv(&conns);
+    const N: u32 = 40;
+    let sender = {
+        let conn = conn.clone();
+        thread::spawn(move || {
+            for seq in 0..N {
+                let msg = tagged(2, seq, 256 * 1024);
+                conn.send(msg)
+                    .unwrap_or_else(|e| panic!("send {seq}: {e:?}"));
+            }
+            conn.shutdown(WAIT); // everything accepted is written before the FIN
+        })
+    };
+    // A reader that takes 16 KiB at a time and pauses now and then.
+    let mut slow = std::io::BufReader::with_capacity(16 * 1024, &client);
+    for want in 0..N {
+        let frame = expect_frame(&mut slow);
+        assert_eq!(
+            tag_of(&frame),
+            (2, want),
+            "message {want} lost or out of order"
+        );
+        if want % 4 == 0 {
+            thread::sleep(ms(5));
+        }
+    }
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut slow, &mut rest).expect("a clean FIN after the last");
+    assert!(
+        rest.is_empty(),
+        "{} bytes after the last message",
+        rest.len()
+    );
+    sender.join().unwrap();
+    drop(slow);
+    drop(client);
+    server.stop(WAIT);
+}
