@@ -21,7 +21,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::mem;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -128,6 +128,9 @@ pub(crate) struct SendQueue {
     kicked: AtomicBool,
     /// Accepted messages that were never written: dropped by a close, counted.
     dropped: AtomicU64,
+    /// `pending`'s copy, stored under the lock wherever it changes: write-through asks it
+    /// for every message, without the lock.
+    pending_now: AtomicUsize,
 }
 
 /// Why [`SendQueue::admit`] took no message.
@@ -184,6 +187,7 @@ impl SendQueue {
             events: Mutex::new(Events::default()),
             kicked: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
+            pending_now: AtomicUsize::new(0),
         }
     }
 
@@ -191,6 +195,14 @@ impl SendQueue {
     pub(crate) fn queued(&self) -> (usize, usize) {
         let q = lock(&self.state);
         (q.pending, q.bytes)
+    }
+
+    /// True if no message is accepted and unwritten: write-through's check that nothing is
+    /// waiting ahead of a message, read without the lock. A message this thread admitted, or
+    /// one admitted before something this thread has seen (a channel's message, a lock), is
+    /// always counted.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending_now.load(Ordering::Acquire) == 0
     }
 
     /// Netty's writability: false from the rise above the high watermark to the drain to the
@@ -341,6 +353,7 @@ impl SendQueue {
         };
         q.pending += 1;
         q.bytes += len;
+        self.pending_now.store(q.pending, Ordering::Release);
         Ok(tx)
     }
 
@@ -383,6 +396,7 @@ impl SendQueue {
         let mut q = lock(&self.state);
         q.pending -= n;
         q.bytes -= bytes;
+        self.pending_now.store(q.pending, Ordering::Release);
         if q.waiters > 0 {
             self.space.notify_all();
         }

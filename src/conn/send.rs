@@ -165,7 +165,7 @@ fn write_through_on(
     let ready = || {
         if core.is_closing() {
             Some(Through::Closed)
-        } else if core.queue.queued().0 != 0 {
+        } else if !core.queue.is_empty() {
             Some(Through::Queue) // keep order: earlier messages are waiting
         } else if core.queue.is_kicked() {
             // The writer is to write what is gathered (a late message's rest, or an old

@@ -13,7 +13,9 @@
 //!
 //! The codec writes into a [`SocketWriter`], which gathers small writes (a length prefix, a
 //! line's `\n`) and sends them with the next large one in a single `writev`, so a codec that
-//! writes a header and then a payload still costs one syscall.
+//! writes a header and then a payload still costs one syscall. A whole message of a few KiB
+//! (`COPY_SEND`) is copied into one buffer and sent with `send`, which the kernel takes in
+//! less time than a `sendmsg` of its pieces.
 //!
 //! A slow peer: socket writes block for at most one write slice (the socket's `SO_SNDTIMEO`,
 //! set in `sys/transport.rs`). A message the socket takes no byte of within one slice goes to
@@ -52,6 +54,11 @@ use crate::timer::{TimerId, TimingWheel};
 
 /// Writes up to this many bytes are gathered and sent with the next larger one.
 const GATHER: usize = 2048;
+/// A message in pieces (a frame's header and its payload, a response's head and body) of at
+/// most this many bytes in all is copied together and sent as one buffer, with `send(2)`: for
+/// a small message the copy costs less than `sendmsg(2)`'s import of a message header and an
+/// iovec array. A larger one goes out as the pieces, with one `sendmsg`, uncopied.
+const COPY_SEND: usize = 8 * 1024;
 /// While corked, replies are gathered up to this many bytes.
 const CORK_MAX: usize = 64 * 1024;
 /// The longest a gathered reply waits for the rest of its batch (plus up to one wheel tick).
@@ -418,7 +425,12 @@ impl Write for SocketWriter<'_> {
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
-        let keep = if self.cork { CORK_MAX } else { GATHER };
+        let pieces = !self.gather.is_empty() || bufs.len() > 1;
+        let keep = match (self.cork, pieces) {
+            (true, _) => CORK_MAX,
+            (false, true) => COPY_SEND,
+            (false, false) => GATHER,
+        };
         if total == 0 {
             return Ok(0);
         }
@@ -463,3 +475,7 @@ impl Write for SocketWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "through_tests.rs"]
+mod tests;
