@@ -67,7 +67,7 @@ where
             if self.inner.registry.len() >= self.max_connections {
                 self.inner.metrics.refused();
                 drop(stream);
-            } else if stream.prepare(self.options.nodelay).is_err() {
+            } else if listener.ready(&*stream, self.options.nodelay).is_err() {
                 // The accepted socket inherits the listener's options, which may carry
                 // anything (a shared listener's receive timeout, an inherited linger): ours
                 // are set, or it is refused.

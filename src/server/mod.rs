@@ -353,7 +353,7 @@ impl ServerBuilder {
         F: Fn(&Connection<C>) -> H + Send + Sync + 'static,
     {
         self.options.prepare_start(&mut codec)?;
-        let listener = match &self.bind {
+        let mut listener = match &self.bind {
             Bind::Tcp(addr) if self.reuse_port => {
                 Listener::from_tcp(TcpServer::bind_reuse_port(addr)?)?
             }
@@ -364,6 +364,11 @@ impl ServerBuilder {
             // take that connection. Its accept polls, as every TCP accept does.
             Bind::Listening(l) => Listener::from_tcp(l.try_clone()?)?,
         };
+        if let Bind::Tcp(_) = self.bind {
+            // Ours alone (with `SO_REUSEPORT`, every process binds a socket of its own): the
+            // accepted sockets can inherit the connections' options from it.
+            listener.prime(self.options.nodelay);
+        }
         let shared = match self.bind {
             Bind::Listening(_) => true,
             Bind::Tcp(_) => self.reuse_port,
