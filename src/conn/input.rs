@@ -3,8 +3,10 @@
 //!
 //! The buffer ([`ConnOptions::read_buffer_size`](crate::ConnOptions::read_buffer_size), 32 KiB
 //! by default) is a mapping of its own ([`Pages`]): the pages the socket never filled cost no
-//! memory, and giving it back returns all of it to the kernel. It is made when the first byte
-//! arrives, and given back when the peer has been silent for [`PATIENCE`] between two frames:
+//! memory, and giving it back returns all of it to the kernel (past the few buffers the
+//! process keeps for the next connections, `spare.rs`). It is taken when the first byte
+//! arrives, and given back when the peer has been silent for [`PATIENCE`] between two frames,
+//! or when the connection's reading ends:
 //! the reader waits for the next frame with a receive timeout of that length (set once per
 //! busy spell, not per read), and when it passes with nothing buffered and the codec between
 //! frames, the reader drops the buffer and goes back to waiting on the empty socket without
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use crate::codec::read_via_buffer;
 use crate::conn::core::Core;
+use crate::conn::spare::SPARE;
 use crate::sys::os::Pages;
 use crate::sys::transport::{timed_out, Socket};
 
@@ -97,8 +100,7 @@ impl<'a> Input<'a> {
             // on the socket itself, as long as the peer takes (one system call per chunk).
             // The patience is taken off once, so that an idle connection's read does not
             // wake up for it.
-            self.buf = None;
-            (self.pos, self.filled) = (0, 0);
+            self.give_back();
             if self.patient {
                 self.patience(false)?;
             }
@@ -116,8 +118,7 @@ impl<'a> Input<'a> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if timed_out(&e) => {
-                    self.buf = None;
-                    (self.pos, self.filled) = (0, 0);
+                    self.give_back();
                     return Ok(false);
                 }
                 Err(e) => return Err(e),
@@ -125,12 +126,28 @@ impl<'a> Input<'a> {
         }
     }
 
-    /// The buffer, made now if there is none.
+    /// The buffer, taken now if there is none (from the stash of buffers other connections
+    /// gave back, `spare.rs`, or a new mapping).
     fn buffer(&mut self) -> io::Result<&mut Pages> {
         if self.buf.is_none() {
-            self.buf = Some(Pages::new(self.size)?);
+            self.buf = Some(SPARE.take(self.size)?);
         }
         Ok(self.buf.as_mut().expect("made above"))
+    }
+
+    /// Gives the buffer back (to the stash), with nothing in it the codec still needs.
+    fn give_back(&mut self) {
+        (self.pos, self.filled) = (0, 0);
+        if let Some(buf) = self.buf.take() {
+            SPARE.give_back(buf);
+        }
+    }
+}
+
+impl Drop for Input<'_> {
+    /// The connection's reading is over: its buffer goes to the next connection.
+    fn drop(&mut self) {
+        self.give_back();
     }
 }
 

@@ -14,6 +14,7 @@
 //! | `lifecycle.rs` | the lifecycle every driver runs: open, each message, the end in order |
 //! | `reader.rs` | the reader thread: reads the socket and drives the lifecycle |
 //! | `input.rs` | the reader's buffer: made on the first byte, given back when the peer is silent |
+//! | `spare.rs` | the process's stash of read buffers given back, for the next connection to take |
 //! | `queue.rs` | `SendQueue`: admission, byte and message bounds, watermarks, what was dropped |
 //! | `writer.rs` | `Writer`: the writer thread's handle (ended after a quiet spell) or the parked queue; one batch's vectored write |
 //! | `through.rs` | `Out`: write-through (a reply written on the reader thread, no hand-off), the socket's write lock |
@@ -50,6 +51,7 @@ pub(crate) mod reader;
 mod reason;
 pub(crate) mod registry;
 pub(crate) mod send;
+mod spare;
 pub(crate) mod threads;
 pub(crate) mod through;
 pub(crate) mod timers;

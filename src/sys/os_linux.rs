@@ -362,6 +362,10 @@ pub(crate) struct Pages {
     len: usize,
 }
 
+// SAFETY: a `Pages` is the only handle to its mapping (nothing else has its address), so
+// moving it to another thread moves the only access, as for a `Box<[u8]>`.
+unsafe impl Send for Pages {}
+
 impl Pages {
     /// Maps `len` bytes (at least 1), readable and writable.
     pub(crate) fn new(len: usize) -> io::Result<Pages> {
