@@ -1,8 +1,6 @@
 //! How write-through hands a message to the socket: how many writes, of how many slices.
 
 use std::io::{self, IoSlice, Write};
-use std::net::{Ipv4Addr, Shutdown, SocketAddr};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use super::{Attempt, Out};
@@ -10,60 +8,12 @@ use crate::conn::idle::{Activity, IdleOptions};
 use crate::conn::life::Life;
 use crate::conn::metrics::Traffic;
 use crate::conn::wire::Wire;
-use crate::sys::transport::{Addr, Socket};
+use crate::testing::memory::MemorySocket;
 use crate::timer::TimingWheel;
 
-/// A socket that takes every write whole and records how many slices each write had.
-#[derive(Default)]
-struct Recording {
-    writes: Mutex<Vec<usize>>,
-    bytes: Mutex<Vec<u8>>,
-}
-
-impl Socket for Recording {
-    fn read(&self, _: &mut [u8]) -> io::Result<usize> {
-        Ok(0)
-    }
-    fn write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.writes.lock().unwrap().push(bufs.len());
-        let mut out = self.bytes.lock().unwrap();
-        bufs.iter().for_each(|b| out.extend_from_slice(b));
-        Ok(bufs.iter().map(|b| b.len()).sum())
-    }
-    fn write_vectored_now(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored(bufs)
-    }
-    fn shutdown(&self, _: Shutdown) -> io::Result<()> {
-        Ok(())
-    }
-    fn read_now(&self, _: &mut [u8]) -> io::Result<usize> {
-        Ok(0)
-    }
-    fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
-        Ok(())
-    }
-    fn wait_readable(&self) -> io::Result<bool> {
-        Ok(false)
-    }
-    fn set_read_patience(&self, _: Option<Duration>) -> io::Result<bool> {
-        Ok(false)
-    }
-    fn prepare(&self, _: bool) -> io::Result<()> {
-        Ok(())
-    }
-    fn peer_addr(&self) -> io::Result<Addr> {
-        Ok(Addr::Inet(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))))
-    }
-    fn local_addr(&self) -> io::Result<Addr> {
-        self.peer_addr()
-    }
-    fn is_datagram(&self) -> bool {
-        false
-    }
-}
-
 /// Writes one message through `encode` (as the reader thread does, with a send timeout) and
-/// returns the slices of each socket write, and the bytes written.
+/// returns the slices of each socket write (to an in-memory socket, which takes every write
+/// whole), and the bytes written.
 fn write_one(
     encode: impl FnOnce(&mut super::SocketWriter<'_>) -> io::Result<()>,
 ) -> (Vec<usize>, Vec<u8>) {
@@ -76,7 +26,7 @@ fn write_one(
         traffic: &traffic,
         wheel: &wheel,
     };
-    let socket = Recording::default();
+    let socket = MemorySocket::default();
     let out = Out::default();
     let attempt = out.try_write(
         wire,
@@ -88,8 +38,8 @@ fn write_one(
     );
     assert!(matches!(attempt, Attempt::Written { deferred: false }));
     assert!(out.lock().is_empty(), "nothing left gathered");
-    let writes = socket.writes.into_inner().unwrap();
-    (writes, socket.bytes.into_inner().unwrap())
+    let state = std::mem::take(&mut *socket.lock());
+    (state.slices, state.outbound)
 }
 
 #[test]

@@ -168,7 +168,9 @@ impl<C: Codec> EmbeddedConnection<C> {
     /// Takes every byte the connection has written so far.
     pub fn read_outbound(&self) -> Vec<u8> {
         self.drive();
-        std::mem::take(&mut self.socket.lock().outbound)
+        let mut socket = self.socket.lock();
+        socket.slices.clear();
+        std::mem::take(&mut socket.outbound)
     }
 
     /// Takes the messages the connection has written so far, decoded with a clone of its own

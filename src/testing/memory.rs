@@ -19,6 +19,8 @@ pub(crate) struct State {
     pub(crate) write_shut: bool,
     /// The connection shut its read side (a close).
     pub(crate) read_shut: bool,
+    /// How many slices each write had, in order, since `outbound` was last taken.
+    pub(crate) slices: Vec<usize>,
 }
 
 /// A connected stream socket in memory; the connection's end of it.
@@ -49,6 +51,7 @@ impl Socket for MemorySocket {
         if s.write_shut {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
+        s.slices.push(bufs.len());
         let mut n = 0;
         for b in bufs {
             s.outbound.extend_from_slice(b);

@@ -98,7 +98,7 @@
 
 mod embedded;
 mod faults;
-mod memory;
+pub(crate) mod memory;
 mod pair;
 mod proxy;
 mod pump;
