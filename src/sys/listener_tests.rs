@@ -60,7 +60,7 @@ fn a_socket_from_a_listener_primed_otherwise_or_not_at_all_is_prepared_in_full()
     assert_ready(&accept_ready(&primed, false), false);
     // A listener with options of its own (handed over, say), never primed.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let handle = TcpStream::from(std::os::fd::OwnedFd::from(l.try_clone().unwrap()));
+    let handle = super::options_handle(&l).unwrap();
     handle.set_nodelay(false).unwrap();
     handle
         .set_write_timeout(Some(Duration::from_secs(3)))

@@ -300,6 +300,13 @@ fn tcp_options(s: &TcpStream, nodelay: bool) -> io::Result<()> {
     crate::sys::os::clear_linger(s.as_fd())
 }
 
+/// A handle to set `listener`'s socket options through: std sets the options this module
+/// needs only on a `TcpStream`, so this is one on a dup of the listener's fd (the options
+/// belong to the socket, so they apply to every fd of it).
+fn options_handle(listener: &TcpListener) -> io::Result<TcpStream> {
+    Ok(TcpStream::from(OwnedFd::from(listener.try_clone()?)))
+}
+
 /// A listening socket: the accept thread owns it.
 pub(crate) enum Listener {
     /// A TCP listener, and the `TCP_NODELAY` it was [primed](Listener::prime) with, if it was.
@@ -337,10 +344,8 @@ impl Listener {
     /// would spin), with `accept` bounded by [`ACCEPT_POLL`].
     pub(crate) fn from_tcp(listener: TcpListener) -> io::Result<Listener> {
         listener.set_nonblocking(false)?;
-        // SO_RCVTIMEO bounds accept() on Linux; std sets it through a socket handle, here on
-        // a dup of the fd (the option belongs to the socket, so it applies to every fd of it).
-        TcpStream::from(OwnedFd::from(listener.try_clone()?))
-            .set_read_timeout(Some(ACCEPT_POLL))?;
+        // SO_RCVTIMEO bounds accept() on Linux.
+        options_handle(&listener)?.set_read_timeout(Some(ACCEPT_POLL))?;
         Ok(Listener::Tcp(listener, None))
     }
 
@@ -356,10 +361,8 @@ impl Listener {
             return;
         };
         if cfg!(target_os = "linux") {
-            // The options are set through a socket handle on a dup of the fd, as in
-            // `from_tcp`: they belong to the socket, so they apply to every fd of it.
             let set = || -> io::Result<()> {
-                let handle = TcpStream::from(OwnedFd::from(listener.try_clone()?));
+                let handle = options_handle(listener)?;
                 handle.set_nodelay(nodelay)?;
                 handle.set_write_timeout(Some(WRITE_SLICE))
             };
